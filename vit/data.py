@@ -1,0 +1,168 @@
+"""MNIST and Fashion-MNIST from the classic IDX gzip files, held as one in-memory tensor.
+
+Where the files come from: a directory you name (`--data-dir` or the VIT_DATA_DIR environment variable),
+else a cache folder filled by downloading the original IDX files and checking their SHA-256.
+Batches are indexed straight from the uint8 tensor: a per-item DataLoader is several times slower here.
+"""
+
+import gzip
+import hashlib
+import os
+import struct
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+DATA_DIR_VARIABLE = "VIT_DATA_DIR"
+CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vit-explainer"
+FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+         "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
+SPLIT_SIZES = {"train": 60_000, "test": 10_000}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    mirrors: tuple[str, ...]
+    sha256: dict[str, str]
+    class_names: tuple[str, ...]
+
+
+DATASETS = {
+    "mnist": DatasetInfo(
+        mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/"),
+        sha256={"train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+                "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"},
+        class_names=tuple(str(digit) for digit in range(10))),
+    "fashion-mnist": DatasetInfo(
+        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+        sha256={"train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+                "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+                "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+                "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"},
+        class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                     "Ankle boot")),
+}
+
+
+class DataError(ValueError):
+    """A data file is missing, truncated, corrupt or not what its name says."""
+
+
+@dataclass
+class Split:
+    """One split in memory: images (N, 1, 28, 28) uint8 and labels (N,) int64."""
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Float pixels in [0, 1] and labels for the given indices."""
+        return self.images[index].float().div_(255), self.labels[index]
+
+
+def read_idx(path: Path, magic: int, count: int | None = None) -> torch.Tensor:
+    """Read one gzip IDX file, checking its magic number, its item count and its length."""
+    try:
+        with gzip.open(path, "rb") as file:
+            data = file.read()
+    except FileNotFoundError:
+        raise
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        raise DataError(f"{path} is not a readable gzip file ({error}); delete it and supply it again") from error
+    if len(data) < 8:
+        raise DataError(f"{path} is too short to be an IDX file ({len(data)} bytes)")
+    found, items = struct.unpack(">II", data[:8])
+    if found != magic:
+        raise DataError(f"{path} has magic number {found}, expected {magic}: "
+                        f"{'an image' if magic == IMAGE_MAGIC else 'a label'} file was expected")
+    ndim = magic & 0xFF
+    dims = (items, *struct.unpack(f">{ndim - 1}I", data[8:4 + 4 * ndim])) if ndim > 1 else (items,)
+    header = 4 + 4 * ndim
+    if count is not None and items != count:
+        raise DataError(f"{path} holds {items} items, expected {count}")
+    if magic == IMAGE_MAGIC and dims[1:] != (28, 28):
+        raise DataError(f"{path} holds images of {dims[1]}x{dims[2]} pixels, expected 28x28")
+    expected = header + items * (dims[1] * dims[2] if ndim == 3 else 1)
+    if len(data) != expected:
+        raise DataError(f"{path} is {len(data)} bytes after decompression, expected {expected}: truncated or padded")
+    return torch.frombuffer(bytearray(data[header:]), dtype=torch.uint8).view(*dims)
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def find_file(name: str, dataset: str, data_dir: Path | None) -> Path | None:
+    """The first existing copy of a file: data_dir/dataset/name, data_dir/name, then the cache."""
+    folders = [data_dir / dataset, data_dir] if data_dir else []
+    for folder in folders + [CACHE_DIR / dataset]:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def download(name: str, dataset: str) -> Path:
+    """Download one file into the cache, verify its checksum, and only then give it its name."""
+    info = DATASETS[dataset]
+    target = CACHE_DIR / dataset / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    errors = []
+    for mirror in info.mirrors:
+        handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
+        try:
+            with os.fdopen(handle, "wb") as out, urllib.request.urlopen(mirror + name, timeout=30) as response:
+                total = int(response.headers.get("Content-Length") or 0) or None
+                with tqdm(total=total, unit="B", unit_scale=True, desc=f"{dataset}/{name}") as bar:
+                    for chunk in iter(lambda: response.read(1 << 16), b""):
+                        out.write(chunk)
+                        bar.update(len(chunk))
+            if sha256(Path(temporary)) != info.sha256[name]:
+                raise DataError(f"checksum mismatch for {mirror + name}")
+            os.replace(temporary, target)
+            return target
+        except (OSError, DataError) as error:
+            errors.append(f"{mirror}: {error}")
+        finally:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+    raise DataError(
+        f"could not download {name} for {dataset} ({'; '.join(errors)}).\n"
+        f"Supply the files yourself: put the four IDX .gz files ({', '.join(info.sha256)}) in a folder and pass "
+        f"--data-dir FOLDER or set {DATA_DIR_VARIABLE}=FOLDER, or copy them to {CACHE_DIR / dataset}.")
+
+
+def load_split(dataset: str = "mnist", split: str = "train", data_dir: str | Path | None = None,
+               download_missing: bool = True) -> Split:
+    """Load one split into memory, downloading missing files into the cache when allowed."""
+    if dataset not in DATASETS:
+        raise DataError(f"unknown dataset {dataset!r}; choose one of {sorted(DATASETS)}")
+    data_dir = Path(data_dir or os.environ.get(DATA_DIR_VARIABLE) or "") or None
+    if data_dir and not data_dir.is_dir():
+        raise DataError(f"data directory {data_dir} does not exist")
+    paths = []
+    for name in FILES[split]:
+        path = find_file(name, dataset, data_dir)
+        if path is None:
+            if not download_missing:
+                raise DataError(f"{name} for {dataset} not found in {data_dir or CACHE_DIR}")
+            path = download(name, dataset)
+        paths.append(path)
+    images = read_idx(paths[0], IMAGE_MAGIC, SPLIT_SIZES[split]).unsqueeze(1)  # (N, 1, 28, 28)
+    labels = read_idx(paths[1], LABEL_MAGIC, SPLIT_SIZES[split]).long()  # (N,)
+    if labels.max() >= len(DATASETS[dataset].class_names):
+        raise DataError(f"{paths[1]} holds label {int(labels.max())}, beyond the {dataset} classes")
+    return Split(images, labels)

@@ -1,0 +1,311 @@
+"""The training recipe and loop, checkpoints, and the model folder the app reads.
+
+Speed on a small CPU comes from three choices, each measured (README, "Speed"): batches indexed from one
+in-memory uint8 tensor, augmentation applied to a whole batch at once as tensors, and the thread count.
+"""
+
+import json
+import math
+import os
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from safetensors.torch import load_file, safe_open, save_file
+from tqdm.auto import tqdm
+
+from .analysis import confusion_matrix, predict_split, worst_losses
+from .data import DATASETS, Split
+from .model import ViT
+
+GALLERY_SIZE = 64        # worst-loss test images kept for the app
+EXAMPLES_PER_CLASS = 20  # test images per class kept for the app (attention by label, confusion cells)
+MAX_MISTAKES = 1000      # misclassified test images kept, so every confusion cell can be opened
+
+
+@dataclass
+class Recipe:
+    """How to train: optimiser, schedule, regularisation and augmentation."""
+    epochs: int = 60
+    batch_size: int = 128
+    lr: float = 1e-3              # peak learning rate of AdamW
+    weight_decay: float = 0.05    # on the Linear weights only
+    warmup_epochs: float = 2.0    # linear warm-up, then cosine decay to zero
+    label_smoothing: float = 0.1
+    rotate: float = 10.0          # degrees, random in [-rotate, rotate]
+    shift: float = 2.0            # pixels, random in [-shift, shift] on each axis
+    scale: float = 0.1            # random zoom in [1 - scale, 1 + scale]
+    ema_decay: float = 0.999      # the weights kept and evaluated are an exponential moving average
+    seed: int = 0
+
+
+# Each preset: the architecture (ViT keyword arguments) and the recipe. README "Models" lists the results.
+PRESETS: dict[str, tuple[dict, Recipe]] = {
+    "default": (dict(tile_size=4, embed_size=64, num_layers=6, num_heads=4, mlp_size=128), Recipe()),
+    "fast": (dict(tile_size=7, embed_size=64, num_layers=4, num_heads=4, mlp_size=128),
+             Recipe(epochs=10, batch_size=128, lr=2e-3, warmup_epochs=1, rotate=8, shift=1.5, scale=0.08, ema_decay=0.998)),
+    "tiny": (dict(tile_size=7, embed_size=16, num_layers=2, num_heads=1, mlp_size=32),
+             Recipe(epochs=300, batch_size=128, lr=3e-3, weight_decay=0.01, warmup_epochs=5, label_smoothing=0.0,
+                    rotate=8, shift=1.5, scale=0.08, ema_decay=0.999)),
+}
+
+
+def augment(images: torch.Tensor, recipe: Recipe, generator: torch.Generator) -> torch.Tensor:
+    """Random rotation, zoom and shift of a whole batch (B, C, H, W) in one affine resampling."""
+    b, _, h, _ = images.shape
+    uniform = lambda *shape: torch.rand(*shape, generator=generator) * 2 - 1  # noqa: E731
+    angle = uniform(b) * math.radians(recipe.rotate)
+    zoom = 1 + uniform(b) * recipe.scale
+    shift = uniform(b, 2) * recipe.shift * 2 / h  # affine_grid works in [-1, 1] coordinates
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)  # (B, 2, 3)
+    grid = F.affine_grid(theta.to(images.device), list(images.shape), align_corners=False)  # (B, H, W, 2)
+    return F.grid_sample(images, grid, align_corners=False)
+
+
+def learning_rate(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
+    """Linear warm-up to `peak`, then cosine decay to zero."""
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def make_optimizer(model: ViT, recipe: Recipe) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not on norms, biases, CLS or positions)."""
+    decay = [p for p in model.parameters() if p.ndim == 2]
+    no_decay = [p for p in model.parameters() if p.ndim != 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr)
+
+
+@torch.no_grad()
+def update_ema(ema: ViT, model: ViT, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model, parameter by parameter."""
+    for ema_param, param in zip(ema.parameters(), model.parameters()):
+        ema_param.lerp_(param, 1 - decay)
+
+
+def model_config(model: ViT) -> dict:
+    """The constructor arguments that rebuild this model."""
+    return dict(model._hub_mixin_config)
+
+
+def save_checkpoint(path: Path, model: ViT, ema: ViT, optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """Write everything needed to resume, atomically: a crash leaves the previous checkpoint intact."""
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors |= {f"ema.{k}": v for k, v in ema.state_dict().items()}
+    for index, param_state in optimizer.state_dict()["state"].items():
+        tensors |= {f"optimizer.{index}.{key}": torch.as_tensor(value) for key, value in param_state.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(handle)
+    try:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, temporary, metadata={"state": json.dumps(state)})
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def read_checkpoint_state(path: Path) -> dict:
+    """The JSON part of a checkpoint (epoch, history, config, recipe), without loading tensors."""
+    try:
+        with safe_open(str(path), framework="pt") as file:
+            return json.loads(file.metadata()["state"])
+    except Exception as error:  # safetensors raises several types for a bad file
+        raise ValueError(f"{path} is not a readable checkpoint: {error}") from error
+
+
+def load_checkpoint(path: Path, model: ViT, ema: ViT, optimizer: torch.optim.Optimizer) -> dict:
+    """Restore model, EMA and optimizer from a checkpoint written by save_checkpoint; return its state."""
+    state = read_checkpoint_state(path)
+    tensors = load_file(str(path))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}, strict=True)
+    optimizer_state = optimizer.state_dict()
+    for key, value in tensors.items():
+        if key.startswith("optimizer."):
+            _, index, name = key.split(".", 2)
+            optimizer_state["state"].setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict(optimizer_state)
+    return state
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; the last complete checkpoint is on disk."""
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def train(model: ViT, train_split: Split, test_split: Split, recipe: Recipe, *, device: torch.device,
+          checkpoint: Path, resume: bool = False, progress: bool = True) -> tuple[ViT, list[dict], float]:
+    """Train with the recipe; returns the EMA model, the per-epoch history and the training seconds."""
+    model.to(device)
+    ema = ViT(**model_config(model)).to(device)
+    ema.load_state_dict(model.state_dict())
+    optimizer = make_optimizer(model, recipe)
+    history, start_epoch, seconds = [], 0, 0.0
+    if resume:
+        state = load_checkpoint(checkpoint, model, ema, optimizer)
+        history, start_epoch, seconds = state["history"], state["epoch"], state["seconds"]
+    steps_per_epoch = math.ceil(len(train_split) / recipe.batch_size)
+    total_steps, warmup_steps = recipe.epochs * steps_per_epoch, int(recipe.warmup_epochs * steps_per_epoch)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    previous = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for epoch in range(start_epoch, recipe.epochs):
+            started = time.perf_counter()
+            generator = torch.Generator().manual_seed(recipe.seed * 100_003 + epoch)  # resumable shuffles
+            order = torch.randperm(len(train_split), generator=generator)
+            model.train()
+            correct = seen = 0
+            bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{recipe.epochs}", disable=not progress,
+                       leave=False, file=sys.stderr)
+            for step_in_epoch in bar:
+                step = epoch * steps_per_epoch + step_in_epoch
+                index = order[step_in_epoch * recipe.batch_size:(step_in_epoch + 1) * recipe.batch_size]
+                images, labels = train_split.batch(index)
+                images = augment(images, recipe, generator).to(device, non_blocking=True)
+                labels = labels.to(device, non_blocking=True)
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(step, total_steps, warmup_steps, recipe.lr)
+                with autocast:
+                    logits = model(images)
+                    loss = F.cross_entropy(logits.float(), labels, label_smoothing=recipe.label_smoothing)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                update_ema(ema, model, min(recipe.ema_decay, (1 + step) / (10 + step)))
+                correct += (logits.argmax(-1) == labels).sum().item()
+                seen += len(labels)
+                if step_in_epoch % 20 == 0:
+                    bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{correct / seen:.3f}")
+            probabilities, losses = predict_split(ema, test_split)
+            seconds += time.perf_counter() - started
+            record = {"epoch": epoch + 1, "train_loss": round(loss.item(), 4), "train_accuracy": round(correct / seen, 5),
+                      "test_loss": round(losses.mean().item(), 5),
+                      "test_accuracy": round((probabilities.argmax(-1) == test_split.labels).float().mean().item(), 5),
+                      "seconds": round(seconds, 1)}
+            history.append(record)
+            tqdm.write(f"epoch {epoch + 1:3d}/{recipe.epochs}  train loss {record['train_loss']:.4f}  "
+                       f"train acc {record['train_accuracy']:.4f}  test acc {record['test_accuracy']:.4f}  "
+                       f"[{seconds:.0f}s]", file=sys.stderr)
+            save_checkpoint(checkpoint, model, ema, optimizer,
+                            {"epoch": epoch + 1, "history": history, "seconds": seconds,
+                             "config": model_config(model), "recipe": asdict(recipe)})
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return ema.eval(), history, seconds
+
+
+def evaluation_results(model: ViT, test_split: Split) -> tuple[dict, dict[str, torch.Tensor]]:
+    """What the app shows without the dataset: summary JSON and the test images it needs."""
+    probabilities, losses = predict_split(model, test_split)
+    predictions, labels = probabilities.argmax(-1), test_split.labels
+    num_classes = probabilities.shape[1]
+    matrix = confusion_matrix(labels, predictions, num_classes)
+    mistakes = (predictions != labels).nonzero().squeeze(1)
+    mistakes = mistakes[losses[mistakes].argsort(descending=True)][:MAX_MISTAKES]
+    kept = torch.cat([worst_losses(losses, GALLERY_SIZE), mistakes]).unique()
+    kept = kept[losses[kept].argsort(descending=True)]  # highest loss first
+    examples = torch.cat([((labels == c) & (predictions == c)).nonzero().squeeze(1)[:EXAMPLES_PER_CLASS]
+                          for c in range(num_classes)])
+    summary = {"split": "test", "n": len(labels), "accuracy": matrix.trace().item() / len(labels),
+               "confusion_matrix": matrix.tolist()}
+    tensors = {"gallery_images": test_split.images[kept, 0], "gallery_labels": labels[kept],
+               "gallery_predictions": predictions[kept], "gallery_losses": losses[kept],
+               "gallery_indices": kept, "example_images": test_split.images[examples, 0],
+               "example_labels": labels[examples]}
+    return summary, tensors
+
+
+def model_card(config: dict, recipe: Recipe, summary: dict, dataset: str, seconds: float, command: str,
+               parameters: int, device: str) -> ModelCard:
+    """The model folder's README.md: metadata the Hub indexes, then architecture, recipe and results."""
+    pretty = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}[dataset]
+    hub_dataset = {"mnist": "ylecun/mnist", "fashion-mnist": "zalando-datasets/fashion_mnist"}[dataset]
+    data = ModelCardData(
+        license="mit", library_name="vit-explainer", pipeline_tag="image-classification", datasets=[hub_dataset],
+        tags=["vision-transformer", "image-classification", dataset, "pytorch_model_hub_mixin"],
+        model_name=f"vit-{dataset}",
+        eval_results=[EvalResult(task_type="image-classification", dataset_type=hub_dataset, dataset_name=pretty,
+                                 dataset_split="test", metric_type="accuracy",
+                                 metric_value=round(summary["accuracy"], 4))])
+    architecture = "\n".join(f"| `{key}` | {value} |" for key, value in config.items())
+    training = "\n".join(f"| `{key}` | {value} |" for key, value in asdict(recipe).items())
+    content = f"""---
+{data.to_yaml()}
+---
+
+# A Vision Transformer for {pretty}
+
+A pure Vision Transformer ({parameters:,} parameters) that cuts each 28×28 image into
+{config['tile_size']}×{config['tile_size']} tiles, reads them as a sequence of {(28 // config['tile_size']) ** 2} "words"
+plus a CLS token, and predicts the class from the CLS token.
+
+**Test accuracy: {summary['accuracy'] * 100:.2f} %** on the {summary['n']:,} {pretty} test images
+(trained in {seconds / 60:.1f} minutes on {device}).
+
+Reproduce:
+
+```bash
+{command}
+```
+
+Load it (raw pixels in [0, 1], shape `(B, 1, 28, 28)`):
+
+```python
+from vit import ViT
+model = ViT.from_pretrained("<this folder or repo id>")
+```
+
+## Architecture
+
+| setting | value |
+| --- | --- |
+{architecture}
+
+## Recipe
+
+AdamW, linear warm-up then cosine decay, label smoothing, random rotation/zoom/shift of each batch, and
+an exponential moving average of the weights (the weights stored here).
+
+| setting | value |
+| --- | --- |
+{training}
+
+## Files
+
+`model.safetensors` and `config.json` rebuild the model; `evaluation.json` (accuracy, confusion matrix,
+per-epoch history) and `evaluation.safetensors` (worst-loss and example test images) feed the app.
+"""
+    return ModelCard(content)
+
+
+def write_model_folder(folder: Path, model: ViT, recipe: Recipe, test_split: Split, *, dataset: str,
+                       history: list[dict], seconds: float, command: str, device: str) -> dict:
+    """Write weights, config, model card and evaluation results; return the evaluation summary."""
+    summary, tensors = evaluation_results(model, test_split)
+    summary |= {"dataset": dataset, "history": history, "training_seconds": round(seconds, 1), "command": command,
+                "device": device, "recipe": asdict(recipe)}
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(folder / "evaluation.safetensors"))
+    (folder / "evaluation.json").write_text(json.dumps(summary, indent=1))
+    parameters = sum(p.numel() for p in model.parameters())
+    model_card(model_config(model), recipe, summary, dataset, seconds, command, parameters, device).save(folder / "README.md")
+    return summary
+
+
+def class_names(dataset: str) -> list[str]:
+    return list(DATASETS[dataset].class_names)
