@@ -5,10 +5,14 @@ Confusion matrix and worst losses (the notebook's failure views), positional-emb
 and tile occlusion.
 """
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
 from .data import Split
+from .model import ViT
+from .tiling import tiles, untile
 
 
 @torch.no_grad()
@@ -32,3 +36,138 @@ def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classe
 def worst_losses(losses: torch.Tensor, count: int) -> torch.Tensor:
     """Indices of the `count` highest losses, highest first."""
     return losses.topk(min(count, len(losses))).indices
+
+
+@dataclass
+class Explanation:
+    """Everything the Predict tab shows for one image."""
+    probabilities: torch.Tensor  # (C,)
+    predicted: int
+    attention: torch.Tensor      # (L, H, T, T) attention probabilities, T = tiles + 1, CLS first
+    cls_attention: torch.Tensor  # (L, H, g, g) the CLS token's attention to each tile, in the tile layout
+    rollout: torch.Tensor        # (g, g) CLS's share of each tile after attention rollout, sums to 1 (or all 0)
+    saliency: torch.Tensor       # (H, W) |d logit[predicted] / d pixel|, scaled to [0, 1]
+    occlusion: torch.Tensor      # (g, g) p(predicted) minus p(predicted) with that tile blanked; > 0 = supports
+
+
+def tile_layout(values: torch.Tensor, grid: int) -> torch.Tensor:
+    """Per-tile values (..., N) in reading order -> (..., g, g), laid out by vit.tiling like the model's tiles."""
+    leading = values.shape[:-1]
+    pieces = values.reshape(-1, grid * grid, 1, 1, 1)  # (B, N, C=1, t=1, t=1): each value is a 1x1 tile
+    return untile(pieces, grid, grid).reshape(*leading, grid, grid)  # (..., g, g)
+
+
+def cls_attention_maps(attention: torch.Tensor, grid: int) -> torch.Tensor:
+    """The CLS token's attention to each tile, (L, H, T, T) -> (L, H, g, g)."""
+    return tile_layout(attention[..., 0, 1:], grid)  # CLS row, tile columns: (L, H, N) -> (L, H, g, g)
+
+
+def attention_rollout(attention: torch.Tensor) -> torch.Tensor:
+    """Joint attention through all layers (Abnar & Zuidema 2020), (L, H, T, T) -> (T, T).
+
+    Heads are averaged and the residual connection is modelled as half identity; each layer's rows are
+    renormalised, then the layers are multiplied, last layer on the left.
+    """
+    tokens = attention.shape[-1]
+    identity = torch.eye(tokens, dtype=attention.dtype, device=attention.device)
+    joint = identity
+    for layer in attention:  # (H, T, T)
+        mixed = 0.5 * layer.mean(dim=0) + 0.5 * identity  # (T, T)
+        mixed = mixed / mixed.sum(dim=-1, keepdim=True)
+        joint = mixed @ joint
+    return joint
+
+
+def rollout_map(attention: torch.Tensor, grid: int) -> torch.Tensor:
+    """CLS's share of each tile after rollout, (L, H, T, T) -> (g, g) summing to 1 (all 0 if CLS sees no tile)."""
+    shares = attention_rollout(attention)[0, 1:]  # (N,)
+    total = shares.sum()
+    return tile_layout(shares / total if total > 0 else torch.zeros_like(shares), grid)
+
+
+def _scaled_gradient(gradient: torch.Tensor) -> torch.Tensor:
+    """|gradient| of one image (1, C, H, W), strongest channel, scaled so the maximum is 1 -> (H, W)."""
+    magnitude = gradient[0].abs().amax(dim=0)  # (H, W)
+    peak = magnitude.max()
+    return magnitude / peak if peak > 0 else magnitude
+
+
+def saliency(model: torch.nn.Module, images: torch.Tensor, target: int) -> torch.Tensor:
+    """|d logit[target] / d pixel| of one image, (1, C, H, W) -> (H, W) scaled to [0, 1]."""
+    with torch.enable_grad():
+        pixels = images.detach().clone().requires_grad_(True)
+        logits = model(pixels)
+        (gradient,) = torch.autograd.grad(logits[0, target], pixels)  # only the input's gradient: weights untouched
+    return _scaled_gradient(gradient)
+
+
+@torch.no_grad()
+def occlusion(model: torch.nn.Module, images: torch.Tensor, target: int, fill: float = 0.0) -> torch.Tensor:
+    """p(target) minus p(target) with each tile set to `fill`, (1, C, H, W) -> (g, g); one batched forward.
+
+    Tiles that already equal `fill` cannot change anything, so they are not run and score exactly 0.
+    """
+    tile_size, height, width = model.tile_size, images.shape[2], images.shape[3]
+    pieces = tiles(images, tile_size)[0]  # (N, C, t, t)
+    num_tiles = pieces.shape[0]
+    changed = (pieces != fill).flatten(1).any(dim=1).nonzero().squeeze(1)  # (K,) tiles blanking would alter
+    copies = pieces.expand(len(changed) + 1, -1, -1, -1, -1).clone()  # (K+1, N, C, t, t); copy 0 stays intact
+    copies[torch.arange(1, len(changed) + 1), changed] = fill
+    probabilities = model(untile(copies, height, width)).softmax(dim=-1)[:, target]  # (K+1,)
+    drops = torch.zeros(num_tiles, dtype=probabilities.dtype, device=probabilities.device)
+    drops[changed] = probabilities[0] - probabilities[1:]
+    return tile_layout(drops, height // tile_size)
+
+
+def _as_batch(image: torch.Tensor) -> torch.Tensor:
+    """(H, W) or (C, H, W) pixels, uint8 or float in [0, 1] -> (1, C, H, W) float."""
+    image = image.float() / 255 if image.dtype == torch.uint8 else image.float()
+    return image.reshape(1, -1, *image.shape[-2:])  # (1, C, H, W)
+
+
+def explain(model: ViT, image: torch.Tensor) -> Explanation:
+    """Prediction, attention, rollout, saliency and occlusion for one image (H, W) or (C, H, W) in [0, 1]."""
+    images = _as_batch(image).to(next(model.parameters()).device)
+    grid = model.image_size // model.tile_size
+    with torch.enable_grad():  # one forward serves prediction, attention and saliency
+        pixels = images.detach().clone().requires_grad_(True)
+        logits, attention = model(pixels, return_attention=True)
+        predicted = int(logits[0].argmax())
+        (gradient,) = torch.autograd.grad(logits[0, predicted], pixels)
+    attention = attention[0].detach()  # (L, H, T, T)
+    return Explanation(probabilities=logits[0].detach().softmax(dim=-1), predicted=predicted, attention=attention,
+                       cls_attention=cls_attention_maps(attention, grid), rollout=rollout_map(attention, grid),
+                       saliency=_scaled_gradient(gradient), occlusion=occlusion(model, images, predicted))
+
+
+def cosine_similarity_matrix(embeddings: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity of every pair of rows, (N, D) -> (N, N); an all-zero row scores 0, never NaN."""
+    unit = F.normalize(embeddings.float(), dim=-1)
+    return (unit @ unit.T).clamp(-1.0, 1.0)
+
+
+@torch.no_grad()
+def positional_similarity(model: ViT) -> torch.Tensor:
+    """Cosine similarity between the position embeddings of the N tiles, CLS left out (ViT paper, fig. 7)."""
+    return cosine_similarity_matrix(model.pos_embedding[0, 1:])  # (N, D) -> (N, N)
+
+
+@torch.no_grad()
+def median_attention_by_label(model: ViT, images: torch.Tensor, labels: torch.Tensor, chosen: list[int],
+                              batch_size: int = 256) -> dict[int, torch.Tensor]:
+    """Label -> element-wise median attention (L, H, T, T) over that label's images (K, H, W), uint8 or float.
+
+    A label with no image among `images` is left out. For an even count the lower median is taken.
+    """
+    device = next(model.parameters()).device
+    pixels = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+    pixels = pixels.reshape(len(pixels), -1, *pixels.shape[-2:])  # (K, C, H, W)
+    medians = {}
+    for label in chosen:
+        selected = pixels[labels == label]
+        if len(selected) == 0:
+            continue
+        maps = [model(selected[start:start + batch_size].to(device), return_attention=True)[1].cpu()
+                for start in range(0, len(selected), batch_size)]
+        medians[label] = torch.cat(maps).median(dim=0).values  # (K, L, H, T, T) -> (L, H, T, T)
+    return medians

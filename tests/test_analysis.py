@@ -1,0 +1,149 @@
+"""Analyses on hand-made attention, a hand-built one-tile model and the tiny ViT."""
+
+import torch
+import torch.nn as nn
+
+from vit import ViT
+from vit.analysis import (attention_rollout, confusion_matrix, cosine_similarity_matrix, cls_attention_maps,
+                          explain, median_attention_by_label, occlusion, positional_similarity, rollout_map,
+                          saliency, worst_losses)
+from vit.tiling import tiles
+
+GRID = 4  # the tiny config: 28 / 7
+TOKENS = GRID * GRID + 1
+
+
+class OneTileModel(nn.Module):
+    """Looks only at tile `seen`: class 1's logit is the tile's mean brightness times 10, class 0's is 0."""
+
+    def __init__(self, seen: int, tile_size: int = 7, image_size: int = 28):
+        super().__init__()
+        self.seen, self.tile_size, self.image_size = seen, tile_size, image_size
+        self.scale = nn.Parameter(torch.tensor(10.0))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        brightness = tiles(images, self.tile_size)[:, self.seen].flatten(1).mean(dim=1)  # (B,)
+        return torch.stack([torch.zeros_like(brightness), self.scale * brightness], dim=1)  # (B, 2)
+
+
+def test_rollout_of_self_attention_gives_cls_nothing_on_any_tile():
+    attention = torch.eye(TOKENS).expand(3, 2, TOKENS, TOKENS)
+    assert attention_rollout(attention)[0, 1:].abs().max() == 0
+    assert torch.equal(rollout_map(attention, GRID), torch.zeros(GRID, GRID))  # no 0/0 NaN
+
+
+def test_rollout_of_uniform_attention_shares_tiles_equally():
+    attention = torch.full((3, 2, TOKENS, TOKENS), 1 / TOKENS)
+    torch.testing.assert_close(rollout_map(attention, GRID), torch.full((GRID, GRID), 1 / GRID ** 2))
+
+
+def test_rollout_follows_attention_through_the_layers():
+    # layer 1: tile 1 looks at tile 2; layer 2: CLS looks at tile 1. Half of each layer is the residual.
+    first, second = torch.eye(3), torch.eye(3)
+    first[1] = torch.tensor([0.0, 0.0, 1.0])
+    second[0] = torch.tensor([0.0, 1.0, 0.0])
+    joint = attention_rollout(torch.stack([first, second])[:, None])  # (L=2, H=1, 3, 3)
+    torch.testing.assert_close(joint[0], torch.tensor([0.5, 0.25, 0.25]))
+
+def test_attention_rows_of_a_real_model_sum_to_one(tiny_model):
+    _, attention = tiny_model(torch.rand(2, 1, 28, 28), return_attention=True)
+    torch.testing.assert_close(attention.sum(dim=-1), torch.ones(attention.shape[:-1]))
+
+
+def test_cls_attention_map_puts_tile_k_at_row_k_div_g_col_k_mod_g():
+    k = 6  # row 1, column 2: a transposed layout would light (2, 1)
+    attention = torch.zeros(1, 1, TOKENS, TOKENS)
+    attention[0, 0, 0, 1 + k] = 1.0
+    lit = cls_attention_maps(attention, GRID)[0, 0].nonzero().tolist()
+    assert lit == [[k // GRID, k % GRID]]
+
+
+def test_occlusion_flags_only_the_tile_the_model_reads():
+    seen = 6
+    drops = occlusion(OneTileModel(seen), torch.rand(1, 1, 28, 28) + 0.1, target=1)
+    assert drops.shape == (GRID, GRID)
+    assert drops[seen // GRID, seen % GRID] > 0.1
+    drops[seen // GRID, seen % GRID] = 0
+    assert drops.abs().max() == 0
+
+
+def test_saliency_is_zero_outside_the_tile_the_model_reads():
+    seen = 6
+    heat = saliency(OneTileModel(seen), torch.rand(1, 1, 28, 28), target=1)
+    inside = torch.zeros(28, 28, dtype=torch.bool)
+    inside[7 * (seen // GRID):7 * (seen // GRID + 1), 7 * (seen % GRID):7 * (seen % GRID + 1)] = True
+    assert heat[inside].min() > 0 and heat[~inside].abs().max() == 0 and heat.max() == 1
+
+
+def test_identical_embeddings_have_similarity_one():
+    vector = torch.randn(1, 8)
+    torch.testing.assert_close(cosine_similarity_matrix(torch.cat([vector, 3 * vector])), torch.ones(2, 2))
+
+
+def test_orthogonal_embeddings_have_similarity_zero():
+    torch.testing.assert_close(cosine_similarity_matrix(torch.eye(3)), torch.eye(3))
+
+
+def test_positional_similarity_of_a_learned_model_is_n_by_n_with_unit_diagonal(tiny_model):
+    similarity = positional_similarity(tiny_model)
+    assert similarity.shape == (GRID ** 2, GRID ** 2)
+    torch.testing.assert_close(similarity.diagonal(), torch.ones(GRID ** 2))
+
+
+def test_positional_similarity_without_position_embedding_has_no_nan():
+    similarity = positional_similarity(ViT(tile_size=7, embed_size=16, num_layers=1, num_heads=2, mlp_size=32,
+                                           pos_embedding="none"))
+    assert torch.equal(similarity, torch.zeros(GRID ** 2, GRID ** 2))
+
+
+def test_confusion_matrix_counts_true_rows_and_predicted_columns():
+    labels = torch.tensor([0, 0, 1, 2, 2, 2])
+    predictions = torch.tensor([0, 1, 1, 2, 0, 2])
+    expected = torch.tensor([[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+    assert torch.equal(confusion_matrix(labels, predictions, 3), expected)
+
+
+def test_worst_losses_are_highest_first():
+    assert worst_losses(torch.tensor([0.1, 2.0, 0.5, 3.0]), 3).tolist() == [3, 1, 2]
+
+
+def test_explain_gives_the_documented_shapes_and_ranges(tiny_model):
+    explanation = explain(tiny_model, torch.rand(28, 28))
+    layers, heads = tiny_model.num_layers, tiny_model.num_heads
+    assert explanation.probabilities.shape == (10,)
+    torch.testing.assert_close(explanation.probabilities.sum(), torch.tensor(1.0))
+    assert explanation.predicted == int(explanation.probabilities.argmax())
+    assert explanation.attention.shape == (layers, heads, TOKENS, TOKENS)
+    assert explanation.cls_attention.shape == (layers, heads, GRID, GRID)
+    assert explanation.rollout.shape == (GRID, GRID)
+    torch.testing.assert_close(explanation.rollout.sum(), torch.tensor(1.0))
+    assert explanation.saliency.shape == (28, 28)
+    assert 0 <= explanation.saliency.min() and explanation.saliency.max() == 1
+    assert explanation.occlusion.shape == (GRID, GRID)
+
+
+def test_explain_leaves_the_model_unchanged(tiny_model):
+    images = torch.rand(1, 1, 28, 28)
+    with torch.no_grad():
+        before = tiny_model(images)
+    explain(tiny_model, images[0])
+    with torch.no_grad():
+        assert torch.equal(tiny_model(images), before)
+    assert all(parameter.grad is None for parameter in tiny_model.parameters())
+
+
+def test_explain_accepts_uint8_like_the_float_image(tiny_model):
+    image = torch.randint(0, 256, (28, 28), dtype=torch.uint8)
+    torch.testing.assert_close(explain(tiny_model, image).probabilities,
+                               explain(tiny_model, image.float() / 255).probabilities)
+
+
+def test_median_attention_over_one_image_is_that_images_attention(tiny_model):
+    images = torch.randint(0, 256, (3, 28, 28), dtype=torch.uint8)
+    medians = median_attention_by_label(tiny_model, images, torch.tensor([4, 7, 7]), [4, 7, 9])
+    assert sorted(medians) == [4, 7]  # 9 has no image: left out
+    with torch.no_grad():
+        _, attention = tiny_model(images[:1, None].float() / 255, return_attention=True)
+    torch.testing.assert_close(medians[4], attention[0])
+    assert medians[7].shape == attention[0].shape
+
