@@ -3,6 +3,8 @@
     python train.py                    # the accurate default  -> weights/mnist
     python train.py --preset tiny      # the notebook's model  -> weights/mnist-tiny
     python train.py --preset fast      # >= 99 % in about 3 minutes on 2 CPU cores -> weights/mnist-fast
+    python train.py --push --repo-id you/vit-mnist       # train, then push the model folder to the Hub
+    python train.py --push-only weights/mnist --repo-id you/vit-mnist   # push a folder, no training
 
 Every option, its default and the measured time and accuracy of each preset: `python train.py --help`.
 """
@@ -15,15 +17,26 @@ from pathlib import Path
 
 import torch
 
+from vit.bundle import load_folder
 from vit.data import DATA_DIR_VARIABLE, DATASETS, DataError, load_split
+from vit.hub import REPO_ID, PushError, check_push_access, push_folder
 from vit.model import ViT
 from vit.training import PRESETS, Interrupted, model_config, read_checkpoint_state, train, write_model_folder
 
 EPILOG = """presets (measured on a 2-core CPU, README "Models"):
   default  tile 4, embedding 64, 6 blocks, 4 heads, 206k parameters; the accurate model (weights/mnist)
-  fast     tile 7, embedding 64, 4 blocks, 4 heads; the quick recipe that reaches 99 %% in minutes
+  fast     tile 7, embedding 64, 4 blocks, 4 heads; the quick recipe that reaches 99 % in minutes
   tiny     the notebook's model: tile 7, embedding 16, MLP 32, 2 blocks, 1 head (weights/mnist-tiny)
-Options left unset take the preset's value. Checkpoints go to checkpoints/NAME.safetensors each epoch."""
+Options left unset take the preset's value. Checkpoints go to checkpoints/NAME.safetensors each epoch.
+
+pushing to the Hugging Face Hub:
+  --push uploads the model folder as written (model.safetensors, config.json, the README.md model card with
+  its model-index results, evaluation.json, evaluation.safetensors) after training. The token comes from
+  $HF_TOKEN or `hf auth login` and is never printed; it, the repo and write access are checked (and the
+  repo and branch created) before training starts, so a bad token fails in seconds. The app names a pushed
+  repo by its name without "vit-": you/vit-mnist is shown as "mnist"."""
+
+HUB_OPTIONS = {"--push": 0, "--private": 0, "--repo-id": 1, "--revision": 1}  # option -> values it takes
 
 
 def positive_int(text: str) -> int:
@@ -72,7 +85,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--resume", nargs="?", const="auto", metavar="CHECKPOINT",
                      help="continue from a checkpoint (default path: checkpoints/NAME.safetensors)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars (epoch lines still print)")
+    hub = parser.add_argument_group("Hugging Face Hub (token: $HF_TOKEN or `hf auth login`)")
+    hub.add_argument("--push", action="store_true",
+                     help="after training, push the model folder to --repo-id (checked before training starts)")
+    hub.add_argument("--push-only", type=Path, metavar="FOLDER",
+                     help="push an already written model folder, e.g. weights/mnist, without training")
+    hub.add_argument("--repo-id", metavar="OWNER/NAME",
+                     help="model repo to push to, e.g. you/vit-mnist; created if needed")
+    hub.add_argument("--private", action="store_true",
+                     help="create the repo private (an existing public repo is refused)")
+    hub.add_argument("--revision", metavar="BRANCH",
+                     help="push to this branch, created from main if needed (default: main)")
     args = parser.parse_args(argv)
+    pushing = args.push or args.push_only is not None
+    if args.push and args.push_only is not None:
+        parser.error("choose one: --push (train, then push) or --push-only FOLDER (push, no training)")
+    if pushing and not args.repo_id:
+        parser.error("--push and --push-only need --repo-id OWNER/NAME")
+    if not pushing and (args.repo_id or args.private or args.revision):
+        parser.error("--repo-id, --private and --revision only apply with --push or --push-only")
+    if args.repo_id and not REPO_ID.fullmatch(args.repo_id):
+        parser.error(f"--repo-id {args.repo_id!r} is not OWNER/NAME (give a branch with --revision)")
     if args.embed_size and args.num_heads and args.embed_size % args.num_heads:
         parser.error(f"--embed-size {args.embed_size} is not a multiple of --num-heads {args.num_heads}")
     if args.tile_size and 28 % args.tile_size:
@@ -93,6 +126,8 @@ def pick_device(name: str) -> torch.device:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     parser = args.parser
+    if args.push_only is not None:
+        return push_only(args)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     architecture, preset_recipe = PRESETS[args.preset]
@@ -116,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         if saved["config"] != model_config(model):
             different = sorted(k for k in saved["config"] if saved["config"][k] != model_config(model).get(k))
             parser.error(f"--resume: {args.checkpoint} is from another architecture (differs in {', '.join(different)})")
+    if args.push:  # before anything is trained or written: a bad token must not cost a training run
+        _check_push_access(args)
     if not _writable(args.output) or not _writable(args.checkpoint.parent):
         parser.error(f"cannot write to {args.output} or {args.checkpoint.parent}")
     device = pick_device(args.device)
@@ -135,13 +172,61 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ninterrupted by {signal_name}; the last complete epoch is in {args.checkpoint}. "
               f"Continue with: python train.py {' '.join(sys.argv[1:])} --resume", file=sys.stderr)
         return 130
-    command = "python train.py " + shlex.join(a for a in (argv if argv is not None else sys.argv[1:])
-                                               if not a.startswith("--resume"))
+    command = reproduce_command(argv if argv is not None else sys.argv[1:])
     hardware = f"{device.type}, {args.threads} thread(s)" if device.type == "cpu" else device.type
     summary = write_model_folder(args.output, ema.cpu(), recipe, test_split, dataset=args.dataset, history=history,
                                  seconds=seconds, command=command.strip(), device=hardware)
     print(f"test accuracy {summary['accuracy'] * 100:.2f} % -> {args.output}", file=sys.stderr)
+    if args.push:
+        try:
+            url = push_folder(args.output, args.repo_id, revision=args.revision)
+        except PushError as error:
+            print(f"push failed: {error}\nthe model folder is in {args.output}; push it with: python train.py "
+                  f"--push-only {args.output} --repo-id {args.repo_id}", file=sys.stderr)
+            return 1
+        print(f"pushed {args.output} -> {url}", file=sys.stderr)
     return 0
+
+
+def push_only(args: argparse.Namespace) -> int:
+    """Push an already written model folder after checking it loads, the token and write access."""
+    try:
+        load_folder(args.push_only)
+    except ValueError as error:
+        args.parser.error(f"--push-only: {error}")
+    _check_push_access(args)
+    try:
+        url = push_folder(args.push_only, args.repo_id, revision=args.revision)
+    except PushError as error:
+        print(f"push failed: {error}", file=sys.stderr)
+        return 1
+    print(f"pushed {args.push_only} -> {url}", file=sys.stderr)
+    return 0
+
+
+def _check_push_access(args: argparse.Namespace) -> None:
+    """Exit with an argparse-style message (status 2) unless the token may push to --repo-id."""
+    try:
+        user = check_push_access(args.repo_id, private=args.private, revision=args.revision)
+    except PushError as error:
+        args.parser.error(f"{'--push-only' if args.push_only is not None else '--push'}: {error}")
+    print(f"pushing as {user} to {args.repo_id}@{args.revision or 'main'}", file=sys.stderr)
+
+
+def reproduce_command(argv: list[str]) -> str:
+    """The command for the model card: the arguments that shape the model, without --resume or pushing."""
+    kept, skip = [], 0
+    for index, arg in enumerate(argv):
+        name = arg.split("=", 1)[0]
+        if skip:
+            skip -= 1
+        elif name == "--resume":  # its optional value is a checkpoint path
+            skip = int("=" not in arg and index + 1 < len(argv) and not argv[index + 1].startswith("-"))
+        elif name in HUB_OPTIONS:
+            skip = HUB_OPTIONS[name] if "=" not in arg else 0
+        else:
+            kept.append(arg)
+    return ("python train.py " + shlex.join(kept)).strip()
 
 
 def _writable(folder: Path) -> bool:
