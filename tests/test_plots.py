@@ -1,0 +1,157 @@
+"""Each plot function returns a Figure with the expected axes and title, from small hand-made inputs."""
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from vit import plots, tiling
+
+NAMES = [str(digit) for digit in range(10)]
+
+
+@pytest.fixture
+def digit() -> torch.Tensor:
+    """A hand-made 28×28 "7": a bar and a diagonal, ink 1 on black."""
+    image = torch.zeros(28, 28)
+    image[6:8, 6:22] = 1
+    for row in range(8, 24):
+        image[row, 21 - (row - 8) // 2] = 1
+    return image
+
+
+def suptitle(figure: Figure) -> str:
+    return figure._suptitle.get_text() if figure._suptitle else ""
+
+
+def images_in(figure: Figure) -> list:
+    return [image for ax in figure.axes for image in ax.get_images()]
+
+
+@pytest.mark.parametrize("kind, cut, size, count", [("tiles", tiling.tiles, 7, 16), ("tiles", tiling.tiles, 1, 784),
+                                                    ("horizontal", tiling.horizontal_strips, 4, 4),
+                                                    ("vertical", tiling.vertical_strips, 28, 28)])
+def test_tiling_figure_shows_image_sequence_and_flattened_words(digit, kind, cut, size, count):
+    pieces = cut(digit[None, None], size)[0]  # (N, 1, h, w)
+    figure = plots.tiling_figure(digit, pieces, kind)
+    assert len(figure.axes) == 3
+    assert suptitle(figure).startswith(f"{count} ")
+    assert f"CLS + {count} words = {count + 1} tokens" in figure.axes[1].get_title()
+    assert figure.axes[2].get_images()[0].get_array().shape[1] == count  # one column per word
+
+
+def test_tiling_figure_sequence_holds_the_pieces_in_order(digit):
+    pieces = tiling.tiles(digit[None, None], 14)[0]  # 4 tiles of 14×14
+    figure = plots.tiling_figure(digit, pieces, "tiles")
+    words = figure.axes[1].get_images()[0].get_array()  # RGB mosaic: CLS, then the tiles
+    grey = np.asarray(words)[..., 0]
+    gap = 14 // 3
+    for token in range(1, 5):
+        left = token * (14 + gap)
+        if left + 14 <= grey.shape[1]:  # the first line
+            np.testing.assert_allclose(grey[:14, left:left + 14], pieces[token - 1, 0].numpy(), atol=1e-6)
+
+
+def test_model_input_figure_with_and_without_the_original(digit):
+    assert len(plots.model_input_figure(None, digit, 7).axes) == 1
+    figure = plots.model_input_figure(np.zeros((40, 30, 3), np.uint8), digit, 4)
+    assert len(figure.axes) == 2
+    assert "49 tiles of 4×4" in figure.axes[1].get_title()
+
+
+@pytest.mark.parametrize("layers, heads, grid", [(2, 1, 4), (6, 4, 7)])
+def test_attention_figure_is_one_mosaic_of_layers_by_heads(digit, layers, heads, grid):
+    figure = plots.attention_figure(digit, torch.rand(layers, heads, grid, grid))
+    assert len(figure.axes) == 1
+    height, width = figure.axes[0].get_images()[0].get_array().shape[:2]
+    assert (height, width) == (heads * 30 - 2, layers * 30 - 2)  # 28-pixel cells, 2-pixel gaps
+    assert len(figure.axes[0].get_xticks()) == layers and len(figure.axes[0].get_yticks()) == heads
+    assert "where CLS looks" in suptitle(figure)
+
+
+def test_explanation_figure_has_three_panels_and_their_colour_bars(digit):
+    occlusion = torch.zeros(4, 4)
+    occlusion[1, 2] = 0.3
+    figure = plots.explanation_figure(digit, torch.full((4, 4), 1 / 16), torch.rand(28, 28), occlusion, "7")
+    titles = [ax.get_title() for ax in figure.axes]
+    assert titles[:3] == ["attention rollout", "saliency", "occlusion (class 7)"]
+    assert len(figure.axes) == 6  # three maps, three colour bars
+
+
+def test_explanation_figure_survives_all_zero_maps(digit):
+    zeros = torch.zeros(7, 7)
+    figure = plots.explanation_figure(digit, zeros, torch.zeros(28, 28), zeros, "1")
+    assert plots.render(figure).shape[2] == 3
+
+
+def test_confusion_figure_counts_log_scale_and_labels():
+    matrix = np.diag([980, 1135, 1000, 1010, 982, 892, 958, 1028, 974, 1009])
+    matrix[4, 9] = 7
+    figure = plots.confusion_figure(matrix, 0.9993, NAMES, selected=(4, 9))
+    ax = figure.axes[0]
+    assert ax.get_title() == "test accuracy 99.93 % (9,975 images)"
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("predicted", "true")
+    assert ax.get_images()[0].norm.__class__.__name__ == "LogNorm"
+    texts = {text.get_text() for text in ax.texts}
+    assert {"7", "1135"} <= texts and "0" not in texts  # counts in the cells, empty cells left blank
+    assert len(ax.patches) == 1  # the selected cell
+
+
+def test_render_returns_pixels_and_axes_boxes():
+    figure = plots.confusion_figure(np.eye(10, dtype=int) * 5, 1.0, NAMES)
+    image, boxes = plots.render(figure, boxes=True)
+    assert image.dtype == np.uint8 and image.shape == (560, 640, 3)
+    left, top, right, bottom = boxes[0]
+    assert 0 < left < right < 640 and 0 < top < bottom < 560
+    assert figure.axes == []  # released
+
+
+def test_training_figure_plots_loss_and_accuracy():
+    history = [{"epoch": e, "train_loss": 1 / e, "test_loss": 1.1 / e, "train_accuracy": 0.9, "test_accuracy": 0.95}
+               for e in (1, 2, 3)]
+    figure = plots.training_figure(history)
+    assert len(figure.axes) == 2
+    assert "best test 95.00 %" in figure.axes[1].get_title()
+    assert len(figure.axes[0].get_lines()) == 2
+
+
+def test_training_figure_without_history():
+    assert suptitle(plots.training_figure([])) == "no training history stored"
+
+
+def test_positional_similarity_figure_is_a_grid_of_grids():
+    embeddings = torch.randn(16, 8)
+    unit = embeddings / embeddings.norm(dim=1, keepdim=True)
+    figure = plots.positional_similarity_figure(unit @ unit.T)
+    mosaic = figure.axes[0].get_images()[0].get_array()
+    assert mosaic.shape == (4 * 5 - 1, 4 * 5 - 1)  # 4×4 small maps of 4×4, 1-pixel gaps
+    assert mosaic[0, 0] == pytest.approx(1.0)  # position 1 is most like itself
+    assert len(figure.axes) == 2 and suptitle(figure) == "position embedding similarity"
+
+
+def test_embedding_matrix_figure_shows_tokens_by_dimensions():
+    figure = plots.embedding_matrix_figure(torch.randn(17, 16))
+    assert figure.axes[0].get_images()[0].get_array().shape == (17, 16)
+    assert "17 tokens × 16 dimensions" in suptitle(figure)
+
+
+@pytest.mark.parametrize("view, difference", [("matrix", False), ("cls", False), ("cls", True)])
+def test_attention_by_label_figure_one_panel_per_label(view, difference):
+    maps = {label: torch.rand(2, 1, 17, 17).softmax(-1) for label in (3, 7, 8)}
+    figure = plots.attention_by_label_figure(maps, NAMES, view, difference)
+    panels = [ax for ax in figure.axes if ax.get_images()]
+    assert [ax.get_xlabel() for ax in panels] == ["label 3", "label 7", "label 8"]
+    size = 17 if view == "matrix" else 4
+    assert panels[0].get_images()[0].get_array().shape[1] == size  # one head per row of cells
+
+
+def test_attention_by_label_figure_without_labels():
+    figure = plots.attention_by_label_figure({}, NAMES)
+    assert figure.texts[0].get_text() == "choose at least one label"
+
+
+def test_plots_never_use_pyplot():
+    """pyplot keeps figures in global state shared by every visitor; plots.py builds Figures directly."""
+    from pathlib import Path
+    assert "matplotlib.pyplot" not in Path(plots.__file__).read_text()
+    assert "import pyplot" not in Path(plots.__file__).read_text()

@@ -1,0 +1,401 @@
+"""Pictures of what the Vision Transformer sees and learned, as matplotlib Figures.
+
+Every function takes analysis results (tensors or arrays) and returns a `matplotlib.figure.Figure`
+built directly, without pyplot, so nothing is shared between the app's visitors; `render` turns a
+Figure into pixels and releases it. Grids of small maps (layers x heads, positions x positions) are
+drawn as one mosaic image instead of dozens of subplots: one imshow draws many times faster.
+"""
+
+import math
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import LogNorm, Normalize, PowerNorm, TwoSlopeNorm, to_rgb
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
+
+DPI = 100
+TITLE, LABEL, SMALL = 12, 10, 8           # font sizes in points
+CUT_COLOUR, CLS_COLOUR = "#ff5a36", "#ffc43d"
+INK_COLOUR = "#5ef2ff"                    # the digit's outline over heat maps
+GAP_COLOUR = "#c6d5e3"                    # between mosaic cells: neither ink (white) nor background (black)
+
+
+def as_array(values) -> np.ndarray:
+    """A float numpy copy of a tensor or array."""
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    return np.array(values, dtype=float)
+
+
+def render(figure: Figure, boxes: bool = False):
+    """Draw a Figure into an RGB uint8 array (H, W, 3) and release it.
+
+    With boxes=True also return each axes' pixel box (left, top, right, bottom), top-left origin,
+    so a click on the picture can be mapped back to the data (the confusion matrix cells).
+    """
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    image = np.asarray(canvas.buffer_rgba())[..., :3].copy()  # (H, W, 3)
+    height = image.shape[0]
+    axes_boxes = [(box.x0, height - box.y1, box.x1, height - box.y0)
+                  for box in (ax.get_window_extent() for ax in figure.axes)]
+    figure.clear()  # drop the artists now rather than whenever the garbage collector runs
+    return (image, axes_boxes) if boxes else image
+
+
+def mosaic(cells: np.ndarray, gap: int = 1, fill: float = np.nan) -> np.ndarray:
+    """Lay out cells (R, C, h, w[, 3]) as one image with `gap` pixels of `fill` between them."""
+    rows, cols, height, width = cells.shape[:4]
+    out = np.full((rows * (height + gap) - gap, cols * (width + gap) - gap, *cells.shape[4:]), fill)
+    for r in range(rows):
+        for c in range(cols):
+            top, left = r * (height + gap), c * (width + gap)
+            out[top:top + height, left:left + width] = cells[r, c]
+    return out
+
+
+def upsample(grid: np.ndarray, size: int) -> np.ndarray:
+    """Repeat each cell of a (g, g) tile grid so it covers its tile of a (size, size) image."""
+    scale = size // grid.shape[-1]
+    return np.kron(grid, np.ones((scale, scale)))
+
+
+def overlay(image: np.ndarray, heat: np.ndarray, cmap: str = "inferno", norm: Normalize | None = None,
+            ink: float = 0.25) -> np.ndarray:
+    """A heat map (g, g) or (H, W) coloured at the image's size with a faint veil of the digit: (H, W, 3).
+
+    Draw `outline` on top so the digit stays readable whatever the colours.
+    """
+    heat = upsample(heat, image.shape[0]) if heat.shape != image.shape else heat
+    if norm is None:
+        low, high = float(heat.min()), float(heat.max())
+        norm = Normalize(low, high if high > low else low + 1e-9)
+    rgb = colormaps[cmap](norm(heat))[..., :3]
+    alpha = ink * np.clip(image, 0, 1)[..., None]
+    return rgb * (1 - alpha) + alpha
+
+
+def outline(ax, image: np.ndarray, colour: str = INK_COLOUR) -> None:
+    """The digit's outline (half-ink contour) drawn over a heat map."""
+    if np.nanmax(image) > 0.5 > np.nanmin(image):
+        ax.contour(np.nan_to_num(image), levels=[0.5], colors=colour, linewidths=1.0)
+
+
+def _cell_ticks(ax, count_x: int, count_y: int, size_x: int, size_y: int, gap: int,
+                x_name: str, y_name: str) -> None:
+    """Label a mosaic's columns and rows (1-based) at the cell centres."""
+    ax.set_xticks([i * (size_x + gap) + (size_x - 1) / 2 for i in range(count_x)],
+                  [f"{x_name} {i + 1}" if count_x <= 8 else str(i + 1) for i in range(count_x)], fontsize=SMALL)
+    ax.set_yticks([i * (size_y + gap) + (size_y - 1) / 2 for i in range(count_y)],
+                  [f"{y_name} {i + 1}" if count_y <= 8 else str(i + 1) for i in range(count_y)], fontsize=SMALL)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def _draw_cuts(ax, image: np.ndarray, kind: str, piece_height: int, piece_width: int) -> None:
+    """Lines where the image is cut, on an axes showing the image."""
+    height, width = image.shape
+    if kind in ("horizontal", "tiles"):
+        for y in range(piece_height, height, piece_height):
+            ax.axhline(y - 0.5, color=CUT_COLOUR, linewidth=1.2)
+    if kind in ("vertical", "tiles"):
+        for x in range(piece_width, width, piece_width):
+            ax.axvline(x - 0.5, color=CUT_COLOUR, linewidth=1.2)
+
+
+def _sentence_layout(count: int, height: int, width: int, gap: int, aspect: float) -> int:
+    """How many pieces per line make a wrapped sequence look about `aspect` times wider than tall."""
+    best, best_error = count, math.inf
+    for per_line in range(1, count + 1):
+        lines = math.ceil(count / per_line)
+        ratio = (per_line * (width + gap)) / (lines * (height + gap))
+        error = abs(math.log(ratio / aspect))
+        if error < best_error:
+            best, best_error = per_line, error
+    return best
+
+
+def tiling_figure(image, pieces, kind: str) -> Figure:
+    """The image with its cuts, the pieces as a sequence of words after a CLS token, and the flattened pieces.
+
+    image (H, W) in [0, 1]; pieces (N, h, w) or (N, 1, h, w) in reading order; kind: horizontal | vertical | tiles.
+    """
+    image, pieces = as_array(image), as_array(pieces)
+    pieces = pieces.reshape(pieces.shape[0], pieces.shape[-2], pieces.shape[-1])  # (N, h, w)
+    count, piece_height, piece_width = pieces.shape
+    figure = Figure(figsize=(11, 4.6), dpi=DPI, layout="constrained")
+    grid = figure.add_gridspec(2, 2, width_ratios=[1, 2.7], height_ratios=[1.6, 1])
+    ax_image, ax_words, ax_flat = figure.add_subplot(grid[:, 0]), figure.add_subplot(grid[0, 1]), figure.add_subplot(grid[1, 1])
+
+    ax_image.imshow(image, cmap="gray", vmin=0, vmax=1)
+    _draw_cuts(ax_image, image, kind, piece_height, piece_width)
+    if count <= 49 and min(piece_height, piece_width) >= 4:  # number the pieces where they sit in the image
+        per_row = image.shape[1] // piece_width
+        for index in range(count):
+            row, col = divmod(index, per_row)
+            ax_image.text(col * piece_width + piece_width / 2 - 0.5, row * piece_height + piece_height / 2 - 0.5,
+                          str(index + 1), color=CUT_COLOUR, fontsize=SMALL if count > 16 else LABEL,
+                          ha="center", va="center", fontweight="bold")
+    ax_image.set_title("the image and its cuts", fontsize=LABEL)
+    ax_image.set_axis_off()
+
+    # The sequence: CLS, then the pieces, wrapped like a line of text.
+    tokens = count + 1
+    gap = max(1, min(piece_height, piece_width) // 3)
+    per_line = _sentence_layout(tokens, piece_height, piece_width, gap, aspect=4.5)
+    lines = math.ceil(tokens / per_line)
+    cells = np.full((lines, per_line, piece_height, piece_width), np.nan)
+    for token in range(1, tokens):
+        cells[divmod(token, per_line)] = pieces[token - 1]
+    words = colormaps["gray"](mosaic(cells, gap))[..., :3]  # NaN (gaps, CLS) -> the colour map's "bad"
+    words[np.isnan(mosaic(cells, gap))] = to_rgb(GAP_COLOUR)
+    last_line, last_place = divmod(tokens - 1, per_line)
+    top = last_line * (piece_height + gap)
+    words[top:top + piece_height, (last_place + 1) * (piece_width + gap) - gap:] = 1.0  # after the last word: white
+    ax_words.imshow(words, interpolation="nearest")
+    ax_words.add_patch(Rectangle((-0.5, -0.5), piece_width, piece_height, facecolor=CLS_COLOUR, edgecolor="none"))
+    if piece_width >= 3 and piece_height >= 3:
+        ax_words.text((piece_width - 1) / 2, (piece_height - 1) / 2, "CLS", ha="center", va="center",
+                      fontsize=SMALL, rotation=90 if piece_height > 2 * piece_width else 0)
+    if tokens <= 50:
+        for token in range(1, tokens):
+            line, place = divmod(token, per_line)
+            ax_words.text(place * (piece_width + gap) + (piece_width - 1) / 2, line * (piece_height + gap) - 0.5,
+                          str(token), ha="center", va="bottom", fontsize=SMALL - 1, color="#555555")
+    ax_words.set_title(f"the sequence the transformer reads: CLS + {count} words = {tokens} tokens", fontsize=LABEL)
+    ax_words.set_axis_off()
+
+    flat = pieces.reshape(count, -1).T  # (h*w, N): one column per piece
+    ax_flat.imshow(flat, cmap="gray", vmin=0, vmax=1, aspect="auto", interpolation="nearest",
+                   extent=(0.5, count + 0.5, flat.shape[0] + 0.5, 0.5))
+    ax_flat.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_flat.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
+    if flat.shape[0] < 4:
+        ax_flat.set_yticks(range(1, flat.shape[0] + 1))
+    numbers = f"{flat.shape[0]} numbers" if flat.shape[0] > 1 else "1 number"
+    ax_flat.set_title(f"flattened: each word becomes a column of {numbers}, "
+                      f"which one linear layer turns into a token", fontsize=LABEL)
+    ax_flat.set_xlabel("word", fontsize=SMALL)
+    ax_flat.set_ylabel("pixel", fontsize=SMALL)
+    ax_flat.tick_params(labelsize=SMALL)
+    names = {"horizontal": "horizontal strips", "vertical": "vertical strips", "tiles": "tiles"}
+    figure.suptitle(f"{count} {names[kind]} of {piece_height}×{piece_width} pixels", fontsize=TITLE)
+    return figure
+
+
+def model_input_figure(original, model_input, tile_size: int) -> Figure:
+    """What came in next to what the model sees: the 28×28 input with its tile grid."""
+    model_input = as_array(model_input)
+    panels = 1 if original is None else 2
+    figure = Figure(figsize=(2.6 * panels + 0.2, 3.0), dpi=DPI, layout="constrained")
+    axes = figure.subplots(1, panels, squeeze=False)[0]
+    if original is not None:
+        original = np.asarray(original)
+        axes[0].imshow(original, cmap="gray" if original.ndim == 2 else None)
+        axes[0].set_title(f"your image ({original.shape[1]}×{original.shape[0]})", fontsize=LABEL)
+        axes[0].set_axis_off()
+    ax = axes[-1]
+    ax.imshow(model_input, cmap="gray", vmin=0, vmax=1)
+    _draw_cuts(ax, model_input, "tiles", tile_size, tile_size)
+    size = model_input.shape[0]
+    ax.set_title(f"what the model sees\n{size}×{size}, {(size // tile_size) ** 2} tiles of {tile_size}×{tile_size}",
+                 fontsize=LABEL)
+    ax.set_axis_off()
+    return figure
+
+
+def attention_figure(image, cls_attention) -> Figure:
+    """The CLS token's attention to every tile, for each layer (columns) and head (rows), over the image.
+
+    image (H, W) in [0, 1]; cls_attention (L, H, g, g). Each map has its own colour scale (brightest = most).
+    """
+    image, cls_attention = as_array(image), as_array(cls_attention)
+    layers, heads = cls_attention.shape[:2]
+    size = image.shape[0]
+    cells = np.stack([np.stack([overlay(image, cls_attention[l, h]) for l in range(layers)]) for h in range(heads)])
+    gap = 2
+    figure = Figure(figsize=(max(4.2, 1.2 + 1.3 * layers), 0.8 + 1.3 * heads), dpi=DPI, layout="constrained")
+    ax = figure.add_subplot()
+    ax.imshow(mosaic(cells, gap, fill=1.0), interpolation="nearest")  # rows: heads, columns: layers
+    outline(ax, mosaic(np.broadcast_to(image, (heads, layers, size, size)), gap, fill=0.0))
+    _cell_ticks(ax, layers, heads, size, size, gap, "layer", "head")
+    ax.xaxis.set_ticks_position("top")
+    figure.suptitle("where CLS looks: layers left to right, one row per head", fontsize=TITLE)
+    return figure
+
+
+def explanation_figure(image, rollout, saliency, occlusion, class_name: str) -> Figure:
+    """Three answers to "which parts mattered?": attention rollout, input-gradient saliency, tile occlusion.
+
+    image, saliency (H, W); rollout, occlusion (g, g); occlusion > 0 where blanking the tile lowers the
+    probability of the predicted class (the tile supports it), < 0 where blanking raises it.
+    """
+    image, rollout, saliency, occlusion = map(as_array, (image, rollout, saliency, occlusion))
+    figure = Figure(figsize=(11, 3.9), dpi=DPI, layout="constrained")
+    axes = figure.subplots(1, 3)
+    limit = max(float(np.abs(occlusion).max()), 1e-6)
+    panels = [
+        (rollout, "inferno", Normalize(0, max(float(rollout.max()), 1e-9)), "attention rollout",
+         "share of CLS's attention, all layers"),
+        (saliency, "inferno", Normalize(0, 1), "saliency", "|gradient| of the probability"),
+        (occlusion, "RdBu_r", TwoSlopeNorm(0, -limit, limit), f"occlusion (class {class_name})",
+         "probability drop when the tile is blanked"),
+    ]
+    for ax, (heat, cmap, norm, title, unit) in zip(axes, panels):
+        if cmap == "RdBu_r":  # white is "no change", so draw the digit as an outline instead of a white veil
+            ax.imshow(upsample(heat, image.shape[0]), cmap=cmap, norm=norm, interpolation="nearest")
+            outline(ax, image, "#222222")
+        else:
+            ax.imshow(overlay(image, heat, cmap, norm), interpolation="nearest")
+            outline(ax, image)
+        ax.set_title(title, fontsize=LABEL)
+        ax.set_axis_off()
+        colorbar = figure.colorbar(ScalarMappable(norm, cmap), ax=ax, shrink=0.85)
+        colorbar.set_label(unit, fontsize=SMALL)
+        colorbar.ax.tick_params(labelsize=SMALL)
+    return figure
+
+
+def confusion_figure(matrix, accuracy: float, class_names: list[str], selected: tuple[int, int] | None = None) -> Figure:
+    """Counts of (true, predicted) test pairs on a log colour scale; `selected` cell outlined."""
+    matrix = as_array(matrix).astype(int)
+    classes = len(class_names)
+    figure = Figure(figsize=(6.4, 5.6), dpi=DPI, layout="constrained")
+    ax = figure.add_subplot()
+    counts = np.ma.masked_equal(matrix, 0)  # log scale: empty cells are drawn blank
+    norm = LogNorm(vmin=1, vmax=max(2, int(matrix.max())))
+    image = ax.imshow(counts, cmap=colormaps["Blues"].with_extremes(bad="white"), norm=norm)
+    for true in range(classes):
+        for predicted in range(classes):
+            count = matrix[true, predicted]
+            if count:
+                dark = norm(count) > 0.6
+                ax.text(predicted, true, str(count), ha="center", va="center", fontsize=SMALL if count < 1000 else SMALL - 1,
+                        color="white" if dark else "#1d3557", fontweight="bold" if true == predicted else "normal")
+    if selected is not None:
+        true, predicted = selected
+        ax.add_patch(Rectangle((predicted - 0.5, true - 0.5), 1, 1, fill=False, edgecolor=CUT_COLOUR, linewidth=2.5))
+    short = [name if len(name) <= 7 else name[:6] + "…" for name in class_names]
+    ax.set_xticks(range(classes), short, fontsize=SMALL, rotation=0 if max(map(len, short)) <= 2 else 45)
+    ax.set_yticks(range(classes), short, fontsize=SMALL)
+    ax.set_xlabel("predicted", fontsize=LABEL)
+    ax.set_ylabel("true", fontsize=LABEL)
+    ax.set_title(f"test accuracy {accuracy * 100:.2f} % ({int(matrix.sum()):,} images)", fontsize=TITLE)
+    colorbar = figure.colorbar(image, ax=ax, shrink=0.8)
+    colorbar.set_label("images (log scale)", fontsize=SMALL)
+    colorbar.ax.tick_params(labelsize=SMALL)
+    return figure
+
+
+def training_figure(history: list[dict]) -> Figure:
+    """Loss and accuracy per epoch, training and test."""
+    figure = Figure(figsize=(9, 3.2), dpi=DPI, layout="constrained")
+    ax_loss, ax_accuracy = figure.subplots(1, 2)
+    epochs = [record["epoch"] for record in history]
+    marker = "o" if len(history) <= 20 else None
+    for ax, key, title in ((ax_loss, "loss", "loss"), (ax_accuracy, "accuracy", "accuracy (%)")):
+        scale = 100 if key == "accuracy" else 1
+        for split, style in (("train", "-"), ("test", "-")):
+            values = [record[f"{split}_{key}"] * scale for record in history if f"{split}_{key}" in record]
+            if values:
+                ax.plot(epochs[:len(values)], values, style, marker=marker, markersize=3, label=split)
+        ax.set_title(title, fontsize=LABEL)
+        ax.set_xlabel("epoch", fontsize=SMALL)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.tick_params(labelsize=SMALL)
+        ax.grid(alpha=0.3)
+        if ax.get_lines():
+            ax.legend(fontsize=SMALL)
+    if history:
+        best = max(record.get("test_accuracy", 0) for record in history) * 100
+        ax_accuracy.set_title(f"accuracy (%) — best test {best:.2f} %", fontsize=LABEL)
+    figure.suptitle("training history" if history else "no training history stored", fontsize=TITLE)
+    return figure
+
+
+def positional_similarity_figure(similarity) -> Figure:
+    """Cosine similarity of each tile position's embedding with every other one, in the tile layout (ViT fig. 7).
+
+    similarity (N, N) with N = g*g positions; cell (r, c) of the big grid shows row r*g+c as a small g×g map.
+    """
+    similarity = as_array(similarity)
+    grid = math.isqrt(similarity.shape[0])
+    cells = similarity.reshape(grid, grid, grid, grid)  # (row, col, other row, other col)
+    gap = 1
+    figure = Figure(figsize=(6.6, 5.8), dpi=DPI, layout="constrained")
+    ax = figure.add_subplot()
+    image = ax.imshow(mosaic(cells, gap), cmap=colormaps["viridis"].with_extremes(bad="white"), vmin=-1, vmax=1,
+                      interpolation="nearest")
+    _cell_ticks(ax, grid, grid, grid, grid, gap, "col", "row")
+    ax.set_xlabel("tile column", fontsize=LABEL)
+    ax.set_ylabel("tile row", fontsize=LABEL)
+    ax.set_title("each small map: one position's similarity to all positions", fontsize=LABEL)
+    colorbar = figure.colorbar(image, ax=ax, shrink=0.8)
+    colorbar.set_label("cosine similarity", fontsize=SMALL)
+    colorbar.ax.tick_params(labelsize=SMALL)
+    figure.suptitle("position embedding similarity", fontsize=TITLE)
+    return figure
+
+
+def embedding_matrix_figure(embedding) -> Figure:
+    """The raw position embeddings (T, D) as an image: one row per token, CLS first."""
+    embedding = as_array(embedding)
+    limit = max(float(np.abs(embedding).max()), 1e-9)
+    figure = Figure(figsize=(6.6, 4.2), dpi=DPI, layout="constrained")
+    ax = figure.add_subplot()
+    image = ax.imshow(embedding, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+    ax.set_xlabel("embedding dimension", fontsize=LABEL)
+    ax.set_ylabel("token (0 = CLS, then tiles in reading order)", fontsize=LABEL)
+    ax.tick_params(labelsize=SMALL)
+    colorbar = figure.colorbar(image, ax=ax, shrink=0.8)
+    colorbar.ax.tick_params(labelsize=SMALL)
+    figure.suptitle(f"raw position embeddings ({embedding.shape[0]} tokens × {embedding.shape[1]} dimensions)",
+                    fontsize=TITLE)
+    return figure
+
+
+def attention_by_label_figure(maps: dict, class_names: list[str], view: str = "matrix",
+                              difference: bool = False) -> Figure:
+    """Median attention per layer (rows) and head (columns) for each chosen label, side by side.
+
+    maps: label -> (L, H, T, T). view "matrix" draws the full T×T maps (row = query token, CLS first);
+    view "cls" draws the CLS row in the tile layout. Each layer and head is scaled by its maximum over the
+    labels; difference instead subtracts the mean over the chosen labels, leaving what is specific to each.
+    """
+    labels = list(maps)
+    if not labels:
+        figure = Figure(figsize=(6, 1.2), dpi=DPI)
+        figure.text(0.5, 0.5, "choose at least one label", ha="center", va="center", fontsize=TITLE)
+        return figure
+    stacked = np.stack([as_array(maps[label]) for label in labels])  # (K, L, H, T, T)
+    if view == "cls":
+        grid = math.isqrt(stacked.shape[-1] - 1)
+        stacked = stacked[:, :, :, 0, 1:].reshape(*stacked.shape[:3], grid, grid)  # (K, L, H, g, g)
+    if difference:
+        stacked = stacked - stacked.mean(axis=0, keepdims=True)
+        limit = max(float(np.abs(stacked).max()), 1e-9)
+        cmap, norm = colormaps["RdBu_r"].with_extremes(bad="white"), TwoSlopeNorm(0, -limit, limit)
+    else:  # each layer and head on its own scale, shared by the labels so that they can be compared
+        stacked = stacked / np.maximum(stacked.max(axis=(0, 3, 4), keepdims=True), 1e-9)
+        cmap, norm = colormaps["viridis"].with_extremes(bad="white"), PowerNorm(0.5, 0, 1)
+    count, layers, heads, size = stacked.shape[:3] + (stacked.shape[-1],)
+    gap = max(1, size // 8)
+    panel = 0.35 + heads * 1.2
+    figure = Figure(figsize=(min(18, count * panel + 1.2), 1.2 + layers * 1.2), dpi=DPI, layout="constrained")
+    axes = figure.subplots(1, count, squeeze=False)[0]
+    for ax, label, cells in zip(axes, labels, stacked):
+        image = ax.imshow(mosaic(cells, gap), cmap=cmap, norm=norm, interpolation="nearest")
+        _cell_ticks(ax, heads, layers, size, size, gap, "head", "layer")
+        ax.xaxis.set_ticks_position("top")
+        ax.set_xlabel(f"label {class_names[label]}", fontsize=TITLE)
+    colorbar = figure.colorbar(image, ax=list(axes), shrink=0.8)
+    colorbar.set_label("difference from the mean" if difference else "share of the layer and head's maximum (square-root scale)", fontsize=SMALL)
+    colorbar.ax.tick_params(labelsize=SMALL)
+    what = "CLS → tiles, in the tile layout" if view == "cls" else "full attention matrices (row = query, CLS first)"
+    figure.suptitle(f"median attention by label: {what}", fontsize=TITLE)
+    return figure
