@@ -13,6 +13,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -52,7 +53,7 @@ PRESETS: dict[str, tuple[dict, Recipe]] = {
              Recipe(epochs=10, batch_size=128, lr=2e-3, warmup_epochs=1, rotate=8, shift=1.5, scale=0.08, ema_decay=0.998)),
     "tiny": (dict(tile_size=7, embed_size=16, num_layers=2, num_heads=1, mlp_size=32),
              Recipe(epochs=300, batch_size=128, lr=3e-3, weight_decay=0.01, warmup_epochs=5, label_smoothing=0.0,
-                    rotate=8, shift=1.5, scale=0.08, ema_decay=0.999)),
+                    rotate=5, shift=1.0, scale=0.05, ema_decay=0.999)),  # 5.7k weights: milder augmentation
 }
 
 
@@ -147,8 +148,12 @@ def _raise_interrupted(signum, frame):
 
 
 def train(model: ViT, train_split: Split, test_split: Split, recipe: Recipe, *, device: torch.device,
-          checkpoint: Path, resume: bool = False, progress: bool = True) -> tuple[ViT, list[dict], float]:
-    """Train with the recipe; returns the EMA model, the per-epoch history and the training seconds."""
+          checkpoint: Path, resume: bool = False, progress: bool = True,
+          on_epoch: Callable[[dict], None] | None = None) -> tuple[ViT, list[dict], float]:
+    """Train with the recipe; returns the EMA model, the per-epoch history and the training seconds.
+
+    `on_epoch(record)` runs after each epoch's checkpoint is on disk; raising Interrupted there stops cleanly.
+    """
     model.to(device)
     ema = ViT(**model_config(model)).to(device)
     ema.load_state_dict(model.state_dict())
@@ -202,6 +207,8 @@ def train(model: ViT, train_split: Split, test_split: Split, recipe: Recipe, *, 
             save_checkpoint(checkpoint, model, ema, optimizer,
                             {"epoch": epoch + 1, "history": history, "seconds": seconds,
                              "config": model_config(model), "recipe": asdict(recipe)})
+            if on_epoch:
+                on_epoch(record)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -1,0 +1,96 @@
+"""The model: shapes, attention, fused == manual path, save -> load, strict loading."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from vit import ViT
+
+
+@pytest.mark.parametrize("config, tokens", [
+    (dict(tile_size=7, embed_size=16, num_layers=2, num_heads=1, mlp_size=32), 17),
+    (dict(tile_size=4, embed_size=24, num_layers=3, num_heads=3, mlp_size=48, pos_embedding="sinusoidal"), 50),
+    (dict(tile_size=14, embed_size=8, num_layers=1, num_heads=2, mlp_size=8, pos_embedding="none"), 5),
+    (dict(image_size=32, channels=3, num_classes=5, tile_size=8, embed_size=16, num_layers=2, num_heads=4, mlp_size=16), 17),
+])
+def test_shapes(config, tokens):
+    model = ViT(**config).eval()
+    images = torch.rand(3, config.get("channels", 1), config.get("image_size", 28), config.get("image_size", 28))
+    logits, attention = model(images, return_attention=True)
+    assert logits.shape == (3, config.get("num_classes", 10))
+    assert attention.shape == (3, config["num_layers"], config["num_heads"], tokens, tokens)
+
+
+def test_attention_rows_sum_to_one(tiny_model):
+    _, attention = tiny_model(torch.rand(4, 1, 28, 28), return_attention=True)
+    assert torch.allclose(attention.sum(-1), torch.ones(attention.shape[:-1]), atol=1e-5)
+    assert (attention >= 0).all()
+
+
+def test_asking_for_attention_leaves_logits_unchanged(tiny_model):
+    """The fused attention path and the manual one that returns probabilities agree."""
+    images = torch.rand(4, 1, 28, 28)
+    logits_fused = tiny_model(images)
+    logits_manual, _ = tiny_model(images, return_attention=True)
+    assert torch.allclose(logits_fused, logits_manual, atol=1e-5)
+
+
+def test_no_state_kept_between_calls(tiny_model):
+    first = tiny_model(torch.rand(1, 1, 28, 28), return_attention=True)[1]
+    tiny_model(torch.rand(2, 1, 28, 28))
+    assert not any(isinstance(v, torch.Tensor) and v.shape == first.shape for v in vars(tiny_model).values())
+
+
+def test_wrong_input_shape_is_a_clear_error(tiny_model):
+    with pytest.raises(ValueError, match=r"expected images of shape \(B, 1, 28, 28\)"):
+        tiny_model(torch.rand(2, 28, 28))
+
+
+def test_save_then_load_gives_identical_outputs(tiny_model, tmp_path):
+    tiny_model.save_pretrained(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    loaded = ViT.from_pretrained(tmp_path)
+    images = torch.rand(5, 1, 28, 28)
+    assert torch.equal(loaded(images), tiny_model(images))
+    assert json.loads((tmp_path / "config.json").read_text())["num_heads"] == 2
+
+
+def test_strict_load_fails_on_a_missing_tensor(tiny_model, tmp_path):
+    tiny_model.save_pretrained(tmp_path)
+    tensors = load_file(tmp_path / "model.safetensors")
+    del tensors["head.bias"]
+    save_file(tensors, tmp_path / "model.safetensors")
+    with pytest.raises(ValueError, match="head.bias"):
+        ViT.from_pretrained(tmp_path)
+
+
+def test_strict_load_fails_on_an_unexpected_tensor(tiny_model, tmp_path):
+    tiny_model.save_pretrained(tmp_path)
+    tensors = load_file(tmp_path / "model.safetensors") | {"extra.weight": torch.zeros(2)}
+    save_file(tensors, tmp_path / "model.safetensors")
+    with pytest.raises(ValueError, match="extra.weight"):
+        ViT.from_pretrained(tmp_path)
+
+
+def test_config_that_does_not_match_the_tensors(tiny_model, tmp_path):
+    tiny_model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text()) | {"embed_size": 32}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="model.safetensors"):
+        ViT.from_pretrained(tmp_path)
+
+
+def test_corrupt_weights_file_is_a_clear_error(tiny_model, tmp_path):
+    tiny_model.save_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"\x00" * 40)
+    with pytest.raises(ValueError, match="model.safetensors"):
+        ViT.from_pretrained(tmp_path)
+
+
+def test_sinusoidal_positions_are_not_saved(tmp_path):
+    model = ViT(tile_size=7, embed_size=8, num_layers=1, num_heads=1, mlp_size=8, pos_embedding="sinusoidal")
+    assert "pos_embedding" not in model.state_dict()
+    model.save_pretrained(tmp_path)
+    assert ViT.from_pretrained(tmp_path).pos_embedding_kind == "sinusoidal"
