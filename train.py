@@ -190,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def push_only(args: argparse.Namespace) -> int:
     """Push an already written model folder after checking it loads, the token and write access."""
+    if not args.push_only.is_dir():
+        args.parser.error(f"--push-only: {args.push_only} is not a folder")
     try:
         load_folder(args.push_only)
     except ValueError as error:

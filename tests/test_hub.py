@@ -79,7 +79,8 @@ def hub_env(endpoint: str, home: Path, token: str | None = None, **extra: str) -
     """The environment of a subprocess that talks to `endpoint`, with its own HF cache and nothing of ours."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "VIT_"))}
     env |= {"HF_ENDPOINT": endpoint, "HF_HOME": str(home), "HF_HUB_DISABLE_TELEMETRY": "1",
-            "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", **extra}
+            "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
+            "VIT_HUB_TIMEOUT": "60", **extra}  # generous: a loaded CI machine must not fall back by accident
     if token is not None:
         env["HF_TOKEN"] = token
     return env

@@ -86,8 +86,8 @@ def check_push_access(repo_id: str, *, private: bool = False, revision: str | No
         raise PushError(f"the token of {user} cannot push to {repo_id} ({_reason(error)}): use a token with "
                         f"write access to the {repo_id.split('/')[0]} namespace") from None
     if private and not is_private:
-        raise PushError(f"--private: {repo_id} already exists and is public; make it private on the Hub first "
-                        "or choose another repo")
+        raise PushError(f"a private repo was asked for, but {repo_id} already exists and is public: make it "
+                        "private on the Hub first or choose another repo")
     return user
 
 
