@@ -37,15 +37,21 @@ def load_folder(folder: str | Path, name: str | None = None, source: str | None 
     try:
         config = json.loads((folder / "config.json").read_text())
         if not isinstance(config, dict):
-            raise ValueError("not a JSON object")
+            raise ValueError("it is not a JSON object")
+    except ValueError as error:
+        raise ValueError(f"{folder / 'config.json'} is not a valid config ({error})") from error
+    try:
         model = ViT.from_pretrained(folder)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError) as error:  # TypeError: a config key the model does not take a value of
         raise ValueError(f"{folder}: cannot rebuild the model ({error})") from error
     try:
         evaluation = json.loads((folder / EVALUATION_JSON).read_text())
+    except ValueError as error:
+        raise ValueError(f"{folder / EVALUATION_JSON} is not valid JSON ({error})") from error
+    try:
         tensors = load_file(str(folder / EVALUATION_TENSORS))
-    except Exception as error:  # json and safetensors raise several types for a bad file
-        raise ValueError(f"{folder}: cannot read the evaluation results ({error})") from error
+    except Exception as error:  # safetensors raises several types for a bad file
+        raise ValueError(f"{folder / EVALUATION_TENSORS} is not a readable safetensors file ({error})") from error
     return ModelBundle(name or folder.name, model, evaluation, tensors, source or str(folder))
 
 
