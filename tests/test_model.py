@@ -89,6 +89,14 @@ def test_corrupt_weights_file_is_a_clear_error(tiny_model, tmp_path):
         ViT.from_pretrained(tmp_path)
 
 
+def test_wrong_dtype_is_a_clear_error(tiny_model, tmp_path):
+    tiny_model.save_pretrained(tmp_path)
+    tensors = {k: v.half() for k, v in load_file(tmp_path / "model.safetensors").items()}
+    save_file(tensors, tmp_path / "model.safetensors")
+    with pytest.raises(ValueError, match="wrong dtype: .* is torch.float16"):
+        ViT.from_pretrained(tmp_path)
+
+
 def test_sinusoidal_positions_are_not_saved(tmp_path):
     model = ViT(tile_size=7, embed_size=8, num_layers=1, num_heads=1, mlp_size=8, pos_embedding="sinusoidal")
     assert "pos_embedding" not in model.state_dict()

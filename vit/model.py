@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
 from safetensors import SafetensorError
-from safetensors.torch import load_model
+from safetensors.torch import load_file
 
 from .tiling import check_divides, patchify
 
@@ -164,7 +164,12 @@ class ViT(nn.Module, PyTorchModelHubMixin, library_name="vit-explainer", pipelin
                                       local_files_only=local_files_only)
         model = cls(**model_kwargs)
         try:
-            load_model(model, weights, strict=strict, device=map_location)
+            tensors = load_file(weights, device=map_location)
+            expected = model.state_dict()
+            wrong = [f"{k} is {v.dtype}" for k, v in tensors.items() if k in expected and v.dtype != expected[k].dtype]
+            if wrong:  # load_state_dict would cast silently
+                raise ValueError(f"wrong dtype: {', '.join(wrong[:3])}, expected {next(iter(expected.values())).dtype}")
+            model.load_state_dict(tensors, strict=strict)
         except (SafetensorError, RuntimeError, OSError, ValueError) as error:
             raise ValueError(f"{weights} does not hold the weights its config.json describes: {error}") from error
         return model.eval()
