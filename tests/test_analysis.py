@@ -13,6 +13,13 @@ GRID = 4  # the tiny config: 28 / 7
 TOKENS = GRID * GRID + 1
 
 
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, atol: float = 1e-5) -> None:
+    """Same shape, equal within atol (torch.testing.assert_close would first import torch.distributed: ~4 s)."""
+    assert actual.shape == expected.shape, f"shape {tuple(actual.shape)} != {tuple(expected.shape)}"
+    assert torch.allclose(actual.float(), expected.float(), rtol=0, atol=atol), \
+        f"largest difference {(actual.float() - expected.float()).abs().max():.3g}"
+
+
 class OneTileModel(nn.Module):
     """Looks only at tile `seen`: class 1's logit is the tile's mean brightness times 10, class 0's is 0."""
 
@@ -34,7 +41,7 @@ def test_rollout_of_self_attention_gives_cls_nothing_on_any_tile():
 
 def test_rollout_of_uniform_attention_shares_tiles_equally():
     attention = torch.full((3, 2, TOKENS, TOKENS), 1 / TOKENS)
-    torch.testing.assert_close(rollout_map(attention, GRID), torch.full((GRID, GRID), 1 / GRID ** 2))
+    assert_close(rollout_map(attention, GRID), torch.full((GRID, GRID), 1 / GRID ** 2))
 
 
 def test_rollout_follows_attention_through_the_layers():
@@ -43,11 +50,11 @@ def test_rollout_follows_attention_through_the_layers():
     first[1] = torch.tensor([0.0, 0.0, 1.0])
     second[0] = torch.tensor([0.0, 1.0, 0.0])
     joint = attention_rollout(torch.stack([first, second])[:, None])  # (L=2, H=1, 3, 3)
-    torch.testing.assert_close(joint[0], torch.tensor([0.5, 0.25, 0.25]))
+    assert_close(joint[0], torch.tensor([0.5, 0.25, 0.25]))
 
 def test_attention_rows_of_a_real_model_sum_to_one(tiny_model):
     _, attention = tiny_model(torch.rand(2, 1, 28, 28), return_attention=True)
-    torch.testing.assert_close(attention.sum(dim=-1), torch.ones(attention.shape[:-1]))
+    assert_close(attention.sum(dim=-1), torch.ones(attention.shape[:-1]))
 
 
 def test_cls_attention_map_puts_tile_k_at_row_k_div_g_col_k_mod_g():
@@ -77,17 +84,17 @@ def test_saliency_is_zero_outside_the_tile_the_model_reads():
 
 def test_identical_embeddings_have_similarity_one():
     vector = torch.randn(1, 8)
-    torch.testing.assert_close(cosine_similarity_matrix(torch.cat([vector, 3 * vector])), torch.ones(2, 2))
+    assert_close(cosine_similarity_matrix(torch.cat([vector, 3 * vector])), torch.ones(2, 2))
 
 
 def test_orthogonal_embeddings_have_similarity_zero():
-    torch.testing.assert_close(cosine_similarity_matrix(torch.eye(3)), torch.eye(3))
+    assert_close(cosine_similarity_matrix(torch.eye(3)), torch.eye(3))
 
 
 def test_positional_similarity_of_a_learned_model_is_n_by_n_with_unit_diagonal(tiny_model):
     similarity = positional_similarity(tiny_model)
     assert similarity.shape == (GRID ** 2, GRID ** 2)
-    torch.testing.assert_close(similarity.diagonal(), torch.ones(GRID ** 2))
+    assert_close(similarity.diagonal(), torch.ones(GRID ** 2))
 
 
 def test_positional_similarity_without_position_embedding_has_no_nan():
@@ -111,12 +118,12 @@ def test_explain_gives_the_documented_shapes_and_ranges(tiny_model):
     explanation = explain(tiny_model, torch.rand(28, 28))
     layers, heads = tiny_model.num_layers, tiny_model.num_heads
     assert explanation.probabilities.shape == (10,)
-    torch.testing.assert_close(explanation.probabilities.sum(), torch.tensor(1.0))
+    assert_close(explanation.probabilities.sum(), torch.tensor(1.0))
     assert explanation.predicted == int(explanation.probabilities.argmax())
     assert explanation.attention.shape == (layers, heads, TOKENS, TOKENS)
     assert explanation.cls_attention.shape == (layers, heads, GRID, GRID)
     assert explanation.rollout.shape == (GRID, GRID)
-    torch.testing.assert_close(explanation.rollout.sum(), torch.tensor(1.0))
+    assert_close(explanation.rollout.sum(), torch.tensor(1.0))
     assert explanation.saliency.shape == (28, 28)
     assert 0 <= explanation.saliency.min() and explanation.saliency.max() == 1
     assert explanation.occlusion.shape == (GRID, GRID)
@@ -134,7 +141,7 @@ def test_explain_leaves_the_model_unchanged(tiny_model):
 
 def test_explain_accepts_uint8_like_the_float_image(tiny_model):
     image = torch.randint(0, 256, (28, 28), dtype=torch.uint8)
-    torch.testing.assert_close(explain(tiny_model, image).probabilities,
+    assert_close(explain(tiny_model, image).probabilities,
                                explain(tiny_model, image.float() / 255).probabilities)
 
 
@@ -144,6 +151,6 @@ def test_median_attention_over_one_image_is_that_images_attention(tiny_model):
     assert sorted(medians) == [4, 7]  # 9 has no image: left out
     with torch.no_grad():
         _, attention = tiny_model(images[:1, None].float() / 255, return_attention=True)
-    torch.testing.assert_close(medians[4], attention[0])
+    assert_close(medians[4], attention[0])
     assert medians[7].shape == attention[0].shape
 

@@ -1,0 +1,232 @@
+"""Pictures of every kind -> MNIST-like 28x28 inputs; unreadable ones -> a friendly ImageError."""
+
+import io
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw, ImageOps
+
+from vit.bundle import bundled_folders, load_folder
+from vit.data import load_split
+from vit import preprocess
+from vit.preprocess import ImageError, open_image, pen_width, to_model_input
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, atol: float = 1e-5) -> None:
+    """Same shape, equal within atol (torch.testing.assert_close would first import torch.distributed: ~4 s)."""
+    assert actual.shape == expected.shape, f"shape {tuple(actual.shape)} != {tuple(expected.shape)}"
+    assert torch.allclose(actual.float(), expected.float(), rtol=0, atol=atol), \
+        f"largest difference {(actual.float() - expected.float()).abs().max():.3g}"
+
+
+def seven(size: int = 200, mode: str = "L", ink=255, background=0, at=(0.0, 0.0)) -> Image.Image:
+    """An asymmetric '7' with thick strokes, its box starting at fraction `at` of the canvas."""
+    image = Image.new(mode, (size, size), background)
+    x, y = at[0] * size, at[1] * size
+    scale = size * 0.4
+    ImageDraw.Draw(image).line([(x + 0.1 * scale, y + 0.1 * scale), (x + 0.9 * scale, y + 0.1 * scale),
+                                (x + 0.4 * scale, y + 0.95 * scale)], fill=ink, width=max(1, size // 25))
+    return image
+
+
+def ring(size: int = 200) -> Image.Image:
+    """A symmetric ring, white on black, off-centre."""
+    image = Image.new("L", (size, size), 0)
+    ImageDraw.Draw(image).ellipse([0.1 * size, 0.2 * size, 0.4 * size, 0.6 * size], outline=255, width=size // 25)
+    return image
+
+
+def centre_of_mass(digit: torch.Tensor) -> tuple[float, float]:
+    index = torch.arange(28.0)
+    return float(digit.sum(1) @ index / digit.sum()), float(digit.sum(0) @ index / digit.sum())
+
+
+def png_bytes(image: Image.Image, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", **options)
+    return buffer.getvalue()
+
+
+def test_output_is_28_by_28_float_in_unit_range():
+    digit = to_model_input(seven())
+    assert digit.shape == (28, 28) and digit.dtype == torch.float32
+    assert digit.min() == 0 and digit.max() == 1
+
+
+def test_black_on_white_gives_the_same_as_white_on_black():
+    assert_close(to_model_input(ImageOps.invert(seven())), to_model_input(seven()))
+
+
+@pytest.mark.parametrize("stroke", [(0, 0, 0, 255), (255, 255, 255, 255)], ids=["dark", "light"])
+def test_strokes_on_a_transparent_sheet_work(stroke):
+    sketch = seven(mode="RGBA", ink=stroke, background=(0, 0, 0, 0))  # what Gradio's Sketchpad hands over
+    assert_close(to_model_input(sketch), to_model_input(seven()))
+
+
+def test_centre_of_mass_is_within_one_pixel_of_the_centre():
+    row, col = centre_of_mass(to_model_input(seven(600, at=(0.55, 0.05))))
+    assert abs(row - 13.5) <= 1 and abs(col - 13.5) <= 1
+
+
+def test_ink_is_fitted_into_a_20_by_20_box():
+    rows, cols = to_model_input(seven(600, at=(0.55, 0.05))).nonzero().unbind(1)
+    assert max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 == 20
+
+
+def test_a_hairline_drawing_gets_mnists_pen_width():
+    hairline = Image.new("L", (600, 600), 255)
+    ImageDraw.Draw(hairline).line([(150, 150), (380, 150), (240, 380)], fill=0, width=3)  # 1/80 of the digit
+    assert pen_width(to_model_input(hairline).numpy() >= 0.5) >= 1.2
+
+
+def test_a_digit_drawn_with_mnists_pen_is_not_thickened(monkeypatch):
+    monkeypatch.setattr(preprocess, "_dilate", lambda *args, **kwargs: pytest.fail("thickened"))
+    to_model_input(seven())
+
+def test_a_symmetric_digit_lands_inside_the_central_20_by_20_box():
+    rows, cols = to_model_input(ring()).nonzero().unbind(1)
+    assert rows.min() >= 4 and cols.min() >= 4 and rows.max() < 24 and cols.max() < 24
+
+
+def test_faint_background_noise_is_dropped():
+    clean = seven(ink=0, background=255)
+    noise = np.random.default_rng(0).normal(0, 4, (200, 200))  # a camera's grain: a few grey levels
+    noisy = Image.fromarray(np.clip(np.asarray(clean) + noise, 0, 255).astype(np.uint8))
+    assert (to_model_input(noisy) - to_model_input(clean)).abs().mean() < 0.001
+
+@pytest.mark.parametrize("blank", [Image.new("L", (300, 300), 255), Image.new("L", (300, 300), 0),
+                                   Image.new("RGBA", (300, 300), (0, 0, 0, 0)),
+                                   Image.fromarray(np.random.default_rng(0).integers(250, 256, (300, 300), np.uint8))],
+                         ids=["white", "black", "transparent", "faint-noise"])
+def test_a_blank_picture_asks_for_a_digit(blank):
+    with pytest.raises(ImageError, match="Draw a digit"):
+        to_model_input(blank)
+
+
+def test_a_single_dot_gives_a_result_or_an_image_error():
+    dot = Image.new("L", (300, 300), 255)
+    ImageDraw.Draw(dot).ellipse([140, 140, 146, 146], fill=0)
+    try:
+        digit = to_model_input(dot)
+    except ImageError:
+        return
+    assert digit.shape == (28, 28) and not digit.isnan().any()
+
+
+@pytest.mark.parametrize("size", [(1, 1), (10000, 10), (10, 10000), (3, 200)])
+def test_a_picture_too_small_or_thin_for_a_digit_is_refused_clearly(size):
+    image = Image.new("L", size, 255)
+    ImageDraw.Draw(image).line([(0, 0), size], fill=0, width=3)
+    with pytest.raises(ImageError, match="too"):
+        to_model_input(image)
+
+
+def test_a_huge_picture_is_shrunk_before_any_big_array_is_made():
+    huge = seven(8000, ink=0, background=255)  # 64 MB of pixels
+    tracemalloc.start()  # numpy reports its allocations here; one full-size float copy would be 256 MB
+    try:
+        digit = to_model_input(huge)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50e6
+    assert (digit - to_model_input(seven())).abs().mean() < 0.02  # the same drawing, only bigger
+
+
+@pytest.mark.parametrize("convert", [lambda im: im.convert("RGB"), lambda im: im.convert("P"),
+                                     lambda im: im.convert("LA"), lambda im: im.convert("1"),
+                                     lambda im: Image.fromarray(np.asarray(im).astype(np.uint16) * 257)],
+                         ids=["RGB", "palette", "LA", "1-bit", "16-bit"])
+def test_every_pixel_mode_gives_the_same_digit(convert):
+    image = convert(seven())
+    if image.mode.startswith("I;16"):
+        assert np.asarray(image).max() == 65535
+    assert_close(to_model_input(image), to_model_input(seven()))
+
+
+def test_a_palette_with_a_transparent_background_works():
+    sketch = seven(mode="RGBA", ink=(0, 0, 0, 255), background=(0, 0, 0, 0)).convert("P")
+    opened = open_image(png_bytes(sketch, transparency=0))
+    assert opened.mode == "P" and "transparency" in opened.info
+    assert_close(to_model_input(opened), to_model_input(seven()))
+
+
+@pytest.mark.parametrize("array", [np.asarray(seven()), np.asarray(seven().convert("RGB")),
+                                   np.asarray(seven().convert("RGBA")), np.asarray(seven()) / 255.0,
+                                   np.asarray(seven())[..., None]],
+                         ids=["HxW-uint8", "HxWx3", "HxWx4", "HxW-float", "HxWx1"])
+def test_numpy_arrays_give_the_same_digit(array):
+    assert_close(to_model_input(array), to_model_input(seven()))
+
+
+def test_an_animated_gif_uses_its_first_frame():
+    buffer = io.BytesIO()
+    first, second = seven(), ImageOps.mirror(seven())
+    first.save(buffer, "GIF", save_all=True, append_images=[second], duration=100)
+    opened = open_image(buffer.getvalue())
+    assert opened.n_frames == 2
+    opened.seek(1)  # a caller left it on another frame
+    assert_close(to_model_input(opened), to_model_input(first))
+
+
+def test_exif_orientation_is_applied():
+    upright = seven(ink=0, background=255)
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # how a sideways camera stores it
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+    buffer = io.BytesIO()
+    stored.save(buffer, "JPEG", exif=exif, quality=95)
+    digit = to_model_input(open_image(buffer.getvalue()))
+    assert (digit - to_model_input(upright)).abs().mean() < 0.02
+    assert (digit - to_model_input(stored)).abs().mean() > 0.05
+
+
+def test_open_image_reads_a_path(tmp_path):
+    path = tmp_path / "seven.png"
+    seven().save(path)
+    assert_close(to_model_input(open_image(path)), to_model_input(seven()))
+
+
+@pytest.mark.parametrize("data, message", [(b"", "empty"), (b"hello, not a picture", "not a picture"),
+                                           (png_bytes(seven())[:300], "damaged")],
+                         ids=["empty", "not-an-image", "truncated"])
+def test_unreadable_files_raise_a_friendly_image_error(data, message):
+    with pytest.raises(ImageError, match=message):
+        open_image(data)
+
+
+def test_a_truncated_file_opened_by_the_caller_raises_an_image_error():
+    with pytest.raises(ImageError, match="damaged"):
+        to_model_input(Image.open(io.BytesIO(png_bytes(seven())[:300])))
+
+def test_a_decompression_bomb_is_refused(monkeypatch):
+    data = png_bytes(Image.new("L", (1000, 1000), 255))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100_000)  # so a small file stands in for a bomb
+    with pytest.raises(ImageError, match="too large"):
+        open_image(data)
+
+
+def sketchpad_drawing(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """An MNIST digit as a Sketchpad delivers a drawing: black strokes, 10x bigger, off-centre on 600x600 white RGBA."""
+    strokes = Image.fromarray(255 - digit).resize((280, 280), Image.Resampling.BICUBIC)
+    canvas = Image.new("RGBA", (600, 600), (255, 255, 255, 255))
+    canvas.paste(strokes, tuple(int(offset) for offset in rng.integers(0, 320, size=2)))
+    return canvas
+
+
+@pytest.mark.slow
+def test_drawings_keep_99_percent_of_the_accuracy_on_mnist_itself(data_dir):
+    folders = bundled_folders()
+    assert folders, "no model folder in weights/: train one first (python train.py)"
+    split = load_split("mnist", "test", data_dir)
+    images, labels = split.images[:2000, 0], split.labels[:2000]  # (N, 28, 28) uint8
+    rng = np.random.default_rng(0)
+    drawn = torch.stack([to_model_input(sketchpad_drawing(digit.numpy(), rng)) for digit in images])  # (N, 28, 28)
+    for name, folder in folders.items():
+        model = load_folder(folder).model
+        with torch.no_grad():
+            original = (model(images[:, None].float() / 255).argmax(-1) == labels).float().mean()
+            preprocessed = (model(drawn[:, None]).argmax(-1) == labels).float().mean()
+        assert preprocessed >= 0.99 * original, f"{name}: {preprocessed:.4f} on drawings, {original:.4f} on MNIST"

@@ -1,0 +1,221 @@
+"""Any picture of a digit -> a 28x28 input that looks like MNIST (LeCun et al., the MNIST database notes).
+
+MNIST's digits are light ink on black, scaled with anti-aliasing to fit a 20x20 box (aspect ratio kept)
+and placed in a 28x28 frame with their centre of mass at the centre. A sketch or a photo takes the same
+road: first frame, EXIF orientation, shrink early (memory stays bounded), flatten transparency, grey,
+polarity from the border, contrast, crop to the ink, fit into 20x20, centre by mass.
+"""
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.lib.stride_tricks import sliding_window_view
+from PIL import ExifTags, Image, UnidentifiedImageError
+
+FRAME, BOX = 28, 20        # MNIST: a 20x20 digit inside a 28x28 frame
+CENTRE = 14.0              # where MNIST's test digits have their centre of mass (row and column), measured
+WORKING_SIZE = 1024        # longer side at most this before any array is made: bounds memory and time
+MIN_SIDE = 8               # pixels; anything smaller cannot hold a legible digit
+MAX_ASPECT = 20            # longer side / shorter side; a thinner strip cannot hold a digit
+MIN_CONTRAST = 0.1         # ink must differ from the background by this share of full white, else blank
+INK_THRESHOLD = 0.2        # share of the strongest ink a pixel needs to count for the crop: faint noise does not
+NOISE_FLOOR = 0.05         # share of the strongest ink below which a pixel is set to background, as in MNIST
+PEN_WIDTH = (1.2, 1.8)     # in 20x20-box pixels: thinner strokes than the first are thickened to the second
+                           # (MNIST's 5th percentile and median of 2 * area / perimeter, measured on the test set)
+
+# EXIF orientation tag -> the transpose that shows the picture upright (EXIF 2.3, tag 0x0112)
+UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+           5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+           8: Image.Transpose.ROTATE_90}
+
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601 weights of R, G, B, as Pillow's "L"
+
+BLANK = "Draw a digit first: the picture looks empty."
+DAMAGED = "This picture is damaged or incomplete. Please try another file."
+
+
+class ImageError(ValueError):
+    """The picture cannot become a digit; the message is shown to the user as-is."""
+
+
+def open_image(source: str | Path | bytes) -> Image.Image:
+    """Open and decode a picture file (path or bytes); unreadable, empty or huge files raise ImageError."""
+    data = source if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
+    if not data:
+        raise ImageError("The file is empty. Please choose a picture file (PNG or JPEG).")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # refuse, rather than decode, a bomb
+            image = Image.open(io.BytesIO(data))
+            image.draft(None, (WORKING_SIZE, WORKING_SIZE))  # JPEG only: decode big photos at reduced scale
+            image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"This picture is too large. Please use one under "
+                         f"{Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels.") from None
+    except UnidentifiedImageError:
+        raise ImageError("This file is not a picture. Please choose a PNG or JPEG.") from None
+    except (OSError, SyntaxError, ValueError, EOFError):  # what Pillow raises for a damaged or cut-off file
+        raise ImageError(DAMAGED) from None
+    return image
+
+
+def to_model_input(image: Image.Image | np.ndarray) -> torch.Tensor:
+    """A PIL image or an (H, W), (H, W, 3) or (H, W, 4) array -> (28, 28) float in [0, 1], light ink on black."""
+    if isinstance(image, np.ndarray):
+        image = _from_array(image)
+    elif not isinstance(image, Image.Image):
+        raise TypeError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
+    try:
+        working = _working_copy(image)
+    except (OSError, EOFError):  # an image opened by the caller is decoded only now
+        raise ImageError(DAMAGED) from None
+    grey, alpha = _grey_and_alpha(working)
+    ink = _ink(_flatten(grey, alpha))
+    digit = _fit(_thicken_thin_strokes(_crop_to_ink(ink), BOX), BOX)
+    return torch.from_numpy(_centre_by_mass(digit, FRAME))
+
+
+def _from_array(array: np.ndarray) -> Image.Image:
+    """A numpy picture, uint8 0-255 or float 0-1 (or 0-255), as a PIL image in L, RGB or RGBA."""
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))) or array.size == 0:
+        raise ImageError("This picture's format is not supported. Please use a PNG or JPEG.")
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    elif array.dtype.kind == "f":
+        array = np.nan_to_num(array.astype(np.float32))
+        array = np.clip(array * (255 if array.max() <= 1 else 1), 0, 255).round().astype(np.uint8)
+    elif array.dtype != np.uint8:  # other integers: 16-bit when they go past 255
+        scale = 255 / 65535 if array.max() > 255 else 1
+        array = np.clip(array.astype(np.float32) * scale, 0, 255).round().astype(np.uint8)
+    return Image.fromarray(np.ascontiguousarray(array))
+
+
+def _working_copy(image: Image.Image) -> Image.Image:
+    """First frame, upright, in L, LA, RGB, RGBA, I or F, longer side at most WORKING_SIZE."""
+    width, height = image.size
+    if min(width, height) < MIN_SIDE:
+        raise ImageError("This picture is too small to hold a digit. Please use a bigger one.")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise ImageError("This picture is too long and thin to hold a digit.")
+    if getattr(image, "n_frames", 1) > 1:
+        image.seek(0)  # an animation: its first frame
+    orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+    image.draft(None, (WORKING_SIZE, WORKING_SIZE))  # a not yet decoded JPEG decodes at reduced scale
+    if image.mode in ("P", "PA", "La", "RGBa") or "transparency" in image.info:
+        image = image.convert("RGBA")  # palette and transparency colours become a real alpha band
+    elif image.mode == "1":
+        image = image.convert("L")
+    elif image.mode not in ("L", "LA", "RGB", "RGBA", "F") and not image.mode.startswith("I"):
+        image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV
+    scale = WORKING_SIZE / max(width, height)
+    if scale < 1:  # area averaging; alpha is premultiplied by Pillow, so transparent colours do not bleed
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        image = image.resize(size, Image.Resampling.BOX, reducing_gap=2.0)
+    return image.transpose(UPRIGHT[orientation]) if orientation in UPRIGHT else image
+
+
+def _grey_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """Grey level (H, W) in [0, 1] and opacity (H, W) in [0, 1], or None when the image has no alpha band."""
+    array = np.asarray(image, dtype=np.float32)
+    if image.mode == "F" or image.mode.startswith("I"):  # 16-bit, 32-bit or float grey: range read from the values
+        peak = float(array.max())
+        return array / (65535 if peak > 255 else 255 if peak > 1 else 1), None
+    array = array / 255
+    alpha = array[..., -1] if image.mode in ("LA", "RGBA") else None
+    colour = array[..., :-1] if alpha is not None else array  # (H, W) or (H, W, 1) or (H, W, 3)
+    if colour.ndim == 3:
+        colour = colour[..., 0] if colour.shape[2] == 1 else colour @ LUMA  # (H, W)
+    return colour, alpha
+
+
+def _flatten(grey: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """Composite onto a background the opaque part stands out from, (H, W) -> (H, W)."""
+    if alpha is None or alpha.min() >= 1:
+        return grey
+    opaque = alpha > 0.5
+    if not opaque.any():
+        raise ImageError(BLANK)
+    tone = float(np.median(grey[opaque]))
+    if opaque.mean() >= 0.5:  # an opaque page with transparent margins: the margins take the page's tone
+        background = tone
+    else:  # strokes on a transparent sheet (a sketchpad): a background of the opposite tone
+        background = 1.0 if tone < 0.5 else 0.0
+    return alpha * grey + (1 - alpha) * background
+
+
+def _ink(grey: np.ndarray) -> np.ndarray:
+    """Ink as bright on black, background 0, strongest ink 1; whichever polarity the picture had."""
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    background = float(np.median(border))
+    darker, lighter = background - grey.min(), grey.max() - background
+    ink = background - grey if darker > lighter else grey - background  # ink is what departs most from the border
+    peak = float(ink.max())
+    if peak < MIN_CONTRAST:
+        raise ImageError(BLANK)
+    ink = np.clip(ink / peak, 0, 1)
+    ink[ink < NOISE_FLOOR] = 0
+    return ink
+
+
+def _crop_to_ink(ink: np.ndarray) -> np.ndarray:
+    """The bounding box of the pixels that count as ink, (H, W) -> (h, w)."""
+    rows, cols = np.nonzero(ink >= INK_THRESHOLD)
+    return ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+
+
+def pen_width(mask: np.ndarray) -> float:
+    """Average stroke width of a boolean ink mask in pixels: 2 * area / perimeter."""
+    padded = np.pad(mask, 1)
+    perimeter = np.count_nonzero(padded[1:] != padded[:-1]) + np.count_nonzero(padded[:, 1:] != padded[:, :-1])
+    return 2 * np.count_nonzero(mask) / max(perimeter, 1)
+
+
+def _thicken_thin_strokes(digit: np.ndarray, box: int) -> np.ndarray:
+    """Strokes a thin pen drew, widened to MNIST's pen at `box` scale; MNIST-like strokes come back unchanged.
+
+    A sketch drawn with a fine brush shrinks to hairlines in the 20x20 box, which the model never saw.
+    """
+    scale = box / max(digit.shape)
+    width = pen_width(digit >= 0.5) * scale  # in box pixels
+    if width >= PEN_WIDTH[0]:
+        return digit
+    detail = 4  # widen at 4x the box resolution: fine enough for small steps, small enough to be quick
+    digit = _fit(digit, detail * box)
+    return _dilate(digit, radius=max(1, round((PEN_WIDTH[1] - width) * detail / 2)))
+
+
+def _dilate(image: np.ndarray, radius: int) -> np.ndarray:
+    """Each pixel takes the brightest value within a (2r+1)-pixel square; the image grows by r on every side."""
+    grown = np.pad(image, radius)  # (h + 2r, w + 2r): room for the strokes to grow into
+    for axis in (0, 1):  # a square's maximum is a maximum along rows of maxima along columns
+        edges = [(radius, radius) if a == axis else (0, 0) for a in (0, 1)]
+        grown = sliding_window_view(np.pad(grown, edges), 2 * radius + 1, axis=axis).max(axis=-1)  # same shape
+    return grown
+
+
+def _fit(digit: np.ndarray, box: int) -> np.ndarray:
+    """Scale with anti-aliasing so the longer side is `box` pixels, aspect ratio kept, (h, w) -> (<=box, <=box)."""
+    height, width = digit.shape
+    scale = box / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    resized = np.asarray(Image.fromarray(digit.astype(np.float32)).resize(size, Image.Resampling.LANCZOS))
+    return np.clip(resized / max(float(resized.max()), 1e-6), 0, 1).astype(np.float32)
+
+
+def _centre_by_mass(digit: np.ndarray, frame: int) -> np.ndarray:
+    """Place in a frame x frame black image with the centre of mass at CENTRE, never cutting ink off."""
+    height, width = digit.shape
+    mass = digit.sum()
+    rows, cols = np.arange(height), np.arange(width)
+    centre_row = float(digit.sum(axis=1) @ rows / mass) if mass > 0 else (height - 1) / 2
+    centre_col = float(digit.sum(axis=0) @ cols / mass) if mass > 0 else (width - 1) / 2
+    top = int(np.clip(round(CENTRE - centre_row), 0, frame - height))
+    left = int(np.clip(round(CENTRE - centre_col), 0, frame - width))
+    placed = np.zeros((frame, frame), dtype=np.float32)
+    placed[top:top + height, left:left + width] = digit
+    return placed
