@@ -47,7 +47,7 @@ def test_reference_model_computes_what_the_project_model_computes(tiny_model):
     images = torch.rand(3, 1, 28, 28)
     normalised = (images - tiny_model.pixel_mean) / tiny_model.pixel_std  # ViT normalises inside, the notebook did not
     with torch.no_grad():
-        torch.testing.assert_close(notebook(normalised), tiny_model(images), rtol=1e-4, atol=1e-5)
+        assert torch.allclose(notebook(normalised), tiny_model(images), rtol=1e-4, atol=1e-5)
 
 
 def test_figure_flags_goals_on_the_right_side():
@@ -112,6 +112,6 @@ def test_quick_run_measures_the_running_app(tmp_path, data_dir):
     app = results["app"]
     for key in ("one_client", "concurrent", "one_client_default_options"):
         assert app[key]["errors"]["value"] == 0, app[key]["first_error"]
-        assert app[key]["requests"] == app[key]["p50"]["runs"] > 0
+        assert app[key]["requests"] == app[key]["runs"] > 0
     assert app["concurrent"]["clients"] == 4
     check_sane(results, may_be_empty={"/time_to_99/seconds", "/accuracy/shipped/mnist-tiny"})
