@@ -225,7 +225,7 @@ def attention_figure(image, cls_attention) -> Figure:
     outline(ax, mosaic(np.broadcast_to(image, (heads, layers, size, size)), gap, fill=0.0))
     _cell_ticks(ax, layers, heads, size, size, gap, "layer", "head")
     ax.xaxis.set_ticks_position("top")
-    figure.suptitle("where CLS looks: layers left to right, one row per head", fontsize=TITLE)
+    figure.suptitle("where CLS looks, layer by layer", fontsize=TITLE)
     return figure
 
 
@@ -394,7 +394,7 @@ def attention_by_label_figure(maps: dict, class_names: list[str], view: str = "m
         ax.xaxis.set_ticks_position("top")
         ax.set_xlabel(f"label {class_names[label]}", fontsize=TITLE)
     colorbar = figure.colorbar(image, ax=list(axes), shrink=0.8)
-    colorbar.set_label("difference from the mean" if difference else "share of the layer and head's maximum (square-root scale)", fontsize=SMALL)
+    colorbar.set_label("difference from the mean" if difference else "÷ the layer and head's maximum (√ scale)", fontsize=SMALL)
     colorbar.ax.tick_params(labelsize=SMALL)
     what = "CLS → tiles, in the tile layout" if view == "cls" else "full attention matrices (row = query, CLS first)"
     figure.suptitle(f"median attention by label: {what}", fontsize=TITLE)

@@ -1,0 +1,221 @@
+"""The app in a real browser: Debian's Chromium driven by Playwright draws a digit and opens every tab.
+
+Served with the real weights when weights/ holds them (then the screenshots go to docs/screenshots/ for
+the README), otherwise with the small models tests/test_app.py trains (screenshots to a temporary folder).
+Skipped when /usr/bin/chromium is missing, except in CI (the CI variable set), where that is a failure.
+"""
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from test_app import model_folders, serve
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+TABS = [("1 · Tiling", "tiling", "#tiling-picture img"), ("2 · Predict", "predict", "#evidence img"),
+        ("3 · Confusion", "confusion", "#confusion img"), ("4 · Worst losses", "worst-losses", "#worst img"),
+        ("5 · Position embeddings", "position-embeddings", "#positions img"),
+        ("6 · Attention by label", "attention-by-label", "#label-attention img"),
+        ("About the model", "about", "#training img")]
+pytestmark = pytest.mark.slow
+
+
+def real_weights() -> Path | None:
+    """weights/ when both real models are there, complete."""
+    folder = ROOT / "weights"
+    names = [p.name for p in folder.iterdir() if (p / "evaluation.safetensors").is_file()] if folder.is_dir() else []
+    return folder if "mnist" in names and any(name.startswith("mnist-tiny") for name in names) else None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing in CI: apt-get install -y chromium")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    if os.environ.get("CI"):
+        from playwright.sync_api import sync_playwright
+    else:
+        sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def served(browser, tmp_path_factory, request):
+    """(URL, weights folder, screenshot folder) of a running app."""
+    weights = real_weights()
+    if weights is None:
+        data_dir = request.getfixturevalue("data_dir")
+        weights, shots = model_folders(tmp_path_factory.getbasetemp(), data_dir), tmp_path_factory.mktemp("shots")
+    else:
+        shots = SCREENSHOTS
+    shots.mkdir(parents=True, exist_ok=True)
+    with serve(weights, tmp_path_factory.mktemp("browser-server") / "app.log") as url:
+        yield url, weights, shots
+
+
+@pytest.fixture
+def page(browser, served):
+    url = served[0]
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, device_scale_factor=1)
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector("#model-info", timeout=60_000)
+    yield page
+    context.close()
+
+
+def no_error_shown(page) -> None:
+    toasts = page.locator('[data-testid="toast-body"].error, [data-testid="toast-body"].warning')
+    assert toasts.count() == 0, toasts.all_inner_texts()
+    assert "Traceback" not in page.content()
+
+
+def image_ready(page, selector: str, timeout: float = 30) -> dict:
+    """Wait until the <img> under `selector` has loaded; its natural and displayed size."""
+    page.wait_for_selector(selector, state="visible", timeout=timeout * 1000)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        size = page.locator(selector).first.evaluate(
+            "img => ({natural: img.naturalWidth, height: img.naturalHeight, shown: img.getBoundingClientRect().width})")
+        if size["natural"] > 0 and size["shown"] > 0:
+            return size
+        time.sleep(0.2)
+    raise AssertionError(f"{selector} did not load")
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def wait_for_text(page, selector: str, pattern: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        text = page.locator(selector).inner_text()
+        if re.search(pattern, text):
+            return text
+        time.sleep(0.2)
+    raise AssertionError(f"{selector} never matched {pattern!r}; last text: {text!r}")
+
+
+def draw(page, strokes: list[list[tuple[float, float]]]) -> None:
+    """Draw strokes on the sketchpad; points are fractions of the canvas."""
+    brush = page.locator("#sketchpad button[aria-label='Brush']").first
+    brush.wait_for(timeout=30_000)
+    if "highlight" not in (brush.get_attribute("class") or ""):
+        brush.click()  # the app picks the brush itself; this only covers a slow page
+    canvas = page.locator("#sketchpad canvas").first
+    box = canvas.bounding_box()
+    side = min(box["width"], box["height"])  # the square drawing area sits in the middle of the canvas
+    left, top = box["x"] + (box["width"] - side) / 2, box["y"] + (box["height"] - side) / 2
+    for stroke in strokes:
+        (x, y), rest = stroke[0], stroke[1:]
+        page.mouse.move(left + x * side, top + y * side)
+        page.mouse.down()
+        for x, y in rest:  # each move redraws the canvas in software: a few points per stroke keep this quick
+            page.mouse.move(left + x * side, top + y * side)
+        page.mouse.up()
+
+
+def line(start: tuple[float, float], end: tuple[float, float], points: int = 6) -> list[tuple[float, float]]:
+    return [(start[0] + (end[0] - start[0]) * i / points, start[1] + (end[1] - start[1]) * i / points)
+            for i in range(points + 1)]
+
+
+def test_drawing_a_digit_shows_its_prediction(page, served):
+    open_tab(page, "2 · Predict")
+    draw(page, [line((0.5, 0.2), (0.5, 0.8))])  # a "1"
+    status = wait_for_text(page, "#status", r"your drawing")
+    prediction = page.locator("#prediction").inner_text().split()[1]  # after the component's own label
+    assert prediction == "1", (status, page.locator("#prediction").inner_text())
+    image_ready(page, "#seen img")
+    image_ready(page, "#attention img")
+    image_ready(page, "#evidence img")
+    no_error_shown(page)
+    page.screenshot(path=str(served[2] / "2-predict.png"), full_page=True)
+
+    page.locator("#sketchpad button[aria-label='Clear canvas']").first.click()
+    wait_for_text(page, "#status", r"Draw a digit")  # blank canvas: a prompt, not a confident guess
+    assert re.search(r"Draw a digit", page.locator("#prediction").inner_text())
+    no_error_shown(page)
+
+
+def test_drawing_a_seven_with_two_strokes(page):
+    open_tab(page, "2 · Predict")
+    draw(page, [line((0.25, 0.22), (0.75, 0.22)), line((0.75, 0.22), (0.42, 0.82))])
+    wait_for_text(page, "#status", r"your drawing")
+    label = page.locator("#prediction").inner_text().split()[1]
+    assert label.isdigit()  # the small test models may read it otherwise; the real one should say 7
+    no_error_shown(page)
+
+
+@pytest.mark.parametrize("tab, slug, picture", TABS)
+def test_every_tab_renders(page, served, tab, slug, picture):
+    open_tab(page, tab)
+    image_ready(page, picture)
+    no_error_shown(page)
+    if slug != "predict":
+        page.screenshot(path=str(served[2] / f"{TABS.index((tab, slug, picture)) + 1}-{slug}.png"), full_page=True)
+
+
+def test_clicking_a_confusion_cell_selects_that_pair(page, served):
+    from vit import plots
+    from vit.bundle import load_folder
+
+    open_tab(page, "3 · Confusion")
+    size = image_ready(page, "#confusion img")
+    bundle = load_folder(served[1] / "mnist")
+    figure = plots.confusion_figure(bundle.evaluation["confusion_matrix"], bundle.evaluation["accuracy"],
+                                    bundle.model.class_names)
+    _, boxes = plots.render(figure, boxes=True)
+    left, top, right, bottom = boxes[0]
+    scale = size["shown"] / size["natural"]
+    image_box = page.locator("#confusion img").first.bounding_box()
+    true, predicted = 2, 7  # row 2, column 7
+    x = image_box["x"] + (left + (predicted + 0.5) * (right - left) / 10) * scale
+    y = image_box["y"] + (top + (true + 0.5) * (bottom - top) / 10) * scale
+    page.mouse.click(x, y)
+    wait_for_text(page, "#pair-text", r"of \*?\*?2\*?\*? were read as \*?\*?7|of 2 were read as 7")
+    no_error_shown(page)
+
+
+def test_worst_loss_image_opens_in_predict(page):
+    open_tab(page, "4 · Worst losses")
+    image_ready(page, "#worst img")
+    page.locator("#worst img").first.click()
+    wait_for_text(page, "#status", r"worst-loss image #1")
+    image_ready(page, "#evidence img")
+    no_error_shown(page)
+
+
+def test_switching_to_the_tiny_model_updates_every_tab(page, served):
+    tiny = sorted(p.name for p in served[1].iterdir() if p.name.startswith("mnist-tiny"))[0]
+    page.locator("#model-choice input").first.click()
+    page.get_by_role("option", name=tiny, exact=True).click()
+    wait_for_text(page, "#model-info", rf"\*?\*?{re.escape(tiny)}\*?\*?: 7×7 tiles")
+    for tab, _, picture in TABS:
+        open_tab(page, tab)
+        image_ready(page, picture)
+    wait_for_text(page, "#tiling-text", r"16 words \+ 1 CLS token = 17 tokens")
+    no_error_shown(page)
+
+
+def test_tiling_controls(page):
+    open_tab(page, "1 · Tiling")
+    page.locator("#tiling-cut").get_by_text("horizontal strips").click()
+    page.locator("#tiling-size").get_by_text("14", exact=True).click()
+    wait_for_text(page, "#tiling-text", r"14 words \+ 1 CLS token = 15 tokens")
+    assert "k=14" in page.locator("#tiling-code").inner_text()
+    no_error_shown(page)
+
