@@ -112,6 +112,10 @@ def thumbnail(picture: Image.Image | np.ndarray) -> np.ndarray:
     return np.asarray(picture)
 
 
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 def model_summary(bundle: ModelBundle) -> str:
     """One line about the model for the header."""
     model, evaluation = bundle.model, bundle.evaluation
@@ -120,7 +124,7 @@ def model_summary(bundle: ModelBundle) -> str:
     accuracy = evaluation.get("accuracy")
     accuracy = f" · test accuracy **{accuracy * 100:.2f} %**" if accuracy is not None else ""
     return (f"**{bundle.name}**: {model.tile_size}×{model.tile_size} tiles → {grid * grid} words + CLS = "
-            f"{grid * grid + 1} tokens · {model.num_layers} layers × {model.num_heads} heads · "
+            f"{grid * grid + 1} tokens · {plural(model.num_layers, 'layer')} × {plural(model.num_heads, 'head')} · "
             f"{parameters:,} parameters{accuracy}  \nsource: `{bundle.source}`")
 
 

@@ -81,7 +81,7 @@ def no_error_shown(page) -> None:
     assert "Traceback" not in page.content()
 
 
-def image_ready(page, selector: str, timeout: float = 30) -> dict:
+def image_ready(page, selector: str, timeout: float = 90) -> dict:
     """Wait until the <img> under `selector` has loaded; its natural and displayed size."""
     page.wait_for_selector(selector, state="visible", timeout=timeout * 1000)
     deadline = time.monotonic() + timeout
@@ -98,7 +98,7 @@ def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
 
 
-def wait_for_text(page, selector: str, pattern: str, timeout: float = 30) -> str:
+def wait_for_text(page, selector: str, pattern: str, timeout: float = 90) -> str:
     deadline = time.monotonic() + timeout
     text = ""
     while time.monotonic() < deadline:
@@ -219,3 +219,23 @@ def test_tiling_controls(page):
     assert "k=14" in page.locator("#tiling-code").inner_text()
     no_error_shown(page)
 
+
+
+def test_uploading_a_picture_and_a_non_picture(page, tmp_path):
+    from PIL import Image, ImageDraw
+    open_tab(page, "2 · Predict")
+    picture = Image.new("RGB", (300, 400), "white")
+    ImageDraw.Draw(picture).line([(150, 60), (150, 340)], fill="black", width=28)  # a photographed "1"
+    picture.save(tmp_path / "one.png")
+    page.locator("#upload input[type=file]").set_input_files(str(tmp_path / "one.png"))
+    wait_for_text(page, "#status", r"your picture: the model reads")
+    image_ready(page, "#seen img")
+    no_error_shown(page)
+
+    (tmp_path / "notes.png").write_text("not a picture at all")
+    page.locator("#upload button[aria-label='Clear']").first.click()
+    page.locator("#upload input[type=file]").set_input_files(str(tmp_path / "notes.png"))
+    toast = page.locator('[data-testid="toast-body"].error')
+    toast.first.wait_for(timeout=30_000)
+    assert "not a picture" in toast.first.inner_text()
+    assert "Traceback" not in page.content()
