@@ -30,8 +30,9 @@ from vit.training import model_config
 ROOT = Path(__file__).resolve().parent
 WEIGHTS_DIR_VARIABLE = "VIT_WEIGHTS_DIR"
 DEFAULT_MODEL = "mnist"
-CONCURRENCY = 4  # 2 cores, 1 torch thread per event: 4 lets quick events (a stroke) pass a slow one (a model
-#                  switch) while keeping at most 2 requests per core, so nobody's stroke waits long
+# Events running at once. 2 cores, 1 torch thread per event: 4 lets a quick event (a stroke) pass a slow one
+# (a model switch drawing every tab) while keeping at most two per core, so no visitor waits long for another.
+CONCURRENCY = 4
 MAX_FILE_SIZE = "20mb"
 ORIGINAL_SIDE = 280  # the "your image" thumbnail: enough to recognise it, cheap to draw
 EXAMPLES_PER_CLASS = 1  # example digits offered in the Predict tab per class
@@ -150,16 +151,11 @@ def example_of(bundle: ModelBundle, label: int) -> np.ndarray:
 
 # --- Analysis -> plots, per request ------------------------------------------------------------------------
 
-def label_text(message: str) -> str:
-    """A gr.Label value with a heading and no confidences: what a blank or unusable picture gets."""
-    return message
-
-
 def explain_input(bundle: ModelBundle, current: dict | None):
     """Status, label, and the three pictures of the Predict tab for the current input (or a prompt to draw)."""
     if not current:
         return ("### ✏️ Draw a digit on the canvas, upload a picture, or pick a test digit.",
-                label_text("Draw a digit"), None, None, None)
+                "Draw a digit", None, None, None)
     model_input = np.asarray(current["input"], dtype=np.float32)
     result = explain(bundle.model, torch.from_numpy(model_input))
     names = bundle.model.class_names
@@ -176,7 +172,7 @@ def explain_input(bundle: ModelBundle, current: dict | None):
 
 
 def blank_outputs(message: str):
-    return f"### ✏️ {message}", label_text("Draw a digit"), None, None, None
+    return f"### ✏️ {message}", "Draw a digit", None, None, None
 
 
 def tiling_outputs(bundle: ModelBundle, source: str, cut: str, size: int, current: dict | None):
@@ -280,7 +276,7 @@ def about_view(bundle: ModelBundle):
     evaluation = bundle.evaluation
     trained = ""
     if "training_seconds" in evaluation:
-        trained = (f"Trained for {len(evaluation.get('history', []))} epochs in "
+        trained = (f"Trained for {plural(len(evaluation.get('history', [])), 'epoch')} in "
                    f"{evaluation['training_seconds'] / 60:.1f} minutes on {evaluation.get('device', '?')}"
                    + (f" with `{evaluation['command']}`" if evaluation.get("command") else "") + ".")
     text = f"{model_summary(bundle)}\n\n{trained}\n\n{table}\n"
@@ -324,7 +320,7 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
         try:
             model_input = to_model_input(picture)
         except ImageError as error:
-            return label_text(str(error))
+            return str(error)  # a gr.Label heading without confidences
         with torch.no_grad():
             probabilities = bundle.model(model_input[None, None]).softmax(dim=-1)[0]
         return {bundle.model.class_names[i]: float(p) for i, p in enumerate(probabilities)}
@@ -516,19 +512,18 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
                         label = gr.Label(start_predict[1], num_top_classes=3, label="prediction", elem_id="prediction")
                         seen = gr.Image(start_predict[2], label="what the model sees", interactive=False,
                                         format="png", height=360, buttons=["fullscreen"], elem_id="seen")
-                gr.Markdown("**Which parts mattered?** *Rollout* multiplies the attention of all layers (skip "
-                            "connections included) to estimate how much of CLS's final state comes from each tile. "
-                            "*Saliency* is the size of the gradient: where a little more ink would change the "
-                            "answer most. *Occlusion* blanks each tile in turn: red tiles support the answer, blue "
-                            "ones argue against it. The notebook's author noticed that decisions often hinge on "
-                            "**what is missing**: look for empty areas lighting up in the saliency map — a 1 is a 1 "
-                            "partly because there is no bar of a 7 and no branch of a 4.")
+                gr.Markdown("**Which parts mattered?** *Rollout* follows CLS's attention back through all the layers; "
+                            "*saliency* shows where a little more ink would change the answer most; *occlusion* "
+                            "blanks one tile at a time (red: the tile supports the answer, blue: it argues against it; "
+                            "for a sure answer the changes are small). The notebook's author noticed that decisions "
+                            "often hinge on **what is missing**: look for empty areas lighting up in the saliency map "
+                            "— a 1 is partly a 1 because there is no bar of a 7 and no branch of a 4.")
                 evidence_picture = gr.Image(start_predict[4], label="which parts mattered", show_label=False,
                                             interactive=False, format="png", buttons=["fullscreen", "download"],
                                             elem_id="evidence")
-                gr.Markdown("**Where does CLS look?** In every layer, each head lets the CLS token gather from the "
-                            "tiles; brighter = more attention (each map on its own scale). Early layers often look "
-                            "around widely; later ones settle on a few telling tiles.")
+                gr.Markdown("**Where does CLS look?** In every layer each head lets the CLS token gather from the "
+                            "tiles; brighter means more attention, each map on its own scale. Compare the layers: "
+                            "which tiles does CLS read before it decides?")
                 attention_picture = gr.Image(start_predict[3], label="CLS attention", show_label=False,
                                              interactive=False, format="png", buttons=["fullscreen", "download"],
                                              elem_id="attention")
@@ -564,8 +559,8 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
             with gr.Tab("5 · Position embeddings", id="positions"):
                 gr.Markdown("Attention alone does not know where a word came from, so each position gets a vector "
                             "added to its tile. Each small map shows how similar one position's vector is to all the "
-                            "others: a bright patch around its own place means the model learned the 2-D layout by "
-                            "itself (ViT paper, figure 7). Below it, the raw vectors, as the notebook showed them.")
+                            "others — a bright patch around its own place means the model learned the 2-D layout by "
+                            "itself (ViT paper, figure 7); on the right, the raw vectors as the notebook showed them.")
                 positional_text = gr.Markdown(start_positional[2])
                 with gr.Row():
                     positional_grid = gr.Image(start_positional[0], label="similarity", show_label=False,
@@ -576,9 +571,10 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
 
             with gr.Tab("6 · Attention by label", id="labels"):
                 gr.Markdown("The median attention of every layer and head over the test images of each label stored "
-                            "with the model (correctly read ones, 20 per label). In a full matrix, row = the token that looks and column = the token it "
-                            "looks at, CLS first. The notebook's author saw few differences between labels; tick "
-                            "*difference* to subtract the average and show only what is specific to each label.")
+                            "with the model (20 correctly read ones per label); in a full matrix, row = the token that "
+                            "looks and column = the token it looks at, CLS first. The notebook's author saw few "
+                            "differences between labels: tick *difference* to subtract their average and keep only "
+                            "what is specific to each label.")
                 with gr.Row():
                     label_choice = gr.CheckboxGroup(names, value=start_labels, label="labels", scale=3)
                     label_view = gr.Radio(list(LABEL_VIEWS), value=list(LABEL_VIEWS)[0], label="show", scale=2)
