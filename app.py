@@ -117,6 +117,14 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
+def shown_source(source: str) -> str:
+    """A Hub "repo@revision" as is; a bundled folder relative to the app, e.g. weights/mnist."""
+    try:
+        return str(Path(source).resolve().relative_to(ROOT))
+    except ValueError:
+        return source
+
+
 def model_summary(bundle: ModelBundle) -> str:
     """One line about the model for the header."""
     model, evaluation = bundle.model, bundle.evaluation
@@ -126,7 +134,7 @@ def model_summary(bundle: ModelBundle) -> str:
     accuracy = f" · test accuracy **{accuracy * 100:.2f} %**" if accuracy is not None else ""
     return (f"**{bundle.name}**: {model.tile_size}×{model.tile_size} tiles → {grid * grid} words + CLS = "
             f"{grid * grid + 1} tokens · {plural(model.num_layers, 'layer')} × {plural(model.num_heads, 'head')} · "
-            f"{parameters:,} parameters{accuracy}  \nsource: `{bundle.source}`")
+            f"{parameters:,} parameters{accuracy}  \nsource: `{shown_source(bundle.source)}`")
 
 
 def notice_text(bundle: ModelBundle) -> str:

@@ -386,8 +386,9 @@ def attention_by_label_figure(maps: dict, class_names: list[str], view: str = "m
         cmap, norm = colormaps["viridis"].with_extremes(bad="white"), PowerNorm(0.5, 0, 1)
     count, layers, heads, size = stacked.shape[:3] + (stacked.shape[-1],)
     gap = max(1, size // 8)
-    panel = 0.35 + heads * 1.2
-    figure = Figure(figsize=(min(18, max(8, count * panel + 1.2)), 1.2 + layers * 1.2), dpi=DPI, layout="constrained")
+    cell = 0.9 if count * heads > 4 else 1.2  # inches per map: the whole figure about as wide as the page
+    panel = 0.35 + heads * cell
+    figure = Figure(figsize=(min(16, max(8, count * panel + 1.2)), 1.2 + layers * cell), dpi=DPI, layout="constrained")
     axes = figure.subplots(1, count, squeeze=False)[0]
     for ax, label, cells in zip(axes, labels, stacked):
         image = ax.imshow(mosaic(cells, gap), cmap=cmap, norm=norm, interpolation="nearest")
