@@ -1,0 +1,865 @@
+"""Hardening: what visitors, broken files, a Hub outage, signals and many clients at once do to the app and trainer.
+
+Pictures go through the app's own event functions (fast, in this process) and through a running server's public
+/predict (slow): one server for the module, serving the committed weights/mnist-tiny with a broken folder beside it
+and VIT_MODELS naming a Hub that is down, as a Space would be on a bad day. Only what the other test files do not
+already cover is here. A test that found a bug is xfail(strict=True) with the bug in its reason: it turns red the
+day the bug is fixed, and the mark can go.
+"""
+
+import io
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tokenize
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw, PngImagePlugin
+from safetensors.torch import load as load_tensors, save as save_tensors
+
+from conftest import ROOT
+from hub_server import StandInHub, Token
+
+BUNDLED = ROOT / "weights" / "mnist-tiny"  # committed: the server and the UI tests need no training
+MODEL = "mnist-tiny"
+TOKEN = "hf_hardening" + "TEST5ecretT0ken0123456789"  # recognisable, so a leak is easy to spot
+CANVAS = 336  # the Predict tab's Sketchpad, canvas_size=(336, 336), brush radius 13
+EXCEPTION_NAME = re.compile(r"Traceback|\w*(Error|Exception)\b")  # e.g. "ValueError", "Error" in a visitor's message
+
+
+# -- pictures ----------------------------------------------------------------------------------------------------
+
+def ink_on_paper(digit: np.ndarray, size: int = 280) -> Image.Image:
+    """An MNIST test digit (light on black, 28x28) as a visitor draws it: black on white, 280x280."""
+    return Image.fromarray(255 - digit).resize((size, size), Image.Resampling.BILINEAR)
+
+
+def encode(image: Image.Image, format: str = "PNG", **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format, **options)
+    return buffer.getvalue()
+
+
+def transparent(drawing: Image.Image) -> bytes:
+    """Black strokes on a fully transparent sheet, as drawing programs save them."""
+    rgba = np.zeros((*drawing.size[::-1], 4), np.uint8)
+    rgba[..., 3] = 255 - np.asarray(drawing)  # opaque where the ink is
+    return encode(Image.fromarray(rgba, "RGBA"))
+
+
+def sixteen_bit(drawing: Image.Image) -> bytes:
+    return encode(Image.fromarray(np.asarray(drawing).astype(np.uint16) * 257))  # mode I;16, 0..65535
+
+
+def palette(drawing: Image.Image) -> bytes:
+    return encode(drawing.convert("RGB").convert("P", palette=Image.Palette.ADAPTIVE, colors=16))
+
+
+def animated(first: Image.Image, second: Image.Image) -> bytes:
+    """A two-frame GIF: the app reads the first frame."""
+    return encode(first, "GIF", save_all=True, append_images=[second], duration=100, loop=0)
+
+
+def exif_rotated(drawing: Image.Image) -> bytes:
+    """A JPEG stored sideways with EXIF orientation 6 ("rotate 90 degrees clockwise to view"), as phones do."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return encode(drawing.transpose(Image.Transpose.ROTATE_90), "JPEG", exif=exif, quality=95)
+
+
+def huge(drawing: Image.Image) -> bytes:
+    """An 8000x8000 greyscale PNG (64 megapixels) with the digit in the middle: under 1 MB on disk."""
+    page = Image.new("L", (8000, 8000), 255)
+    page.paste(drawing.resize((5000, 5000), Image.Resampling.BILINEAR), (1500, 1500))
+    return encode(page, compress_level=1)
+
+
+def dot_on(size: int, radius: int = 13) -> Image.Image:
+    """One brush dot in the middle of a white canvas: a click, not a digit."""
+    canvas = Image.new("L", (size, size), 255)
+    centre = size // 2
+    ImageDraw.Draw(canvas).ellipse([centre - radius, centre - radius, centre + radius, centre + radius], fill=0)
+    return canvas
+
+
+# name -> (the file's bytes from the digits fixture, what must come back): ("digit", index into digits) is that
+# digit's label; ("message", words) a label without confidences; ("refused", words) an error for the visitor.
+PICTURES = {
+    "blank": (lambda d: encode(Image.new("L", (280, 280), 255)), ("message", "Draw a digit")),
+    "1x1": (lambda d: encode(Image.new("L", (1, 1), 0)), ("message", "too small")),
+    "10000x10": (lambda d: encode(Image.new("L", (10000, 10), 255)), ("message", "too long and thin")),
+    "8000x8000": (lambda d: huge(d[0][0]), ("digit", 0)),
+    "rgba-transparent": (lambda d: transparent(d[1][0]), ("digit", 1)),
+    "16-bit": (lambda d: sixteen_bit(d[2][0]), ("digit", 2)),
+    "palette": (lambda d: palette(d[3][0]), ("digit", 3)),
+    "animated-gif": (lambda d: animated(d[4][0], d[5][0]), ("digit", 4)),
+    "exif-jpeg": (lambda d: exif_rotated(d[7][0]), ("digit", 7)),  # a 7 on its side reads as something else
+    "not-an-image": (lambda d: b"%PDF-1.4 not a picture at all\n", ("refused", "not a picture")),
+    "empty": (lambda d: b"", ("refused", "empty")),
+}
+SUFFIX = {"animated-gif": ".gif", "exif-jpeg": ".jpg"}
+
+
+def write_picture(name: str, digits, folder: Path) -> Path:
+    path = folder / f"{name}{SUFFIX.get(name, '.png')}"
+    path.write_bytes(PICTURES[name][0](digits))
+    return path
+
+
+def assert_friendly(message: str) -> None:
+    """A message a visitor can act on: words, no traceback, no exception class name."""
+    assert message and message.strip(), "no message at all"
+    assert not EXCEPTION_NAME.search(message), f"not a message for a visitor: {message!r}"
+
+
+@pytest.fixture(scope="module")
+def digits(data_dir):
+    """32 real MNIST test digits, labels 0..9 in turn, that the bundled model reads right and surely once drawn."""
+    from vit.bundle import load_folder
+    from vit.data import load_split
+    from vit.preprocess import to_model_input
+
+    assert (BUNDLED / "config.json").is_file(), f"{BUNDLED} is missing: it is committed, restore it"
+    model = load_folder(BUNDLED).model
+    split = load_split("mnist", "test", data_dir)
+    chosen = []
+    for index in range(2000):
+        label = int(split.labels[index])
+        if label != len(chosen) % 10:
+            continue
+        drawing = ink_on_paper(split.images[index, 0].numpy())
+        with torch.no_grad():
+            probabilities = model(to_model_input(drawing)[None, None]).softmax(-1)[0]
+        if int(probabilities.argmax()) == label and probabilities[label] > 0.9:
+            chosen.append((drawing, label))
+        if len(chosen) == 32:
+            return chosen
+    pytest.fail(f"{BUNDLED} reads too few test digits surely; is it broken?")
+
+
+# -- the app's event functions, called directly ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory):
+    """The app's event functions by name (predict, from_upload, from_sketch...), built on the bundled model."""
+    weights = tmp_path_factory.mktemp("ui-weights")
+    shutil.copytree(BUNDLED, weights / MODEL)
+    with mock.patch.dict(os.environ, {"VIT_MODELS": "", "GRADIO_ANALYTICS_ENABLED": "False"}):
+        import app
+        demo = app.build_demo(app.load_models(weights))
+    return {block.name: block.fn for block in demo.fns.values() if block.fn is not None}
+
+
+def top_label(confidences: dict) -> str:
+    return max(confidences, key=confidences.get)
+
+
+@pytest.mark.parametrize("name", list(PICTURES))
+def test_ui_upload_gives_the_digit_or_a_clear_message(ui, digits, tmp_path, name):
+    """from_upload feeds the Predict tab: a digit is read right; anything else leaves it empty with a message."""
+    current, status, label, *pictures = ui["from_upload"](str(write_picture(name, digits, tmp_path)), MODEL)
+    kind, expected = PICTURES[name][1]
+    if kind == "digit":
+        assert top_label(label) == str(digits[expected][1]), status
+        assert current["input"].shape == (28, 28) and max(current["original"].shape[:2]) <= 280
+        assert all(picture is not None for picture in pictures)
+    else:
+        assert current is None and pictures == [None, None, None]
+        assert expected in status, status
+        assert_friendly(status)
+
+
+@pytest.mark.parametrize("name", list(PICTURES))
+def test_ui_predict_function_gives_confidences_or_a_clear_message(ui, digits, tmp_path, name):
+    """The function behind /predict: confidences for a digit, a label-only message, or a gr.Error with words."""
+    import gradio as gr
+    path = str(write_picture(name, digits, tmp_path))
+    kind, expected = PICTURES[name][1]
+    if kind == "refused":
+        with pytest.raises(gr.Error) as raised:
+            ui["predict"](path, MODEL)
+        assert expected in raised.value.message
+        assert_friendly(raised.value.message)
+        return
+    result = ui["predict"](path, MODEL)
+    if kind == "digit":
+        assert top_label(result) == str(digits[expected][1])
+        assert sum(result.values()) == pytest.approx(1, abs=1e-4)
+    else:
+        assert isinstance(result, str) and expected in result
+        assert_friendly(result)
+
+
+def sketch(composite: np.ndarray | None) -> dict:
+    """What gradio hands from_sketch: the canvas flattened on white, mode L, as numpy (ImageEditor.preprocess)."""
+    return {"background": None, "layers": [], "composite": composite}
+
+
+def test_ui_blank_or_cleared_canvas_asks_for_a_digit(ui):
+    for value, words in [(sketch(np.full((CANVAS, CANVAS), 255, np.uint8)), "Draw a digit first"),
+                         (sketch(None), "Draw a digit on the canvas"), (None, "Draw a digit on the canvas")]:
+        current, status, label, *pictures = ui["from_sketch"](value, MODEL)
+        assert current is None and pictures == [None, None, None]
+        assert words in status and label == "Draw a digit"
+        assert_friendly(status)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: vit/preprocess.py to_model_input scales any ink, however small, up to "
+                   "the 20x20 box: one brush dot becomes a filled disc the model reads as '0' with ~96 % confidence")
+def test_ui_one_dot_on_the_canvas_is_not_read_as_a_sure_digit(ui, digits):
+    drawing, label = digits[8]  # control: a real digit drawn on the same canvas is read right
+    canvas = Image.new("L", (CANVAS, CANVAS), 255)
+    canvas.paste(drawing, (28, 28))
+    assert top_label(ui["from_sketch"](sketch(np.asarray(canvas)), MODEL)[2]) == str(label)
+    current, status, label, *_ = ui["from_sketch"](sketch(np.asarray(dot_on(CANVAS))), MODEL)
+    assert current is None or max(label.values()) < 0.5, status  # a message, or the app's own "not sure" hedge
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: app.py thumbnail() ignores the EXIF orientation that "
+                   "vit.preprocess applies, so 'your image' shows a phone photo on its side next to the upright "
+                   "input the model reads")
+def test_ui_your_image_of_an_exif_rotated_photo_is_upright(ui, tmp_path):
+    upright = Image.new("L", (200, 300), 255)  # taller than wide, so a sideways thumbnail has another shape
+    ImageDraw.Draw(upright).line([(40, 40), (160, 40), (80, 260)], fill=0, width=14)
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(exif_rotated(upright))
+    original = ui["from_upload"](str(path), MODEL)[0]["original"]
+    assert original.shape[:2] == (280, 187)  # (height, width) of the upright picture fitted into 280x280
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: app.py thumbnail() converts a 16-bit (I;16) picture with Pillow's "
+                   "convert('RGBA'), which clips 0..65535 at 255: 'your image' is blank white although the model "
+                   "reads the digit")
+def test_ui_your_image_of_a_16_bit_png_shows_the_digit(ui, digits, tmp_path):
+    drawing = digits[2][0]
+    path = tmp_path / "sixteen.png"
+    path.write_bytes(sixteen_bit(drawing))
+    original = ui["from_upload"](str(path), MODEL)[0]["original"]
+    grey = np.asarray(Image.fromarray(original).convert("L"), dtype=np.float32)
+    assert np.abs(grey - np.asarray(drawing, dtype=np.float32)).mean() < 10  # grey levels, out of 255
+
+
+# -- model files --------------------------------------------------------------------------------------------------
+
+def bundled_files() -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in BUNDLED.iterdir() if path.is_file()}
+
+
+def config_with(**changes) -> bytes:
+    return json.dumps(json.loads((BUNDLED / "config.json").read_text()) | changes).encode()
+
+
+def weights_with(change) -> bytes:
+    return save_tensors(change(load_tensors((BUNDLED / "model.safetensors").read_bytes())))
+
+
+def break_folder(folder: Path, changes: dict[str, bytes | None]) -> Path:
+    """A copy of the bundled model folder with some files replaced (None: deleted)."""
+    shutil.copytree(BUNDLED, folder)
+    for name, content in changes.items():
+        (folder / name).unlink() if content is None else (folder / name).write_bytes(content)
+    return folder
+
+
+# test_model.py covers ViT.from_pretrained for a missing or extra tensor, another embed_size, zeroed bytes and
+# float16; these are the other ways a folder breaks, through the loader the app uses.
+def truncated(name: str, size: int) -> bytes:
+    return (BUNDLED / name).read_bytes()[:size]
+
+
+BROKEN_FOLDERS = {  # case -> (the changes, made when the test runs; words the error must hold)
+    "truncated weights": (lambda: {"model.safetensors": truncated("model.safetensors", 12000)}, "model.safetensors"),
+    "empty weights": (lambda: {"model.safetensors": b""}, "model.safetensors"),
+    "weights missing": (lambda: {"model.safetensors": None}, "model.safetensors is missing"),
+    "config not JSON": (lambda: {"config.json": b"{'tile_size': 7"}, "config.json"),
+    "config a list": (lambda: {"config.json": b"[7, 16]"}, "config.json"),
+    "evaluation.json not JSON": (lambda: {"evaluation.json": b'{"accuracy": 0.98,'}, "evaluation.json"),
+    "evaluation tensors truncated": (lambda: {"evaluation.safetensors": truncated("evaluation.safetensors", 5000)},
+                                     "evaluation.safetensors"),
+}
+BAD_CONFIG_VALUES = {"tile size 5": dict(tile_size=5), "3 heads for 16 wide": dict(num_heads=3),
+                     "unknown position embedding": dict(pos_embedding="rope"), "tile size as text": dict(tile_size="7x7"),
+                     "embed size null": dict(embed_size=None)}
+
+
+@pytest.mark.parametrize("case", list(BROKEN_FOLDERS))
+def test_load_folder_names_the_broken_file(tmp_path, case):
+    from vit.bundle import load_folder
+    changes, names = BROKEN_FOLDERS[case]
+    with pytest.raises(ValueError, match=re.escape(names)):
+        load_folder(break_folder(tmp_path / "model", changes()))
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: vit/bundle.py load_folder reports a config.json whose values the "
+                   "model refuses as '<folder>: cannot rebuild the model (<constructor error>)' without naming "
+                   "config.json, e.g. \"'<' not supported between instances of 'str' and 'int'\" for tile_size '7x7'")
+@pytest.mark.parametrize("case", list(BAD_CONFIG_VALUES))
+def test_a_config_the_model_refuses_is_named(tmp_path, case):
+    from vit.bundle import load_folder
+    with pytest.raises(ValueError, match="config.json"):
+        load_folder(break_folder(tmp_path / "model", {"config.json": config_with(**BAD_CONFIG_VALUES[case])}))
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: vit/model.py ViT.__init__ accepts class_names of another length than "
+                   "num_classes, so a config.json with 2 names for 10 outputs loads and app.build_demo then dies "
+                   "with IndexError: list index out of range")
+def test_class_names_that_do_not_match_the_outputs_are_refused(tmp_path):
+    from vit.bundle import load_folder
+    with pytest.raises(ValueError, match="config.json"):
+        load_folder(break_folder(tmp_path / "model", {"config.json": config_with(class_names=["zero", "one"])}))
+
+
+# A bundled folder broken in one of these ways must be left out, logged with its name and the reason.
+BROKEN_BUNDLED = {
+    "truncated weights": (lambda: {"model.safetensors": truncated("model.safetensors", 12000)}, "model.safetensors"),
+    "float16 weights": (lambda: {"model.safetensors": weights_with(lambda t: {k: v.half() for k, v in t.items()})},
+                        "float16"),
+    "evaluation.json missing": (lambda: {"evaluation.json": None}, "evaluation.json is missing"),
+    "class names for 2 of 10 outputs": pytest.param(
+        lambda: {"config.json": config_with(class_names=["zero", "one"])}, "class_names",
+        marks=pytest.mark.xfail(strict=True, reason="BUG: the folder loads (see "
+                                "test_class_names_that_do_not_match_the_outputs_are_refused) and the app dies")),
+}
+
+
+@pytest.mark.parametrize("changes, reason", list(BROKEN_BUNDLED.values()), ids=list(BROKEN_BUNDLED))
+def test_app_starts_without_a_broken_bundled_folder_and_logs_why(tmp_path, caplog, changes, reason):
+    """app.load_models (what `python app.py` runs) keeps the good folder and logs the skipped one with its reason."""
+    import app
+    weights = tmp_path / "weights"
+    shutil.copytree(BUNDLED, weights / MODEL)
+    break_folder(weights / "mnist-broken", changes())
+    with mock.patch.dict(os.environ, {"VIT_MODELS": ""}), caplog.at_level("INFO", logger="vit"):
+        bundles = app.load_models(weights)
+    assert [bundle.name for bundle in bundles] == [MODEL]
+    skipped = [record.getMessage() for record in caplog.records if "mnist-broken" in record.getMessage()]
+    assert skipped and "left out" in skipped[0] and reason in skipped[0], skipped
+
+
+def test_app_with_only_broken_folders_exits_with_a_message(tmp_path):
+    import app
+    break_folder(tmp_path / "weights" / MODEL, {"model.safetensors": b"not safetensors"})
+    with mock.patch.dict(os.environ, {"VIT_MODELS": ""}), pytest.raises(SystemExit, match="no model to show"):
+        app.load_models(tmp_path / "weights")
+
+
+# -- the Hub serves a broken copy: the app falls back to the bundled one and says which file and why -----------------
+
+LOADER = """
+import json, sys
+from vit.hub import load_models
+print(json.dumps({b.name: [b.source, b.notice] for b in load_models(json.loads(sys.argv[1]), weights_dir=sys.argv[2])}))
+"""
+# repo name -> (files replaced on the Hub, words the notice must hold). test_hub.py covers a truncated weights file,
+# a missing file, a missing repo, HTTP 500, a slow and an unreachable Hub.
+HUB_BREAKAGES = {
+    "other-config": (lambda: {"config.json": config_with(embed_size=32)}, "size mismatch"),
+    "missing-tensor": (lambda: {"model.safetensors": weights_with(lambda t: {k: v for k, v in t.items()
+                                                                             if k != "head.bias"})}, "head.bias"),
+    "extra-tensor": (lambda: {"model.safetensors": weights_with(lambda t: t | {"extra.weight": torch.zeros(2)})},
+                     "extra.weight"),
+    "float16": (lambda: {"model.safetensors": weights_with(lambda t: {k: v.half() for k, v in t.items()})}, "float16"),
+    "garbage": (lambda: {"model.safetensors": b"\xff" * 4000}, "header"),
+}
+NOTICE_CUT = pytest.mark.xfail(strict=True, reason="BUG: vit/hub.py _reason keeps only the first line of the error, "
+                               "and torch's load_state_dict message is multi-line: the notice ends in 'Error(s) in "
+                               "loading state_dict for ViT:)' and never says which tensor is missing, extra or of "
+                               "another shape")
+
+
+@pytest.fixture(scope="module")
+def hub_fallbacks(tmp_path_factory):
+    """load_models once, in a subprocess, for a repo per breakage plus a missing revision; (results, stderr)."""
+    base = tmp_path_factory.mktemp("hub-fallback")
+    specs = []
+    with StandInHub({TOKEN: Token("alice")}) as hub:
+        for name, (changes, _) in HUB_BREAKAGES.items():
+            hub.add_repo(f"alice/vit-{name}", bundled_files() | changes())
+            shutil.copytree(BUNDLED, base / "weights" / name)
+            specs.append(f"alice/vit-{name}")
+        hub.add_repo("alice/vit-other-revision", bundled_files())
+        shutil.copytree(BUNDLED, base / "weights" / "other-revision")
+        specs.append("alice/vit-other-revision@no-such-branch")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "VIT_"))}
+        env |= {"HF_ENDPOINT": hub.endpoint, "HF_HOME": str(base / "hf_home"), "HF_TOKEN": TOKEN,
+                "HF_HUB_DISABLE_TELEMETRY": "1", "PYTHONPATH": str(ROOT), "VIT_HUB_TIMEOUT": "60"}
+        run = subprocess.run([sys.executable, "-c", LOADER, json.dumps(specs), str(base / "weights")], env=env,
+                             capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout), run.stdout + run.stderr, base / "weights"
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=NOTICE_CUT) if name in ("other-config", "missing-tensor",
+                                                                                     "extra-tensor") else name
+                                  for name in HUB_BREAKAGES])
+def test_hub_copy_broken_falls_back_and_the_notice_says_which_file_and_why(hub_fallbacks, name):
+    results, _, weights = hub_fallbacks
+    source, notice = results[name]
+    assert source == str(weights / name)  # the bundled copy is served
+    assert notice.startswith(f"Could not fetch alice/vit-{name}@main from the Hub (")
+    assert notice.endswith("using the bundled copy.")
+    assert "model.safetensors" in notice and HUB_BREAKAGES[name][1] in notice, notice
+
+
+def test_hub_missing_revision_falls_back_with_a_notice(hub_fallbacks):
+    results, _, weights = hub_fallbacks
+    assert results["other-revision"] == [str(weights / "other-revision"),
+                                         "Could not fetch alice/vit-other-revision@no-such-branch from the Hub "
+                                         "(revision not found); using the bundled copy."]
+
+
+def test_hub_token_is_not_in_the_loaders_output(hub_fallbacks):
+    assert TOKEN not in hub_fallbacks[1]
+
+
+# -- the running app ------------------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # nothing listens here once the socket is closed
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log: Path
+    uploads: Path       # GRADIO_TEMP_DIR: the only place uploads may land
+    hub_endpoint: str   # VIT_MODELS points here, and nothing listens
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`python app.py` on a free port: the bundled mnist-tiny, a broken folder beside it, the Hub down, a token set."""
+    base = tmp_path_factory.mktemp("server")
+    weights = base / "weights"
+    shutil.copytree(BUNDLED, weights / MODEL)
+    break_folder(weights / "mnist-broken", {"model.safetensors": truncated("model.safetensors", 12000)})
+    port, hub_endpoint = free_port(), f"http://127.0.0.1:{free_port()}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "VIT_", "GRADIO_"))}
+    env |= {"GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(base / "uploads"), "HF_ENDPOINT": hub_endpoint,
+            "HF_HOME": str(base / "hf_home"), "HF_TOKEN": TOKEN, "HF_HUB_DISABLE_TELEMETRY": "1",
+            "VIT_MODELS": f"alice/vit-{MODEL}", "VIT_HUB_TIMEOUT": "5", "NO_PROXY": "127.0.0.1,localhost"}
+    log = base / "app.log"
+    with open(log, "w") as output:  # nice execs python: the pid is the server's own
+        process = subprocess.Popen(["nice", "-n", "5", sys.executable, str(ROOT / "app.py"), "--port", str(port),
+                                    "--weights-dir", str(weights)], cwd=ROOT, env=env, stdout=output,
+                                   stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert process.poll() is None, f"app.py exited early:\n{log.read_text()[-3000:]}"
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"app.py did not answer within 180 s:\n{log.read_text()[-3000:]}"
+            time.sleep(0.5)
+        yield Server(url, process, log, base / "uploads", hub_endpoint)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def new_client(server: Server):
+    from gradio_client import Client
+    # ssl_verify=False: the client builds an SSL context for every upload otherwise (plain http here), measured
+    # ten times the CPU of the server itself under load
+    return Client(server.url, verbose=False, analytics_enabled=False, ssl_verify=False)
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return new_client(server)
+
+
+def ask(client, path: Path):
+    from gradio_client import handle_file
+    return client.predict(handle_file(str(path)), MODEL, api_name="/predict")
+
+
+def assert_still_serving(client, digits, folder: Path) -> None:
+    drawing, label = digits[9]
+    path = folder / "afterwards.png"
+    drawing.save(path)
+    assert ask(client, path)["label"] == str(label)
+
+
+def page_config(server: Server) -> dict:
+    with urllib.request.urlopen(server.url + "config", timeout=30) as response:
+        return json.loads(response.read())
+
+
+@pytest.mark.slow
+def test_server_with_the_hub_down_and_a_broken_folder_says_so_and_serves_the_bundled_model(server, client, digits,
+                                                                                          tmp_path):
+    components = page_config(server)["components"]
+    notice = next(c["props"] for c in components if "notice" in (c["props"].get("elem_classes") or []))
+    assert notice["visible"] and notice["value"].startswith(
+        f"⚠️ Could not fetch alice/vit-{MODEL}@main from the Hub (cannot connect to {server.hub_endpoint})")
+    assert notice["value"].endswith("using the bundled copy.")
+    choice = next(c["props"] for c in components if c["props"].get("elem_id") == "model-choice")
+    assert [value for _, value in choice["choices"]] == [MODEL]  # the broken folder is not offered
+    log = server.log.read_text()
+    assert re.search(r"mnist-broken: the bundled folder is broken \(.*model\.safetensors.*\); left out", log), log
+    assert_still_serving(client, digits, tmp_path)
+
+
+# test_app.py already sends a blank (white and transparent) and a 1x1 picture, a digit on a transparent sheet, text,
+# an empty and a truncated file and a 4000x4000 picture through /predict; these are the others.
+SERVER_PICTURES = ["10000x10", "16-bit", "palette", "animated-gif", "exif-jpeg"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SERVER_PICTURES)
+def test_server_predict_gives_the_digit_or_a_clear_message(server, client, digits, tmp_path, name):
+    result = ask(client, write_picture(name, digits, tmp_path))
+    kind, expected = PICTURES[name][1]
+    if kind == "digit":
+        assert result["label"] == str(digits[expected][1]) and result["confidences"]
+    else:
+        assert not result.get("confidences") and expected in result["label"]
+        assert_friendly(result["label"])
+    assert_still_serving(client, digits, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="BUG: vit/preprocess.py to_model_input blows one dot up to a disc that "
+                   "/predict reports as '0' with ~96 % confidence")
+def test_server_predict_one_dot_is_not_a_sure_digit(server, client, digits, tmp_path):
+    path = tmp_path / "dot.png"
+    dot_on(280, radius=5).save(path)
+    result = ask(client, path)
+    assert not result.get("confidences") or result["confidences"][0]["confidence"] < 0.5, result
+
+
+def peak_rss(pid: int) -> int:
+    """VmHWM, the process's peak resident memory, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM in /proc: not Linux?")
+
+
+@pytest.mark.slow
+def test_server_predict_8000x8000_picture_stays_within_memory(server, client, digits, tmp_path):
+    """64 megapixels: decoded once (64 MB in L) and shrunk before any float copy; 1 GB would mean copies of copies."""
+    path = write_picture("8000x8000", digits, tmp_path)
+    pid = server.process.pid
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS: a clean measurement
+    except OSError:
+        pass  # not allowed here: growth of the peak is still an upper bound
+    before = peak_rss(pid)
+    assert ask(client, path)["label"] == str(digits[0][1])
+    growth = peak_rss(pid) - before
+    print(f"peak RSS growth for 8000x8000: {growth / 1e6:.0f} MB")
+    assert growth < 1e9
+    assert_still_serving(client, digits, tmp_path)
+
+
+@pytest.mark.slow
+def test_32_visitors_at_once_each_get_their_own_answer(server, digits):
+    """32 gradio clients x 20 uploads, each client its own digit (labels 0..9 in turn): no error, no cross-talk."""
+    from gradio_client import handle_file
+    folder = server.log.parent / "visitors"
+    folder.mkdir(exist_ok=True)
+
+    def visitor(number: int) -> list[str]:
+        drawing, label = digits[number]
+        path = folder / f"visitor-{number}.png"
+        drawing.save(path)
+        visitor_client, problems = new_client(server), []
+        for attempt in range(20):
+            try:
+                answer = visitor_client.predict(handle_file(str(path)), MODEL, api_name="/predict")["label"]
+                if answer != str(label):
+                    problems.append(f"visitor {number} (a {label}), call {attempt}: got {answer}")
+            except Exception as error:
+                problems.append(f"visitor {number}, call {attempt}: {type(error).__name__}: {error}")
+        return problems
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        problems = [problem for found in pool.map(visitor, range(32)) for problem in found]
+    assert problems == [], f"{len(problems)} of 640 calls went wrong: {problems[:5]}"
+
+
+# -- security --------------------------------------------------------------------------------------------------------
+
+def unsafe_loads(source: str) -> list[str]:
+    """Code (not comments or prose) that can unpickle: torch.load, pickle, joblib, weights_only=False and kin."""
+    found = []
+    tokens = [t for t in tokenize.generate_tokens(io.StringIO(source).readline)
+              if t.type not in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)]
+    modules = ("pick" + "le", "job" + "lib", "di" + "ll", "cloudpick" + "le", "shel" + "ve", "mar" + "shal")
+    for index, token in enumerate(tokens):
+        text, following = token.string, [t.string for t in tokens[index + 1:index + 3]]
+        where = f"line {token.start[0]}: "
+        if token.type == tokenize.NAME and ("pick" + "le" in text.lower() or text in modules):
+            found.append(where + text)  # import pickle, cPickle, allow_pickle=..., _load_as_pickle, joblib, ...
+        elif token.type == tokenize.STRING and text.strip("'\"") in modules:
+            found.append(where + text)  # importlib.import_module("pickle")
+        elif token.type == tokenize.NAME and text == "torch" and following in ([".", "lo" + "ad"], [".", "serialization"]):
+            found.append(where + "torch." + following[1])
+        elif token.type == tokenize.NAME and text == "weights_only" and following == ["=", "False"]:
+            found.append(where + "weights_only=False")
+    return found
+
+
+def test_no_unsafe_deserialisation_in_any_tracked_python_file():
+    planted = "import " + "pick" + "le\nx = torch." + "load(f, weights_only" + "=False)\n"
+    assert len(unsafe_loads(planted)) == 3  # the search finds what it looks for
+    files = subprocess.run(["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    assert "vit/model.py" in files and "app.py" in files  # the listing worked
+    found = {name: hits for name in files if (ROOT / name).is_file()
+             and (hits := unsafe_loads((ROOT / name).read_text(encoding="utf-8")))}
+    assert found == {}, f"code that can load a pickle: {found}"
+
+
+@pytest.mark.slow
+def test_server_never_shows_the_hub_token(server, client):
+    api = json.dumps(client.view_api(print_info=False, return_format="dict"))
+    with urllib.request.urlopen(server.url, timeout=30) as response:
+        page = response.read().decode()
+    assert TOKEN not in server.log.read_text() and TOKEN not in json.dumps(page_config(server))
+    assert TOKEN not in page and TOKEN not in api
+
+
+def files_changed_since(root: Path, started: float) -> list[Path]:
+    """Files under root modified since `started`, ignored ones included (.git and .venv aside)."""
+    changed = []
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = [name for name in subfolders if not (folder == str(root) and name in (".git", ".venv"))]
+        for name in names:
+            path = Path(folder, name)
+            try:
+                if path.stat().st_mtime >= started:
+                    changed.append(path)
+            except OSError:  # removed meanwhile
+                pass
+    return changed
+
+
+@pytest.mark.slow
+def test_an_upload_is_only_read_and_stays_in_gradios_temp_folder(server, client, digits, tmp_path):
+    """Nothing derived from the upload lands in the repo (ignored folders included): only in GRADIO_TEMP_DIR.
+
+    Compared by a tag inside the file rather than `git status` before/after: others edit this working tree while
+    the tests run, and their changes must not fail this test.
+    """
+    tag = f"hardening-{uuid.uuid4().hex}"
+    drawing, label = digits[6]
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", tag)
+    path = tmp_path / f"{tag}.png"
+    drawing.save(path, pnginfo=info)
+    started = time.time() - 1  # mtime granularity
+    assert ask(client, path)["label"] == str(label)
+    leaked = [p for p in files_changed_since(ROOT, started) if tag in p.name or tag.encode() in p.read_bytes()]
+    assert leaked == []
+    kept = [p for p in server.uploads.rglob("*") if p.is_file() and tag.encode() in p.read_bytes()]
+    assert kept, "the upload is not in GRADIO_TEMP_DIR either: was the search looking in the right place?"
+
+
+def call_predict_raw(server: Server, file_value) -> str:
+    """/predict through Gradio's HTTP API, as any program may call it; the event stream as text."""
+    request = urllib.request.Request(server.url + "gradio_api/call/predict", method="POST",
+                                     data=json.dumps({"data": [file_value, MODEL]}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        event = json.loads(response.read())["event_id"]
+    with urllib.request.urlopen(f"{server.url}gradio_api/call/predict/{event}", timeout=60) as response:
+        return response.read().decode()
+
+
+@pytest.mark.slow
+def test_server_local_paths_from_a_client_are_refused(server, client, digits, tmp_path):
+    """A caller naming a file on the server instead of uploading one gets an error, never the file's content."""
+    drawing, label = digits[5]
+    outside = server.uploads.parent / "outside.png"  # a readable digit on the server, next to the upload folder
+    drawing.save(outside)
+    secrets = {"/etc/passwd": "root:", str(outside): None, "weights/mnist-tiny/config.json": "tile_size",
+               "app.py": "gradio", f"{server.uploads}/../outside.png": None,
+               f"{server.uploads}/../../../../../../etc/passwd": "root:"}
+    for path, content in secrets.items():
+        for value in ({"path": path, "meta": {"_type": "gradio.FileData"}}, {"path": path}, path):
+            stream = call_predict_raw(server, value)
+            assert "event: error" in stream and "event: complete" not in stream, (value, stream)
+            assert (content is None or content not in stream) and f'"label": "{label}"' not in stream
+        with pytest.raises(Exception) as raised:  # gradio_client passes a dict without "meta" on unchanged
+            client.predict({"path": path}, MODEL, api_name="/predict")
+        assert content is None or content not in str(raised.value)
+        try:
+            with urllib.request.urlopen(server.url + "gradio_api/file=" + urllib.parse.quote(path), timeout=30) as r:
+                served = r.status, r.read().decode(errors="replace")
+        except urllib.error.HTTPError as error:
+            served = error.code, error.read().decode(errors="replace")
+        assert served[0] in (403, 404) and (content is None or content not in served[1]), (path, served)
+    assert_still_serving(client, digits, tmp_path)
+
+
+# -- training ------------------------------------------------------------------------------------------------------
+
+def train(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """train.py in `cwd`, so its checkpoints/ stay out of the repo."""
+    return subprocess.run(["nice", "-n", "5", sys.executable, str(ROOT / "train.py"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_usage_error(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "train.py: error:" in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert all(word in result.stderr for word in words), result.stderr[-2000:]
+    assert not re.search(r"epoch +\d+/", result.stderr)  # nothing was trained
+
+
+# test_training.py rejects --epochs 0 and --batch-size -3; the other sides of the same checks:
+@pytest.mark.parametrize("option, value", [("--epochs", "-1"), ("--batch-size", "0")])
+def test_cli_rejects_negative_epochs_and_zero_batch_size(tmp_path, option, value):
+    assert_usage_error(train(["--preset", "tiny", "--output", "model", option, value], tmp_path), option, "at least 1")
+
+
+def flipped(data: bytes) -> bytes:
+    """The deflate stream damaged a little after the gzip header, as a bad disk or download does."""
+    return data[:40] + bytes(byte ^ 0xFF for byte in data[40:200]) + data[200:]
+
+
+DAMAGED_DATA = {
+    "garbage": lambda data: b"these are not the MNIST images\n" * 10,
+    "truncated": lambda data: data[:5000],
+    "empty": lambda data: b"",
+    "bytes flipped": pytest.param(lambda data: flipped(data), marks=pytest.mark.xfail(
+        strict=True, reason="BUG: vit/data.py read_idx catches OSError/EOFError/BadGzipFile but not zlib.error, which "
+        "gzip raises for a damaged deflate stream: train.py dies with a zlib.error traceback (exit 1) instead of a "
+        "DataError")),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGED_DATA.values()), ids=list(DAMAGED_DATA))
+def test_cli_damaged_data_file_is_a_usage_error_naming_it(data_dir, tmp_path, damage):
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    for source in (data_dir / "mnist").glob("*.gz"):
+        (folder / source.name).symlink_to(source)
+    damaged = folder / "train-images-idx3-ubyte.gz"  # read first: the run fails in a second
+    content = damaged.read_bytes()
+    damaged.unlink()
+    damaged.write_bytes(damage(content))
+    result = train(["--preset", "tiny", "--epochs", "1", "--data-dir", str(tmp_path / "data"), "--output", "model",
+                    "--no-progress"], tmp_path)
+    assert_usage_error(result, "train-images-idx3-ubyte.gz")
+    assert not list(tmp_path.glob("checkpoints/*.safetensors")) and not list(tmp_path.glob("model/*"))
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_cli_unreadable_resume_checkpoint_is_a_usage_error(tmp_path, damage):
+    from vit import ViT
+    from vit.training import PRESETS, make_optimizer, save_checkpoint
+    architecture, recipe = PRESETS["tiny"]
+    model, ema = ViT(**architecture), ViT(**architecture)
+    checkpoint = tmp_path / "checkpoints" / "run.safetensors"
+    save_checkpoint(checkpoint, model, ema, make_optimizer(model, recipe), {"epoch": 1})
+    content = checkpoint.read_bytes()
+    checkpoint.write_bytes(b"\x00garbage" * 64 if damage == "garbage" else content[:len(content) * 2 // 3])
+    result = train(["--preset", "tiny", "--name", "run", "--output", "model", "--resume"], tmp_path)
+    assert_usage_error(result, "--resume", "run.safetensors", "not a readable checkpoint")
+
+
+def run_args(data_dir: Path, output: str = "model") -> list[str]:
+    return ["--preset", "tiny", "--epochs", "3", "--data-dir", str(data_dir), "--output", output, "--name",
+            "hardening-run", "--no-progress"]
+
+
+def comparable(evaluation: dict) -> dict:
+    """evaluation.json without the wall-clock figures."""
+    history = [{k: v for k, v in record.items() if k != "seconds"} for record in evaluation["history"]]
+    return {k: v for k, v in evaluation.items() if k != "training_seconds"} | {"history": history}
+
+
+@pytest.fixture(scope="module")
+def straight_run(data_dir, tmp_path_factory) -> dict:
+    """The uninterrupted run every interrupted one must end up equal to: its evaluation.json."""
+    workdir = tmp_path_factory.mktemp("straight")
+    result = train(run_args(data_dir), workdir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads((workdir / "model" / "evaluation.json").read_text())
+
+
+def interrupt_after_first_checkpoint(args: list[str], cwd: Path, sig: signal.Signals) -> subprocess.CompletedProcess:
+    """Start train.py, send `sig` once checkpoints/hardening-run.safetensors exists, wait for it to end."""
+    checkpoint = cwd / "checkpoints" / "hardening-run.safetensors"
+    process = subprocess.Popen(["nice", "-n", "5", sys.executable, str(ROOT / "train.py"), *args], cwd=cwd,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not checkpoint.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"train.py ended or stalled before its first checkpoint:\n{process.communicate()[1][-2000:]}")
+            time.sleep(0.05)
+        process.send_signal(sig)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_training_keeps_its_checkpoint_and_the_printed_resume_ends_like_a_straight_run(
+        data_dir, tmp_path, straight_run, sig):
+    from vit.training import read_checkpoint_state
+    args = run_args(data_dir)
+    result = interrupt_after_first_checkpoint(args, tmp_path, sig)
+    assert result.returncode == 130, result.stderr[-2000:]
+    assert f"interrupted by {sig.name}" in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
+    checkpoint = tmp_path / "checkpoints" / "hardening-run.safetensors"
+    assert 1 <= read_checkpoint_state(checkpoint)["epoch"] < 3  # complete, and not the end
+    assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*.part"))
+    assert not [p for p in (tmp_path / "model").rglob("*") if p.is_file()]  # no half a model folder
+
+    command = re.search(r"Continue with: (.+)", result.stderr).group(1)
+    resume = shlex.split(command)
+    assert resume[:2] == ["python", "train.py"] and resume[2:] == args + ["--resume"]
+    resumed = train(resume[2:], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert comparable(json.loads((tmp_path / "model" / "evaluation.json").read_text())) == comparable(straight_run)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="BUG: train.py main prints the resume command as ' '.join(sys.argv[1:]) "
+                   "without quoting, so a path with a space ('--output my models/x') is split in two when pasted "
+                   "back; shlex.join would not")
+def test_printed_resume_command_survives_a_path_with_a_space(data_dir, tmp_path):
+    args = run_args(data_dir, output="my models/tiny")
+    result = interrupt_after_first_checkpoint(args, tmp_path, signal.SIGTERM)
+    assert result.returncode == 130, result.stderr[-2000:]
+    resume = shlex.split(re.search(r"Continue with: (.+)", result.stderr).group(1))
+    assert resume[2:] == args + ["--resume"]
