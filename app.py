@@ -313,10 +313,16 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
     # ---- event functions (closures over the read-only models) ----
 
     def predict(image_file: str | None, model_name: str = first.name):
-        """Label confidences for one picture of a handwritten digit (PNG or JPEG, any size, either polarity).
+        """Label confidences for one picture of a handwritten digit.
 
         A picture without a digit (blank, or too small) gets a label without confidences; a file that is not
         a picture raises an error with a readable message.
+
+        Args:
+            image_file: a picture of one digit: PNG or JPEG, any size, dark ink on light paper or the reverse.
+            model_name: which model answers; the first one in the app's model menu by default.
+        Returns:
+            the predicted class and the confidence of every class.
         """
         bundle = pick(model_name)
         if not image_file:

@@ -54,11 +54,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(weights: Path, log: Path):
+def serve(weights: Path, log: Path, **env_overrides: str):
     """`python app.py` on a free port until the block ends; yields its URL."""
     port = free_port()
     env = os.environ | {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "VIT_MODELS": "",
-                        "NO_PROXY": "127.0.0.1,localhost"}
+                        "NO_PROXY": "127.0.0.1,localhost"} | env_overrides
     with open(log, "w") as output:
         process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port),
                                     "--weights-dir", str(weights)], cwd=ROOT, env=env, stdout=output,
@@ -242,3 +242,17 @@ def test_predict_round_trip_is_fast(client, test_digits, tmp_path):
     per_call = (time.perf_counter() - started) / 5
     print(f"/predict round trip: {per_call * 1000:.0f} ms")
     assert per_call < 5
+
+
+def test_hub_fallback_notice_and_source_are_shown(weights_dir, tmp_path):
+    """A Hub model that cannot be fetched falls back to the bundled folder, and the header says so."""
+    import json
+    with serve(weights_dir, tmp_path / "app.log", VIT_MODELS="nobody/mnist") as url:
+        with urllib.request.urlopen(url + "config", timeout=30) as response:
+            config = json.load(response)
+    components = {c.get("props", {}).get("elem_id") or str(c.get("props", {}).get("elem_classes")): c["props"]
+                  for c in config["components"]}
+    notice = next(props for key, props in components.items() if "notice" in key)
+    assert notice["visible"] is True
+    assert "Could not fetch nobody/mnist" in notice["value"] and "bundled copy" in notice["value"]
+    assert "source:" in components["model-info"]["value"]
