@@ -19,7 +19,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio read
 import gradio as gr  # noqa: E402
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from vit import hub, plots, tiling
 from vit.analysis import explain, median_attention_by_label, positional_similarity
@@ -101,13 +101,17 @@ def digit_picture(pixels, scale: int = 4) -> Image.Image:
 
 
 def thumbnail(picture: Image.Image | np.ndarray) -> np.ndarray:
-    """The user's picture at most ORIGINAL_SIDE pixels on a side, for the "your image" panel."""
+    """The user's picture, upright, at most ORIGINAL_SIDE pixels on a side, for the "your image" panel."""
     if isinstance(picture, np.ndarray):
         picture = Image.fromarray(picture)
-    picture = picture.copy()
     if getattr(picture, "n_frames", 1) > 1:
-        picture.seek(0)
+        picture.seek(0)  # an animation: its first frame, as the model reads it
+    picture = ImageOps.exif_transpose(picture)  # a copy, turned as vit.preprocess turns it
     picture.thumbnail((ORIGINAL_SIDE, ORIGINAL_SIDE))
+    if picture.mode.startswith("I") or picture.mode == "F":  # 16/32-bit grey or float: Pillow's convert clips at 255
+        grey = np.asarray(picture, dtype=np.float32)
+        peak = 1.0 if picture.mode == "F" else 65535.0 if grey.max() > 255 else 255.0
+        return (np.clip(grey / peak, 0, 1) * 255).round().astype(np.uint8)
     if picture.mode not in ("L", "RGB", "RGBA"):
         picture = picture.convert("RGBA")
     return np.asarray(picture)
