@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                                       progress=not args.no_progress)
     except Interrupted as signal_name:
         print(f"\ninterrupted by {signal_name}; the last complete epoch is in {args.checkpoint}. "
-              f"Continue with: python train.py {' '.join(sys.argv[1:])} --resume", file=sys.stderr)
+              f"Continue with: python train.py {_resume_arguments(sys.argv[1:])}", file=sys.stderr)
         return 130
     command = reproduce_command(argv if argv is not None else sys.argv[1:])
     hardware = f"{device.type}, {args.threads} thread(s)" if device.type == "cpu" else device.type
@@ -213,6 +213,12 @@ def _check_push_access(args: argparse.Namespace) -> None:
     except PushError as error:
         args.parser.error(f"{'--push-only' if args.push_only is not None else '--push'}: {error}")
     print(f"pushing as {user} to {args.repo_id}@{args.revision or 'main'}", file=sys.stderr)
+
+
+def _resume_arguments(argv: list[str]) -> str:
+    """The same arguments, quoted for the shell, with --resume added unless it is there already."""
+    resuming = any(a == "--resume" or a.startswith("--resume=") for a in argv)
+    return shlex.join(argv if resuming else [*argv, "--resume"])
 
 
 def reproduce_command(argv: list[str]) -> str:

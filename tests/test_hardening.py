@@ -3,8 +3,8 @@
 Pictures go through the app's own event functions (fast, in this process) and through a running server's public
 /predict (slow): one server for the module, serving the committed weights/mnist-tiny with a broken folder beside it
 and VIT_MODELS naming a Hub that is down, as a Space would be on a bad day. Only what the other test files do not
-already cover is here. A test that found a bug is xfail(strict=True) with the bug in its reason: it turns red the
-day the bug is fixed, and the mark can go.
+already cover is here. Every bug these tests found has been fixed; a new one gets xfail(strict=True) with the bug in
+its reason until it is.
 """
 
 import io
@@ -222,8 +222,6 @@ def test_ui_blank_or_cleared_canvas_asks_for_a_digit(ui):
         assert_friendly(status)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: vit/preprocess.py to_model_input scales any ink, however small, up to "
-                   "the 20x20 box: one brush dot becomes a filled disc the model reads as '0' with ~96 % confidence")
 def test_ui_one_dot_on_the_canvas_is_not_read_as_a_sure_digit(ui, digits):
     drawing, label = digits[8]  # control: a real digit drawn on the same canvas is read right
     canvas = Image.new("L", (CANVAS, CANVAS), 255)
@@ -233,9 +231,6 @@ def test_ui_one_dot_on_the_canvas_is_not_read_as_a_sure_digit(ui, digits):
     assert current is None or max(label.values()) < 0.5, status  # a message, or the app's own "not sure" hedge
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: app.py thumbnail() ignores the EXIF orientation that "
-                   "vit.preprocess applies, so 'your image' shows a phone photo on its side next to the upright "
-                   "input the model reads")
 def test_ui_your_image_of_an_exif_rotated_photo_is_upright(ui, tmp_path):
     upright = Image.new("L", (200, 300), 255)  # taller than wide, so a sideways thumbnail has another shape
     ImageDraw.Draw(upright).line([(40, 40), (160, 40), (80, 260)], fill=0, width=14)
@@ -245,9 +240,6 @@ def test_ui_your_image_of_an_exif_rotated_photo_is_upright(ui, tmp_path):
     assert original.shape[:2] == (280, 187)  # (height, width) of the upright picture fitted into 280x280
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: app.py thumbnail() converts a 16-bit (I;16) picture with Pillow's "
-                   "convert('RGBA'), which clips 0..65535 at 255: 'your image' is blank white although the model "
-                   "reads the digit")
 def test_ui_your_image_of_a_16_bit_png_shows_the_digit(ui, digits, tmp_path):
     drawing = digits[2][0]
     path = tmp_path / "sixteen.png"
@@ -309,9 +301,6 @@ def test_load_folder_names_the_broken_file(tmp_path, case):
         load_folder(break_folder(tmp_path / "model", changes()))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: vit/bundle.py load_folder reports a config.json whose values the "
-                   "model refuses as '<folder>: cannot rebuild the model (<constructor error>)' without naming "
-                   "config.json, e.g. \"'<' not supported between instances of 'str' and 'int'\" for tile_size '7x7'")
 @pytest.mark.parametrize("case", list(BAD_CONFIG_VALUES))
 def test_a_config_the_model_refuses_is_named(tmp_path, case):
     from vit.bundle import load_folder
@@ -319,9 +308,6 @@ def test_a_config_the_model_refuses_is_named(tmp_path, case):
         load_folder(break_folder(tmp_path / "model", {"config.json": config_with(**BAD_CONFIG_VALUES[case])}))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: vit/model.py ViT.__init__ accepts class_names of another length than "
-                   "num_classes, so a config.json with 2 names for 10 outputs loads and app.build_demo then dies "
-                   "with IndexError: list index out of range")
 def test_class_names_that_do_not_match_the_outputs_are_refused(tmp_path):
     from vit.bundle import load_folder
     with pytest.raises(ValueError, match="config.json"):
@@ -334,10 +320,7 @@ BROKEN_BUNDLED = {
     "float16 weights": (lambda: {"model.safetensors": weights_with(lambda t: {k: v.half() for k, v in t.items()})},
                         "float16"),
     "evaluation.json missing": (lambda: {"evaluation.json": None}, "evaluation.json is missing"),
-    "class names for 2 of 10 outputs": pytest.param(
-        lambda: {"config.json": config_with(class_names=["zero", "one"])}, "class_names",
-        marks=pytest.mark.xfail(strict=True, reason="BUG: the folder loads (see "
-                                "test_class_names_that_do_not_match_the_outputs_are_refused) and the app dies")),
+    "class names for 2 of 10 outputs": (lambda: {"config.json": config_with(class_names=["zero", "one"])}, "class_names"),
 }
 
 
@@ -372,7 +355,7 @@ print(json.dumps({b.name: [b.source, b.notice] for b in load_models(weights_dir=
 # repo name -> (files replaced on the Hub, words the notice must hold). test_hub.py covers a truncated weights file,
 # a missing file, a missing repo, HTTP 500, a slow and an unreachable Hub.
 HUB_BREAKAGES = {
-    "other-config": (lambda: {"config.json": config_with(embed_size=32)}, "size mismatch"),
+    "other-config": (lambda: {"config.json": config_with(embed_size=32)}, "config.json implies"),
     "missing-tensor": (lambda: {"model.safetensors": weights_with(lambda t: {k: v for k, v in t.items()
                                                                              if k != "head.bias"})}, "head.bias"),
     "extra-tensor": (lambda: {"model.safetensors": weights_with(lambda t: t | {"extra.weight": torch.zeros(2)})},
@@ -380,11 +363,6 @@ HUB_BREAKAGES = {
     "float16": (lambda: {"model.safetensors": weights_with(lambda t: {k: v.half() for k, v in t.items()})}, "float16"),
     "garbage": (lambda: {"model.safetensors": b"\xff" * 4000}, "header"),
 }
-NOTICE_CUT = pytest.mark.xfail(strict=True, reason="BUG: vit/hub.py _reason keeps only the first line of the error, "
-                               "and torch's load_state_dict message is multi-line: the notice ends in 'Error(s) in "
-                               "loading state_dict for ViT:)' and never says which tensor is missing, extra or of "
-                               "another shape")
-
 
 @pytest.fixture(scope="module")
 def hub_fallbacks(tmp_path_factory):
@@ -409,9 +387,7 @@ def hub_fallbacks(tmp_path_factory):
     return json.loads(run.stdout), run.stdout + run.stderr, base / "weights"
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=NOTICE_CUT) if name in ("other-config", "missing-tensor",
-                                                                                     "extra-tensor") else name
-                                  for name in HUB_BREAKAGES])
+@pytest.mark.parametrize("name", list(HUB_BREAKAGES))
 def test_hub_copy_broken_falls_back_and_the_notice_says_which_file_and_why(hub_fallbacks, name):
     results, _, weights = hub_fallbacks
     source, notice = results[name]
@@ -552,8 +528,6 @@ def test_server_predict_gives_the_digit_or_a_clear_message(server, client, digit
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="BUG: vit/preprocess.py to_model_input blows one dot up to a disc that "
-                   "/predict reports as '0' with ~96 % confidence")
 def test_server_predict_one_dot_is_not_a_sure_digit(server, client, digits, tmp_path):
     path = tmp_path / "dot.png"
     dot_on(280, radius=5).save(path)
@@ -766,10 +740,7 @@ DAMAGED_DATA = {
     "garbage": lambda data: b"these are not the MNIST images\n" * 10,
     "truncated": lambda data: data[:5000],
     "empty": lambda data: b"",
-    "bytes flipped": pytest.param(lambda data: flipped(data), marks=pytest.mark.xfail(
-        strict=True, reason="BUG: vit/data.py read_idx catches OSError/EOFError/BadGzipFile but not zlib.error, which "
-        "gzip raises for a damaged deflate stream: train.py dies with a zlib.error traceback (exit 1) instead of a "
-        "DataError")),
+    "bytes flipped": lambda data: flipped(data),
 }
 
 
@@ -868,9 +839,6 @@ def test_interrupted_training_keeps_its_checkpoint_and_the_printed_resume_ends_l
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="BUG: train.py main prints the resume command as ' '.join(sys.argv[1:]) "
-                   "without quoting, so a path with a space ('--output my models/x') is split in two when pasted "
-                   "back; shlex.join would not")
 def test_printed_resume_command_survives_a_path_with_a_space(data_dir, tmp_path):
     args = run_args(data_dir, output="my models/tiny")
     result = interrupt_after_first_checkpoint(args, tmp_path, signal.SIGTERM)

@@ -11,6 +11,7 @@ import os
 import struct
 import tempfile
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def read_idx(path: Path, magic: int, count: int | None = None) -> torch.Tensor:
             data = file.read()
     except FileNotFoundError:
         raise
-    except (OSError, EOFError, gzip.BadGzipFile) as error:
+    except (OSError, EOFError, zlib.error) as error:  # BadGzipFile is an OSError
         raise DataError(f"{path} is not a readable gzip file ({error}); delete it and supply it again") from error
     if len(data) < 8:
         raise DataError(f"{path} is too short to be an IDX file ({len(data)} bytes)")

@@ -97,6 +97,8 @@ class ViT(nn.Module, PyTorchModelHubMixin, library_name="vit-explainer", pipelin
                  class_names: list[str] | None = None):
         super().__init__()
         check_divides(image_size, tile_size, "tile size")
+        if class_names and len(class_names) != num_classes:
+            raise ValueError(f"{len(class_names)} class_names for {num_classes} classes")
         if pos_embedding not in POS_EMBEDDINGS:
             raise ValueError(f"pos_embedding must be one of {POS_EMBEDDINGS}, not {pos_embedding!r}")
         self.image_size, self.channels, self.tile_size = image_size, channels, tile_size
@@ -162,13 +164,21 @@ class ViT(nn.Module, PyTorchModelHubMixin, library_name="vit-explainer", pipelin
             weights = hf_hub_download(repo_id=model_id, filename=WEIGHTS_NAME, revision=revision,
                                       cache_dir=cache_dir, force_download=force_download, token=token,
                                       local_files_only=local_files_only)
-        model = cls(**model_kwargs)
+        try:
+            model = cls(**model_kwargs)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"config.json describes no valid model: {error}") from error
         try:
             tensors = load_file(weights, device=map_location)
             expected = model.state_dict()
-            wrong = [f"{k} is {v.dtype}" for k, v in tensors.items() if k in expected and v.dtype != expected[k].dtype]
-            if wrong:  # load_state_dict would cast silently
-                raise ValueError(f"wrong dtype: {', '.join(wrong[:3])}, expected {next(iter(expected.values())).dtype}")
+            problems = [f"missing tensors {sorted(expected.keys() - tensors.keys())}" if strict and expected.keys() - tensors.keys() else "",
+                        f"unexpected tensors {sorted(tensors.keys() - expected.keys())}" if strict and tensors.keys() - expected.keys() else "",
+                        *(f"{k} has shape {tuple(v.shape)}, config.json implies {tuple(expected[k].shape)}"
+                          for k, v in tensors.items() if k in expected and v.shape != expected[k].shape),
+                        *(f"{k} is {v.dtype}, expected {expected[k].dtype}"  # load_state_dict would cast silently
+                          for k, v in tensors.items() if k in expected and v.dtype != expected[k].dtype)]
+            if any(problems):
+                raise ValueError("; ".join(p for p in problems if p)[:400])
             model.load_state_dict(tensors, strict=strict)
         except (SafetensorError, RuntimeError, OSError, ValueError) as error:
             raise ValueError(f"{weights} does not hold the weights its config.json describes: {error}") from error

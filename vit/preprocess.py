@@ -22,6 +22,7 @@ MIN_SIDE = 8               # pixels; anything smaller cannot hold a legible digi
 MAX_ASPECT = 20            # longer side / shorter side; a thinner strip cannot hold a digit
 MIN_CONTRAST = 0.1         # ink must differ from the background by this share of full white, else blank
 INK_THRESHOLD = 0.2        # share of the strongest ink a pixel needs to count for the crop: faint noise does not
+MIN_SPAN = 0.1  # the ink must reach across a tenth of the picture; one brush dot on the pad spans 8 %
 NOISE_FLOOR = 0.05         # share of the strongest ink below which a pixel is set to background, as in MNIST
 PEN_WIDTH = (1.2, 1.8)     # in 20x20-box pixels: thinner strokes than the first are thickened to the second
                            # (MNIST's 5th percentile and median of 2 * area / perimeter, measured on the test set)
@@ -74,6 +75,7 @@ def to_model_input(image: Image.Image | np.ndarray) -> torch.Tensor:
         raise ImageError(DAMAGED) from None
     grey, alpha = _grey_and_alpha(working)
     ink = _ink(_flatten(grey, alpha))
+    _check_span(ink)
     digit = _fit(_thicken_thin_strokes(_crop_to_ink(ink), BOX), BOX)
     return torch.from_numpy(_centre_by_mass(digit, FRAME))
 
@@ -160,6 +162,14 @@ def _ink(grey: np.ndarray) -> np.ndarray:
     ink = np.clip(ink / peak, 0, 1)
     ink[ink < NOISE_FLOOR] = 0
     return ink
+
+
+def _check_span(ink: np.ndarray) -> None:
+    """Refuse ink that spans under MIN_SPAN of the picture: a click or a speck, which scaling would blow up."""
+    rows, cols = np.nonzero(ink >= INK_THRESHOLD)
+    span = max(rows.max() - rows.min(), cols.max() - cols.min()) + 1
+    if span < MIN_SPAN * min(ink.shape):
+        raise ImageError("That is too small to be a digit. Please draw it bigger, filling most of the box.")
 
 
 def _crop_to_ink(ink: np.ndarray) -> np.ndarray:
