@@ -2,7 +2,7 @@
 
     python train.py                    # the accurate default  -> weights/mnist
     python train.py --preset tiny      # the notebook's model  -> weights/mnist-tiny
-    python train.py --preset fast      # >= 99 % in about 3 minutes on 2 CPU cores -> weights/mnist-fast
+    python train.py --preset fast      # a quick model, 98.7 % in 14 short epochs -> weights/mnist-fast
     python train.py --push --repo-id you/vit-mnist       # train, then push the model folder to the Hub
     python train.py --push-only weights/mnist --repo-id you/vit-mnist   # push a folder, no training
 
@@ -24,9 +24,11 @@ from vit.model import ViT
 from vit.training import PRESETS, Interrupted, model_config, read_checkpoint_state, train, write_model_folder
 
 EPILOG = """presets (measured on a 2-core CPU, README "Models"):
-  default  tile 4, embedding 64, 6 blocks, 4 heads, 206k parameters; the accurate model (weights/mnist)
-  fast     tile 7, embedding 64, 4 blocks, 4 heads; the quick recipe that reaches 99 % in minutes
-  tiny     the notebook's model: tile 7, embedding 16, MLP 32, 2 blocks, 1 head (weights/mnist-tiny)
+  default  tile 4, embedding 64, 6 blocks, 4 heads, 206k parameters, 60 epochs: 99.47 %, 88 min on 1 thread
+           (weights/mnist)
+  fast     tile 7, embedding 64, 4 blocks, 4 heads, 139k parameters, 14 epochs: 98.67 %
+  tiny     the notebook's model: tile 7, embedding 16, MLP 32, 2 blocks, 1 head, 5.7k parameters,
+           300 epochs: 98.46 %; 2.7 s an epoch on 1 thread beside another run (weights/mnist-tiny)
 Options left unset take the preset's value. Checkpoints go to checkpoints/NAME.safetensors each epoch.
 
 pushing to the Hugging Face Hub:
