@@ -43,7 +43,8 @@ CUT_FUNCTIONS = {"tiles": (tiling.tiles, tiling.tiles_einops),
                  "vertical": (tiling.vertical_strips, tiling.vertical_strips_einops)}
 CUT_CODE = {
     "tiles": ("b, c, h, w = images.shape\n"
-              "tiles = images.view(b, c, h // {n}, {n}, w // {n}, {n}).permute(0, 2, 4, 1, 3, 5).reshape(b, -1, c, {n}, {n})",
+              "tiles = images.view(b, c, h // {n}, {n}, w // {n}, {n})"
+              ".permute(0, 2, 4, 1, 3, 5).reshape(b, -1, c, {n}, {n})",
               "tiles = einops.rearrange(images, 'b c (h t1) (w t2) -> b (h w) c t1 t2', t1={n}, t2={n})"),
     "horizontal": ("b, c, h, w = images.shape\n"
                    "horizontal = images.view(b, c, {n}, h // {n}, w).permute(0, 2, 1, 3, 4)",
@@ -56,7 +57,8 @@ CUT_CODE = {
 # unless they already chose a tool. The canvas mounts when its tab opens, hence the retries.
 PICK_BRUSH = """() => {
   const pick = (tries) => {
-    const buttons = document.querySelectorAll('#sketchpad button[aria-label="Brush"], #sketchpad button[aria-label="Erase"]');
+    const buttons = document.querySelectorAll(
+      '#sketchpad button[aria-label="Brush"], #sketchpad button[aria-label="Erase"]');
     if (buttons.length) {
       if (![...buttons].some((b) => b.classList.contains('highlight'))) buttons[0].click();
     } else if (tries > 0) {
@@ -241,7 +243,8 @@ def pair_images(bundle: ModelBundle, true: int, predicted: int):
         text = (f"**{count:,}** test images of **{names[true]}** were read correctly; "
                 f"the {len(items)} stored examples are shown.")
     else:
-        index = ((tensors["gallery_labels"] == true) & (tensors["gallery_predictions"] == predicted)).nonzero().squeeze(1)
+        pair = (tensors["gallery_labels"] == true) & (tensors["gallery_predictions"] == predicted)
+        index = pair.nonzero().squeeze(1)
         items = [(digit_picture(tensors["gallery_images"][i]), f"loss {float(tensors['gallery_losses'][i]):.2f}")
                  for i in index.tolist()]
         text = (f"**{count:,}** test images of **{names[true]}** were read as **{names[predicted]}**"
@@ -427,7 +430,8 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
 
     def show_label_attention(model_name: str, labels: list[str], view: str, difference: bool):
         bundle = pick(model_name)
-        chosen = tuple(sorted(bundle.model.class_names.index(label) for label in labels if label in bundle.model.class_names))
+        known = bundle.model.class_names
+        chosen = tuple(sorted(known.index(label) for label in labels if label in known))
         return label_attention_cached(bundle.name, chosen, LABEL_VIEWS[view], bool(difference))
 
     def switch_header(model_name: str):
@@ -496,7 +500,8 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
                             "direction, small tiles make long sequences, big tiles make a few rich words.")
                 with gr.Row():
                     tiling_source = gr.Radio(names + [YOURS], value=names[start_label],
-                                             label="digit to cut: a test example, or the one in the Predict tab", scale=3,
+                                             label="digit to cut: a test example, or the one in the Predict tab",
+                                             scale=3,
                                              elem_id="tiling-source")
                     tiling_cut = gr.Radio(list(CUTS), value="tiles", label="cut into", scale=2, elem_id="tiling-cut")
                     tiling_size = gr.Radio([str(d) for d in divisors], value=str(first.model.tile_size),
@@ -604,14 +609,16 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
                                          buttons=["fullscreen", "download"], elem_id="label-attention")
 
             with gr.Tab("About the model", id="about"):
-                gr.Markdown("How this model was built and trained. The curve shows what the model learned epoch by "
-                            "epoch; the gap between training and test tells how much it memorised.")
+                gr.Markdown("How this model was built and trained, epoch by epoch. Training is measured on randomly "
+                            "rotated, shifted and zoomed digits (and its loss includes label smoothing), which is why "
+                            "it can look worse than the test.")
                 about_curve = gr.Image(start_about[0], label="training history", show_label=False, interactive=False,
                                        format="png", elem_id="training")
                 about_text = gr.Markdown(start_about[1])
                 gr.Markdown("**From a program**: `/predict` takes one picture file and returns the label confidences.\n"
                             "```python\nfrom gradio_client import Client, handle_file\n"
-                            "Client(\"http://127.0.0.1:7860/\").predict(handle_file(\"digit.png\"), api_name=\"/predict\")"
+                            "Client(\"http://127.0.0.1:7860/\")"
+                            ".predict(handle_file(\"digit.png\"), api_name=\"/predict\")"
                             "\n```\nAn optional second argument names the model.")
 
         # ---- event wiring ----
@@ -635,7 +642,8 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
         tiling_cut.input(size_label, tiling_cut, tiling_size, **private)
         for control in (tiling_source, tiling_cut, tiling_size):
             control.input(show_tiling, tiling_inputs, [tiling_picture, tiling_text, tiling_code], **private)
-        tiling_tab.select(show_tiling, tiling_inputs, [tiling_picture, tiling_text, tiling_code], **private)  # a new drawing
+        # the Predict tab's digit may have changed meanwhile
+        tiling_tab.select(show_tiling, tiling_inputs, [tiling_picture, tiling_text, tiling_code], **private)
 
         demo.load(None, js=PICK_BRUSH)
         predict_tab.select(None, js=PICK_BRUSH)

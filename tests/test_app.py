@@ -120,7 +120,8 @@ def test_digits(data_dir, weights_dir):
             with torch.no_grad():
                 probabilities = model(to_model_input(drawing)[None, None]).softmax(-1)[0]
             label = int(split.labels[index])
-            if int(probabilities.argmax()) == label and probabilities[label] > 0.9 and label not in [p[1] for p in picks]:
+            sure = int(probabilities.argmax()) == label and probabilities[label] > 0.9
+            if sure and label not in [pick[1] for pick in picks]:
                 picks.append((drawing, label))
             if len(picks) == 3:
                 break

@@ -111,7 +111,8 @@ def test_training_figure_plots_loss_and_accuracy():
                for e in (1, 2, 3)]
     figure = plots.training_figure(history)
     assert len(figure.axes) == 2
-    assert "best test 95.00 %" in figure.axes[1].get_title()
+    assert "best test accuracy 95.00 %" in figure.axes[1].get_title()
+    assert figure.axes[1].get_yscale() == "log"
     assert len(figure.axes[0].get_lines()) == 2
 
 

@@ -15,7 +15,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import LogNorm, Normalize, PowerNorm, TwoSlopeNorm, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 DPI = 100
 TITLE, LABEL, SMALL = 12, 10, 8           # font sizes in points
@@ -130,7 +130,8 @@ def tiling_figure(image, pieces, kind: str) -> Figure:
     count, piece_height, piece_width = pieces.shape
     figure = Figure(figsize=(11, 4.6), dpi=DPI, layout="constrained")
     grid = figure.add_gridspec(2, 2, width_ratios=[1, 2.7], height_ratios=[1.6, 1])
-    ax_image, ax_words, ax_flat = figure.add_subplot(grid[:, 0]), figure.add_subplot(grid[0, 1]), figure.add_subplot(grid[1, 1])
+    ax_image = figure.add_subplot(grid[:, 0])
+    ax_words, ax_flat = figure.add_subplot(grid[0, 1]), figure.add_subplot(grid[1, 1])
 
     ax_image.imshow(image, cmap="gray", vmin=0, vmax=1)
     _draw_cuts(ax_image, image, kind, piece_height, piece_width)
@@ -262,7 +263,8 @@ def explanation_figure(image, rollout, saliency, occlusion, class_name: str) -> 
     return figure
 
 
-def confusion_figure(matrix, accuracy: float, class_names: list[str], selected: tuple[int, int] | None = None) -> Figure:
+def confusion_figure(matrix, accuracy: float, class_names: list[str],
+                     selected: tuple[int, int] | None = None) -> Figure:
     """Counts of (true, predicted) test pairs on a log colour scale; `selected` cell outlined."""
     matrix = as_array(matrix).astype(int)
     classes = len(class_names)
@@ -276,7 +278,8 @@ def confusion_figure(matrix, accuracy: float, class_names: list[str], selected: 
             count = matrix[true, predicted]
             if count:
                 dark = norm(count) > 0.6
-                ax.text(predicted, true, str(count), ha="center", va="center", fontsize=SMALL if count < 1000 else SMALL - 1,
+                ax.text(predicted, true, str(count), ha="center", va="center",
+                        fontsize=SMALL if count < 1000 else SMALL - 1,
                         color="white" if dark else "#1d3557", fontweight="bold" if true == predicted else "normal")
     if selected is not None:
         true, predicted = selected
@@ -294,27 +297,31 @@ def confusion_figure(matrix, accuracy: float, class_names: list[str], selected: 
 
 
 def training_figure(history: list[dict]) -> Figure:
-    """Loss and accuracy per epoch, training and test."""
+    """Loss and error rate per epoch, training and test; the error on a log scale, where 1 % and 0.5 % differ."""
     figure = Figure(figsize=(9, 3.2), dpi=DPI, layout="constrained")
-    ax_loss, ax_accuracy = figure.subplots(1, 2)
-    epochs = [record["epoch"] for record in history]
+    ax_loss, ax_error = figure.subplots(1, 2)
     marker = "o" if len(history) <= 20 else None
-    for ax, key, title in ((ax_loss, "loss", "loss"), (ax_accuracy, "accuracy", "accuracy (%)")):
-        scale = 100 if key == "accuracy" else 1
-        for split, style in (("train", "-"), ("test", "-")):
-            values = [record[f"{split}_{key}"] * scale for record in history if f"{split}_{key}" in record]
-            if values:
-                ax.plot(epochs[:len(values)], values, style, marker=marker, markersize=3, label=split)
-        ax.set_title(title, fontsize=LABEL)
+    for split in ("train", "test"):
+        records = [record for record in history if f"{split}_loss" in record]
+        ax_loss.plot([r["epoch"] for r in records], [r[f"{split}_loss"] for r in records], marker=marker,
+                     markersize=3, label=split)
+        records = [record for record in history if f"{split}_accuracy" in record]
+        ax_error.plot([r["epoch"] for r in records], [max(100 * (1 - r[f"{split}_accuracy"]), 1e-3) for r in records],
+                      marker=marker, markersize=3, label=split)
+    ax_loss.set_title("loss", fontsize=LABEL)
+    ax_error.set_title("error (%, log scale)", fontsize=LABEL)
+    if any("test_accuracy" in record for record in history):
+        ax_error.set_yscale("log")
+        ax_error.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # 0.5, 1, 10: not 10^0
+        best = max(record.get("test_accuracy", 0) for record in history) * 100
+        ax_error.set_title(f"error (%, log scale) — best test accuracy {best:.2f} %", fontsize=LABEL)
+    for ax in (ax_loss, ax_error):
         ax.set_xlabel("epoch", fontsize=SMALL)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.tick_params(labelsize=SMALL)
-        ax.grid(alpha=0.3)
-        if ax.get_lines():
+        ax.tick_params(labelsize=SMALL, which="both")
+        ax.grid(alpha=0.3, which="both")
+        if any(line.get_xdata().size for line in ax.get_lines()):
             ax.legend(fontsize=SMALL)
-    if history:
-        best = max(record.get("test_accuracy", 0) for record in history) * 100
-        ax_accuracy.set_title(f"accuracy (%) — best test {best:.2f} %", fontsize=LABEL)
     figure.suptitle("training history" if history else "no training history stored", fontsize=TITLE)
     return figure
 
@@ -396,7 +403,8 @@ def attention_by_label_figure(maps: dict, class_names: list[str], view: str = "m
         ax.xaxis.set_ticks_position("top")
         ax.set_xlabel(f"label {class_names[label]}", fontsize=TITLE)
     colorbar = figure.colorbar(image, ax=list(axes), shrink=0.8)
-    colorbar.set_label("difference from the mean" if difference else "÷ the layer and head's maximum (√ scale)", fontsize=SMALL)
+    colorbar.set_label("difference from the mean" if difference else "÷ the layer and head's maximum (√ scale)",
+                       fontsize=SMALL)
     colorbar.ax.tick_params(labelsize=SMALL)
     what = "CLS → tiles, in the tile layout" if view == "cls" else "full attention matrices (row = query, CLS first)"
     figure.suptitle(f"median attention by label: {what}", fontsize=TITLE)
