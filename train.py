@@ -82,7 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      help="CPU threads (default: 1; on 2 shared cores one thread per run measured fastest)")
     run.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
                      help="auto picks cuda, then mps, then cpu; cuda trains in bfloat16 mixed precision")
-    run.add_argument("--name", help="model name (default: DATASET, or DATASET-PRESET for other presets)")
+    run.add_argument("--name", help="model name (default: the --output folder's name, else DATASET, or DATASET-PRESET "
+                     "for other presets)")
     run.add_argument("--output", type=Path, help="model folder to write (default: weights/NAME)")
     run.add_argument("--resume", nargs="?", const="auto", metavar="CHECKPOINT",
                      help="continue from a checkpoint (default path: checkpoints/NAME.safetensors)")
@@ -112,7 +113,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--embed-size {args.embed_size} is not a multiple of --num-heads {args.num_heads}")
     if args.tile_size and 28 % args.tile_size:
         parser.error(f"--tile-size {args.tile_size} does not divide 28; choose one of 1, 2, 4, 7, 14, 28")
-    args.name = args.name or (args.dataset if args.preset == "default" else f"{args.dataset}-{args.preset}")
+    # An --output folder names the run too, so its checkpoint never overwrites another run's.
+    default_name = args.dataset if args.preset == "default" else f"{args.dataset}-{args.preset}"
+    args.name = args.name or (args.output.name if args.output else default_name)
     args.output = args.output or Path("weights") / args.name
     args.checkpoint = Path("checkpoints") / f"{args.name}.safetensors" if args.resume in (None, "auto") else Path(args.resume)
     args.parser = parser

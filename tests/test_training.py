@@ -119,6 +119,12 @@ def test_cli_rejects_a_checkpoint_from_another_architecture(data_dir, tmp_path):
         checkpoint.unlink(missing_ok=True)
 
 
+def test_output_folder_names_the_checkpoint(tmp_path):
+    from train import parse_args
+    assert parse_args(["--output", str(tmp_path / "my-run")]).checkpoint == Path("checkpoints/my-run.safetensors")
+    assert parse_args(["--preset", "tiny"]).checkpoint == Path("checkpoints/mnist-tiny.safetensors")
+
+
 def test_help_documents_every_option():
     result = run_train("--help")
     for option in ("--dataset", "--data-dir", "--preset", "--tile-size", "--num-layers", "--num-heads", "--embed-size",
