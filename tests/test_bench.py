@@ -110,7 +110,7 @@ def test_quick_run_reports_every_figure(tmp_path, data_dir):
 def test_quick_run_measures_the_running_app(tmp_path, data_dir):
     results = run_bench(tmp_path, data_dir)
     app = results["app"]
-    for key in ("one_client", "concurrent", "one_client_default_options"):
+    for key in ("one_client", "concurrent", "one_client_default_options", "one_client_plain_http"):
         assert app[key]["errors"]["value"] == 0, app[key]["first_error"]
         assert app[key]["requests"] == app[key]["runs"] > 0
     assert app["concurrent"]["clients"] == 4

@@ -407,6 +407,55 @@ def predict_calls(url: str, digits: list[tuple[Path, str]], count: int, offset: 
     return outcomes
 
 
+def http_calls(url: str, digits: list[tuple[Path, str]], count: int) -> list[tuple[float, str]]:
+    """The same /predict through Gradio's REST API on one plain HTTP connection: upload, call, read the result.
+
+    gradio_client waits for server messages by polling every 50 ms; this shows what the server itself takes.
+    """
+    import httpx  # gradio's own HTTP client
+    with httpx.Client(base_url=url, trust_env=False, timeout=60) as http:
+        parameters = http.get("gradio_api/info").json()["named_endpoints"]["/predict"]["parameters"]
+        defaults = [parameter.get("parameter_default") for parameter in parameters[1:]]  # e.g. the model name
+        outcomes = []
+        for call in range(count):
+            path, label = digits[call % len(digits)]
+            started = time.perf_counter()
+            try:
+                upload = http.post("gradio_api/upload", files={"files": (path.name, path.read_bytes(), "image/png")})
+                data = [{"path": upload.raise_for_status().json()[0], "meta": {"_type": "gradio.FileData"}}, *defaults]
+                event = http.post("gradio_api/call/predict", json={"data": data}).raise_for_status().json()["event_id"]
+                stream = http.get(f"gradio_api/call/predict/{event}").raise_for_status().text
+                kind = [line[7:] for line in stream.splitlines() if line.startswith("event: ")][-1]
+                payload = [line[6:] for line in stream.splitlines() if line.startswith("data: ")][-1]
+                if kind != "complete":
+                    raise RuntimeError(f"{kind}: {payload}")
+                answer = json.loads(payload)[0]
+                outcome = "ok" if isinstance(answer, dict) and answer.get("label") == label else "wrong"
+            except Exception as error:  # any failure of the call is what is being counted
+                outcome = f"error: {type(error).__name__}: {error}"[:200]
+            outcomes.append(((time.perf_counter() - started) * 1000, outcome))
+    return outcomes
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()  # fields from the 3rd on
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def measured_calls(server_pid: int, calls):
+    """Run calls() -> outcomes; also return the CPU ms per call spent by the server and by this process."""
+    server, clients = cpu_seconds(server_pid), time.process_time()
+    outcomes = calls()
+    server_after, clients_after = cpu_seconds(server_pid), time.process_time()
+    per_call = lambda before, after: None if before is None or after is None else round(  # noqa: E731
+        (after - before) * 1000 / len(outcomes), 1)
+    return outcomes, {"server": per_call(server, server_after), "clients": per_call(clients, clients_after)}
+
+
 def summarise_calls(outcomes: list[tuple[float, str]], goal_p95: float | None, **extra) -> dict:
     errors = [outcome for _, outcome in outcomes if outcome.startswith("error")]
     return {**percentiles([ms for ms, _ in outcomes], goal_p95), **extra,
@@ -427,14 +476,21 @@ def bench_app(weights_dir: Path, source: str, test_split: Split, budget: Budget,
         wait_until_up(url, process, log)
         startup = time.perf_counter() - started
         digits = save_digits(test_split, workdir / "digits")
-        default_client = predict_calls(url, digits, max(3, budget.app_requests // 10), fast_client=False)
-        single = predict_calls(url, digits, budget.app_requests)
+        predict_calls(url, digits, 2)  # warm-up: the server's first call loads what it loads lazily
+        default_client, default_cpu = measured_calls(process.pid, lambda: predict_calls(
+            url, digits, max(3, budget.app_requests // 10), fast_client=False))
+        single, single_cpu = measured_calls(process.pid, lambda: predict_calls(url, digits, budget.app_requests))
+        plain, plain_cpu = measured_calls(process.pid, lambda: http_calls(url, digits, budget.app_requests))
         start = threading.Barrier(budget.app_clients)
-        with ThreadPoolExecutor(budget.app_clients) as pool:
-            batches = pool.map(lambda client: predict_calls(url, digits, budget.app_client_requests,
-                                                            offset=client * 7, start=start),
-                               range(budget.app_clients))
-            concurrent = [outcome for batch in batches for outcome in batch]
+
+        def many():
+            with ThreadPoolExecutor(budget.app_clients) as pool:
+                batches = pool.map(lambda client: predict_calls(url, digits, budget.app_client_requests,
+                                                                offset=client * 7, start=start),
+                                   range(budget.app_clients))
+                return [outcome for batch in batches for outcome in batch]
+
+        concurrent, concurrent_cpu = measured_calls(process.pid, many)
     finally:
         process.terminate()
         try:
@@ -444,11 +500,15 @@ def bench_app(weights_dir: Path, source: str, test_split: Split, budget: Budget,
             process.wait()
     return {"weights": source, "startup_seconds": figure(startup, "s"),
             "client": "gradio_client Client(url, ssl_verify=False), one Client per thread",
-            "one_client": summarise_calls(single, 150, clients=1, requests=len(single)),
-            "concurrent": summarise_calls(concurrent, 1000, clients=budget.app_clients, requests=len(concurrent)),
+            "one_client": summarise_calls(single, 150, clients=1, requests=len(single), cpu_ms_per_call=single_cpu),
+            "concurrent": summarise_calls(concurrent, 1000, clients=budget.app_clients, requests=len(concurrent),
+                                          cpu_ms_per_call=concurrent_cpu),
             # the same calls with gradio_client's defaults: what a script that does not know the above pays
-            "one_client_default_options": summarise_calls(default_client, None, clients=1,
-                                                          requests=len(default_client))}
+            "one_client_default_options": summarise_calls(default_client, None, clients=1, requests=len(default_client),
+                                                          cpu_ms_per_call=default_cpu),
+            # and without gradio_client: the server's own time plus one HTTP round trip per step
+            "one_client_plain_http": summarise_calls(plain, None, clients=1, requests=len(plain),
+                                                     cpu_ms_per_call=plain_cpu)}
 
 
 # --- 5. Accuracy --------------------------------------------------------------------------------------------
@@ -498,7 +558,9 @@ def rows(results: dict) -> list[tuple[str, dict]]:
             label = f"app /predict, {part['clients']} client{'s' if part['clients'] > 1 else ''}"
             table += [(f"{label} p50", part["p50"]), (f"{label} p95", part["p95"]), (f"{label} errors", part["errors"]),
                       (f"{label} wrong labels", part["wrong_labels"])]
-        table.append(("app /predict, 1 client, gradio_client defaults, p50", app["one_client_default_options"]["p50"]))
+        table += [("app /predict, 1 client, gradio_client defaults, p50", app["one_client_default_options"]["p50"]),
+                  ("app /predict, 1 client, plain HTTP (REST API), p50", app["one_client_plain_http"]["p50"]),
+                  ("app /predict, 1 client, plain HTTP (REST API), p95", app["one_client_plain_http"]["p95"])]
     for name, value in results["accuracy"]["shipped"].items():
         table.append((f"accuracy: {name}", value))
     for name, value in results["accuracy"]["anchors"].items():
