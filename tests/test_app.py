@@ -5,7 +5,6 @@ checkpoints never touch the repo's), and the MNIST test digits come from the dat
 """
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,8 @@ import pytest
 import torch
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT, running_app
+
 pytestmark = pytest.mark.slow
 
 # Two architectures so that every view is exercised with several heads and with one: "mnist" (2 layers, 2 heads)
@@ -47,43 +47,13 @@ def model_folders(base: Path, data_dir: Path) -> Path:
     return weights
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def serve(weights: Path, log: Path, **env_overrides: str):
     """`python app.py` on a free port until the block ends; yields its URL."""
-    port = free_port()
     env = os.environ | {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "VIT_MODELS": "",
                         "NO_PROXY": "127.0.0.1,localhost"} | env_overrides
-    with open(log, "w") as output:
-        process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port),
-                                    "--weights-dir", str(weights)], cwd=ROOT, env=env, stdout=output,
-                                   stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, f"app.py exited early:\n{log.read_text()[-3000:]}"
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"app.py did not answer within 180 s:\n{log.read_text()[-3000:]}"
-            time.sleep(0.5)
+    with running_app(weights, log, env) as (url, _):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ import torch
 from PIL import Image, ImageDraw, PngImagePlugin
 from safetensors.torch import load as load_tensors, save as save_tensors
 
-from conftest import ROOT
+from conftest import ROOT, free_port, running_app
 from hub_server import StandInHub, Token
 
 BUNDLED = ROOT / "weights" / "mnist-tiny"  # committed: the server and the UI tests need no training
@@ -410,12 +409,6 @@ def test_hub_token_is_not_in_the_loaders_output(hub_fallbacks):
 
 # -- the running app ------------------------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]  # nothing listens here once the socket is closed
-
-
 @dataclass
 class Server:
     url: str
@@ -432,37 +425,14 @@ def server(tmp_path_factory):
     weights = base / "weights"
     shutil.copytree(BUNDLED, weights / MODEL)
     break_folder(weights / "mnist-broken", {"model.safetensors": truncated("model.safetensors", 12000)})
-    port, hub_endpoint = free_port(), f"http://127.0.0.1:{free_port()}"
+    hub_endpoint = f"http://127.0.0.1:{free_port()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "VIT_", "GRADIO_"))}
     env |= {"GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(base / "uploads"), "HF_ENDPOINT": hub_endpoint,
             "HF_HOME": str(base / "hf_home"), "HF_TOKEN": TOKEN, "HF_HUB_DISABLE_TELEMETRY": "1",
             "VIT_MODELS": f"alice/vit-{MODEL}", "VIT_HUB_TIMEOUT": "5", "NO_PROXY": "127.0.0.1,localhost"}
     log = base / "app.log"
-    with open(log, "w") as output:  # nice execs python: the pid is the server's own
-        process = subprocess.Popen(["nice", "-n", "5", sys.executable, str(ROOT / "app.py"), "--port", str(port),
-                                    "--weights-dir", str(weights)], cwd=ROOT, env=env, stdout=output,
-                                   stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, f"app.py exited early:\n{log.read_text()[-3000:]}"
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"app.py did not answer within 180 s:\n{log.read_text()[-3000:]}"
-            time.sleep(0.5)
+    with running_app(weights, log, env, prefix=("nice", "-n", "5")) as (url, process):  # nice execs python: same pid
         yield Server(url, process, log, base / "uploads", hub_endpoint)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def new_client(server: Server):
