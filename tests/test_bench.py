@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from conftest import ROOT, TINY
+from vit import bench
 from vit.bench import NotebookNet, figure, percentiles
 
 
@@ -61,6 +62,16 @@ def test_figure_flags_goals_on_the_right_side():
 def test_percentiles_are_nearest_rank():
     spread = percentiles([float(ms) for ms in range(100, 0, -1)], goal_p95=96)
     assert (spread["p50"]["value"], spread["p95"]["value"], spread["p95"]["met"]) == (50.5, 95, True)
+
+
+@pytest.mark.parametrize("accuracies, seconds, met", [((0.97, 0.9901, 0.992), 40.0, True),
+                                                       ((0.97, 0.9899), None, False)])
+def test_time_to_99_is_the_first_epoch_at_99_percent(monkeypatch, tmp_path, accuracies, seconds, met):
+    history = [{"epoch": i + 1, "test_accuracy": a, "seconds": 20.0 * (i + 1)} for i, a in enumerate(accuracies)]
+    monkeypatch.setattr(bench, "train", lambda *args, **kwargs: (None, history, history[-1]["seconds"]))
+    result = bench.bench_time_to_99(None, None, tmp_path)
+    assert (result["seconds"]["value"], result["seconds"]["met"]) == (seconds, met)
+    assert ("not reached" in bench.time_to_99_label(result)) is (not met)
 
 
 def figures(node, path=""):
