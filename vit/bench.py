@@ -1,7 +1,8 @@
 """The benchmark: how fast this project trains, answers and serves, against the notebook it grew from.
 
-    python -m vit.bench              # full: about 6-10 minutes on 2 CPU cores -> bench/results.json, bench/README.md
-    python -m vit.bench --quick      # under a minute: small samples, untrained models, no time-to-99 % run
+    python -m vit.bench              # full: about 5 minutes on 2 quiet CPU cores -> bench/results.json, bench/README.md
+    python -m vit.bench --quick      # about 20 s: small samples, untrained models, no time-to-99 % run
+                                     #   -> bench/results-quick.json, bench/results-quick.md
 
 Five parts, each figure stored with its goal and whether it was met:
 1. training throughput of vit.training's step against a loop written like the notebook's (per-item Dataset,
@@ -641,8 +642,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="under a minute: small samples, untrained models, accuracy read from evaluation.json, "
                              "no time-to-99 %% run")
-    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.json",
-                        help="JSON to write (default: bench/results.json); the markdown table goes beside it as README.md")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="JSON to write (default: bench/results.json, with --quick bench/results-quick.json); "
+                             "the markdown table goes beside it: README.md for results.json, else NAME.md")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help=f"folder holding the MNIST IDX files (default: ${DATA_DIR_VARIABLE}, else ../shared/data, "
                              "else the download cache)")
@@ -651,7 +653,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=list(MODELS),
                         help="models for the inference, app and accuracy parts (default: all)")
     parser.add_argument("--skip-app", action="store_true", help="leave out the running-app part")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.output = args.output or ROOT / "bench" / ("results-quick.json" if args.quick else "results.json")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -696,12 +700,13 @@ def main(argv: list[str] | None = None) -> int:
     flagged = [(name, value) for name, value in rows(results) if value["met"] is not None]
     results["summary"] = {"met": sum(value["met"] for _, value in flagged),
                           "missed": [name for name, value in flagged if not value["met"]]}
+    table = args.output.with_name("README.md") if args.output.name == "results.json" else args.output.with_suffix(".md")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=1) + "\n")
-    (args.output.parent / "README.md").write_text(markdown(results))
+    table.write_text(markdown(results))
     print(text_table(results))
     print(f"\n{results['summary']['met']} goals met, {len(results['summary']['missed'])} missed; "
-          f"-> {args.output}, {args.output.parent / 'README.md'}")
+          f"-> {shown(args.output)}, {shown(table)}")
     return 0
 
 
