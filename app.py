@@ -25,7 +25,6 @@ from vit import hub, plots, tiling
 from vit.analysis import explain, median_attention_by_label, positional_similarity
 from vit.bundle import ModelBundle
 from vit.preprocess import ImageError, open_image, to_model_input
-from vit.training import model_config
 
 ROOT = Path(__file__).resolve().parent
 WEIGHTS_DIR_VARIABLE = "VIT_WEIGHTS_DIR"
@@ -285,7 +284,7 @@ def about_view(bundle: ModelBundle):
     curve = plots.render(plots.training_figure(bundle.evaluation.get("history", [])))
     curve.flags.writeable = False
     shown = ("tile_size", "embed_size", "num_layers", "num_heads", "mlp_size", "pos_embedding", "dropout")
-    config = {key: value for key, value in model_config(bundle.model).items() if key in shown}
+    config = {key: value for key, value in bundle.model.config.items() if key in shown}
     table = ("| " + " | ".join(f"`{key}`" for key in config) + " |\n|" + " --- |" * len(config) + "\n| "
              + " | ".join(str(value) for value in config.values()) + " |")
     evaluation = bundle.evaluation

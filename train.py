@@ -21,7 +21,7 @@ from vit.bundle import load_folder
 from vit.data import DATA_DIR_VARIABLE, DATASETS, DataError, load_split
 from vit.hub import REPO_ID, PushError, check_push_access, push_folder
 from vit.model import ViT
-from vit.training import PRESETS, Interrupted, model_config, read_checkpoint_state, train, write_model_folder
+from vit.training import PRESETS, Interrupted, read_checkpoint_state, train, write_model_folder
 
 EPILOG = """presets (measured on a 2-core CPU, README "Models"):
   default  tile 4, embedding 64, 6 blocks, 4 heads, 206k parameters, 60 epochs: 99.47 %, 88 min on 1 thread
@@ -153,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             saved = read_checkpoint_state(args.checkpoint)
         except ValueError as error:
             parser.error(f"--resume: {error}")
-        if saved["config"] != model_config(model):
-            different = sorted(k for k in saved["config"] if saved["config"][k] != model_config(model).get(k))
+        if saved["config"] != model.config:
+            different = sorted(k for k in saved["config"] if saved["config"][k] != model.config.get(k))
             parser.error(f"--resume: {args.checkpoint} is from another architecture (differs in {', '.join(different)})")
     if args.push:  # before anything is trained or written: a bad token must not cost a training run
         _check_push_access(args)

@@ -122,6 +122,11 @@ class ViT(nn.Module, PyTorchModelHubMixin, library_name="vit-explainer", pipelin
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         self.apply(self._init_linear)
 
+    @property
+    def config(self) -> dict:
+        """The constructor arguments that rebuild this model (what config.json holds)."""
+        return dict(self._hub_mixin_config)
+
     @staticmethod
     def _init_linear(module: nn.Module) -> None:
         if isinstance(module, nn.Linear):

@@ -22,7 +22,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from tqdm.auto import tqdm
 
 from .analysis import confusion_matrix, predict_split, worst_losses
-from .data import DATASETS, Split
+from .data import Split
 from .model import ViT
 
 GALLERY_SIZE = 64        # worst-loss test images kept for the app
@@ -94,11 +94,6 @@ def update_ema(ema: ViT, model: ViT, decay: float) -> None:
         ema_param.lerp_(param, 1 - decay)
 
 
-def model_config(model: ViT) -> dict:
-    """The constructor arguments that rebuild this model."""
-    return dict(model._hub_mixin_config)
-
-
 def save_checkpoint(path: Path, model: ViT, ema: ViT, optimizer: torch.optim.Optimizer, state: dict) -> None:
     """Write everything needed to resume, atomically: a crash leaves the previous checkpoint intact."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
@@ -156,7 +151,7 @@ def train(model: ViT, train_split: Split, test_split: Split, recipe: Recipe, *, 
     `on_epoch(record)` runs after each epoch's checkpoint is on disk; raising Interrupted there stops cleanly.
     """
     model.to(device)
-    ema = ViT(**model_config(model)).to(device)
+    ema = ViT(**model.config).to(device)
     ema.load_state_dict(model.state_dict())
     optimizer = make_optimizer(model, recipe)
     history, start_epoch, seconds = [], 0, 0.0
@@ -207,7 +202,7 @@ def train(model: ViT, train_split: Split, test_split: Split, recipe: Recipe, *, 
                        f"[{seconds:.0f}s]", file=sys.stderr)
             save_checkpoint(checkpoint, model, ema, optimizer,
                             {"epoch": epoch + 1, "history": history, "seconds": seconds,
-                             "config": model_config(model), "recipe": asdict(recipe)})
+                             "config": model.config, "recipe": asdict(recipe)})
             if on_epoch:
                 on_epoch(record)
     finally:
@@ -311,9 +306,6 @@ def write_model_folder(folder: Path, model: ViT, recipe: Recipe, test_split: Spl
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(folder / "evaluation.safetensors"))
     (folder / "evaluation.json").write_text(json.dumps(summary, indent=1))
     parameters = sum(p.numel() for p in model.parameters())
-    model_card(model_config(model), recipe, summary, dataset, seconds, command, parameters, device).save(folder / "README.md")
+    model_card(model.config, recipe, summary, dataset, seconds, command, parameters, device).save(folder / "README.md")
     return summary
 
-
-def class_names(dataset: str) -> list[str]:
-    return list(DATASETS[dataset].class_names)
