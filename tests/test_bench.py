@@ -112,6 +112,8 @@ def test_quick_run_reports_every_figure(tmp_path, data_dir):
     assert tiny["weights"] == "untrained"
     for key in ("forward_ms", "explain_ms"):
         assert tiny[key]["runs"] >= 50 and tiny[key]["p95"]["value"] >= tiny[key]["p50"]["value"]
+    assert tiny["test_split_seconds"]["threads"] == 1
+    assert tiny["test_split_seconds_all_cores"]["threads"] == results["machine"]["default_threads"]
     assert results["time_to_99"]["skipped"] == "quick mode" and results["app"] == {"skipped": "--skip-app"}
     assert set(results["accuracy"]["anchors"]) and "mnist-tiny" in results["accuracy"]["shipped"]
     check_sane(results, may_be_empty={"/time_to_99/seconds", "/accuracy/shipped/mnist-tiny"})

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from conftest import ROOT, TINY
 from vit import ViT
 from vit.data import Split, load_split
-from vit.training import Interrupted, Recipe, augment, learning_rate, train, write_model_folder
+from vit.training import Interrupted, Recipe, augment, learning_rate, resample, train, write_model_folder
 
 QUICK = Recipe(epochs=1, batch_size=128, lr=3e-3, warmup_epochs=0.1, label_smoothing=0.0, ema_decay=0.99,
                rotate=0, shift=0, scale=0)
@@ -68,6 +69,14 @@ def test_augmentation_keeps_shape_and_range():
     out = augment(images, Recipe(), torch.Generator().manual_seed(0))
     assert out.shape == images.shape and 0 <= out.min() and out.max() <= 1.0001
     assert not torch.equal(out, images)
+
+
+def test_resample_matches_torch_affine_grid():
+    images = torch.rand(6, 1, 28, 20)
+    theta = torch.eye(2, 3) + 0.2 * torch.randn(6, 2, 3, generator=torch.Generator().manual_seed(1))
+    expected = F.grid_sample(images, F.affine_grid(theta, list(images.shape), align_corners=False), align_corners=False)
+    assert torch.allclose(resample(images, theta), expected, atol=1e-5)
+    assert torch.allclose(resample(images, torch.eye(2, 3).expand(6, 2, 3)), images, atol=1e-5)  # identity keeps pixels
 
 
 def test_learning_rate_schedule():

@@ -15,9 +15,13 @@ from .model import ViT
 from .tiling import tiles, untile
 
 
-@torch.no_grad()
-def predict_split(model: torch.nn.Module, split: Split, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class probabilities (N, C) and per-image cross-entropy losses (N,) over a whole split."""
+@torch.inference_mode()
+def predict_split(model: torch.nn.Module, split: Split, batch_size: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class probabilities (N, C) and per-image cross-entropy losses (N,) over a whole split.
+
+    Batches of 100 keep each layer's activations in the CPU's cache: 10k images took 3.5 s on one thread
+    against 4.8 s in batches of 1000 (README, "Speed").
+    """
     model.eval()
     probabilities, losses = [], []
     for start in range(0, len(split), batch_size):

@@ -4,6 +4,8 @@ Speed on a small CPU comes from three choices, each measured (README, "Speed"): 
 in-memory uint8 tensor, augmentation applied to a whole batch at once as tensors, and the thread count.
 """
 
+import contextlib
+import functools
 import json
 import math
 import os
@@ -67,8 +69,22 @@ def augment(images: torch.Tensor, recipe: Recipe, generator: torch.Generator) ->
     shift = uniform(b, 2) * recipe.shift * 2 / h  # affine_grid works in [-1, 1] coordinates
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)  # (B, 2, 3)
-    grid = F.affine_grid(theta.to(images.device), list(images.shape), align_corners=False)  # (B, H, W, 2)
-    return F.grid_sample(images, grid, align_corners=False)
+    return resample(images, theta)
+
+
+def resample(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """grid_sample(images, affine_grid(theta)), with the grid built by one einsum: affine_grid alone cost
+    0.6 ms of a 128-image batch on a CPU, the einsum 0.03 ms (README, "Speed")."""
+    b, _, h, w = images.shape
+    grid = torch.einsum("bij,pj->bpi", theta, _pixel_centres(h, w)).reshape(b, h, w, 2)  # (B, H, W, 2)
+    return F.grid_sample(images, grid.to(images.device), align_corners=False)
+
+
+@functools.cache
+def _pixel_centres(h: int, w: int) -> torch.Tensor:
+    """(H*W, 3): each output pixel's centre as (x, y, 1) in affine_grid's [-1, 1] coordinates."""
+    identity = F.affine_grid(torch.eye(2, 3)[None], [1, 1, h, w], align_corners=False).reshape(h * w, 2)
+    return torch.cat([identity, torch.ones(h * w, 1)], dim=1)
 
 
 def learning_rate(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
@@ -89,9 +105,32 @@ def make_optimizer(model: ViT, recipe: Recipe) -> torch.optim.AdamW:
 
 @torch.no_grad()
 def update_ema(ema: ViT, model: ViT, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * model, parameter by parameter."""
-    for ema_param, param in zip(ema.parameters(), model.parameters()):
-        ema_param.lerp_(param, 1 - decay)
+    """ema <- decay * ema + (1 - decay) * model, all parameters in one fused call."""
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
+
+
+def train_step(model: ViT, ema: ViT, optimizer: torch.optim.Optimizer, recipe: Recipe, images: torch.Tensor,
+               labels: torch.Tensor, *, lr: float, ema_decay: float, generator: torch.Generator,
+               autocast=contextlib.nullcontext()) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step on an augmented batch, then the EMA update; returns (loss, number right)."""
+    device = next(model.parameters()).device
+    images = augment(images, recipe, generator).to(device, non_blocking=True)
+    labels = labels.to(device, non_blocking=True)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    with autocast:
+        logits = model(images)
+        loss = F.cross_entropy(logits.float(), labels, label_smoothing=recipe.label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    update_ema(ema, model, ema_decay)
+    return loss.detach(), (logits.argmax(-1) == labels).sum()
+
+
+def ema_decay_at(recipe: Recipe, step: int) -> float:
+    """The recipe's decay, lower in the first steps so the average does not hold on to the initial weights."""
+    return min(recipe.ema_decay, (1 + step) / (10 + step))
 
 
 def save_checkpoint(path: Path, model: ViT, ema: ViT, optimizer: torch.optim.Optimizer, state: dict) -> None:
@@ -175,18 +214,10 @@ def train(model: ViT, train_split: Split, test_split: Split, recipe: Recipe, *, 
                 step = epoch * steps_per_epoch + step_in_epoch
                 index = order[step_in_epoch * recipe.batch_size:(step_in_epoch + 1) * recipe.batch_size]
                 images, labels = train_split.batch(index)
-                images = augment(images, recipe, generator).to(device, non_blocking=True)
-                labels = labels.to(device, non_blocking=True)
-                for group in optimizer.param_groups:
-                    group["lr"] = learning_rate(step, total_steps, warmup_steps, recipe.lr)
-                with autocast:
-                    logits = model(images)
-                    loss = F.cross_entropy(logits.float(), labels, label_smoothing=recipe.label_smoothing)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                update_ema(ema, model, min(recipe.ema_decay, (1 + step) / (10 + step)))
-                correct += (logits.argmax(-1) == labels).sum().item()
+                loss, right = train_step(model, ema, optimizer, recipe, images, labels, generator=generator,
+                                         lr=learning_rate(step, total_steps, warmup_steps, recipe.lr),
+                                         ema_decay=ema_decay_at(recipe, step), autocast=autocast)
+                correct += right.item()
                 seen += len(labels)
                 if step_in_epoch % 20 == 0:
                     bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{correct / seen:.3f}")
