@@ -243,7 +243,13 @@ def reproduce_command(argv: list[str]) -> str:
 
 
 def _writable(folder: Path) -> bool:
-    """True when `folder` exists or can be created, and accepts files."""
+    """True when `folder` exists or can be created, and accepts files. Folders it creates to find out are
+    removed again, so a run that stops at a later usage error leaves nothing behind."""
+    created = []  # deepest first
+    missing = folder.absolute()
+    while not missing.exists():
+        created.append(missing)
+        missing = missing.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".write-test"
@@ -252,6 +258,10 @@ def _writable(folder: Path) -> bool:
         return True
     except OSError:
         return False
+    finally:
+        for path in created:
+            if path.is_dir():
+                path.rmdir()
 
 
 if __name__ == "__main__":
