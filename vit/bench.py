@@ -4,7 +4,8 @@
     python -m vit.bench --quick      # about 20 s: small samples, untrained models, no time-to-99 % run
                                      #   -> bench/results-quick.json, bench/results-quick.md
 
-Five parts, each figure stored with its goal and whether it was met:
+Five parts, each figure stored with its goal and whether it was met (and, beside the inference part, each speed
+choice timed against the code it replaced):
 1. training throughput of vit.training's step against a loop written like the notebook's (per-item Dataset,
    DataLoader, manual softmax attention, Adam, torch's default threads), interleaved in one process;
 2. wall-clock time of the "fast" preset to 99 % test accuracy;
@@ -43,7 +44,8 @@ from torch.utils.data import DataLoader, Dataset
 from .analysis import explain, predict_split
 from .data import DATA_DIR_VARIABLE, DataError, Split, load_split
 from .model import ViT
-from .training import PRESETS, ema_decay_at, learning_rate, make_optimizer, train, train_step
+from .training import (PRESETS, ema_decay_at, learning_rate, make_optimizer, resample, train, train_step,
+                       update_ema)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"  # the team's copy, used when neither --data-dir nor the variable is set
@@ -266,6 +268,45 @@ def bench_throughput(train_split: Split, budget: Budget) -> dict:
         "reference_one_thread": figure(median["reference_one_thread"], "images/s", threads=1,
                                        runs=runs["reference_one_thread"]),
         "ratio_same_threads": figure(median["ours"] / median["reference_one_thread"], "×"),
+    }
+
+
+def bench_choices(train_split: Split, test_split: Split, model: ViT, name: str, budget: Budget) -> dict:
+    """Each speed choice of vit.training / vit.analysis beside what it replaced, timed in the same run."""
+    torch.set_num_threads(OUR_THREADS)
+    architecture, recipe = PRESETS["tiny"]
+    images = train_split.batch(torch.arange(128))[0]
+    theta = torch.eye(2, 3) + 0.1 * torch.randn(128, 2, 3, generator=torch.Generator().manual_seed(0))
+    student, ema = ViT(**architecture), ViT(**architecture)
+
+    def per_parameter_ema():  # what update_ema did before torch._foreach_lerp_
+        with torch.no_grad():
+            for ema_param, param in zip(ema.parameters(), student.parameters()):
+                ema_param.lerp_(param, 0.001)
+
+    def median_ms(call, runs: int) -> float:
+        return statistics.median(milliseconds(lambda _: call(), [None] * runs))
+
+    runs = budget.latency_runs * 2
+    torch_grid = median_ms(lambda: F.grid_sample(images, F.affine_grid(theta, list(images.shape), align_corners=False),
+                                                 align_corners=False), runs)
+    einsum_grid = median_ms(lambda: resample(images, theta), runs)
+    loop_ema = median_ms(per_parameter_ema, runs)
+    fused_ema = median_ms(lambda: update_ema(ema, student, 0.999), runs)
+    batch_seconds = {}
+    for _ in range(budget.evaluations):  # interleaved
+        for size in (1000, 100):
+            started = time.perf_counter()
+            predict_split(model, test_split, batch_size=size)
+            batch_seconds.setdefault(size, []).append(time.perf_counter() - started)
+    return {
+        "augment_affine_grid_ms": figure(torch_grid, "ms", batch=128),
+        "augment_einsum_grid_ms": figure(einsum_grid, "ms", batch=128),
+        "ema_per_parameter_ms": figure(loop_ema, "ms", model="tiny"),
+        "ema_fused_ms": figure(fused_ema, "ms", model="tiny"),
+        "evaluation_batch_1000_s": figure(statistics.median(batch_seconds[1000]), "s", images=len(test_split)),
+        "evaluation_batch_100_s": figure(statistics.median(batch_seconds[100]), "s", images=len(test_split)),
+        "evaluation_model": name,
     }
 
 
@@ -557,6 +598,14 @@ def rows(results: dict) -> list[tuple[str, dict]]:
                    part["test_split_seconds"]),
                   (f"{name} ({weights}): 10k test images, {part['test_split_seconds_all_cores']['threads']} threads",
                    part["test_split_seconds_all_cores"])]
+    choices = results["choices"]
+    table += [("augmenting 128 images, F.affine_grid + grid_sample (before)", choices["augment_affine_grid_ms"]),
+              ("augmenting 128 images, einsum grid + grid_sample (now)", choices["augment_einsum_grid_ms"]),
+              ("EMA update, tiny model, one lerp_ per parameter (before)", choices["ema_per_parameter_ms"]),
+              ("EMA update, tiny model, one fused _foreach_lerp_ (now)", choices["ema_fused_ms"]),
+              (f"{choices['evaluation_model']}: 10k test images in batches of 1000 (before)",
+               choices["evaluation_batch_1000_s"]),
+              (f"{choices['evaluation_model']}: 10k test images in batches of 100 (now)", choices["evaluation_batch_100_s"])]
     app = results["app"]
     if app.get("skipped"):
         table.append((f"app: skipped ({app['skipped']})", figure(None, "")))
@@ -630,7 +679,10 @@ def markdown(results: dict) -> str:
              "- Time to 99 %: `PRESETS[\"fast\"]` through `vit.training.train` on 1 thread; the seconds include each "
              "epoch's test evaluation.",
              *(f"- {name}: weights `{part['weights']}`, {part['parameters']:,} parameters, "
-               f"{part['threads']} thread" for name, part in results["inference"].items())]
+               f"{part['threads']} thread (the 10k evaluation also on all cores)"
+               for name, part in results["inference"].items()),
+             "- Before / now: each speed choice in `vit.training` and `vit.analysis` timed beside the code it "
+             "replaced, medians on 1 thread in the same run."]
     if not app.get("skipped"):
         notes.append(f"- App: `python app.py` with weights `{app['weights']}`, called through {app['client']}.")
     return "\n".join(lines + ["", *notes, ""])
@@ -687,6 +739,8 @@ def main(argv: list[str] | None = None) -> int:
             model, source = load_model(name, args.weights_dir, trained=not args.quick)
             results["inference"][name], probabilities = bench_inference(model, source, test_split, budget)
             measured[name] = probabilities if source != "untrained" else None
+            if "choices" not in results:  # the first model (by default mnist, the larger) times the choices
+                results["choices"] = bench_choices(train_split, test_split, model, name, budget)
         log("4/5 the running app" + (": skipped" if args.skip_app else ""))
         if args.skip_app:
             results["app"] = {"skipped": "--skip-app"}
