@@ -96,11 +96,16 @@ def learning_rate(step: int, total_steps: int, warmup_steps: int, peak: float) -
 
 
 def make_optimizer(model: ViT, recipe: Recipe) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices only (not on norms, biases, CLS or positions)."""
+    """AdamW with weight decay on matrices only (not on norms, biases, CLS or positions).
+
+    The fused kernel updates every parameter in one call: 0.10 ms a step for the tiny model on a CPU
+    against 0.54 ms for torch's default per-parameter loop (README, "Speed").
+    """
     decay = [p for p in model.parameters() if p.ndim == 2]
     no_decay = [p for p in model.parameters() if p.ndim != 2]
+    fused = next(model.parameters()).device.type in ("cpu", "cuda")
     return torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr)
+                              {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr, fused=fused)
 
 
 @torch.no_grad()
