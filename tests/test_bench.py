@@ -117,7 +117,7 @@ def test_quick_run_reports_every_figure(tmp_path, data_dir):
     choices = results["choices"]
     assert choices["evaluation_model"] == "mnist-tiny"
     assert {"augment_affine_grid_ms", "augment_einsum_grid_ms", "ema_per_parameter_ms", "ema_fused_ms",
-            "evaluation_batch_1000_s", "evaluation_batch_100_s"} <= set(choices)
+            "adamw_default_ms", "adamw_fused_ms", "evaluation_batch_1000_s", "evaluation_batch_100_s"} <= set(choices)
     assert results["time_to_99"]["skipped"] == "quick mode" and results["app"] == {"skipped": "--skip-app"}
     assert set(results["accuracy"]["anchors"]) and "mnist-tiny" in results["accuracy"]["shipped"]
     check_sane(results, may_be_empty={"/time_to_99/seconds", "/accuracy/shipped/mnist-tiny"})

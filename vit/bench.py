@@ -293,6 +293,10 @@ def bench_choices(train_split: Split, test_split: Split, model: ViT, name: str, 
     einsum_grid = median_ms(lambda: resample(images, theta), runs)
     loop_ema = median_ms(per_parameter_ema, runs)
     fused_ema = median_ms(lambda: update_ema(ema, student, 0.999), runs)
+    for param in student.parameters():
+        param.grad = torch.randn_like(param)
+    default_adamw = median_ms(torch.optim.AdamW(student.parameters()).step, runs)  # torch's default on a CPU
+    fused_adamw = median_ms(make_optimizer(student, recipe).step, runs)
     batch_seconds = {}
     for _ in range(budget.evaluations):  # interleaved
         for size in (1000, 100):
@@ -304,6 +308,8 @@ def bench_choices(train_split: Split, test_split: Split, model: ViT, name: str, 
         "augment_einsum_grid_ms": figure(einsum_grid, "ms", batch=128),
         "ema_per_parameter_ms": figure(loop_ema, "ms", model="tiny"),
         "ema_fused_ms": figure(fused_ema, "ms", model="tiny"),
+        "adamw_default_ms": figure(default_adamw, "ms", model="tiny"),
+        "adamw_fused_ms": figure(fused_adamw, "ms", model="tiny"),
         "evaluation_batch_1000_s": figure(statistics.median(batch_seconds[1000]), "s", images=len(test_split)),
         "evaluation_batch_100_s": figure(statistics.median(batch_seconds[100]), "s", images=len(test_split)),
         "evaluation_model": name,
@@ -603,6 +609,8 @@ def rows(results: dict) -> list[tuple[str, dict]]:
               ("augmenting 128 images, einsum grid + grid_sample (now)", choices["augment_einsum_grid_ms"]),
               ("EMA update, tiny model, one lerp_ per parameter (before)", choices["ema_per_parameter_ms"]),
               ("EMA update, tiny model, one fused _foreach_lerp_ (now)", choices["ema_fused_ms"]),
+              ("AdamW step, tiny model, torch's default on a CPU (before)", choices["adamw_default_ms"]),
+              ("AdamW step, tiny model, fused=True (now)", choices["adamw_fused_ms"]),
               (f"{choices['evaluation_model']}: 10k test images in batches of 1000 (before)",
                choices["evaluation_batch_1000_s"]),
               (f"{choices['evaluation_model']}: 10k test images in batches of 100 (now)", choices["evaluation_batch_100_s"])]
