@@ -53,7 +53,7 @@ class Recipe:
 PRESETS: dict[str, tuple[dict, Recipe]] = {
     "default": (dict(tile_size=4, embed_size=64, num_layers=6, num_heads=4, mlp_size=128, dropout=0.1), Recipe()),
     "fast": (dict(tile_size=7, embed_size=64, num_layers=4, num_heads=4, mlp_size=128),
-             Recipe(epochs=14, batch_size=256, lr=3e-3, warmup_epochs=1, label_smoothing=0.05, rotate=5, shift=1.0,
+             Recipe(epochs=11, batch_size=256, lr=3e-3, warmup_epochs=1, label_smoothing=0.05, rotate=5, shift=1.0,
                     scale=0.05, ema_decay=0.998)),
     "tiny": (dict(tile_size=7, embed_size=16, num_layers=2, num_heads=1, mlp_size=32),
              Recipe(epochs=300, batch_size=128, lr=3e-3, weight_decay=0.01, warmup_epochs=5, label_smoothing=0.0,
