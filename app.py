@@ -536,8 +536,8 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
                                         format="png", height=360, buttons=["fullscreen"], elem_id="seen")
                 gr.Markdown("**Which parts mattered?** *Rollout* follows CLS's attention back through all the layers; "
                             "*saliency* shows where a little more ink would change the answer most; *occlusion* "
-                            "blanks one tile at a time (red: the tile supports the answer, blue: it argues against it; "
-                            "for a sure answer the changes are small). The notebook's author noticed that decisions "
+                            "blanks one tile at a time and measures the answer's log-odds (red: the tile supports the answer, "
+                            "blue: it argues against it). The notebook's author noticed that decisions "
                             "often hinge on **what is missing**: look for empty areas lighting up in the saliency map "
                             "— a 1 is partly a 1 because there is no bar of a 7 and no branch of a 4.")
                 evidence_picture = gr.Image(start_predict[4], label="which parts mattered", show_label=False,

@@ -1,11 +1,14 @@
 """Analyses on hand-made attention, a hand-built one-tile model and the tiny ViT."""
 
+import math
+
+import pytest
 import torch
 import torch.nn as nn
 
 from vit import ViT
 from vit.analysis import (attention_rollout, confusion_matrix, cosine_similarity_matrix, cls_attention_maps,
-                          explain, median_attention_by_label, occlusion, positional_similarity, rollout_map,
+                          explain, log_odds, median_attention_by_label, occlusion, positional_similarity, rollout_map,
                           saliency, worst_losses)
 from vit.tiling import tiles
 
@@ -67,11 +70,21 @@ def test_cls_attention_map_puts_tile_k_at_row_k_div_g_col_k_mod_g():
 
 def test_occlusion_flags_only_the_tile_the_model_reads():
     seen = 6
-    drops = occlusion(OneTileModel(seen), torch.rand(1, 1, 28, 28) + 0.1, target=1)
+    images = torch.rand(1, 1, 28, 28) + 0.1
+    drops = occlusion(OneTileModel(seen), images, target=1)
     assert drops.shape == (GRID, GRID)
-    assert drops[seen // GRID, seen % GRID] > 0.1
+    # two classes with logits (0, 10 * brightness): the log-odds are 10 * brightness, and blanking makes them 0
+    assert drops[seen // GRID, seen % GRID] == pytest.approx(10 * tiles(images, 7)[0, seen].mean().item(), rel=1e-5)
     drops[seen // GRID, seen % GRID] = 0
     assert drops.abs().max() == 0
+
+
+def test_log_odds_match_the_probabilities_and_stay_finite_for_sure_answers():
+    logits = torch.randn(5, 10, generator=torch.Generator().manual_seed(0))
+    p = logits.softmax(dim=1)[:, 3]
+    assert torch.allclose(log_odds(logits, 3), torch.log(p / (1 - p)), atol=1e-5)
+    sure = torch.tensor([[0.0, 40.0, 0.0]])  # p(1) rounds to 1 in float32; its log-odds do not
+    assert log_odds(sure, 1).item() == pytest.approx(40 - math.log(2), rel=1e-6)
 
 
 def test_saliency_is_zero_outside_the_tile_the_model_reads():

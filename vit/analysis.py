@@ -51,7 +51,7 @@ class Explanation:
     cls_attention: torch.Tensor  # (L, H, g, g) the CLS token's attention to each tile, in the tile layout
     rollout: torch.Tensor        # (g, g) CLS's share of each tile after attention rollout, sums to 1 (or all 0)
     saliency: torch.Tensor       # (H, W) |d logit[predicted] / d pixel|, scaled to [0, 1]
-    occlusion: torch.Tensor      # (g, g) p(predicted) minus p(predicted) with that tile blanked; > 0 = supports
+    occlusion: torch.Tensor      # (g, g) log-odds of predicted minus that with the tile blanked; > 0 = supports
 
 
 def tile_layout(values: torch.Tensor, grid: int) -> torch.Tensor:
@@ -107,8 +107,11 @@ def saliency(model: torch.nn.Module, images: torch.Tensor, target: int) -> torch
 
 @torch.no_grad()
 def occlusion(model: torch.nn.Module, images: torch.Tensor, target: int, fill: float = 0.0) -> torch.Tensor:
-    """p(target) minus p(target) with each tile set to `fill`, (1, C, H, W) -> (g, g); one batched forward.
+    """How much each tile's evidence for `target` counts: its log-odds, log p / (1 - p), minus the log-odds with
+    that tile set to `fill`; (1, C, H, W) -> (g, g), one batched forward.
 
+    Log-odds rather than probability: for a sure answer p moves from 0.9999 to 0.999 when a stroke goes, a
+    change too small to see, while its log-odds fall by 2.3.
     Tiles that already equal `fill` cannot change anything, so they are not run and score exactly 0.
     """
     tile_size, height, width = model.tile_size, images.shape[2], images.shape[3]
@@ -117,10 +120,16 @@ def occlusion(model: torch.nn.Module, images: torch.Tensor, target: int, fill: f
     changed = (pieces != fill).flatten(1).any(dim=1).nonzero().squeeze(1)  # (K,) tiles blanking would alter
     copies = pieces.expand(len(changed) + 1, -1, -1, -1, -1).clone()  # (K+1, N, C, t, t); copy 0 stays intact
     copies[torch.arange(1, len(changed) + 1), changed] = fill
-    probabilities = model(untile(copies, height, width)).softmax(dim=-1)[:, target]  # (K+1,)
-    drops = torch.zeros(num_tiles, dtype=probabilities.dtype, device=probabilities.device)
-    drops[changed] = probabilities[0] - probabilities[1:]
+    evidence = log_odds(model(untile(copies, height, width)).float(), target)  # (K+1,)
+    drops = torch.zeros(num_tiles, dtype=evidence.dtype, device=evidence.device)
+    drops[changed] = evidence[0] - evidence[1:]
     return tile_layout(drops, height // tile_size)
+
+
+def log_odds(logits: torch.Tensor, target: int) -> torch.Tensor:
+    """log(p / (1 - p)) of class `target` from logits (B, C), computed without forming p: (B,)."""
+    others = torch.cat([logits[:, :target], logits[:, target + 1:]], dim=1)
+    return logits[:, target] - others.logsumexp(dim=1)
 
 
 def _as_batch(image: torch.Tensor) -> torch.Tensor:

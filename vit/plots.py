@@ -234,7 +234,7 @@ def explanation_figure(image, rollout, saliency, occlusion, class_name: str) -> 
     """Three answers to "which parts mattered?": attention rollout, input-gradient saliency, tile occlusion.
 
     image, saliency (H, W); rollout, occlusion (g, g); occlusion > 0 where blanking the tile lowers the
-    probability of the predicted class (the tile supports it), < 0 where blanking raises it.
+    log-odds of the predicted class (the tile supports it), < 0 where blanking raises them.
     """
     image, rollout, saliency, occlusion = map(as_array, (image, rollout, saliency, occlusion))
     figure = Figure(figsize=(11, 3.7), dpi=DPI)  # placed by hand: constrained layout with colour bars is slow
@@ -244,7 +244,7 @@ def explanation_figure(image, rollout, saliency, occlusion, class_name: str) -> 
          "share of CLS's attention, all layers"),
         (saliency, "inferno", Normalize(0, 1), "saliency", "|gradient| of the answer"),
         (occlusion, "RdBu_r", TwoSlopeNorm(0, -limit, limit), f"occlusion (class {class_name})",
-         "probability drop when blanked"),
+         "log-odds drop when blanked"),
     ]
     for index, (heat, cmap, norm, title, unit) in enumerate(panels):
         left = index / 3
