@@ -639,10 +639,11 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
 
         tiling_inputs = [model_choice, tiling_source, tiling_cut, tiling_size, current]
         tiling_cut.input(size_label, tiling_cut, tiling_size, **private)
-        for control in (tiling_source, tiling_cut, tiling_size):
-            control.input(show_tiling, tiling_inputs, [tiling_picture, tiling_text, tiling_code], **private)
-        # the Predict tab's digit may have changed meanwhile
-        tiling_tab.select(show_tiling, tiling_inputs, [tiling_picture, tiling_text, tiling_code], **private)
+        # One listener for every control and the tab (whose digit may have changed on the Predict tab):
+        # always_last runs it once more with the final choices, so two quick clicks never leave the picture,
+        # text and code from different calls (separate listeners ran in parallel and could finish out of order).
+        gr.on([tiling_source.input, tiling_cut.input, tiling_size.input, tiling_tab.select], show_tiling,
+              tiling_inputs, [tiling_picture, tiling_text, tiling_code], trigger_mode="always_last", **private)
 
         demo.load(None, js=PICK_BRUSH)
         predict_tab.select(None, js=PICK_BRUSH)
