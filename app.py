@@ -639,9 +639,9 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
 
         tiling_inputs = [model_choice, tiling_source, tiling_cut, tiling_size, current]
         tiling_cut.input(size_label, tiling_cut, tiling_size, **private)
-        # One listener for every control and the tab (whose digit may have changed on the Predict tab):
-        # always_last runs it once more with the final choices, so two quick clicks never leave the picture,
-        # text and code from different calls (separate listeners ran in parallel and could finish out of order).
+        # One listener for the controls and the tab (whose digit may have changed on the Predict tab): always_last
+        # runs it once more with the final choices, so two quick clicks cannot leave picture, text and code from
+        # different calls, as separate listeners running in parallel did. It shares one concurrency group.
         gr.on([tiling_source.input, tiling_cut.input, tiling_size.input, tiling_tab.select], show_tiling,
               tiling_inputs, [tiling_picture, tiling_text, tiling_code], trigger_mode="always_last", **private)
 

@@ -10,6 +10,8 @@ Every option, its default and the measured time and accuracy of each preset: `py
 """
 
 import argparse
+import contextlib
+import os
 import shlex
 import sys
 from dataclasses import replace
@@ -245,12 +247,13 @@ def reproduce_command(argv: list[str]) -> str:
 def _writable(folder: Path) -> bool:
     """True when `folder` exists or can be created, and accepts files. Folders it creates to find out are
     removed again, so a run that stops at a later usage error leaves nothing behind."""
+    folder = Path(os.path.abspath(folder))  # resolves "..", which mkdir and rmdir would each take literally
     created = []  # deepest first
-    missing = folder.absolute()
-    while not missing.exists():
-        created.append(missing)
-        missing = missing.parent
     try:
+        missing = folder
+        while not missing.exists():
+            created.append(missing)
+            missing = missing.parent
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".write-test"
         probe.touch()
@@ -260,7 +263,7 @@ def _writable(folder: Path) -> bool:
         return False
     finally:
         for path in created:
-            if path.is_dir():
+            with contextlib.suppress(OSError):
                 path.rmdir()
 
 

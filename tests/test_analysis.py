@@ -85,6 +85,8 @@ def test_log_odds_match_the_probabilities_and_stay_finite_for_sure_answers():
     assert torch.allclose(log_odds(logits, 3), torch.log(p / (1 - p)), atol=1e-5)
     sure = torch.tensor([[0.0, 40.0, 0.0]])  # p(1) rounds to 1 in float32; its log-odds do not
     assert log_odds(sure, 1).item() == pytest.approx(40 - math.log(2), rel=1e-6)
+    with pytest.raises(ValueError, match="not a class index"):
+        log_odds(sure, -1)
 
 
 def test_saliency_is_zero_outside_the_tile_the_model_reads():

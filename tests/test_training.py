@@ -79,6 +79,15 @@ def test_resample_matches_torch_affine_grid():
     assert torch.allclose(resample(images, torch.eye(2, 3).expand(6, 2, 3)), images, atol=1e-5)  # identity keeps pixels
 
 
+def test_writability_probe_leaves_nothing_behind(tmp_path):
+    from train import _writable
+    assert _writable(tmp_path / "a" / ".." / "b" / "c")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "file").write_text("in the way")
+    assert not _writable(tmp_path / "file" / "model")
+    assert [path.name for path in tmp_path.iterdir()] == ["file"]
+
+
 def test_learning_rate_schedule():
     assert learning_rate(0, 100, 10, 1.0) == pytest.approx(0.1)
     assert learning_rate(9, 100, 10, 1.0) == pytest.approx(1.0)
