@@ -1,7 +1,7 @@
 """The benchmark: how fast this project trains, answers and serves, against the notebook it grew from.
 
-    python -m vit.bench              # full: about 5 minutes on 2 quiet CPU cores -> bench/results.json, bench/README.md
-    python -m vit.bench --quick      # about 20 s: small samples, untrained models, no time-to-99 % run
+    python -m vit.bench              # full: about 4 minutes on 2 quiet CPU cores -> bench/results.json, bench/README.md
+    python -m vit.bench --quick      # about 30 s: small samples, untrained models, no time-to-99 % run
                                      #   -> bench/results-quick.json, bench/results-quick.md
 
 Five parts, each figure stored with its goal and whether it was met (and, beside the inference part, each speed
