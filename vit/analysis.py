@@ -21,7 +21,7 @@ def predict_split(model: torch.nn.Module, split: Split, batch_size: int | None =
     tensors (read them; clone before changing them in place).
 
     On a CPU, batches of 100 keep each layer's activations in cache: 10k images with the default model took
-    4.6 s on one thread against 5.4 s in batches of 1000 (`python -m vit.bench`, "before / now").
+    3.3 s on one thread against 4.5 s in batches of 1000 (`python -m vit.bench`, "before / now").
     """
     device = next(model.parameters()).device
     batch_size = batch_size or (100 if device.type == "cpu" else 1000)
