@@ -1,12 +1,6 @@
 """Shared fixtures: a tiny model config, the data folder, one thread for torch."""
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,41 +30,3 @@ def data_dir() -> Path:
             pytest.fail(f"no MNIST files under {DATA_DIR} (set VIT_DATA_DIR)")
         pytest.skip(f"no MNIST files under {DATA_DIR} (set VIT_DATA_DIR)")
     return DATA_DIR
-
-
-def free_port() -> int:
-    """A port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def running_app(weights: Path, log: Path, env: dict[str, str], prefix: tuple[str, ...] = ()):
-    """`python app.py` on a free port with `env` until the block ends; yields (url, process)."""
-    port = free_port()
-    with open(log, "w") as output:
-        process = subprocess.Popen([*prefix, sys.executable, str(ROOT / "app.py"), "--port", str(port),
-                                    "--weights-dir", str(weights)], cwd=ROOT, env=env, stdout=output,
-                                   stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, f"app.py exited early:\n{log.read_text()[-3000:]}"
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"app.py did not answer within 180 s:\n{log.read_text()[-3000:]}"
-            time.sleep(0.5)
-        yield url, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

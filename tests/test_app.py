@@ -17,7 +17,8 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT, running_app
+from conftest import ROOT
+from vit.bench import running_app
 
 pytestmark = pytest.mark.slow
 

@@ -34,7 +34,8 @@ import torch
 from PIL import Image, ImageDraw, PngImagePlugin
 from safetensors.torch import load as load_tensors, save as save_tensors
 
-from conftest import ROOT, free_port, running_app
+from conftest import ROOT
+from vit.bench import free_port, running_app
 from hub_server import StandInHub, Token
 
 BUNDLED = ROOT / "weights" / "mnist-tiny"  # committed: the server and the UI tests need no training

@@ -31,6 +31,7 @@ import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -416,6 +417,30 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float
     raise RuntimeError(f"app.py did not answer at {url} within {timeout:.0f} s:\n{log.read_text()[-2000:]}")
 
 
+@contextmanager
+def running_app(weights_dir: Path, log: Path, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()):
+    """`python app.py --weights-dir weights_dir` on a free port until the block ends; yields (url, process).
+
+    `prefix` runs it through another command (e.g. nice). The tests launch the app through this too.
+    """
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with open(log, "w") as output:
+        process = subprocess.Popen([*prefix, sys.executable, str(ROOT / "app.py"), "--port", str(port),
+                                    "--weights-dir", str(weights_dir)], cwd=ROOT, env=env, stdout=output,
+                                   stderr=subprocess.STDOUT)
+    try:
+        wait_until_up(url, process, log)
+        yield url, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def untrained_weights_dir(name: str, test_split: Split, workdir: Path) -> Path:
     """A folder holding one freshly initialised model folder `name`, in the layout the app loads."""
     from .training import write_model_folder  # writes the evaluation files the app needs
@@ -522,15 +547,9 @@ def summarise_calls(outcomes: list[tuple[float, str]], goal_p95: float | None, *
 
 def bench_app(weights_dir: Path, source: str, test_split: Split, budget: Budget, workdir: Path) -> dict:
     """Start `python app.py` on a free port, call /predict with one client, then many at once, and stop it."""
-    port, log = free_port(), workdir / "app.log"
-    url = f"http://127.0.0.1:{port}/"
     started = time.perf_counter()
-    with open(log, "w") as output:
-        process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port),
-                                    "--weights-dir", str(weights_dir)], cwd=ROOT, stdout=output,
-                                   stderr=subprocess.STDOUT, env=os.environ | {"NO_PROXY": "127.0.0.1,localhost"})
-    try:
-        wait_until_up(url, process, log)
+    env = os.environ | {"NO_PROXY": "127.0.0.1,localhost"}
+    with running_app(weights_dir, workdir / "app.log", env) as (url, process):
         startup = time.perf_counter() - started
         digits = save_digits(test_split, workdir / "digits")
         predict_calls(url, digits, 2)  # warm-up: the server's first call loads what it loads lazily
@@ -548,13 +567,6 @@ def bench_app(weights_dir: Path, source: str, test_split: Split, budget: Budget,
                 return [outcome for batch in batches for outcome in batch]
 
         concurrent, concurrent_cpu = measured_calls(process.pid, many)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
     return {"weights": source, "startup_seconds": figure(startup, "s"),
             "client": "gradio_client Client(url, ssl_verify=False), one Client per thread",
             "one_client": summarise_calls(single, 150, clients=1, requests=len(single), cpu_ms_per_call=single_cpu),
