@@ -10,10 +10,10 @@ Every option, its default and the measured time and accuracy of each preset: `py
 """
 
 import argparse
-import contextlib
 import os
 import shlex
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -245,26 +245,17 @@ def reproduce_command(argv: list[str]) -> str:
 
 
 def _writable(folder: Path) -> bool:
-    """True when `folder` exists or can be created, and accepts files. Folders it creates to find out are
-    removed again, so a run that stops at a later usage error leaves nothing behind."""
-    folder = Path(os.path.abspath(folder))  # resolves "..", which mkdir and rmdir would each take literally
-    created = []  # deepest first
+    """True when `folder` exists or can be created, and accepts files. Creates nothing: it writes a probe file
+    in the nearest folder that exists, so a run stopped by a later usage error leaves no empty folders, and two
+    runs starting in the same place at once cannot remove each other's folders."""
     try:
-        missing = folder
-        while not missing.exists():
-            created.append(missing)
-            missing = missing.parent
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.touch()
-        probe.unlink()
-        return True
-    except OSError:
+        existing = Path(os.path.abspath(folder))  # resolves ".."
+        while not existing.exists():
+            existing = existing.parent
+        with tempfile.TemporaryFile(dir=existing):  # a file, uniquely named, deleted on close
+            return True
+    except OSError:  # not a folder, not writable, or not even readable
         return False
-    finally:
-        for path in created:
-            with contextlib.suppress(OSError):
-                path.rmdir()
 
 
 if __name__ == "__main__":
