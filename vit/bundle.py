@@ -1,61 +1,196 @@
-"""A model folder as the app uses it: the model, its evaluation results, and where it came from.
+"""The model folder: its file names, writing it, reading it, and typed access to what it stores.
 
-A folder written by train.py holds model.safetensors + config.json (the model), evaluation.json (accuracy,
-confusion matrix, history) and evaluation.safetensors (worst-loss and example test images), so the app
-needs no dataset. Only safetensors and JSON are ever read.
+A folder holds model.safetensors + config.json (the model), README.md (the model card), evaluation.json
+(accuracy, confusion matrix, per-epoch history, how it was trained) and evaluation.safetensors (test
+images the app shows: the highest-loss ones and every mistake, and correctly read examples of each class),
+so the app needs no dataset. This module is the only one that knows those names and keys; only
+safetensors and JSON are ever read.
 """
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
-from .model import ViT
+from .analysis import confusion_matrix
+from .model import ViT, WEIGHTS_NAME
 
+CONFIG, WEIGHTS, CARD = "config.json", WEIGHTS_NAME, "README.md"
 EVALUATION_JSON, EVALUATION_TENSORS = "evaluation.json", "evaluation.safetensors"
+FILES = (WEIGHTS, CONFIG, CARD, EVALUATION_JSON, EVALUATION_TENSORS)  # what a folder holds, what a push uploads
+
+HIGHEST_LOSSES = 64      # test images kept by loss, right or wrong
+EXAMPLES_PER_CLASS = 20  # correctly read test images per class (attention by label, confusion cells)
+MAX_MISTAKES = 1000      # misclassified test images kept, so every confusion cell can be opened
+
+
+@dataclass
+class Answers:
+    """A model's answers on a labelled split: what the evaluation files are made from."""
+    images: torch.Tensor         # (N, 1, H, W) uint8, as the dataset stores them
+    labels: torch.Tensor         # (N,)
+    probabilities: torch.Tensor  # (N, C)
+    losses: torch.Tensor         # (N,) cross-entropy
+
+    @property
+    def predictions(self) -> torch.Tensor:
+        return self.probabilities.argmax(-1)
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """One stored test image and what the model made of it."""
+    pixels: np.ndarray  # (H, W) uint8, ink bright
+    label: int
+    prediction: int
+    loss: float | None  # None for the correctly read examples, whose loss is not stored
+
+    @property
+    def input(self) -> np.ndarray:
+        """The pixels as the model reads them: (H, W) float32 in [0, 1]."""
+        return self.pixels.astype(np.float32) / 255
+
+
+def write_folder(folder: str | Path, model: ViT, answers: Answers, *, facts: dict, card: str) -> dict:
+    """Write weights, config, the model card and the evaluation files; return evaluation.json's content.
+
+    `facts` (dataset, history, training time, command, ...) is stored beside the measured accuracy.
+    """
+    folder = Path(folder)
+    summary = _summary(answers) | facts
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    save_file({k: v.contiguous() for k, v in _kept_images(answers).items()}, str(folder / EVALUATION_TENSORS))
+    (folder / EVALUATION_JSON).write_text(json.dumps(summary, indent=1))
+    (folder / CARD).write_text(card)
+    return summary
+
+
+def _summary(answers: Answers) -> dict:
+    labels, predictions = answers.labels, answers.predictions
+    matrix = confusion_matrix(labels, predictions, answers.probabilities.shape[1])
+    return {"split": "test", "n": len(labels), "accuracy": matrix.trace().item() / len(labels),
+            "confusion_matrix": matrix.tolist()}
+
+
+def _kept_images(answers: Answers) -> dict[str, torch.Tensor]:
+    """The test images the app shows, keyed as evaluation.safetensors stores them."""
+    labels, predictions, losses = answers.labels, answers.predictions, answers.losses
+    mistakes = (predictions != labels).nonzero().squeeze(1)
+    mistakes = mistakes[losses[mistakes].argsort(descending=True)][:MAX_MISTAKES]
+    highest = losses.topk(min(HIGHEST_LOSSES, len(losses))).indices
+    kept = torch.cat([highest, mistakes]).unique()
+    kept = kept[losses[kept].argsort(descending=True)]  # highest loss first
+    examples = torch.cat([((labels == c) & (predictions == c)).nonzero().squeeze(1)[:EXAMPLES_PER_CLASS]
+                          for c in range(answers.probabilities.shape[1])])
+    return {"gallery_images": answers.images[kept, 0], "gallery_labels": labels[kept],
+            "gallery_predictions": predictions[kept], "gallery_losses": losses[kept],
+            "example_images": answers.images[examples, 0], "example_labels": labels[examples]}
 
 
 @dataclass
 class ModelBundle:
-    """One model ready for the app."""
+    """One model folder, loaded: the model, its evaluation results, and where it came from."""
     name: str
     model: ViT
     evaluation: dict                    # evaluation.json
-    tensors: dict[str, torch.Tensor]    # evaluation.safetensors
+    tensors: dict[str, torch.Tensor]    # evaluation.safetensors: read through the accessors below
     source: str                         # "repo@revision" or the bundled folder
     notice: str | None = None           # shown to the user, e.g. why the Hub copy was not used
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.model.class_names
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.evaluation.get("accuracy")
+
+    @property
+    def confusion(self) -> np.ndarray:
+        """Test counts (C, C): row = true class, column = predicted."""
+        return np.asarray(self.evaluation["confusion_matrix"], dtype=np.int64)
+
+    @property
+    def history(self) -> list[dict]:
+        return self.evaluation.get("history", [])
+
+    def examples(self, label: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Correctly read stored test images (K, H, W) uint8 and their labels (K,): of one class, or all."""
+        images, labels = self.tensors["example_images"], self.tensors["example_labels"]
+        if label is None:
+            return images, labels
+        chosen = labels == label
+        return images[chosen], labels[chosen]
+
+    def example(self, label: int) -> StoredImage:
+        """The first stored example of a class (the first stored example at all, if the class has none)."""
+        images, labels = self.examples(label)
+        if not len(images):
+            images, labels = self.examples()
+        return StoredImage(images[0].numpy(), int(labels[0]), int(labels[0]), None)
+
+    def worst(self, count: int | None = None) -> list[StoredImage]:
+        """The stored test images with the highest loss, highest first."""
+        count = len(self.tensors["gallery_labels"]) if count is None else count
+        return [self._gallery(i) for i in range(min(count, len(self.tensors["gallery_labels"])))]
+
+    @property
+    def mistakes(self) -> int:
+        """How many stored gallery images the model got wrong (all the test set's mistakes, up to MAX_MISTAKES)."""
+        return int((self.tensors["gallery_labels"] != self.tensors["gallery_predictions"]).sum())
+
+    def confused(self, true: int, predicted: int) -> list[StoredImage]:
+        """Stored test images of class `true` read as `predicted` (for true == predicted: the stored examples)."""
+        if true == predicted:
+            images, _ = self.examples(true)
+            return [StoredImage(image.numpy(), true, true, None) for image in images]
+        pair = (self.tensors["gallery_labels"] == true) & (self.tensors["gallery_predictions"] == predicted)
+        return [self._gallery(int(i)) for i in pair.nonzero().squeeze(1)]
+
+    def _gallery(self, index: int) -> StoredImage:
+        t = self.tensors
+        return StoredImage(t["gallery_images"][index].numpy(), int(t["gallery_labels"][index]),
+                           int(t["gallery_predictions"][index]), float(t["gallery_losses"][index]))
 
 
 def load_folder(folder: str | Path, name: str | None = None, source: str | None = None) -> ModelBundle:
     """Load a model folder; a missing or broken file raises ValueError naming the file and the reason."""
     folder = Path(folder)
-    for required in ("config.json", "model.safetensors", EVALUATION_JSON, EVALUATION_TENSORS):
+    for required in (CONFIG, WEIGHTS, EVALUATION_JSON, EVALUATION_TENSORS):
         if not (folder / required).is_file():
             raise ValueError(f"{folder / required} is missing")
-    try:
-        config = json.loads((folder / "config.json").read_text())
-        if not isinstance(config, dict):
-            raise ValueError("it is not a JSON object")
-    except ValueError as error:
-        raise ValueError(f"{folder / 'config.json'} is not a valid config ({error})") from error
+    _read_json(folder / CONFIG, "a valid config")
     try:
         model = ViT.from_pretrained(folder)
     except (ValueError, TypeError) as error:  # TypeError: a config key the model does not take a value of
         raise ValueError(f"{folder}: cannot rebuild the model ({error})") from error
-    try:
-        evaluation = json.loads((folder / EVALUATION_JSON).read_text())
-    except ValueError as error:
-        raise ValueError(f"{folder / EVALUATION_JSON} is not valid JSON ({error})") from error
+    evaluation = _read_json(folder / EVALUATION_JSON, "valid evaluation results")
     try:
         tensors = load_file(str(folder / EVALUATION_TENSORS))
     except Exception as error:  # safetensors raises several types for a bad file
         raise ValueError(f"{folder / EVALUATION_TENSORS} is not a readable safetensors file ({error})") from error
+    missing = {"gallery_images", "gallery_labels", "gallery_predictions", "gallery_losses", "example_images",
+               "example_labels"} - tensors.keys()
+    if missing:
+        raise ValueError(f"{folder / EVALUATION_TENSORS} lacks {sorted(missing)}")
     return ModelBundle(name or folder.name, model, evaluation, tensors, source or str(folder))
+
+
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        content = json.loads(path.read_text())
+        if not isinstance(content, dict):
+            raise ValueError("it is not a JSON object")
+    except ValueError as error:
+        raise ValueError(f"{path} is not {what} ({error})") from error
+    return content
 
 
 def bundled_folders(root: str | Path = Path(__file__).resolve().parent.parent / "weights") -> dict[str, Path]:
     """Model folders shipped in weights/, by name."""
     root = Path(root)
-    return {p.name: p for p in sorted(root.iterdir()) if (p / "config.json").is_file()} if root.is_dir() else {}
+    return {p.name: p for p in sorted(root.iterdir()) if (p / CONFIG).is_file()} if root.is_dir() else {}

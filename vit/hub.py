@@ -22,12 +22,11 @@ from huggingface_hub import HfApi, get_token, snapshot_download
 from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled,
                                     RemoteEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError)
 
-from .bundle import EVALUATION_JSON, EVALUATION_TENSORS, ModelBundle, bundled_folders, load_folder
+from .bundle import FILES as MODEL_FILES, ModelBundle, bundled_folders, load_folder
 
 MODELS_VARIABLE = "VIT_MODELS"        # e.g. "someone/vit-mnist,someone/vit-mnist-tiny@v2"
 TIMEOUT_VARIABLE = "VIT_HUB_TIMEOUT"  # seconds to wait for the Hub before using the bundled copy
 DEFAULT_TIMEOUT = 10.0
-MODEL_FILES = ("model.safetensors", "config.json", "README.md", EVALUATION_JSON, EVALUATION_TENSORS)
 REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 
 logger = logging.getLogger(__name__)

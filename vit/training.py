@@ -24,13 +24,10 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from safetensors.torch import load_file, safe_open, save_file
 from tqdm.auto import tqdm
 
-from .analysis import confusion_matrix, predict_split, worst_losses
+from .analysis import predict_split
+from .bundle import Answers, write_folder
 from .data import Split
 from .model import ViT
-
-GALLERY_SIZE = 64        # worst-loss test images kept for the app
-EXAMPLES_PER_CLASS = 20  # test images per class kept for the app (attention by label, confusion cells)
-MAX_MISTAKES = 1000      # misclassified test images kept, so every confusion cell can be opened
 
 
 @dataclass
@@ -249,27 +246,6 @@ def train(model: ViT, train_split: Split, test_split: Split, recipe: Recipe, *, 
     return ema.eval(), history, seconds
 
 
-def evaluation_results(model: ViT, test_split: Split) -> tuple[dict, dict[str, torch.Tensor]]:
-    """What the app shows without the dataset: summary JSON and the test images it needs."""
-    probabilities, losses = predict_split(model, test_split)
-    predictions, labels = probabilities.argmax(-1), test_split.labels
-    num_classes = probabilities.shape[1]
-    matrix = confusion_matrix(labels, predictions, num_classes)
-    mistakes = (predictions != labels).nonzero().squeeze(1)
-    mistakes = mistakes[losses[mistakes].argsort(descending=True)][:MAX_MISTAKES]
-    kept = torch.cat([worst_losses(losses, GALLERY_SIZE), mistakes]).unique()
-    kept = kept[losses[kept].argsort(descending=True)]  # highest loss first
-    examples = torch.cat([((labels == c) & (predictions == c)).nonzero().squeeze(1)[:EXAMPLES_PER_CLASS]
-                          for c in range(num_classes)])
-    summary = {"split": "test", "n": len(labels), "accuracy": matrix.trace().item() / len(labels),
-               "confusion_matrix": matrix.tolist()}
-    tensors = {"gallery_images": test_split.images[kept, 0], "gallery_labels": labels[kept],
-               "gallery_predictions": predictions[kept], "gallery_losses": losses[kept],
-               "gallery_indices": kept, "example_images": test_split.images[examples, 0],
-               "example_labels": labels[examples]}
-    return summary, tensors
-
-
 def model_card(config: dict, recipe: Recipe, summary: dict, dataset: str, seconds: float, command: str,
                parameters: int, device: str) -> ModelCard:
     """The model folder's README.md: metadata the Hub indexes, then architecture, recipe and results."""
@@ -335,15 +311,13 @@ per-epoch history) and `evaluation.safetensors` (worst-loss and example test ima
 
 def write_model_folder(folder: Path, model: ViT, recipe: Recipe, test_split: Split, *, dataset: str,
                        history: list[dict], seconds: float, command: str, device: str) -> dict:
-    """Write weights, config, model card and evaluation results; return the evaluation summary."""
-    summary, tensors = evaluation_results(model, test_split)
-    summary |= {"dataset": dataset, "history": history, "training_seconds": round(seconds, 1), "command": command,
-                "device": device, "recipe": asdict(recipe)}
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(folder / "evaluation.safetensors"))
-    (folder / "evaluation.json").write_text(json.dumps(summary, indent=1))
+    """Evaluate on the test split and write the model folder (vit.bundle); return evaluation.json's content."""
+    probabilities, losses = predict_split(model, test_split)
+    answers = Answers(test_split.images, test_split.labels, probabilities, losses)
+    facts = {"dataset": dataset, "history": history, "training_seconds": round(seconds, 1), "command": command,
+             "device": device, "recipe": asdict(recipe)}
+    accuracy = (answers.predictions == answers.labels).float().mean().item()
     parameters = sum(p.numel() for p in model.parameters())
-    model_card(model.config, recipe, summary, dataset, seconds, command, parameters, device).save(folder / "README.md")
-    return summary
-
+    card = model_card(model.config, recipe, {"accuracy": accuracy, "n": len(test_split)}, dataset, seconds, command,
+                      parameters, device)
+    return write_folder(folder, model, answers, facts=facts, card=card.content)
