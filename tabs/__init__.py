@@ -1,0 +1,8 @@
+"""The app's tabs, one module each: pure views first (a model and the visitor's choices in; pictures,
+Markdown and data out), then the handlers the events call, then `build`, which lays the tab out, wires its
+own events and says what it shows for a model (shared.TabWiring)."""
+
+from . import about, confusion, labels, positions, predict, tiling, worst
+
+# In the order they appear. Predict comes before the tabs that send a picture to it.
+TABS = (tiling, predict, confusion, worst, positions, labels, about)

@@ -1,0 +1,121 @@
+"""Confusion: every test image counted by true label and answer; click a cell to see those images.
+
+The matrix is a matplotlib figure, drawn the first time the tab opens and cached per model and selected cell.
+"""
+
+import gradio as gr
+import numpy as np
+
+from vit.bundle import ModelBundle
+
+from .shared import Context, Picture, TabWiring, bundle, cached, enlarged
+
+
+# --- Views --------------------------------------------------------------------------------------------------
+
+@cached(maxsize=64)
+def matrix_picture(model_name: str, selected: tuple[int, int] | None) -> tuple[np.ndarray, tuple]:
+    """The confusion matrix picture and the pixel box of its cells (left, top, right, bottom), for clicks."""
+    from vit import plots  # matplotlib loads with the first figure, not at start-up
+    model = bundle(model_name)
+    figure = plots.confusion_figure(model.confusion, model.accuracy, model.class_names, selected)
+    image, boxes = plots.render(figure, boxes=True)
+    return image, tuple(boxes[0])
+
+
+def most_common_mistake(model: ModelBundle) -> tuple[int, int]:
+    """(true, predicted) of the largest off-diagonal count: where the tab opens."""
+    matrix = model.confusion
+    off = matrix - np.diag(np.diag(matrix))
+    true, predicted = np.unravel_index(off.argmax(), off.shape)
+    return int(true), int(predicted)
+
+
+def pair_view(model: ModelBundle, true: int, predicted: int) -> tuple[list, str]:
+    """Gallery items and a sentence for the test images with this true label and this answer."""
+    names = model.class_names
+    count = int(model.confusion[true, predicted])
+    stored = model.confused(true, predicted)
+    if true == predicted:
+        items = [(enlarged(image.pixels), f"true {names[true]}") for image in stored]
+        return items, (f"**{count:,}** test images of **{names[true]}** were read correctly; "
+                       f"the {len(items)} stored examples are shown.")
+    items = [(enlarged(image.pixels), f"loss {image.loss:.2f}") for image in stored]
+    text = (f"**{count:,}** test images of **{names[true]}** were read as **{names[predicted]}**"
+            + (f"; {len(items)} of them are stored." if len(items) < count else ".")
+            + (" Click one to explain it in the Predict tab." if items else ""))
+    return items, text
+
+
+def cell_at(model: ModelBundle, x: float, y: float) -> tuple[int, int] | None:
+    """The (true, predicted) cell under a click on the matrix picture, or None beside it."""
+    _, (left, top, right, bottom) = matrix_picture(model.name, None)
+    classes = len(model.class_names)
+    col, row = int((x - left) / (right - left) * classes), int((y - top) / (bottom - top) * classes)
+    return (row, col) if 0 <= row < classes and 0 <= col < classes else None
+
+
+# --- Handlers -----------------------------------------------------------------------------------------------
+
+def show_pair(model_name: str, true: str, predicted: str):
+    model = bundle(model_name)
+    t, p = model.class_names.index(true), model.class_names.index(predicted)
+    return (matrix_picture(model.name, (t, p))[0], *pair_view(model, t, p))
+
+
+def click_cell(model_name: str, event: gr.SelectData):
+    model = bundle(model_name)
+    cell = cell_at(model, *event.index)
+    if cell is None:
+        return gr.Dropdown(), gr.Dropdown()  # a click beside the matrix: keep the current pair
+    return model.class_names[cell[0]], model.class_names[cell[1]]
+
+
+def open_image(model_name: str, true: str, predicted: str, event: gr.SelectData):
+    """A gallery image clicked: it becomes the Predict tab's picture, and that tab opens."""
+    model = bundle(model_name)
+    t, p = model.class_names.index(true), model.class_names.index(predicted)
+    image = model.confused(t, p)[event.index]
+    source = f"a test {true}" if t == p else f"a {true} read as {predicted}"
+    return Picture(image.input, source), gr.Tabs(selected="predict")
+
+
+def refresh(model_name: str):
+    """A new model: open at its most common mistake."""
+    model = bundle(model_name)
+    true, predicted = most_common_mistake(model)
+    names = model.class_names
+    return (matrix_picture(model.name, (true, predicted))[0], names[true], names[predicted],
+            *pair_view(model, true, predicted))
+
+
+# --- Layout and wiring --------------------------------------------------------------------------------------
+
+def build(context: Context, first: ModelBundle) -> TabWiring:
+    names = first.class_names
+    true, predicted = most_common_mistake(first)
+    with gr.Tab("3 · Confusion", id="confusion") as tab:
+        gr.Markdown("Every test image counted by its true label (row) and the model's answer (column); the diagonal "
+                    "is right. The colour scale is logarithmic so that rare mistakes stay visible. Click a cell, or "
+                    "choose a pair, to see those images.")
+        with gr.Row():
+            with gr.Column(scale=3):
+                picture = gr.Image(label="confusion matrix", show_label=False, interactive=False, format="png",
+                                   elem_id="confusion", buttons=["download"])
+            with gr.Column(scale=2):
+                with gr.Row():
+                    true_choice = gr.Dropdown(names, value=names[true], label="true label")
+                    predicted_choice = gr.Dropdown(names, value=names[predicted], label="predicted")
+                text = gr.Markdown(elem_id="pair-text")
+                gallery = gr.Gallery(label="these test images", columns=4, height=420, allow_preview=False,
+                                     object_fit="contain", elem_id="pair-gallery")
+    private = dict(api_visibility="private")
+    pair = [context.model_choice, true_choice, predicted_choice]
+    shown = [picture, gallery, text]
+    gr.on([tab.select, true_choice.input, predicted_choice.input], show_pair, pair, shown, **private)
+    picture.select(click_cell, context.model_choice, [true_choice, predicted_choice], **private) \
+           .then(show_pair, pair, shown, **private)
+    gallery.select(open_image, pair, [context.current, context.layout], **private) \
+           .then(context.show_picture, [context.current, context.model_choice], context.predict_outputs, **private)
+    return TabWiring("confusion", tab, refresh, [], [picture, true_choice, predicted_choice, gallery, text],
+                     lazy=True)

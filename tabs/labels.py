@@ -1,0 +1,59 @@
+"""Attention by label: the median attention maps of every layer and head over the stored test images of a label."""
+
+import gradio as gr
+import numpy as np
+
+from vit.analysis import median_attention_by_label
+from vit.bundle import ModelBundle
+
+from .shared import Context, TabWiring, bundle, cached
+
+VIEWS = {"full attention matrices": "matrix", "CLS → tiles, in the tile layout": "cls"}
+START = ("3", "7", "8")  # the labels the notebook compared
+
+
+# --- Views --------------------------------------------------------------------------------------------------
+
+def label_view(model: ModelBundle, labels: tuple[int, ...], view: str, difference: bool) -> np.ndarray:
+    from vit import plots  # matplotlib loads with the first figure, not at start-up
+    images, stored_labels = model.examples()
+    maps = median_attention_by_label(model.model, images, stored_labels, list(labels))
+    return plots.render(plots.attention_by_label_figure(maps, model.class_names, view, difference))
+
+
+@cached(maxsize=64)
+def label_picture(model_name: str, labels: tuple[int, ...], view: str, difference: bool) -> np.ndarray:
+    return label_view(bundle(model_name), labels, view, difference)
+
+
+def start_labels(model: ModelBundle) -> list[str]:
+    return [name for name in START if name in model.class_names] or model.class_names[:3]
+
+
+# --- Handlers -----------------------------------------------------------------------------------------------
+
+def show_labels(model_name: str, labels: list[str], view: str, difference: bool):
+    model = bundle(model_name)
+    chosen = tuple(sorted(model.class_names.index(label) for label in labels if label in model.class_names))
+    return label_picture(model.name, chosen, VIEWS[view], bool(difference))
+
+
+# --- Layout and wiring --------------------------------------------------------------------------------------
+
+def build(context: Context, first: ModelBundle) -> TabWiring:
+    with gr.Tab("6 · Attention by label", id="labels") as tab:
+        gr.Markdown("The median attention of every layer and head over the test images of each label stored with "
+                    "the model (20 correctly read ones per label); in a full matrix, row = the token that looks and "
+                    "column = the token it looks at, CLS first. The notebook's author saw few differences between "
+                    "labels: tick *difference* to subtract their average and keep only what is specific to each "
+                    "label.")
+        with gr.Row():
+            labels = gr.CheckboxGroup(first.class_names, value=start_labels(first), label="labels", scale=3)
+            view = gr.Radio(list(VIEWS), value=list(VIEWS)[0], label="show", scale=2)
+            difference = gr.Checkbox(False, label="difference from the average of these labels", scale=1)
+        picture = gr.Image(label="median attention", show_label=False, interactive=False, format="png",
+                           buttons=["fullscreen", "download"], elem_id="label-attention")
+    inputs = [labels, view, difference]
+    gr.on([tab.select, labels.input, view.input, difference.input], show_labels, [context.model_choice, *inputs],
+          picture, api_visibility="private")
+    return TabWiring("labels", tab, show_labels, inputs, [picture], lazy=True)

@@ -1,0 +1,254 @@
+"""Predict: draw, upload or pick a digit; the answer on every stroke, then where CLS looks and what mattered.
+
+A stroke runs two steps: `read_sketch` (preprocess and one forward pass: the label) and then `show_maps`
+(vit.analysis.explain and the maps, drawn from arrays by vit.pictures), so the label is on screen before
+the maps are computed. Nothing on this path touches matplotlib.
+"""
+
+import gradio as gr
+import numpy as np
+import torch
+
+from vit import pictures
+from vit.analysis import explain
+from vit.bundle import ModelBundle
+from vit.preprocess import ImageError, open_image, to_model_input
+
+from .shared import Context, Picture, TabWiring, bundle, default_label, enlarged, thumbnail
+
+EXAMPLES_PER_CLASS = 1  # example digits offered per class
+PROMPT = "Draw a digit"
+NO_MAPS = (None,) * 5
+# The sketchpad opens with no tool chosen ("select the draw tool to start"): pick the brush for the visitor,
+# unless they already chose a tool. The canvas mounts when its tab opens, hence the retries.
+PICK_BRUSH = """() => {
+  const pick = (tries) => {
+    const buttons = document.querySelectorAll(
+      '#sketchpad button[aria-label="Brush"], #sketchpad button[aria-label="Erase"]');
+    if (buttons.length) {
+      if (![...buttons].some((b) => b.classList.contains('highlight'))) buttons[0].click();
+    } else if (tries > 0) {
+      setTimeout(() => pick(tries - 1), 100);
+    }
+  };
+  pick(30);
+}"""
+
+
+# --- Views: a model and a picture in; Markdown, label confidences and pictures out ---------------------------
+
+def picture_from_sketch(sketch: dict | None) -> Picture | str:
+    """The sketchpad's composite as a Picture, or the message to show instead."""
+    composite = sketch.get("composite") if sketch else None
+    if composite is None:
+        return "Draw a digit on the canvas."
+    try:
+        return Picture(to_model_input(composite).numpy(), "your drawing", thumbnail(composite))
+    except ImageError as error:
+        return str(error)
+
+
+def picture_from_file(path: str | None) -> Picture | str:
+    """An uploaded file as a Picture, or the message to show instead."""
+    if not path:
+        return "Draw a digit, upload a picture, or pick a test digit."
+    try:
+        image = open_image(path)
+        return Picture(to_model_input(image).numpy(), "your picture", thumbnail(image))
+    except ImageError as error:
+        return str(error)
+
+
+def answer(model: ModelBundle, picture: Picture | None) -> tuple[str, dict | str]:
+    """The status line and the label confidences for a picture (a prompt when there is none)."""
+    if picture is None:
+        return prompt("Draw a digit on the canvas, upload a picture, or pick a test digit.")
+    with torch.inference_mode():
+        probabilities = model.model(torch.from_numpy(picture.input)[None, None]).softmax(-1)[0]
+    names = model.class_names
+    best = int(probabilities.argmax())
+    confidence = float(probabilities[best])
+    hedge = "" if confidence >= 0.5 else " — not sure at all: try drawing it bigger and in the middle"
+    status = f"### {picture.source}: the model reads **{names[best]}** ({confidence * 100:.1f} %){hedge}"
+    return status, {name: float(p) for name, p in zip(names, probabilities)}
+
+
+def prompt(message: str) -> tuple[str, str]:
+    """The status line and label when there is nothing to read."""
+    return f"### ✏️ {message}", PROMPT
+
+
+def maps(model: ModelBundle, picture: Picture | None) -> tuple:
+    """What the model sees, where CLS looks, and rollout, saliency and occlusion, as RGB arrays."""
+    if picture is None:
+        return NO_MAPS
+    result = explain(model.model, torch.from_numpy(picture.input))
+    image = picture.input
+    name = model.class_names[result.predicted]
+    return (seen_picture(picture, model.model.tile_size), attention_picture(image, result.cls_attention.numpy()),
+            rollout_picture(image, result.rollout.numpy()), saliency_picture(image, result.saliency.numpy()),
+            occlusion_picture(image, result.occlusion.numpy(), name))
+
+
+def seen_picture(picture: Picture, tile_size: int) -> np.ndarray:
+    size = picture.input.shape[0]
+    seen = pictures.titled(pictures.grey(picture.input, tile_size=tile_size),
+                           f"what the model sees ({size}×{size})")
+    if picture.original is None:
+        return seen
+    original = picture.original
+    if original.ndim == 2:
+        original = np.repeat(original[..., None], 3, axis=2)
+    elif original.shape[2] == 4:  # transparency shown on white, as the preprocessing reads it
+        alpha = original[..., 3:] / 255
+        original = (original[..., :3] * alpha + 255 * (1 - alpha)).round().astype(np.uint8)
+    return pictures.side_by_side([pictures.titled(np.ascontiguousarray(original), "your image"), seen])
+
+
+def rollout_picture(image: np.ndarray, rollout: np.ndarray) -> np.ndarray:
+    high = max(float(rollout.max()), 1e-9)
+    heat = pictures.heatmap(rollout, image, "inferno", 0, high)
+    return pictures.stack([pictures.titled(heat, "attention rollout"),
+                           pictures.colour_bar("inferno", 0, high, heat.shape[1], "share of CLS's attention")])
+
+
+def saliency_picture(image: np.ndarray, saliency: np.ndarray) -> np.ndarray:
+    heat = pictures.heatmap(saliency, image, "inferno", 0, 1)
+    return pictures.stack([pictures.titled(heat, "saliency"),
+                           pictures.colour_bar("inferno", 0, 1, heat.shape[1], "|gradient|, ÷ its maximum")])
+
+
+def occlusion_picture(image: np.ndarray, occlusion: np.ndarray, class_name: str) -> np.ndarray:
+    limit = max(float(np.abs(occlusion).max()), 1e-6)
+    heat = pictures.heatmap(occlusion, image, "RdBu_r", -limit, limit, outline=pictures.DARK_INK)
+    return pictures.stack([pictures.titled(heat, f"occlusion (class {class_name})"),
+                           pictures.colour_bar("RdBu_r", -limit, limit, heat.shape[1], "log-odds drop when blanked")])
+
+
+def attention_picture(image: np.ndarray, cls_attention: np.ndarray) -> np.ndarray:
+    """CLS's attention to the tiles: a row per head, a column per layer, each map on its own scale."""
+    layers, heads = cls_attention.shape[:2]
+    cells = np.stack([np.stack([pictures.heatmap(cls_attention[l, h], image, "inferno", 0,
+                                                 max(float(cls_attention[l, h].max()), 1e-9), factor=4)
+                                for l in range(layers)]) for h in range(heads)])  # (heads, layers, h, w, 3)
+    return pictures.labelled_grid(cells, "layer", "head")
+
+
+def example_items(model: ModelBundle) -> list[tuple]:
+    """The test digits offered under the pad: the first stored example of each class."""
+    return [(enlarged(pixels), None) for pixels, _ in offered_examples(model)]
+
+
+def offered_examples(model: ModelBundle) -> list[tuple[np.ndarray, int]]:
+    """(pixels uint8 (28, 28), label) of each offered example, in gallery order."""
+    offered = []
+    for label in range(len(model.class_names)):
+        found, _ = model.examples(label)
+        offered += [(image.numpy(), label) for image in found[:EXAMPLES_PER_CLASS]]
+    return offered
+
+
+def start_picture(model: ModelBundle) -> Picture:
+    """What the tab explains before the visitor does anything: a stored test 7."""
+    example = model.example(default_label(model))
+    return Picture(example.input, f"a test {model.class_names[example.label]}")
+
+
+# --- Handlers: a model name and the event's values in, component values out ---------------------------------
+
+def read_sketch(sketch: dict | None, model_name: str):
+    """A stroke: the new picture, the status and the label (the maps follow in show_maps)."""
+    return read(picture_from_sketch(sketch), model_name)
+
+
+def read_upload(path: str | None, model_name: str):
+    return read(picture_from_file(path), model_name)
+
+
+def read_example(model_name: str, event: gr.SelectData):
+    model = bundle(model_name)
+    pixels, label = offered_examples(model)[event.index]
+    return read(Picture(pixels.astype(np.float32) / 255, f"a test {model.class_names[label]}"), model_name)
+
+
+def read(picture: Picture | str, model_name: str):
+    """(current, status, label) for a Picture, or for a message when the input could not become one."""
+    if isinstance(picture, str):
+        return (None, *prompt(picture))
+    return (picture, *answer(bundle(model_name), picture))
+
+
+def show_maps(current: Picture | None, model_name: str):
+    return maps(bundle(model_name), current)
+
+
+def show(current: Picture | None, model_name: str):
+    """Status, label and every map: for a picture sent from another tab or a model switch."""
+    model = bundle(model_name)
+    return (*answer(model, current), *maps(model, current))
+
+
+def refresh(model_name: str, current: Picture | None):
+    return (*show(current, model_name), example_items(bundle(model_name)))
+
+
+# --- Layout and wiring --------------------------------------------------------------------------------------
+
+def build(context: Context, first: ModelBundle) -> TabWiring:
+    start = start_picture(first)
+    status_start, label_start = answer(first, start)
+    maps_start = maps(first, start)
+    with gr.Tab("2 · Predict", id="predict") as tab:
+        gr.Markdown("Draw a digit (big, in the middle), upload a picture, or pick a test digit: the answer "
+                    "updates with every stroke. Below it, three answers to *which parts mattered?* and where the "
+                    "CLS token looks.")
+        with gr.Row():
+            with gr.Column(scale=1, min_width=340):
+                sketch = gr.Sketchpad(label="draw here", type="numpy", image_mode="L", canvas_size=(336, 336),
+                                      fixed_canvas=True, layers=False, transforms=(), height=420,
+                                      # radius 13 on a 336 canvas: a stroke about 1/13 of the digit's height,
+                                      # like MNIST's pen once the digit is fitted into 20×20
+                                      brush=gr.Brush(default_size=13, colors=["#000000"], color_mode="fixed"),
+                                      elem_id="sketchpad")
+                upload = gr.File(label="or upload a picture", file_types=["image"], type="filepath", height=120,
+                                 elem_id="upload")
+                examples = gr.Gallery(example_items(first), label="or pick a test digit", columns=5, rows=2,
+                                      height=290, allow_preview=False, object_fit="contain", elem_id="examples")
+            with gr.Column(scale=1, min_width=340):
+                status = gr.Markdown(status_start, elem_id="status")
+                label = gr.Label(label_start, num_top_classes=3, label="prediction", elem_id="prediction")
+                seen = image(maps_start[0], "what the model sees", "seen")
+        gr.Markdown("**Which parts mattered?** *Rollout* follows CLS's attention back through all the layers; "
+                    "*saliency* shows where a little more ink would change the answer most; *occlusion* blanks one "
+                    "tile at a time and measures the answer's log-odds (red: the tile supports the answer, blue: it "
+                    "argues against it). Decisions often hinge on **what is missing**: look for empty areas "
+                    "lighting up in the saliency map — a 1 is partly a 1 because there is no bar of a 7.")
+        with gr.Row():
+            rollout, saliency, occlusion = (image(maps_start[i], name, name) for i, name in
+                                            ((2, "rollout"), (3, "saliency"), (4, "occlusion")))
+        gr.Markdown("**Where does CLS look?** In every layer each head lets the CLS token gather from the tiles; "
+                    "brighter means more attention, each map on its own scale. Which tiles does CLS read before it "
+                    "decides?")
+        attention = image(maps_start[1], "CLS attention", "attention")
+    reads = [context.current, status, label]
+    shown = [seen, attention, rollout, saliency, occlusion]
+    context.predict_outputs, context.show_picture = [status, label, *shown], show
+    wire(context, tab, sketch, upload, examples, reads, shown)
+    return TabWiring("predict", tab, refresh, [context.current], [status, label, *shown, examples])
+
+
+def image(value, label: str, elem_id: str) -> gr.Image:
+    return gr.Image(value, label=label, show_label=False, interactive=False, format="png",
+                    buttons=["fullscreen", "download"], elem_id=elem_id)
+
+
+def wire(context: Context, tab, sketch, upload, examples, reads: list, shown: list) -> None:
+    model_choice, private = context.model_choice, dict(api_visibility="private", show_progress="hidden")
+    tab.select(None, js=PICK_BRUSH)
+    # Every stroke re-reads; always_last drops the strokes that arrive while one is being read.
+    sketch.change(read_sketch, [sketch, model_choice], reads, trigger_mode="always_last", **private) \
+          .then(show_maps, [context.current, model_choice], shown, **private)
+    upload.upload(read_upload, [upload, model_choice], reads, **private) \
+          .then(show_maps, [context.current, model_choice], shown, **private)
+    examples.select(read_example, model_choice, reads, **private) \
+            .then(show_maps, [context.current, model_choice], shown, **private)

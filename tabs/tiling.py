@@ -1,0 +1,140 @@
+"""Tiling: a digit cut into horizontal strips, vertical strips or square tiles, and the code that cuts it.
+
+The cut is made by vit.tiling, the same functions the model embeds through, by hand and with einops, and
+the tab checks that both give the same tensor.
+"""
+
+import gradio as gr
+import numpy as np
+import torch
+
+from vit import tiling
+from vit.bundle import ModelBundle
+
+from .shared import Context, Picture, TabWiring, bundle, cached, default_label, plural
+
+YOURS = "the Predict tab's digit"
+CUTS = {"tiles": "tiles", "horizontal strips": "horizontal", "vertical strips": "vertical"}
+CUT_FUNCTIONS = {"tiles": (tiling.tiles, tiling.tiles_einops),
+                 "horizontal": (tiling.horizontal_strips, tiling.horizontal_strips_einops),
+                 "vertical": (tiling.vertical_strips, tiling.vertical_strips_einops)}
+CUT_CODE = {
+    "tiles": ("b, c, h, w = images.shape\n"
+              "tiles = images.view(b, c, h // {n}, {n}, w // {n}, {n})"
+              ".permute(0, 2, 4, 1, 3, 5).reshape(b, -1, c, {n}, {n})",
+              "tiles = einops.rearrange(images, 'b c (h t1) (w t2) -> b (h w) c t1 t2', t1={n}, t2={n})"),
+    "horizontal": ("b, c, h, w = images.shape\n"
+                   "horizontal = images.view(b, c, {n}, h // {n}, w).permute(0, 2, 1, 3, 4)",
+                   "horizontal = einops.rearrange(images, 'b c (k h) w -> b k c h w', k={n})"),
+    "vertical": ("b, c, h, w = images.shape\n"
+                 "vertical = images.view(b, c, h, {n}, w // {n}).permute(0, 3, 1, 2, 4)",
+                 "vertical = einops.rearrange(images, 'b c h (k w) -> b k c h w', k={n})"),
+}
+
+
+# --- Views --------------------------------------------------------------------------------------------------
+
+def digit(model: ModelBundle, source: str, current: Picture | None) -> tuple[np.ndarray, str, str]:
+    """The (28, 28) image to cut, what it is, and a note when the Predict tab's digit was asked for but absent."""
+    if source == YOURS and current is not None:
+        return current.input, "your digit as the model sees it", ""
+    names = model.class_names
+    label = names.index(source) if source in names else default_label(model)
+    note = " (the Predict tab has no digit yet)" if source == YOURS else ""
+    return model.example(label).input, f"a test {names[label]}", note
+
+
+def cut(image: np.ndarray, kind: str, size: int) -> tuple[torch.Tensor, bool]:
+    """The pieces (1, N, 1, h, w) by hand, and whether einops gives the same tensor."""
+    images = torch.from_numpy(image)[None, None]  # (1, 1, 28, 28)
+    by_hand, with_einops = CUT_FUNCTIONS[kind]
+    pieces = by_hand(images, size)
+    return pieces, torch.equal(pieces, with_einops(images, size))
+
+
+def tiling_view(model: ModelBundle, source: str, cut_name: str, size: int, current: Picture | None):
+    """The tiling picture, the sentence under it and the code that makes the cut."""
+    kind = CUTS[cut_name]
+    image, what, note = digit(model, source, current)
+    pieces, agree = cut(image, kind, size)
+    if source == YOURS and current is not None:
+        picture = tiling_picture(image, pieces, kind)
+    else:
+        picture = example_figure(model.name, source, kind, size)
+    count, tile = pieces.shape[1], model.model.tile_size
+    if kind == "tiles" and size == tile:
+        model_line = (f"These {plural(count, 'tile')} are exactly the words **{model.name}** embeds: the model calls "
+                      f"the same `vit.tiling.tiles` (through `patchify`).")
+    else:
+        model_line = (f"**{model.name}** itself cuts {tile}×{tile} tiles ({(28 // tile) ** 2} words); "
+                      f"choose tiles of size {tile} to see exactly its words.")
+    text = (f"**{plural(count, 'word')} + 1 CLS token = {count + 1} tokens**, cut from {what}{note}. {model_line}  \n"
+            f"By hand and with einops: {'the same tensor, element for element ✓' if agree else 'they differ ✗'} "
+            f"— shape `{tuple(pieces.shape)}` = (batch, words, channels, height, width).")
+    by_hand_code, einops_code = CUT_CODE[kind]
+    code = (f"# images: (1, 1, 28, 28)\n# by hand\n{by_hand_code.format(n=size)}\n\n# with einops\n"
+            f"{einops_code.format(n=size)}\n# -> {tuple(pieces.shape)}: {count} words (+ CLS = {count + 1} tokens)")
+    return picture, text, code
+
+
+@cached(maxsize=128)
+def example_figure(model_name: str, source: str, kind: str, size: int) -> np.ndarray:
+    """The tiling picture of a stored example, drawn once and shared."""
+    image, _, _ = digit(bundle(model_name), source, None)
+    pieces, _ = cut(image, kind, size)
+    return tiling_picture(image, pieces, kind)
+
+
+def tiling_picture(image: np.ndarray, pieces: torch.Tensor, kind: str) -> np.ndarray:
+    from vit import plots  # matplotlib loads with the first figure, not at start-up
+    return plots.render(plots.tiling_figure(image, pieces[0], kind))
+
+
+# --- Handlers -----------------------------------------------------------------------------------------------
+
+def show_tiling(model_name: str, source: str, cut_name: str, size: str, current: Picture | None):
+    return tiling_view(bundle(model_name), source, cut_name, int(size), current)
+
+
+def size_label(cut_name: str):
+    return gr.Radio(label="tile size (pixels)" if CUTS[cut_name] == "tiles" else "number of strips")
+
+
+def refresh(model_name: str, source: str, current: Picture | None):
+    """A new model: back to its own tiles."""
+    model = bundle(model_name)
+    size = model.model.tile_size
+    return ("tiles", gr.Radio(value=str(size), label="tile size (pixels)"),
+            *tiling_view(model, source, "tiles", size, current))
+
+
+# --- Layout and wiring --------------------------------------------------------------------------------------
+
+def build(context: Context, first: ModelBundle) -> TabWiring:
+    names = first.class_names
+    with gr.Tab("1 · Tiling", id="tiling") as tab:
+        gr.Markdown("A transformer reads a sequence of words. A Vision Transformer makes its words by cutting the "
+                    "image into pieces and reading them left to right, top to bottom, after a learned **CLS** "
+                    "token from which the answer is read. Try the cuts: strips keep only one direction, small tiles "
+                    "make long sequences, big tiles make a few rich words.")
+        with gr.Row():
+            source = gr.Radio(names + [YOURS], value=names[default_label(first)], scale=3, elem_id="tiling-source",
+                              label="digit to cut: a test example, or the one in the Predict tab")
+            cut_choice = gr.Radio(list(CUTS), value="tiles", label="cut into", scale=2, elem_id="tiling-cut")
+            size = gr.Radio([str(d) for d in tiling.divisors(first.model.image_size)],
+                            value=str(first.model.tile_size), label="tile size (pixels)", scale=2,
+                            elem_id="tiling-size")
+        picture = gr.Image(label="the cut", show_label=False, interactive=False, format="png",
+                           buttons=["fullscreen", "download"], elem_id="tiling-picture")
+        text = gr.Markdown(elem_id="tiling-text")
+        code = gr.Code(language="python", label="the same cut in code", interactive=False, elem_id="tiling-code")
+    private = dict(api_visibility="private")
+    cut_choice.input(size_label, cut_choice, size, **private)
+    # One listener for the controls, the tab (whose digit may have changed on the Predict tab) and the page load
+    # (this tab opens first): always_last runs it once more with the final choices, so two quick clicks cannot
+    # leave picture, text and code from different calls.
+    gr.on([source.input, cut_choice.input, size.input, tab.select, context.demo.load], show_tiling,
+          [context.model_choice, source, cut_choice, size, context.current], [picture, text, code],
+          trigger_mode="always_last", **private)
+    return TabWiring("tiling", tab, refresh, [source, context.current], [cut_choice, size, picture, text, code],
+                     lazy=True)

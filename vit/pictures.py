@@ -1,0 +1,155 @@
+"""Heat maps and pictures drawn straight from arrays, for the paths that run on every stroke.
+
+No matplotlib here: a map is a colour lookup (the tables in colormaps.json are matplotlib's own inferno,
+viridis and RdBu_r, sampled at 256 steps), nearest-neighbour upscaling, and the digit's outline laid on top;
+labels and colour bars are drawn with Pillow. A whole Predict update draws in a few milliseconds, where the
+same pictures as matplotlib Figures cost most of a stroke's time. Everything returns (H, W, 3) uint8.
+"""
+
+import functools
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+INK = (94, 242, 255)          # the digit's outline over heat maps
+DARK_INK = (34, 34, 34)       # the outline over the diverging map, whose middle is white
+GRID = (255, 90, 54)          # tile borders
+PAPER, TEXT = (255, 255, 255), (40, 40, 40)
+SCALE = 8                     # screen pixels per input pixel: a 28×28 map becomes 224×224
+
+
+@functools.cache
+def colormap(name: str) -> np.ndarray:
+    """A (256, 3) uint8 lookup table: inferno, viridis or RdBu_r."""
+    tables = json.loads((Path(__file__).with_name("colormaps.json")).read_text())
+    return np.asarray(tables[name], dtype=np.uint8)
+
+
+@functools.cache
+def font(size: int = 12) -> ImageFont.ImageFont:
+    """DejaVu Sans, which matplotlib ships (found without importing it): it has ×, ÷ and |, which Pillow's
+    own default font lacks; Pillow's font if it is not there."""
+    spec = importlib.util.find_spec("matplotlib")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
+        if path.is_file():
+            return ImageFont.truetype(str(path), size)
+    return ImageFont.load_default(size=size)
+
+
+def colour(values: np.ndarray, name: str, low: float, high: float) -> np.ndarray:
+    """Values (...) mapped through a colour table on the scale [low, high], clipped: (..., 3) uint8."""
+    span = high - low if high > low else 1.0
+    index = np.clip((np.asarray(values, dtype=np.float64) - low) / span * 255, 0, 255).round().astype(np.intp)
+    return colormap(name)[index]
+
+
+def upscale(array: np.ndarray, factor: int) -> np.ndarray:
+    """Each cell repeated factor × factor times (nearest neighbour), for (H, W) or (H, W, 3) arrays."""
+    return array.repeat(factor, axis=0).repeat(factor, axis=1)
+
+
+def to_pixels(values: np.ndarray, size: int) -> np.ndarray:
+    """A (g, g) per-tile grid or an (H, W) per-pixel map, upscaled to (size, size)."""
+    return upscale(values, size // values.shape[0])
+
+
+def outline_mask(image: np.ndarray, factor: int) -> np.ndarray:
+    """(H*f, W*f) bool: the border between ink (≥ 0.5) and background of an (H, W) image, upscaled."""
+    ink = upscale(np.asarray(image) >= 0.5, factor)
+    edge = np.zeros_like(ink)
+    edge[1:, :] |= ink[1:, :] != ink[:-1, :]
+    edge[:, 1:] |= ink[:, 1:] != ink[:, :-1]
+    return edge
+
+
+def heatmap(values: np.ndarray, image: np.ndarray, name: str, low: float, high: float,
+            factor: int = SCALE, outline: tuple[int, int, int] = INK) -> np.ndarray:
+    """A map (g, g) or (H, W) coloured on [low, high] at the image's size × factor, with the digit outlined."""
+    size = image.shape[0] * factor
+    rgb = colour(to_pixels(np.asarray(values, dtype=np.float64), size), name, low, high)
+    rgb[outline_mask(image, factor)] = outline
+    return rgb
+
+
+def grey(image: np.ndarray, factor: int = SCALE, tile_size: int | None = None) -> np.ndarray:
+    """An (H, W) image in [0, 1] as grey pixels, upscaled, with the tile borders drawn when tile_size is given."""
+    rgb = upscale(np.repeat((np.clip(image, 0, 1) * 255).round().astype(np.uint8)[..., None], 3, axis=2), factor)
+    if tile_size:
+        step = tile_size * factor
+        rgb[step - 1:-1:step, :] = GRID
+        rgb[:, step - 1:-1:step] = GRID
+    return rgb
+
+
+def colour_bar(name: str, low: float, high: float, width: int, label: str, height: int = 12) -> np.ndarray:
+    """A horizontal colour bar with its two ends and the middle written under it: (height + 30, width, 3)."""
+    strip = colour(np.linspace(low, high, width)[None].repeat(height, axis=0), name, low, high)
+    canvas = Image.new("RGB", (width, height + 30), PAPER)
+    canvas.paste(Image.fromarray(strip), (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    ticks = [(0, "la", low), (width // 2, "ma", (low + high) / 2), (width - 1, "ra", high)]
+    for x, anchor, value in ticks:
+        draw.text((x, height + 2), number(value), fill=TEXT, font=font(11), anchor=anchor)
+    draw.text((width // 2, height + 16), label, fill=TEXT, font=font(11), anchor="ma")
+    return np.asarray(canvas)
+
+
+def number(value: float) -> str:
+    """A tick label: short, and exactly 0 as 0."""
+    if value == 0:
+        return "0"
+    return f"{value:.2g}" if abs(value) < 0.01 or abs(value) >= 1000 else f"{value:.3g}"
+
+
+def titled(picture: np.ndarray, title: str, size: int = 13) -> np.ndarray:
+    """The picture with a line of text above it."""
+    canvas = Image.new("RGB", (picture.shape[1], picture.shape[0] + size + 8), PAPER)
+    canvas.paste(Image.fromarray(picture), (0, size + 8))
+    ImageDraw.Draw(canvas).text((picture.shape[1] // 2, 3), title, fill=TEXT, font=font(size), anchor="ma")
+    return np.asarray(canvas)
+
+
+def stack(pictures: list[np.ndarray], gap: int = 6) -> np.ndarray:
+    """Pictures one above the other, centred, on white."""
+    width = max(p.shape[1] for p in pictures)
+    height = sum(p.shape[0] for p in pictures) + gap * (len(pictures) - 1)
+    out = np.full((height, width, 3), 255, dtype=np.uint8)
+    top = 0
+    for picture in pictures:
+        left = (width - picture.shape[1]) // 2
+        out[top:top + picture.shape[0], left:left + picture.shape[1]] = picture
+        top += picture.shape[0] + gap
+    return out
+
+
+def side_by_side(pictures: list[np.ndarray], gap: int = 10) -> np.ndarray:
+    """Pictures in a row, top-aligned, on white."""
+    height = max(p.shape[0] for p in pictures)
+    width = sum(p.shape[1] for p in pictures) + gap * (len(pictures) - 1)
+    out = np.full((height, width, 3), 255, dtype=np.uint8)
+    left = 0
+    for picture in pictures:
+        out[:picture.shape[0], left:left + picture.shape[1]] = picture
+        left += picture.shape[1] + gap
+    return out
+
+
+def labelled_grid(cells: np.ndarray, column_name: str, row_name: str, gap: int = 4) -> np.ndarray:
+    """Cells (R, C, h, w, 3) laid out as a grid with "column_name 1…C" above and "row_name 1…R" at the left."""
+    rows, cols, height, width = cells.shape[:4]
+    margin_left, margin_top = 58, 20
+    canvas = Image.new("RGB", (margin_left + cols * (width + gap), margin_top + rows * (height + gap)), PAPER)
+    draw = ImageDraw.Draw(canvas)
+    for r in range(rows):
+        top = margin_top + r * (height + gap)
+        draw.text((margin_left - 6, top + height // 2), f"{row_name} {r + 1}", fill=TEXT, font=font(12), anchor="rm")
+        for c in range(cols):
+            canvas.paste(Image.fromarray(cells[r, c]), (margin_left + c * (width + gap), top))
+    for c in range(cols):
+        draw.text((margin_left + c * (width + gap) + width // 2, 3), f"{column_name} {c + 1}", fill=TEXT,
+                  font=font(12), anchor="ma")
+    return np.asarray(canvas)
