@@ -3,6 +3,8 @@
 The matrix is a matplotlib figure, drawn the first time the tab opens and cached per model and selected cell.
 """
 
+import math
+
 import gradio as gr
 import numpy as np
 
@@ -51,7 +53,8 @@ def cell_at(model: ModelBundle, x: float, y: float) -> tuple[int, int] | None:
     """The (true, predicted) cell under a click on the matrix picture, or None beside it."""
     _, (left, top, right, bottom) = matrix_picture(model.name, None)
     classes = len(model.class_names)
-    col, row = int((x - left) / (right - left) * classes), int((y - top) / (bottom - top) * classes)
+    # floor, not int(): a click just left of or above the matrix is column or row -1, not 0
+    col, row = math.floor((x - left) / (right - left) * classes), math.floor((y - top) / (bottom - top) * classes)
     return (row, col) if 0 <= row < classes and 0 <= col < classes else None
 
 

@@ -1,4 +1,5 @@
-"""The benchmark: its reference model is the notebook's architecture, and a tiny run reports every figure.
+"""The benchmark (bench/, run as `python -m bench`): its reference model is the notebook's architecture, its
+pieces flag goals and read drawings as the app does, and a tiny run reports every figure.
 
 No test asserts a duration: timings depend on the machine and its load.
 """
@@ -8,12 +9,15 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
+from bench import app as bench_app
+from bench import timings
+from bench.notebook import NotebookNet
+from bench.report import figure, percentiles, time_to_99_label
 from conftest import ROOT, TINY
-from vit import bench
-from vit.bench import NotebookNet, figure, percentiles
 
 
 def copy_into_notebook(model) -> NotebookNet:
@@ -68,10 +72,46 @@ def test_percentiles_are_nearest_rank():
                                                        ((0.97, 0.9899), None, False)])
 def test_time_to_99_is_the_first_epoch_at_99_percent(monkeypatch, tmp_path, accuracies, seconds, met):
     history = [{"epoch": i + 1, "test_accuracy": a, "seconds": 20.0 * (i + 1)} for i, a in enumerate(accuracies)]
-    monkeypatch.setattr(bench, "train", lambda *args, **kwargs: (None, history, history[-1]["seconds"]))
-    result = bench.bench_time_to_99(None, None, tmp_path)
+    monkeypatch.setattr(timings, "train", lambda *args, **kwargs: (None, history, history[-1]["seconds"]))
+    result = timings.bench_time_to_99(None, None, tmp_path)
     assert (result["seconds"]["value"], result["seconds"]["met"]) == (seconds, met)
-    assert ("not reached" in bench.time_to_99_label(result)) is (not met)
+    assert ("not reached" in time_to_99_label(result)) is (not met)
+
+
+def test_percentiles_carry_a_goal_on_the_median_and_tolerate_no_runs():
+    spread = percentiles([100.0, 200.0, 900.0], goal_p50=150)
+    assert (spread["p50"]["value"], spread["p50"]["met"], spread["p95"]["goal"]) == (200, False, None)
+    empty = percentiles([], goal_p50=150)  # a part that measured nothing reports no number, not a crash
+    assert (empty["p50"]["value"], empty["p50"]["met"], empty["runs"]) == (None, None, 0)
+
+
+def test_drawing_is_what_the_sketchpad_sends():
+    digit = np.zeros((28, 28), dtype=np.uint8)
+    digit[4:24, 13:15] = 255  # a white "1" on black, as MNIST stores it
+    sketch = timings.drawing(digit)
+    composite = sketch["composite"]
+    assert (sketch["background"], sketch["layers"]) == (None, [])
+    assert composite.shape == (336, 336) and composite.dtype == np.uint8
+    assert composite[0, 0] == 255 and composite[168, 168] == 0  # black ink on white paper
+
+
+def test_the_label_prompt_is_the_apps():
+    # The browser part waits for this text after clearing the canvas; a renamed prompt would stall every stroke.
+    from tabs.predict import PROMPT
+    assert bench_app.PROMPT == PROMPT
+
+
+def test_browser_figures_are_not_measured_without_chromium(monkeypatch, tmp_path):
+    monkeypatch.setattr(bench_app, "CHROMIUM", tmp_path / "no-chromium")
+    result = bench_app.bench_browser("http://127.0.0.1:9/", None)
+    assert "no Chromium" in result["not_measured"]
+    assert result["label_ms"]["p50"]["value"] is None and result["maps_ms"]["p50"]["value"] is None
+
+
+def test_nothing_in_the_library_imports_the_benchmark():
+    for path in (ROOT / "vit").glob("*.py"):
+        source = path.read_text()
+        assert "import bench" not in source and "from bench" not in source, path
 
 
 def figures(node, path=""):
@@ -85,7 +125,7 @@ def figures(node, path=""):
 
 def run_bench(tmp_path, data_dir, *options) -> dict:
     output = tmp_path / "bench" / "results.json"
-    subprocess.run([sys.executable, "-m", "vit.bench", "--quick", "--models", "mnist-tiny", "--data-dir", str(data_dir),
+    subprocess.run([sys.executable, "-m", "bench", "--quick", "--models", "mnist-tiny", "--data-dir", str(data_dir),
                     "--output", str(output), *options], cwd=ROOT, check=True, timeout=900)
     assert (output.parent / "README.md").read_text().startswith("# Benchmark (quick mode)")
     return json.loads(output.read_text())
@@ -98,7 +138,8 @@ def check_sane(results: dict, may_be_empty: set[str]) -> None:
             assert path in may_be_empty, f"{path} is missing"
             continue
         assert math.isfinite(value["value"]), path
-        assert value["value"] > 0 or value["unit"] == "calls", f"{path} = {value['value']}"  # counts may be 0
+        counts = value["unit"] in ("calls", "strokes")  # counts may be 0
+        assert value["value"] > 0 or counts, f"{path} = {value['value']}"
         assert value["met"] in (None, True, False), path
     assert results["machine"]["cores"] >= 1 and results["machine"]["torch"] == torch.__version__
 
@@ -120,6 +161,9 @@ def test_quick_run_reports_every_figure(tmp_path, data_dir):
             "adamw_default_ms", "adamw_fused_ms", "evaluation_batch_1000_s", "evaluation_batch_100_s"} <= set(choices)
     assert results["time_to_99"]["skipped"] == "quick mode" and results["app"] == {"skipped": "--skip-app"}
     assert set(results["accuracy"]["anchors"]) and "mnist-tiny" in results["accuracy"]["shipped"]
+    update = results["predict_update"]  # in process: measured even without the running app
+    assert (update["model"], update["weights"], update["runs"]) == ("mnist-tiny", "untrained", 50)
+    assert update["not_read"]["value"] == 0 and update["p95"]["goal"] == 30
     check_sane(results, may_be_empty={"/time_to_99/seconds", "/accuracy/shipped/mnist-tiny"})
 
 
@@ -131,4 +175,17 @@ def test_quick_run_measures_the_running_app(tmp_path, data_dir):
         assert app[key]["errors"]["value"] == 0, app[key]["first_error"]
         assert app[key]["requests"] == app[key]["runs"] > 0
     assert app["concurrent"]["clients"] == 4
-    check_sane(results, may_be_empty={"/time_to_99/seconds", "/accuracy/shipped/mnist-tiny"})
+    startup = app["startup"]
+    assert startup["launches"] == 1 and len(startup["app_seconds"]["runs"]) == len(startup["bare_seconds"]["runs"]) == 1
+    assert startup["ratio"]["goal"] == 1.5
+    browser = app["browser"]
+    if bench_app.browser_missing():
+        assert browser["not_measured"] == bench_app.browser_missing()
+        may_be_empty = {f"/app/browser/{key}/{p}" for key in ("label_ms", "maps_ms") for p in ("p50", "p95")}
+    else:
+        assert "not_measured" not in browser, browser.get("not_measured")
+        assert browser["failed"]["value"] == 0, browser["first_failure"]
+        assert browser["label_ms"]["runs"] == browser["maps_ms"]["runs"] == 3
+        assert browser["maps"] == list(bench_app.MAPS)
+        may_be_empty = set()
+    check_sane(results, may_be_empty={"/time_to_99/seconds", "/accuracy/shipped/mnist-tiny", *may_be_empty})

@@ -25,6 +25,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 from unittest import mock
 
@@ -35,7 +36,7 @@ from PIL import Image, ImageDraw, PngImagePlugin
 from safetensors.torch import load as load_tensors, save as save_tensors
 
 from conftest import ROOT
-from vit.bench import free_port, running_app
+from server import free_port, running_app
 from hub_server import StandInHub, Token
 
 BUNDLED = ROOT / "weights" / "mnist-tiny"  # committed: the server and the UI tests need no training
@@ -101,11 +102,11 @@ def dot_on(size: int, radius: int = 13) -> Image.Image:
 
 
 # name -> (the file's bytes from the digits fixture, what must come back): ("digit", index into digits) is that
-# digit's label; ("message", words) a label without confidences; ("refused", words) an error for the visitor.
+# digit's label; ("refused", words) no answer but a message with these words (README, "The API": one contract).
 PICTURES = {
-    "blank": (lambda d: encode(Image.new("L", (280, 280), 255)), ("message", "Draw a digit")),
-    "1x1": (lambda d: encode(Image.new("L", (1, 1), 0)), ("message", "too small")),
-    "10000x10": (lambda d: encode(Image.new("L", (10000, 10), 255)), ("message", "too long and thin")),
+    "blank": (lambda d: encode(Image.new("L", (280, 280), 255)), ("refused", "Draw a digit")),
+    "1x1": (lambda d: encode(Image.new("L", (1, 1), 0)), ("refused", "too small")),
+    "10000x10": (lambda d: encode(Image.new("L", (10000, 10), 255)), ("refused", "too long and thin")),
     "8000x8000": (lambda d: huge(d[0][0]), ("digit", 0)),
     "rgba-transparent": (lambda d: transparent(d[1][0]), ("digit", 1)),
     "16-bit": (lambda d: sixteen_bit(d[2][0]), ("digit", 2)),
@@ -159,13 +160,15 @@ def digits(data_dir):
 
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory):
-    """The app's event functions by name (predict, from_upload, from_sketch...), built on the bundled model."""
+    """The app's handlers (tabs.predict, api), with the bundled model registered as the app registers it."""
     weights = tmp_path_factory.mktemp("ui-weights")
     shutil.copytree(BUNDLED, weights / MODEL)
     with mock.patch.dict(os.environ, {"VIT_MODELS": "", "GRADIO_ANALYTICS_ENABLED": "False"}):
+        import api
         import app
-        demo = app.build_demo(app.load_models(weights))
-    return {block.name: block.fn for block in demo.fns.values() if block.fn is not None}
+        from tabs import predict, shared
+        shared.use_models(app.load_models(weights))
+    return SimpleNamespace(predict=predict, api=api)
 
 
 def top_label(confidences: dict) -> str:
@@ -174,50 +177,49 @@ def top_label(confidences: dict) -> str:
 
 @pytest.mark.parametrize("name", list(PICTURES))
 def test_ui_upload_gives_the_digit_or_a_clear_message(ui, digits, tmp_path, name):
-    """from_upload feeds the Predict tab: a digit is read right; anything else leaves it empty with a message."""
-    current, status, label, *pictures = ui["from_upload"](str(write_picture(name, digits, tmp_path)), MODEL)
+    """An upload feeds the Predict tab: a digit is read right; anything else leaves it empty with a message."""
+    current, status, label = ui.predict.read_upload(str(write_picture(name, digits, tmp_path)), MODEL)
+    pictures = ui.predict.show_maps(current, MODEL)
     kind, expected = PICTURES[name][1]
     if kind == "digit":
         assert top_label(label) == str(digits[expected][1]), status
-        assert current["input"].shape == (28, 28) and max(current["original"].shape[:2]) <= 280
+        assert current.input.shape == (28, 28) and max(current.original.shape[:2]) <= 280
         assert all(picture is not None for picture in pictures)
     else:
-        assert current is None and pictures == [None, None, None]
-        assert expected in status, status
+        assert current is None and pictures == (None,) * 5
+        assert expected in status and label == "Draw a digit", status
         assert_friendly(status)
 
 
 @pytest.mark.parametrize("name", list(PICTURES))
-def test_ui_predict_function_gives_confidences_or_a_clear_message(ui, digits, tmp_path, name):
-    """The function behind /predict: confidences for a digit, a label-only message, or a gr.Error with words."""
+def test_ui_predict_function_gives_ten_confidences_or_a_clear_error(ui, digits, tmp_path, name):
+    """The function behind /predict: every class's confidence for a digit, else a gr.Error in plain words."""
     import gradio as gr
     path = str(write_picture(name, digits, tmp_path))
     kind, expected = PICTURES[name][1]
     if kind == "refused":
         with pytest.raises(gr.Error) as raised:
-            ui["predict"](path, MODEL)
+            ui.api.predict(path, MODEL)
         assert expected in raised.value.message
         assert_friendly(raised.value.message)
         return
-    result = ui["predict"](path, MODEL)
-    if kind == "digit":
-        assert top_label(result) == str(digits[expected][1])
-        assert sum(result.values()) == pytest.approx(1, abs=1e-4)
-    else:
-        assert isinstance(result, str) and expected in result
-        assert_friendly(result)
+    result = ui.api.predict(path, MODEL)
+    assert result["label"] == str(digits[expected][1])
+    assert [c["label"] for c in result["confidences"]][0] == result["label"]
+    assert sorted(c["label"] for c in result["confidences"]) == [str(i) for i in range(10)]
+    assert sum(c["confidence"] for c in result["confidences"]) == pytest.approx(1, abs=1e-4)
 
 
 def sketch(composite: np.ndarray | None) -> dict:
-    """What gradio hands from_sketch: the canvas flattened on white, mode L, as numpy (ImageEditor.preprocess)."""
+    """What gradio hands read_sketch: the canvas flattened on white, mode L, as numpy (ImageEditor.preprocess)."""
     return {"background": None, "layers": [], "composite": composite}
 
 
 def test_ui_blank_or_cleared_canvas_asks_for_a_digit(ui):
     for value, words in [(sketch(np.full((CANVAS, CANVAS), 255, np.uint8)), "Draw a digit first"),
                          (sketch(None), "Draw a digit on the canvas"), (None, "Draw a digit on the canvas")]:
-        current, status, label, *pictures = ui["from_sketch"](value, MODEL)
-        assert current is None and pictures == [None, None, None]
+        current, status, label = ui.predict.read_sketch(value, MODEL)
+        assert current is None and ui.predict.show_maps(current, MODEL) == (None,) * 5
         assert words in status and label == "Draw a digit"
         assert_friendly(status)
 
@@ -226,8 +228,8 @@ def test_ui_one_dot_on_the_canvas_is_not_read_as_a_sure_digit(ui, digits):
     drawing, label = digits[8]  # control: a real digit drawn on the same canvas is read right
     canvas = Image.new("L", (CANVAS, CANVAS), 255)
     canvas.paste(drawing, (28, 28))
-    assert top_label(ui["from_sketch"](sketch(np.asarray(canvas)), MODEL)[2]) == str(label)
-    current, status, label, *_ = ui["from_sketch"](sketch(np.asarray(dot_on(CANVAS))), MODEL)
+    assert top_label(ui.predict.read_sketch(sketch(np.asarray(canvas)), MODEL)[2]) == str(label)
+    current, status, label = ui.predict.read_sketch(sketch(np.asarray(dot_on(CANVAS))), MODEL)
     assert current is None or max(label.values()) < 0.5, status  # a message, or the app's own "not sure" hedge
 
 
@@ -236,7 +238,7 @@ def test_ui_your_image_of_an_exif_rotated_photo_is_upright(ui, tmp_path):
     ImageDraw.Draw(upright).line([(40, 40), (160, 40), (80, 260)], fill=0, width=14)
     path = tmp_path / "photo.jpg"
     path.write_bytes(exif_rotated(upright))
-    original = ui["from_upload"](str(path), MODEL)[0]["original"]
+    original = ui.predict.read_upload(str(path), MODEL)[0].original
     assert original.shape[:2] == (280, 187)  # (height, width) of the upright picture fitted into 280x280
 
 
@@ -244,7 +246,7 @@ def test_ui_your_image_of_a_16_bit_png_shows_the_digit(ui, digits, tmp_path):
     drawing = digits[2][0]
     path = tmp_path / "sixteen.png"
     path.write_bytes(sixteen_bit(drawing))
-    original = ui["from_upload"](str(path), MODEL)[0]["original"]
+    original = ui.predict.read_upload(str(path), MODEL)[0].original
     grey = np.asarray(Image.fromarray(original).convert("L"), dtype=np.float32)
     assert np.abs(grey - np.asarray(drawing, dtype=np.float32)).mean() < 10  # grey levels, out of 255
 
@@ -488,22 +490,30 @@ SERVER_PICTURES = ["10000x10", "16-bit", "palette", "animated-gif", "exif-jpeg"]
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SERVER_PICTURES)
 def test_server_predict_gives_the_digit_or_a_clear_message(server, client, digits, tmp_path, name):
-    result = ask(client, write_picture(name, digits, tmp_path))
+    from gradio_client.exceptions import AppError
     kind, expected = PICTURES[name][1]
     if kind == "digit":
-        assert result["label"] == str(digits[expected][1]) and result["confidences"]
+        result = ask(client, write_picture(name, digits, tmp_path))
+        assert result["label"] == str(digits[expected][1]) and len(result["confidences"]) == 10
     else:
-        assert not result.get("confidences") and expected in result["label"]
-        assert_friendly(result["label"])
+        with pytest.raises(AppError) as raised:
+            ask(client, write_picture(name, digits, tmp_path))
+        assert expected in str(raised.value)
+        assert_friendly(str(raised.value))
     assert_still_serving(client, digits, tmp_path)
 
 
 @pytest.mark.slow
 def test_server_predict_one_dot_is_not_a_sure_digit(server, client, digits, tmp_path):
+    from gradio_client.exceptions import AppError
     path = tmp_path / "dot.png"
     dot_on(280, radius=5).save(path)
-    result = ask(client, path)
-    assert not result.get("confidences") or result["confidences"][0]["confidence"] < 0.5, result
+    try:
+        result = ask(client, path)
+    except AppError as refused:  # the documented answer for a picture without a digit
+        assert_friendly(str(refused))
+        return
+    assert result["confidences"][0]["confidence"] < 0.5, result
 
 
 def peak_rss(pid: int) -> int:

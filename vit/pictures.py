@@ -43,7 +43,8 @@ def font(size: int = 12) -> ImageFont.ImageFont:
 def colour(values: np.ndarray, name: str, low: float, high: float) -> np.ndarray:
     """Values (...) mapped through a colour table on the scale [low, high], clipped: (..., 3) uint8."""
     span = high - low if high > low else 1.0
-    index = np.clip((np.asarray(values, dtype=np.float64) - low) / span * 255, 0, 255).round().astype(np.intp)
+    # matplotlib's own indexing: 256 equal bins over the scale, the top value in the last
+    index = np.clip(np.floor((np.asarray(values, dtype=np.float64) - low) / span * 256), 0, 255).astype(np.intp)
     return colormap(name)[index]
 
 

@@ -1,6 +1,6 @@
 """The training recipe and loop, checkpoints, and the model folder the app reads.
 
-Speed on a small CPU comes from choices each measured (README, "Speed"; `python -m vit.bench` times each
+Speed on a small CPU comes from choices each measured (README, "Speed"; `python -m bench` times each
 against what it replaced): batches indexed from one in-memory uint8 tensor, augmentation of a whole batch
 at once with the sampling grid built by one einsum, fused AdamW and EMA updates, and one thread per run.
 """
@@ -72,7 +72,7 @@ def augment(images: torch.Tensor, recipe: Recipe, generator: torch.Generator) ->
 
 def resample(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     """grid_sample(images, affine_grid(theta)), with the grid built by one einsum: on a CPU the whole resampling
-    of 128 images takes a third of the time it took through affine_grid (`python -m vit.bench`, "before / now")."""
+    is several times faster than through affine_grid (`python -m bench`, "before / now")."""
     b, _, h, w = images.shape
     grid = torch.einsum("bij,pj->bpi", theta, _pixel_centres(h, w).to(theta)).reshape(b, h, w, 2)  # (B, H, W, 2)
     return F.grid_sample(images, grid.to(images.device), align_corners=False)
@@ -96,8 +96,8 @@ def learning_rate(step: int, total_steps: int, warmup_steps: int, peak: float) -
 def make_optimizer(model: ViT, recipe: Recipe) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices only (not on norms, biases, CLS or positions).
 
-    The fused kernel updates every parameter in one call: for the tiny model on a CPU a fifth of the time of
-    torch's default per-parameter loop (`python -m vit.bench`, "before / now").
+    The fused kernel updates every parameter in one call, faster on a CPU than torch's default per-parameter
+    loop (`python -m bench`, "before / now").
     """
     decay = [p for p in model.parameters() if p.ndim == 2]
     no_decay = [p for p in model.parameters() if p.ndim != 2]

@@ -1,0 +1,22 @@
+"""The benchmark: how fast this project trains, answers and serves, against the notebook it grew from.
+
+    python -m bench              # full run -> bench/results.json, bench/README.md
+    python -m bench --quick      # small samples, untrained models, no time-to-99 % run
+                                 #   -> bench/results-quick.json, bench/results-quick.md (git-ignored)
+
+A tool beside the product: it imports vit.* and, for the in-process Predict figure, the app's modules;
+nothing in the product imports it. Modules, one job each:
+    budget.py    how much is measured (full, --quick), of which models, on how many torch threads
+    notebook.py  the notebook's model and training loop, the reference for the training speed-up
+    timings.py   figures measured in this process: training, speed choices, inference, the Predict update,
+                 evaluation of the test split and accuracy, time to 99 %
+    app.py       the app as a process: start-up against a bare Gradio app, /predict, and a stroke in Chromium
+    report.py    figures with goals, percentiles, and the tables
+    __main__.py  arguments, the order of the parts, the files written
+Absolute timings move with the machine's load, so speed-ups are ratios measured in the same run and
+latencies are percentiles; the load average is recorded beside them.
+"""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository: app.py, weights/

@@ -1,0 +1,31 @@
+"""How much of each figure is measured (full or --quick), of which models, and on how many torch threads."""
+
+from dataclasses import dataclass
+
+import torch
+
+STARTUP_THREADS = torch.get_num_threads()  # torch's default for this machine, read before anyone changes it
+OUR_THREADS = 1                            # what train.py and app.py use
+MODELS = {"mnist": "default", "mnist-tiny": "tiny"}  # shipped model folder -> the preset it was trained with
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much of each measurement to take."""
+    repetitions: int         # interleaved training blocks per loop
+    steps: int               # optimiser steps per block ...
+    block_seconds: float     # ... unless this runs out first (an overloaded machine can make a step take seconds)
+    latency_runs: int        # single-image calls per latency figure (and in-process Predict updates)
+    evaluations: int         # passes over the test split, the median is kept
+    app_requests: int        # sequential /predict calls from one client
+    app_clients: int         # concurrent clients ...
+    app_client_requests: int  # ... and the calls each makes
+    startups: int            # launches each of the app and of a bare Gradio app, interleaved
+    strokes: int             # strokes drawn in Chromium
+    time_to_99: bool         # run the fast preset to 99 %
+
+
+FULL = Budget(repetitions=5, steps=50, block_seconds=10, latency_runs=200, evaluations=3, app_requests=100,
+              app_clients=16, app_client_requests=20, startups=3, strokes=20, time_to_99=True)
+QUICK = Budget(repetitions=3, steps=10, block_seconds=1.5, latency_runs=50, evaluations=1, app_requests=20,
+               app_clients=4, app_client_requests=5, startups=1, strokes=3, time_to_99=False)

@@ -1,0 +1,238 @@
+"""Figures and the report: a number with its goal, percentiles, the machine, and the text and markdown tables.
+
+A figure is a dict {"value", "unit", "goal", "better", "met", ...}; every part of the benchmark returns
+them, `rows` lists them in reading order under a name, and both tables are drawn from those rows.
+"""
+
+import math
+import os
+import platform
+import statistics
+from pathlib import Path
+
+import torch
+
+from . import ROOT
+from .budget import STARTUP_THREADS
+
+
+def figure(value: float | None, unit: str, goal: float | None = None, better: str = "lower", **extra) -> dict:
+    """One measured number with its goal (a bound; `better` says which side) and whether it was met."""
+    met = None if value is None or goal is None else bool(value <= goal if better == "lower" else value >= goal)
+    rounded = None if value is None else round(float(value), 3 if abs(value) < 100 else 1)
+    return {"value": rounded, "unit": unit, "goal": goal, "better": better if goal is not None else None,
+            "met": met, **extra}
+
+
+def percentiles(milliseconds: list[float], goal_p95: float | None = None, goal_p50: float | None = None) -> dict:
+    """p50 and p95 of a list of durations in ms, each with its goal if it has one (None when the list is empty)."""
+    ordered = sorted(milliseconds)
+    p50 = statistics.median(ordered) if ordered else None
+    p95 = ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)] if ordered else None  # nearest-rank
+    return {"p50": figure(p50, "ms", goal_p50), "p95": figure(p95, "ms", goal_p95), "runs": len(ordered)}
+
+
+def shown(path: Path) -> str:
+    """A path as the reader would type it: relative to the repository when inside it."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def machine() -> dict:
+    """What the figures were measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
+            "platform": platform.platform(), "default_threads": STARTUP_THREADS, "load_average_start": load()}
+
+
+def load() -> list[float] | None:
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
+# --- Rows: every figure under its name, in reading order ------------------------------------------------------
+
+def rows(results: dict) -> list[tuple[str, dict]]:
+    """Every reported figure as (name, figure), in reading order."""
+    return [*training_rows(results), *inference_rows(results["inference"]), *choice_rows(results.get("choices")),
+            *update_rows(results.get("predict_update")), *app_rows(results["app"]),
+            *accuracy_rows(results["accuracy"])]
+
+
+def training_rows(results: dict) -> list[tuple[str, dict]]:
+    throughput = results["throughput"]
+    return [(f"training, ours ({throughput['ours']['threads']} thread)", throughput["ours"]),
+            (f"training, notebook loop ({throughput['reference']['threads']} threads)", throughput["reference"]),
+            ("training speed-up", throughput["ratio"]),
+            ("training, notebook loop (1 thread)", throughput["reference_one_thread"]),
+            ("training speed-up, both on 1 thread", throughput["ratio_same_threads"]),
+            (time_to_99_label(results["time_to_99"]), results["time_to_99"]["seconds"])]
+
+
+def time_to_99_label(part: dict) -> str:
+    if part.get("skipped"):
+        return f"fast preset: time to 99 % (skipped: {part['skipped']})"
+    if part["epoch"] is None:
+        return (f"fast preset: time to 99 % (not reached: {part['final_accuracy'] * 100:.2f} % after "
+                f"{part['epochs']} epochs, {part['total_seconds']:.0f} s)")
+    return f"fast preset: time to 99 % (epoch {part['epoch']} of {part['epochs']})"
+
+
+def inference_rows(inference: dict) -> list[tuple[str, dict]]:
+    table = []
+    for name, part in inference.items():
+        weights = "untrained" if part["weights"] == "untrained" else "trained"
+        for key, label in (("forward_ms", "forward"), ("explain_ms", "predict + explain")):
+            table += [(f"{name} ({weights}): {label} p50", part[key]["p50"]),
+                      (f"{name} ({weights}): {label} p95", part[key]["p95"])]
+        for key in ("test_split_seconds", "test_split_seconds_all_cores"):
+            threads = part[key]["threads"]
+            table.append((f"{name} ({weights}): 10k test images, {threads} thread{'s' if threads > 1 else ''}",
+                          part[key]))
+    return table
+
+
+def choice_rows(choices: dict | None) -> list[tuple[str, dict]]:
+    if not choices:  # results files from before these rows have none
+        return []
+    model = choices["evaluation_model"]
+    return [("augmenting 128 images, F.affine_grid + grid_sample (before)", choices["augment_affine_grid_ms"]),
+            ("augmenting 128 images, einsum grid + grid_sample (now)", choices["augment_einsum_grid_ms"]),
+            ("EMA update, tiny model, one lerp_ per parameter (before)", choices["ema_per_parameter_ms"]),
+            ("EMA update, tiny model, one fused _foreach_lerp_ (now)", choices["ema_fused_ms"]),
+            ("AdamW step, tiny model, torch's default on a CPU (before)", choices["adamw_default_ms"]),
+            ("AdamW step, tiny model, fused=True (now)", choices["adamw_fused_ms"]),
+            (f"{model}: 10k test images in batches of 1000 (before)", choices["evaluation_batch_1000_s"]),
+            (f"{model}: 10k test images in batches of 100 (now)", choices["evaluation_batch_100_s"])]
+
+
+def update_rows(update: dict | None) -> list[tuple[str, dict]]:
+    if update is None:  # results files from before this part have none
+        return []
+    if update.get("not_measured"):
+        return [(f"Predict update in process: not measured ({update['not_measured']})", update["p95"])]
+    weights = "untrained" if update["weights"] == "untrained" else "trained"
+    label = f"Predict update in process, {update['model']} ({weights})"
+    return [(f"{label} p50", update["p50"]), (f"{label} p95", update["p95"]),
+            (f"{label}: drawings not read", update["not_read"])]
+
+
+def app_rows(app: dict) -> list[tuple[str, dict]]:
+    if app.get("skipped"):
+        return [(f"app: skipped ({app['skipped']})", figure(None, ""))]
+    table = [*startup_rows(app.get("startup")), ("app: start-up to /gradio_api/info", app["startup_seconds"])]
+    for key in ("one_client", "concurrent"):
+        part = app[key]
+        label = f"app /predict, {part['clients']} client{'s' if part['clients'] > 1 else ''}"
+        table += [(f"{label} p50", part["p50"]), (f"{label} p95", part["p95"]), (f"{label} errors", part["errors"]),
+                  (f"{label} wrong labels", part["wrong_labels"])]
+    table += [("app /predict, 1 client, gradio_client defaults, p50", app["one_client_default_options"]["p50"]),
+              ("app /predict, 1 client, plain HTTP (REST API), p50", app["one_client_plain_http"]["p50"]),
+              ("app /predict, 1 client, plain HTTP (REST API), p95", app["one_client_plain_http"]["p95"])]
+    return table + browser_rows(app.get("browser"))
+
+
+def startup_rows(startup: dict | None) -> list[tuple[str, dict]]:
+    if startup is None:  # results files from before this figure have none
+        return []
+    runs = f"median of {startup['launches']}" if startup["launches"] > 1 else "1 launch"
+    return [(f"start-up to the first page: the app ({runs})", startup["app_seconds"]),
+            (f"start-up to the first page: a bare Gradio app ({runs})", startup["bare_seconds"]),
+            ("start-up, the app ÷ a bare Gradio app", startup["ratio"])]
+
+
+def browser_rows(browser: dict | None) -> list[tuple[str, dict]]:
+    if browser is None:  # results files from before this figure have none
+        return []
+    if browser.get("not_measured"):
+        reason = f"not measured: {browser['not_measured']}"
+        return [(f"Chromium: stroke → label p50 ({reason})", browser["label_ms"]["p50"]),
+                (f"Chromium: stroke → every map loaded p50 ({reason})", browser["maps_ms"]["p50"])]
+    strokes = f"{browser['label_ms']['runs']} strokes"
+    return [(f"Chromium: stroke → label p50 ({strokes})", browser["label_ms"]["p50"]),
+            ("Chromium: stroke → label p95", browser["label_ms"]["p95"]),
+            (f"Chromium: stroke → every map loaded p50 ({browser['maps_ms']['runs']} strokes)",
+             browser["maps_ms"]["p50"]),
+            ("Chromium: stroke → every map loaded p95", browser["maps_ms"]["p95"]),
+            ("Chromium: strokes with no update", browser["failed"])]
+
+
+def accuracy_rows(accuracy: dict) -> list[tuple[str, dict]]:
+    return [(f"accuracy: {name}", value) for part in ("shipped", "anchors") for name, value in accuracy[part].items()]
+
+
+# --- Tables ---------------------------------------------------------------------------------------------------
+
+def format_value(value: dict) -> str:
+    number = value["value"]
+    if number is None:
+        return "—"
+    if value["unit"] == "%":
+        text = f"{number:.2f}"
+    elif abs(number) >= 100:
+        text = f"{number:,.0f}".replace(",", " ")
+    else:
+        text = f"{number:.3g}"
+    return f"{text} {value['unit']}".rstrip()
+
+
+def format_goal(value: dict) -> str:
+    if value["goal"] is None:
+        return ""
+    return f"{'≤' if value['better'] == 'lower' else '≥'} {value['goal']:g} {value['unit']}".rstrip()
+
+
+def format_met(value: dict) -> str:
+    return {True: "met", False: "MISSED", None: ""}[value["met"]]
+
+
+def text_table(results: dict) -> str:
+    table = [(name, format_value(value), format_goal(value), format_met(value)) for name, value in rows(results)]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in table)
+
+
+def markdown(results: dict, details: str = "results.json") -> str:
+    """The table for the README: date, machine, then every figure with its goal, then how each was measured."""
+    info = results["machine"]
+    lines = [f"# Benchmark ({results['mode']} mode)", "",
+             f"Measured {results['date']} on {info['cpu']}, {info['cores']} cores, torch {info['torch']}, "
+             f"Python {info['python']}; load average {info['load_average_start']} at the start. "
+             f"Command: `{results['command']}`{took(results)}. Figures and details: `{details}`.", "",
+             "| figure | value | goal | |", "| --- | ---: | --- | --- |"]
+    lines += [f"| {name} | {format_value(value)} | {format_goal(value)} | {format_met(value)} |"
+              for name, value in rows(results)]
+    return "\n".join(lines + ["", *notes(results), ""])
+
+
+def took(results: dict) -> str:
+    return f", which took {results['seconds'] / 60:.1f} minutes" if "seconds" in results else ""
+
+
+def notes(results: dict) -> list[str]:
+    """One line per part: what was measured, how."""
+    throughput, app, update = results["throughput"], results["app"], results.get("predict_update") or {}
+    lines = [f"- Training: the tiny architecture, batch 128, {throughput['repetitions']} interleaved blocks of up to "
+             f"{throughput['steps']} steps per loop; ours on {throughput['ours']['threads']} thread, the notebook's "
+             f"loop on torch's default ({throughput['reference']['threads']}) and, to separate the two effects, on 1.",
+             "- Time to 99 %: `PRESETS[\"fast\"]` through `vit.training.train` on 1 thread; the seconds include each "
+             "epoch's test evaluation.",
+             *(f"- {name}: weights `{part['weights']}`, {part['parameters']:,} parameters, "
+               f"{part['threads']} thread (the 10k evaluation also on all cores)"
+               for name, part in results["inference"].items()),
+             "- Before / now: each speed choice in `vit.training` and `vit.analysis` timed beside the code it "
+             "replaced, medians on 1 thread in the same run."]
+    if update and not update.get("not_measured"):
+        lines.append(f"- Predict update in process: `tabs.predict.read_sketch` then `show_maps` on {update['runs']} "
+                     "MNIST test digits drawn as the sketchpad sends them (black on white, 336×336), 1 thread.")
+    if not app.get("skipped"):
+        lines += [f"- App: `python app.py` with weights `{app['weights']}`, called through {app['client']}.",
+                  f"- Start-up: from starting the process to the first HTTP 200 on `/`, the app and "
+                  f"`{app['startup']['bare_app']}` launched in turn."]
+        if not app["browser"].get("not_measured"):
+            lines.append(f"- Chromium: {app['browser']['method']}")
+    return lines

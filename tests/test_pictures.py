@@ -1,0 +1,45 @@
+"""vit.pictures: the Predict tab's maps, drawn from arrays without matplotlib."""
+
+import numpy as np
+import pytest
+
+from vit import pictures
+
+
+@pytest.mark.parametrize("name", ["inferno", "viridis", "RdBu_r"])
+def test_colour_tables_are_matplotlibs(name):
+    from matplotlib import colormaps
+    values = np.linspace(0, 1, 1000)
+    expected = (colormaps[name](values)[:, :3] * 255)
+    assert np.abs(pictures.colour(values, name, 0, 1).astype(float) - expected).max() <= 0.5  # the same entry, rounded to uint8
+
+
+def test_colour_clips_and_handles_a_flat_scale():
+    assert (pictures.colour(np.array([-5.0, 5.0]), "inferno", 0, 1) == pictures.colormap("inferno")[[0, 255]]).all()
+    assert pictures.colour(np.zeros(3), "inferno", 0, 0).shape == (3, 3)
+
+
+def test_heatmap_upscales_tiles_and_outlines_the_ink():
+    image = np.zeros((28, 28), np.float32)
+    image[10:18, 12:16] = 1.0  # a bar of ink
+    values = np.arange(49, dtype=float).reshape(7, 7)
+    heat = pictures.heatmap(values, image, "viridis", 0, 48, factor=4)
+    assert heat.shape == (112, 112, 3) and heat.dtype == np.uint8
+    assert (heat[0, 0] == pictures.colormap("viridis")[0]).all()  # tile (0, 0) holds the lowest value
+    assert (heat[111, 111] == pictures.colormap("viridis")[255]).all()
+    outlined = (heat == pictures.INK).all(axis=2)
+    assert outlined[40, 48:64].any() and not outlined[:30].any()  # the border of the bar, nothing far from it
+
+
+def test_grey_draws_the_tile_grid():
+    rgb = pictures.grey(np.zeros((28, 28)), factor=8, tile_size=7)
+    assert (rgb[55] == pictures.GRID).all() and (rgb[54, 10] == 0).all()
+
+
+def test_colour_bar_and_grid_are_pictures():
+    bar = pictures.colour_bar("RdBu_r", -0.5, 0.5, 200, "log-odds")
+    assert bar.shape[1] == 200 and bar.dtype == np.uint8
+    cells = np.zeros((2, 3, 20, 20, 3), np.uint8)
+    grid = pictures.labelled_grid(cells, "layer", "head")
+    assert grid.shape[0] > 2 * 20 and grid.shape[1] > 3 * 20
+    assert pictures.number(0) == "0" and pictures.number(0.0123) == "0.0123" and pictures.number(0.004) == "0.004"

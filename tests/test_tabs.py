@@ -1,0 +1,125 @@
+"""Every tab's view functions and handlers, called directly on the committed models: no server, no browser."""
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+WEIGHTS = ROOT / "weights"
+
+
+@pytest.fixture(scope="module")
+def models():
+    import app
+    from tabs import shared
+    bundles = app.load_models(WEIGHTS)
+    shared.use_models(bundles)
+    return {bundle.name: bundle for bundle in bundles}
+
+
+def rgb(picture) -> bool:
+    return isinstance(picture, np.ndarray) and picture.ndim == 3 and picture.shape[2] == 3 and picture.dtype == np.uint8
+
+
+def test_models_are_registered_default_first(models):
+    from tabs import shared
+    assert shared.model_names()[0] == "mnist" and set(shared.model_names()) == {"mnist", "mnist-tiny"}
+    assert shared.bundle("no such model").name == "mnist"
+
+
+@pytest.mark.parametrize("name", ["mnist", "mnist-tiny"])
+def test_predict_reads_a_stored_seven_and_draws_every_map(models, name):
+    from tabs import predict
+    model = models[name]
+    picture = predict.start_picture(model)
+    status, confidences = predict.answer(model, picture)
+    assert max(confidences, key=confidences.get) == "7" and "reads **7**" in status
+    seen, attention, rollout, saliency, occlusion = predict.maps(model, picture)
+    assert all(rgb(p) for p in (seen, attention, rollout, saliency, occlusion))
+    layers, heads = model.model.num_layers, model.model.num_heads
+    assert attention.shape[1] > layers * 112 and attention.shape[0] > heads * 112  # a 112-px map per layer and head
+
+
+def test_predict_sketch_then_maps_is_the_label_first_then_the_pictures(models):
+    from tabs import predict
+    example = models["mnist"].example(3)
+    canvas = np.full((336, 336), 255, np.uint8)
+    canvas[28:308, 28:308] = 255 - np.kron(example.pixels, np.ones((10, 10), np.uint8))  # black ink on white
+    current, status, label = predict.read_sketch({"background": None, "layers": [], "composite": canvas}, "mnist")
+    assert current.source == "your drawing" and current.original is not None
+    assert max(label, key=label.get) == "3"
+    assert all(rgb(p) for p in predict.show_maps(current, "mnist"))
+
+
+def test_predict_without_a_picture_prompts_and_clears_the_maps(models):
+    from tabs import predict
+    current, status, label = predict.read_sketch(None, "mnist")
+    assert current is None and label == predict.PROMPT and "Draw a digit" in status
+    assert predict.show_maps(None, "mnist") == (None,) * 5
+
+
+def test_predict_refresh_gives_every_output_for_the_new_model(models):
+    from tabs import predict
+    outputs = predict.refresh("mnist-tiny", predict.start_picture(models["mnist"]))
+    assert len(outputs) == 8 and len(outputs[-1]) == 10  # status, label, five maps, ten examples
+
+
+def test_tiling_view_agrees_by_hand_and_with_einops_for_every_cut(models):
+    from tabs import tiling
+    for cut, size, words in [("tiles", "4", 49), ("horizontal strips", "14", 14), ("vertical strips", "7", 7)]:
+        picture, text, code = tiling.show_tiling("mnist", "7", cut, size, None)
+        assert rgb(picture) and f"{words} words + 1 CLS token = {words + 1} tokens" in text and "✓" in text
+        assert f"({1}, {words}, 1" in code
+
+
+def test_tiling_of_the_predict_tabs_digit_and_without_one(models):
+    from tabs import predict, tiling
+    _, text, _ = tiling.show_tiling("mnist", tiling.YOURS, "tiles", "7", None)
+    assert "the Predict tab has no digit yet" in text
+    _, text, _ = tiling.show_tiling("mnist", tiling.YOURS, "tiles", "7", predict.start_picture(models["mnist"]))
+    assert "your digit as the model sees it" in text
+
+
+def test_confusion_opens_at_the_most_common_mistake_and_maps_clicks_to_cells(models):
+    from tabs import confusion
+    model = models["mnist"]
+    picture, true, predicted, items, text = confusion.refresh("mnist")
+    matrix = model.confusion
+    t, p = model.class_names.index(true), model.class_names.index(predicted)
+    assert t != p and matrix[t, p] == (matrix - np.diag(np.diag(matrix))).max()
+    assert len(items) == matrix[t, p] and f"**{matrix[t, p]:,}**" in text
+    _, (left, top, right, bottom) = confusion.matrix_picture("mnist", None)
+    x, y = left + 7.5 * (right - left) / 10, top + 2.5 * (bottom - top) / 10
+    assert confusion.cell_at(model, x, y) == (2, 7)
+    assert confusion.cell_at(model, left - 5, top - 5) is None
+
+
+def test_worst_losses_are_highest_first(models):
+    from tabs import worst
+    items = worst.show_worst("mnist", 5)
+    losses = [float(caption.rsplit("loss ", 1)[1]) for _, caption in items]
+    assert len(items) == 5 and losses == sorted(losses, reverse=True)
+
+
+def test_positions_labels_and_about_draw(models):
+    from tabs import about, labels, positions
+    grid, raw, text = positions.show_positions("mnist")
+    assert rgb(grid) and rgb(raw) and "learned" in text
+    assert rgb(labels.show_labels("mnist", ["3", "7"], "CLS → tiles, in the tile layout", True))
+    curve, text = about.show_about("mnist")
+    assert rgb(curve) and "99.52 %" in text
+
+
+def test_one_model_switch_listener_skips_lazy_tabs_that_are_closed(models):
+    import gradio as gr
+
+    import app
+    from tabs.shared import TabWiring
+    calls = []
+    eager = TabWiring("predict", None, lambda name, x: calls.append(("eager", name, x)) or ("a", "b"), [1], [1, 2])
+    lazy = TabWiring("about", None, lambda name: calls.append(("lazy", name)) or "c", [], [3], lazy=True)
+    updates = app.switch_model([eager, lazy], "mnist-tiny", "predict", "x")
+    assert calls == [("eager", "mnist-tiny", "x")] and updates[2:4] == ("a", "b")
+    assert isinstance(updates[4], dict) and updates[4] == gr.skip()
+    app.switch_model([eager, lazy], "mnist-tiny", "about", "x")
+    assert calls[-1] == ("lazy", "mnist-tiny")
