@@ -19,7 +19,7 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
 import api  # noqa: E402
-from tabs import TABS  # noqa: E402
+from tabs import TABS, predict  # noqa: E402
 from tabs.shared import ROOT, Context, TabWiring, bundle, model_summary, use_models  # noqa: E402
 from vit import hub  # noqa: E402
 from vit.bundle import ModelBundle  # noqa: E402
@@ -89,7 +89,8 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
                 summary, notice_text = header(first)
                 model_info = gr.Markdown(summary, elem_id="model-info")
                 notice = gr.Markdown(notice_text, visible=bool(notice_text), elem_classes="notice")
-        current, open_tab = gr.State(None), gr.State(FIRST_TAB)  # per visitor: the Predict tab's picture; the open tab
+        # Per visitor: the picture the Predict tab explains (it opens on a stored 7) and which tab is open.
+        current, open_tab = gr.State(predict.start_picture(first)), gr.State(FIRST_TAB)
         with gr.Tabs(selected=FIRST_TAB) as layout:
             context = Context(demo, model_choice, current, layout)
             wirings = [tab.build(context, first) for tab in TABS]

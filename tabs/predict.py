@@ -127,11 +127,8 @@ def occlusion_picture(image: np.ndarray, occlusion: np.ndarray, class_name: str)
 
 def attention_picture(image: np.ndarray, cls_attention: np.ndarray) -> np.ndarray:
     """CLS's attention to the tiles: a row per head, a column per layer, each map on its own scale."""
-    layers, heads = cls_attention.shape[:2]
-    cells = np.stack([np.stack([pictures.heatmap(cls_attention[l, h], image, "inferno", 0,
-                                                 max(float(cls_attention[l, h].max()), 1e-9), factor=4)
-                                for l in range(layers)]) for h in range(heads)])  # (heads, layers, h, w, 3)
-    return pictures.labelled_grid(cells, "layer", "head")
+    cells = pictures.heatmaps(cls_attention, image, "inferno", factor=4)  # (layers, heads, h, w, 3)
+    return pictures.labelled_grid(cells.swapaxes(0, 1), "layer", "head")
 
 
 def example_items(model: ModelBundle) -> list[tuple]:

@@ -256,7 +256,7 @@ def test_readme_front_matter_makes_a_gradio_space():
     text = readme.read_text()
     assert text.startswith("---\n"), "README.md does not start with YAML front matter"
     front = yaml.safe_load(text.split("---\n", 2)[1])
-    gradio_pin = re.search(r"^gradio==(\S+)", (ROOT / "requirements.txt").read_text(), re.M).group(1)
+    gradio_pin = re.search(r"^gradio(?:\[mcp\])?==(\S+)", (ROOT / "requirements.txt").read_text(), re.M).group(1)
     assert front["sdk"] == "gradio" and front["sdk_version"] == gradio_pin == "6.31.0"
     assert front["python_version"] == "3.11"  # what the tests run on; a string: YAML reads 3.11 unquoted as a float
     assert front["app_file"] == "app.py" and (ROOT / "app.py").is_file()

@@ -31,6 +31,15 @@ def test_heatmap_upscales_tiles_and_outlines_the_ink():
     assert outlined[40, 48:64].any() and not outlined[:30].any()  # the border of the bar, nothing far from it
 
 
+def test_heatmaps_at_once_equal_one_heatmap_each_on_its_own_scale():
+    rng = np.random.default_rng(0)
+    values, image = rng.random((3, 2, 7, 7)), (rng.random((28, 28)) > 0.7).astype(np.float32)
+    together = pictures.heatmaps(values, image, "inferno", factor=4)
+    for index in np.ndindex(3, 2):
+        alone = pictures.heatmap(values[index], image, "inferno", 0, values[index].max(), factor=4)
+        assert (together[index] == alone).all()
+
+
 def test_grey_draws_the_tile_grid():
     rgb = pictures.grey(np.zeros((28, 28)), factor=8, tile_size=7)
     assert (rgb[55] == pictures.GRID).all() and (rgb[54, 10] == 0).all()

@@ -76,6 +76,19 @@ def heatmap(values: np.ndarray, image: np.ndarray, name: str, low: float, high: 
     return rgb
 
 
+def heatmaps(values: np.ndarray, image: np.ndarray, name: str, factor: int = 4) -> np.ndarray:
+    """Many (g, g) maps (..., g, g) at once, each on its own scale [0, its maximum], the digit outlined on each:
+    (..., H*f, W*f, 3). One lookup for all of them: a 6 × 4 grid of maps draws in a fraction of 24 heatmap calls."""
+    values = np.asarray(values, dtype=np.float64)
+    peaks = np.maximum(values.max(axis=(-2, -1), keepdims=True), 1e-9)
+    index = np.clip(np.floor(values / peaks * 256), 0, 255).astype(np.intp)  # matplotlib's bins, as in colour()
+    size = image.shape[0] * factor
+    rgb = colormap(name)[index]  # (..., g, g, 3): looked up per tile, then enlarged as bytes
+    rgb = rgb.repeat(size // values.shape[-2], axis=-3).repeat(size // values.shape[-1], axis=-2)
+    rgb[..., outline_mask(image, factor), :] = INK
+    return rgb
+
+
 def grey(image: np.ndarray, factor: int = SCALE, tile_size: int | None = None) -> np.ndarray:
     """An (H, W) image in [0, 1] as grey pixels, upscaled, with the tile borders drawn when tile_size is given."""
     rgb = upscale(np.repeat((np.clip(image, 0, 1) * 255).round().astype(np.uint8)[..., None], 3, axis=2), factor)
@@ -143,13 +156,16 @@ def labelled_grid(cells: np.ndarray, column_name: str, row_name: str, gap: int =
     """Cells (R, C, h, w, 3) laid out as a grid with "column_name 1…C" above and "row_name 1…R" at the left."""
     rows, cols, height, width = cells.shape[:4]
     margin_left, margin_top = 58, 20
-    canvas = Image.new("RGB", (margin_left + cols * (width + gap), margin_top + rows * (height + gap)), PAPER)
+    out = np.full((margin_top + rows * (height + gap), margin_left + cols * (width + gap), 3), 255, np.uint8)
+    for r in range(rows):
+        for c in range(cols):
+            top, left = margin_top + r * (height + gap), margin_left + c * (width + gap)
+            out[top:top + height, left:left + width] = cells[r, c]
+    canvas = Image.fromarray(out)
     draw = ImageDraw.Draw(canvas)
     for r in range(rows):
-        top = margin_top + r * (height + gap)
-        draw.text((margin_left - 6, top + height // 2), f"{row_name} {r + 1}", fill=TEXT, font=font(12), anchor="rm")
-        for c in range(cols):
-            canvas.paste(Image.fromarray(cells[r, c]), (margin_left + c * (width + gap), top))
+        draw.text((margin_left - 6, margin_top + r * (height + gap) + height // 2), f"{row_name} {r + 1}",
+                  fill=TEXT, font=font(12), anchor="rm")
     for c in range(cols):
         draw.text((margin_left + c * (width + gap) + width // 2, 3), f"{column_name} {c + 1}", fill=TEXT,
                   font=font(12), anchor="ma")
