@@ -242,6 +242,7 @@ def image(value, label: str, elem_id: str) -> gr.Image:
 def wire(context: Context, tab, sketch, upload, examples, reads: list, shown: list) -> None:
     model_choice, private = context.model_choice, dict(api_visibility="private", show_progress="hidden")
     tab.select(None, js=PICK_BRUSH)
+    sketch.clear(None, js=PICK_BRUSH)  # "Clear canvas" deselects the brush: the next stroke would draw nothing
     # Every stroke re-reads; always_last drops the strokes that arrive while one is being read.
     sketch.change(read_sketch, [sketch, model_choice], reads, trigger_mode="always_last", **private) \
           .then(show_maps, [context.current, model_choice], shown, **private)

@@ -142,6 +142,11 @@ def test_drawing_a_digit_shows_its_prediction(page, served):
     wait_for_text(page, "#status", r"Draw a digit")  # blank canvas: a prompt, not a confident guess
     assert shown_label(page) == "Draw a digit"
     assert page.locator("#prediction meter").count() == 0  # no confidence bars
+    # "Clear canvas" deselects gradio's brush; the app picks it again, so the next stroke draws
+    brush = page.locator("#sketchpad button[aria-label='Brush']").first
+    page.wait_for_function("b => b.classList.contains('highlight')", arg=brush.element_handle(), timeout=10_000)
+    draw(page, [line((0.5, 0.2), (0.5, 0.8))])
+    wait_for_text(page, "#status", r"your drawing")
     no_error_shown(page)
 
 
