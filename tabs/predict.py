@@ -192,7 +192,7 @@ def refresh(model_name: str, current: Picture | None):
 # --- Layout and wiring --------------------------------------------------------------------------------------
 
 def build(context: Context, first: ModelBundle) -> TabWiring:
-    start = start_picture(first)
+    start = context.current.value  # the app starts every visitor on start_picture(first)
     status_start, label_start = answer(first, start)
     maps_start = maps(first, start)
     with gr.Tab("2 · Predict", id="predict") as tab:

@@ -60,7 +60,7 @@ def write_folder(folder: str | Path, model: ViT, answers: Answers, *, facts: dic
     `facts` (dataset, history, training time, command, ...) is stored beside the measured accuracy.
     """
     folder = Path(folder)
-    summary = _summary(answers) | facts
+    summary = summarise(answers) | facts
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     save_file({k: v.contiguous() for k, v in _kept_images(answers).items()}, str(folder / EVALUATION_TENSORS))
@@ -69,7 +69,8 @@ def write_folder(folder: str | Path, model: ViT, answers: Answers, *, facts: dic
     return summary
 
 
-def _summary(answers: Answers) -> dict:
+def summarise(answers: Answers) -> dict:
+    """What evaluation.json says of the answers: split, count, accuracy and the confusion matrix."""
     labels, predictions = answers.labels, answers.predictions
     matrix = confusion_matrix(labels, predictions, answers.probabilities.shape[1])
     return {"split": "test", "n": len(labels), "accuracy": matrix.trace().item() / len(labels),

@@ -71,7 +71,7 @@ def heatmap(values: np.ndarray, image: np.ndarray, name: str, low: float, high: 
             factor: int = SCALE, outline: tuple[int, int, int] = INK) -> np.ndarray:
     """A map (g, g) or (H, W) coloured on [low, high] at the image's size × factor, with the digit outlined."""
     size = image.shape[0] * factor
-    rgb = colour(to_pixels(np.asarray(values, dtype=np.float64), size), name, low, high)
+    rgb = to_pixels(colour(values, name, low, high), size)  # looked up per cell, then enlarged as bytes
     rgb[outline_mask(image, factor)] = outline
     return rgb
 
@@ -81,9 +81,8 @@ def heatmaps(values: np.ndarray, image: np.ndarray, name: str, factor: int = 4) 
     (..., H*f, W*f, 3). One lookup for all of them: a 6 × 4 grid of maps draws in a fraction of 24 heatmap calls."""
     values = np.asarray(values, dtype=np.float64)
     peaks = np.maximum(values.max(axis=(-2, -1), keepdims=True), 1e-9)
-    index = np.clip(np.floor(values / peaks * 256), 0, 255).astype(np.intp)  # matplotlib's bins, as in colour()
     size = image.shape[0] * factor
-    rgb = colormap(name)[index]  # (..., g, g, 3): looked up per tile, then enlarged as bytes
+    rgb = colour(values / peaks, name, 0, 1)  # (..., g, g, 3): looked up per tile, then enlarged as bytes
     rgb = rgb.repeat(size // values.shape[-2], axis=-3).repeat(size // values.shape[-1], axis=-2)
     rgb[..., outline_mask(image, factor), :] = INK
     return rgb

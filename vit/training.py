@@ -25,7 +25,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from tqdm.auto import tqdm
 
 from .analysis import predict_split
-from .bundle import Answers, write_folder
+from .bundle import Answers, summarise, write_folder
 from .data import Split
 from .model import ViT
 
@@ -316,8 +316,6 @@ def write_model_folder(folder: Path, model: ViT, recipe: Recipe, test_split: Spl
     answers = Answers(test_split.images, test_split.labels, probabilities, losses)
     facts = {"dataset": dataset, "history": history, "training_seconds": round(seconds, 1), "command": command,
              "device": device, "recipe": asdict(recipe)}
-    accuracy = (answers.predictions == answers.labels).float().mean().item()
     parameters = sum(p.numel() for p in model.parameters())
-    card = model_card(model.config, recipe, {"accuracy": accuracy, "n": len(test_split)}, dataset, seconds, command,
-                      parameters, device)
+    card = model_card(model.config, recipe, summarise(answers), dataset, seconds, command, parameters, device)
     return write_folder(folder, model, answers, facts=facts, card=card.content)
