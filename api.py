@@ -1,13 +1,14 @@
 """The app's public API: `/predict`, for programs (gradio_client, plain HTTP) and MCP clients alike.
 
-One contract: a picture that can be read gets every class's confidence; anything else (no file, not a
-picture, damaged, too large, blank) raises gr.Error with a sentence saying what to send instead, which
-gradio_client raises as AppError and an MCP client receives as an error result. Nothing in between: no
-partial answer, no guess for an empty picture.
+One contract: a picture that can be read gets every class's calibrated confidence and a verdict on whether
+it looks like a digit at all; anything else (no file, not a picture, damaged, too large, blank) raises
+gr.Error with a sentence saying what to send instead, which gradio_client raises as AppError and an MCP
+client receives as an error result. Nothing in between: no partial answer, no guess for an empty picture.
+A picture that is readable but does not look like a digit (noise, a photo) is answered with "label": null
+and the reason, not with a digit.
 """
 
 import gradio as gr
-import torch
 
 from tabs.shared import bundle, model_names
 from vit.preprocess import ImageError, open_image, to_model_input
@@ -18,14 +19,17 @@ def predict(image: str | None, model: str | None = None) -> dict:
 
     Any picture works: dark ink on light paper or the reverse, any size, with or without transparency; it is
     cropped, scaled into 20×20 and centred like an MNIST digit. A blank picture or a file that is not a
-    picture is refused with an error that says why.
+    picture is refused with an error that says why. Confidences are calibrated (temperature scaling on a
+    validation split): 90 % means right about 9 times in 10.
 
     Args:
         image: the picture of one digit (PNG or JPEG), as a file or an http(s) URL.
         model: which model answers, e.g. "mnist" or "mnist-tiny"; the app's default model when left out.
     Returns:
-        {"label": the most likely class, "confidences": [{"label": class, "confidence": probability}, ...]},
-        every class, most likely first.
+        {"label": the most likely class, or null when the picture does not look like a digit,
+         "not_a_digit": null, or the sentence saying why it does not look like one,
+         "scores": {"evidence", "ink_cover", "grey_share"}: what that verdict is based on,
+         "confidences": [{"label": class, "confidence": probability}, ...] every class, most likely first}.
     """
     if not image:
         raise gr.Error("Send a picture file (PNG or JPEG) of a digit.")
@@ -36,10 +40,13 @@ def predict(image: str | None, model: str | None = None) -> dict:
         model_input = to_model_input(open_image(image))
     except ImageError as error:
         raise gr.Error(str(error)) from None
-    with torch.inference_mode():
-        probabilities = chosen.model(model_input[None, None]).softmax(dim=-1)[0]
-    ranked = sorted(zip(chosen.class_names, probabilities.tolist()), key=lambda pair: -pair[1])
-    return {"label": ranked[0][0], "confidences": [{"label": name, "confidence": p} for name, p in ranked]}
+    reading = chosen.read(model_input)
+    ranked = sorted(zip(chosen.class_names, reading.probabilities.tolist()), key=lambda pair: -pair[1])
+    verdict = reading.verdict
+    return {"label": None if reading.refused else ranked[0][0],
+            "not_a_digit": verdict.message if verdict else None,
+            "scores": verdict.scores if verdict else None,
+            "confidences": [{"label": name, "confidence": p} for name, p in ranked]}
 
 
 def build(default_model: str) -> None:

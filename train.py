@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from vit.bundle import load_folder
-from vit.data import DATA_DIR_VARIABLE, DATASETS, DataError, load_split
+from vit.data import DATA_DIR_VARIABLE, DATASETS, DataError, carve_validation, load_split
 from vit.hub import REPO_ID, PushError, check_push_access, push_folder
 from vit.model import ViT
 from vit.training import PRESETS, Interrupted, read_checkpoint_state, train, write_model_folder
@@ -74,7 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--pos-embedding", choices=["learned", "sinusoidal", "none"], default="learned",
                        help="positional embedding (default: learned)")
     recipe = parser.add_argument_group("recipe (unset: the preset's value)")
-    recipe.add_argument("--epochs", type=positive_int, help="passes over the 60,000 training images")
+    recipe.add_argument("--epochs", type=positive_int,
+                        help="passes over the 55,000 training images (5,000 more are kept back for validation)")
     recipe.add_argument("--batch-size", type=positive_int, help="images per optimiser step")
     recipe.add_argument("--lr", type=positive_float, help="peak learning rate")
     recipe.add_argument("--weight-decay", type=float, help="AdamW weight decay on matrices")
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"cannot write to {args.output} or {args.checkpoint.parent}")
     device = pick_device(args.device)
     try:
-        train_split = load_split(args.dataset, "train", args.data_dir)
+        train_split, val_split = carve_validation(load_split(args.dataset, "train", args.data_dir))
         test_split = load_split(args.dataset, "test", args.data_dir)
     except DataError as error:
         parser.error(str(error))
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"training {args.name}: {parameters:,} parameters, {recipe.epochs} epochs on {device} "
           f"with {args.threads} thread(s)", file=sys.stderr)
     try:
-        ema, history, seconds = train(model, train_split, test_split, recipe, device=device,
+        ema, history, seconds = train(model, train_split, val_split, recipe, device=device,
                                       checkpoint=args.checkpoint, resume=bool(args.resume),
                                       progress=not args.no_progress)
     except Interrupted as signal_name:
@@ -181,8 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     command = reproduce_command(argv if argv is not None else sys.argv[1:])
     hardware = f"{device.type}, {args.threads} thread(s)" if device.type == "cpu" else device.type
+    print("fitting the temperature and the 'not a digit' limits on the validation split ...", file=sys.stderr)
     summary = write_model_folder(args.output, ema.cpu(), recipe, test_split, dataset=args.dataset, history=history,
-                                 seconds=seconds, command=command.strip(), device=hardware)
+                                 seconds=seconds, command=command.strip(), device=hardware, val_split=val_split)
     print(f"test accuracy {summary['accuracy'] * 100:.2f} % -> {args.output}", file=sys.stderr)
     if args.push:
         try:

@@ -157,20 +157,24 @@ def bench_choices(train_split: Split, test_split: Split, model: ViT, name: str, 
 # --- Time to 99 % ---------------------------------------------------------------------------------------------
 
 def bench_time_to_99(train_split: Split, test_split: Split, workdir: Path) -> dict:
-    """Train the fast preset as train.py does and read the first epoch at >= 99 % from its history."""
+    """Train the fast preset as train.py does and read the first epoch at >= 99 % from its history.
+
+    train() follows the split it is given under "val_*"; here that is the test split, only to report when
+    99 % is reached (nothing is chosen from it)."""
     torch.set_num_threads(OUR_THREADS)
     torch.manual_seed(0)
     architecture, recipe = PRESETS["fast"]
     _, history, seconds = train(ViT(**architecture), train_split, test_split, recipe, device=torch.device("cpu"),
                                 checkpoint=workdir / "fast.safetensors", progress=False)
-    reached = next((record for record in history if record["test_accuracy"] >= 0.99), None)
+    reached = next((record for record in history if record["val_accuracy"] >= 0.99), None)
     seconds_to_99 = figure(reached and reached["seconds"], "s", goal=180)
     if reached is None:  # never reaching 99 % misses the goal; there is no time to report
         seconds_to_99 |= {"met": False, "note": f"not reached in {recipe.epochs} epochs"}
     return {"seconds": seconds_to_99, "epoch": reached and reached["epoch"], "epochs": recipe.epochs,
             "threads": OUR_THREADS, "preset": "fast", "architecture": architecture,
-            "final_accuracy": history[-1]["test_accuracy"], "total_seconds": round(seconds, 1),
-            "history": [{key: record[key] for key in ("epoch", "test_accuracy", "seconds")} for record in history]}
+            "final_accuracy": history[-1]["val_accuracy"], "total_seconds": round(seconds, 1),
+            "history": [{"epoch": r["epoch"], "test_accuracy": r["val_accuracy"], "seconds": r["seconds"]}
+                        for r in history]}
 
 
 # --- Models and single-image latency --------------------------------------------------------------------------

@@ -1,9 +1,9 @@
-"""About the model: how it was built and trained, epoch by epoch."""
+"""About the model: how it was built and trained, epoch by epoch, and how far to trust its answers."""
 
 import gradio as gr
 import numpy as np
 
-from vit.bundle import ModelBundle
+from vit.bundle import SETTING_NAMES, ModelBundle
 
 from .shared import Context, TabWiring, bundle, cached, model_summary, plural
 
@@ -12,19 +12,53 @@ SHOWN = ("tile_size", "embed_size", "num_layers", "num_heads", "mlp_size", "pos_
 
 # --- Views --------------------------------------------------------------------------------------------------
 
-def about_view(model: ModelBundle) -> tuple[np.ndarray, str]:
-    """The training curves and a description of the model and its training."""
+def about_view(model: ModelBundle) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """The training curves, the reliability diagram (None without one) and a description of the model."""
     from vit import plots  # matplotlib loads with the first figure, not at start-up
     curve = plots.render(plots.training_figure(model.history))
+    calibration = model.evaluation.get("calibration")
+    diagram = plots.render(plots.reliability_figure(calibration["before"], calibration["after"])) if calibration else None
     config = {key: value for key, value in model.model.config.items() if key in SHOWN}
-    table = ("| " + " | ".join(f"`{key}`" for key in config) + " |\n|" + " --- |" * len(config) + "\n| "
-             + " | ".join(str(value) for value in config.values()) + " |")
+    table = ("| " + " | ".join(SETTING_NAMES.get(key, key) for key in config) + " |\n|" + " --- |" * len(config)
+             + "\n| " + " | ".join(str(value) for value in config.values()) + " |")
     evaluation, trained = model.evaluation, ""
     if "training_seconds" in evaluation:
         trained = (f"Trained for {plural(len(model.history), 'epoch')} in "
                    f"{evaluation['training_seconds'] / 60:.1f} minutes on {evaluation.get('device', '?')}"
                    + (f" with `{evaluation['command']}`" if evaluation.get("command") else "") + ".")
-    return curve, f"{model_summary(model)}\n\n{trained}\n\n{table}\n"
+    return curve, diagram, "\n\n".join([model_summary(model), trained, kept_weights(model), trust(model), table])
+
+
+def kept_weights(model: ModelBundle) -> str:
+    """Why the curve's best epoch and the header's accuracy differ."""
+    if any("val_accuracy" in record for record in model.history):
+        return ("The curve follows the **validation split** (5,000 training images kept out of training); the "
+                "weights kept are the last epoch's, not the best one's, and the accuracy in the header is theirs "
+                "on the **test split**, which training never looks at.")
+    return ("This folder was trained before the validation split existed: its curve follows the test split, "
+            "and the weights kept are the last epoch's.")
+
+
+def trust(model: ModelBundle) -> str:
+    """Calibration error, refusals and the out-of-MNIST figures, in words."""
+    evaluation = model.evaluation
+    calibration, refusals = evaluation.get("calibration"), evaluation.get("not_a_digit")
+    if not calibration:
+        return "This folder has no calibration: its confidences are the raw softmax."
+    lines = [f"**Calibration.** Logits are divided by T = {calibration['temperature']:.3f}, fitted on the "
+             f"validation split. Expected calibration error on the test set: **{calibration['ece_before'] * 100:.2f} % "
+             f"before, {calibration['ece_after'] * 100:.2f} % after** (15 bins; the diagram below)."]
+    kinds = ", ".join(f"{kind} {share:.0%}" for kind, share in refusals["others_refused"].items())
+    lines.append(f"**Not a {model.noun}.** Refused: {refusals['test_refused'] * 100:.2f} % of test {model.noun}s, "
+                 f"{refusals['drawn_test_refused'] * 100:.2f} % of test {model.noun}s drawn on a large page, and of "
+                 f"pictures that are not {model.noun}s: {kinds}.")
+    others = evaluation.get("other_writers")
+    if others:
+        lines.append(f"**{model.noun.capitalize()}s from outside MNIST.** {others['typed'] * 100:.1f} % of "
+                     f"{others['typed_count']} typed in {len(others['fonts'])} fonts, {others['drawn'] * 100:.1f} % of "
+                     f"{others['drawn_count']} drawn in pen styles MNIST rarely has (flagged 1s, barred 7s), thin "
+                     f"to thick.")
+    return "\n\n".join(lines)
 
 
 @cached(maxsize=None)
@@ -37,15 +71,17 @@ def show_about(model_name: str):
 def build(context: Context, first: ModelBundle) -> TabWiring:
     with gr.Tab("About the model", id="about") as tab:
         gr.Markdown("How this model was built and trained, epoch by epoch. Training is measured on randomly "
-                    "rotated, shifted and zoomed digits (and its loss includes label smoothing), which is why it "
-                    "can look worse than the test.")
+                    "rotated, shifted, zoomed, thickened and bent digits (and its loss includes label smoothing), "
+                    "which is why it can look worse than the validation split.")
         curve = gr.Image(label="training history", show_label=False, interactive=False, format="png",
-                         elem_id="training")
+                         buttons=["fullscreen", "download"], elem_id="training")
         text = gr.Markdown()
+        diagram = gr.Image(label="reliability", show_label=False, interactive=False, format="png",
+                           buttons=["fullscreen", "download"], elem_id="reliability")
         gr.Markdown("**From a program**: `/predict` takes one picture file and returns the confidence of every "
                     "class.\n```python\nfrom gradio_client import Client, handle_file\n"
                     "Client(\"http://127.0.0.1:7860/\").predict(handle_file(\"digit.png\"), api_name=\"/predict\")"
                     "\n```\nAn optional second argument names the model. The app is an MCP server too: "
                     "`http://127.0.0.1:7860/gradio_api/mcp/`.")
-    tab.select(show_about, context.model_choice, [curve, text], api_visibility="private")
-    return TabWiring("about", tab, show_about, [], [curve, text], lazy=True)
+    tab.select(show_about, context.model_choice, [curve, diagram, text], api_visibility="private")
+    return TabWiring("about", tab, show_about, [], [curve, diagram, text], lazy=True)

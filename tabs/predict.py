@@ -18,7 +18,8 @@ from .shared import Context, Picture, TabWiring, bundle, default_label, enlarged
 
 EXAMPLES_PER_CLASS = 1  # example digits offered per class
 PROMPT = "Draw a digit"
-NO_MAPS = (None,) * 5
+NO_MAPS = (None,) * 5 + ("",)
+OCCLUSION_FLOOR = 1.0  # log-odds: the colour scale never spans less, so a tiny effect looks tiny
 # The sketchpad opens with no tool chosen ("select the draw tool to start"): pick the brush for the visitor,
 # unless they already chose a tool. The canvas mounts when its tab opens, hence the retries.
 PICK_BRUSH = """() => {
@@ -60,17 +61,34 @@ def picture_from_file(path: str | None) -> Picture | str:
 
 
 def answer(model: ModelBundle, picture: Picture | None) -> tuple[str, dict | str]:
-    """The status line and the label confidences for a picture (a prompt when there is none)."""
+    """The status line and the label confidences for a picture (a prompt when there is none).
+
+    Confidences are calibrated (the folder's temperature); a picture that does not look like a digit gets
+    that sentence instead of an answer, and every status shows the three scores the verdict rests on."""
     if picture is None:
         return prompt("Draw a digit on the canvas, upload a picture, or pick a test digit.")
-    with torch.inference_mode():
-        probabilities = model.model(torch.from_numpy(picture.input)[None, None]).softmax(-1)[0]
-    names = model.class_names
-    best = int(probabilities.argmax())
-    confidence = float(probabilities[best])
-    hedge = "" if confidence >= 0.5 else " — not sure at all: try drawing it bigger and in the middle"
-    status = f"### {picture.source}: the model reads **{names[best]}** ({confidence * 100:.1f} %){hedge}"
-    return status, {name: float(p) for name, p in zip(names, probabilities)}
+    reading = model.read(picture.input)
+    names, best = model.class_names, reading.best
+    confidence = float(reading.probabilities[best])
+    confidences = {name: float(p) for name, p in zip(names, reading.probabilities)}
+    if reading.refused:
+        status = f"### 🚫 {picture.source}: {reading.verdict.message}"
+    else:
+        hedge = "" if confidence >= 0.5 else " — not sure at all: try drawing it bigger and in the middle"
+        status = f"### {picture.source}: the model reads **{names[best]}** ({confidence * 100:.1f} %){hedge}"
+    return status + "\n\n" + scores_line(model, reading), confidences
+
+
+def scores_line(model: ModelBundle, reading) -> str:
+    """What the "does it look like a digit?" verdict rests on, each score beside where digits end."""
+    limits = model.limits
+    if reading.verdict is None or limits is None:
+        return "<small>This model's folder has no calibration: confidences are the raw softmax.</small>"
+    s = reading.verdict.scores
+    return (f"<small>Does it look like a {model.noun}? evidence {s['evidence']:.2f} ({model.noun}s ≥ "
+            f"{limits.min_evidence:.2f}) · ink cover {s['ink_cover']:.0%} (≤ {limits.max_ink_cover:.0%}) · grey ink "
+            f"{s['grey_share']:.0%} (≤ {limits.max_grey_share:.0%}). Confidence calibrated: divided by "
+            f"T = {model.temperature:.2f}, fitted on validation digits.</small>")
 
 
 def prompt(message: str) -> tuple[str, str]:
@@ -79,15 +97,17 @@ def prompt(message: str) -> tuple[str, str]:
 
 
 def maps(model: ModelBundle, picture: Picture | None) -> tuple:
-    """What the model sees, where CLS looks, and rollout, saliency and occlusion, as RGB arrays."""
+    """What the model sees, where CLS looks, rollout, saliency and occlusion as RGB arrays, and occlusion's size
+    in words."""
     if picture is None:
         return NO_MAPS
     result = explain(model.model, torch.from_numpy(picture.input))
     image = picture.input
     name = model.class_names[result.predicted]
+    single, blocks = result.occlusion.numpy(), result.occlusion_blocks.numpy()
     return (seen_picture(picture, model.model.tile_size), attention_picture(image, result.cls_attention.numpy()),
             rollout_picture(image, result.rollout.numpy()), saliency_picture(image, result.saliency.numpy()),
-            occlusion_picture(image, result.occlusion.numpy(), name))
+            occlusion_picture(image, single, blocks, name), occlusion_words(single, blocks, name))
 
 
 def seen_picture(picture: Picture, tile_size: int) -> np.ndarray:
@@ -118,17 +138,36 @@ def saliency_picture(image: np.ndarray, saliency: np.ndarray) -> np.ndarray:
                            pictures.colour_bar("inferno", 0, 1, heat.shape[1], "|gradient|, ÷ its maximum")])
 
 
-def occlusion_picture(image: np.ndarray, occlusion: np.ndarray, class_name: str) -> np.ndarray:
-    limit = max(float(np.abs(occlusion).max()), 1e-6)
-    heat = pictures.heatmap(occlusion, image, "RdBu_r", -limit, limit, outline=pictures.DARK_INK)
-    return pictures.stack([pictures.titled(heat, f"occlusion (class {class_name})"),
-                           pictures.colour_bar("RdBu_r", -limit, limit, heat.shape[1], "log-odds drop when blanked")])
+def occlusion_picture(image: np.ndarray, single: np.ndarray, blocks: np.ndarray, class_name: str) -> np.ndarray:
+    """Blanking one tile and blanking 2×2 blocks, side by side on one symmetric scale of at least ±1 log-odds."""
+    limit = max(float(np.abs(single).max()), float(np.abs(blocks).max()), OCCLUSION_FLOOR)
+    heats = [pictures.titled(pictures.heatmap(values, image, "RdBu_r", -limit, limit, factor=3,
+                                              outline=pictures.DARK_INK), title)
+             for values, title in ((single, "one tile"), (blocks, "2×2 tiles"))]
+    pair = pictures.side_by_side(heats, gap=6)
+    return pictures.stack([pictures.titled(pair, f"occlusion (class {class_name})"),
+                           pictures.colour_bar("RdBu_r", -limit, limit, pair.shape[1], "log-odds drop when blanked")])
+
+
+def occlusion_words(single: np.ndarray, blocks: np.ndarray, class_name: str) -> str:
+    """How much blanking moves the answer, in a sentence: the size the colours alone would not tell."""
+    one, four = float(np.abs(single).max()), float(np.abs(blocks).max())
+    if one < 0.5:
+        said = (f"blanking any one tile moves the answer *{class_name}* by at most {one:.2g} log-odds: no single "
+                f"tile decides (a 2×2 block: up to {four:.2g})")
+    else:
+        said = (f"blanking the tile that matters most moves the answer *{class_name}* by {one:.2g} log-odds "
+                f"(a 2×2 block: up to {four:.2g})")
+    return f"**Occlusion:** {said}. One log-odds is the step from 73 % to 50 %."
 
 
 def attention_picture(image: np.ndarray, cls_attention: np.ndarray) -> np.ndarray:
-    """CLS's attention to the tiles: a row per head, a column per layer, each map on its own scale."""
+    """CLS's attention to the tiles: a row per head, a column per layer, all on one scale with its colour bar."""
     cells = pictures.heatmaps(cls_attention, image, "inferno", factor=4)  # (layers, heads, h, w, 3)
-    return pictures.labelled_grid(cells.swapaxes(0, 1), "layer", "head")
+    grid = pictures.labelled_grid(cells.swapaxes(0, 1), "layer", "head")
+    high = max(float(cls_attention.max()), 1e-9)
+    return pictures.stack([grid, pictures.colour_bar("inferno", 0, high, min(grid.shape[1], 420),
+                                                     "share of CLS's attention (one scale for every map)")])
 
 
 def example_items(model: ModelBundle) -> list[tuple]:
@@ -223,12 +262,13 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
         with gr.Row():
             rollout, saliency, occlusion = (image(maps_start[i], name, name) for i, name in
                                             ((2, "rollout"), (3, "saliency"), (4, "occlusion")))
+        words = gr.Markdown(maps_start[5], elem_id="occlusion-words")
         gr.Markdown("**Where does CLS look?** In every layer each head lets the CLS token gather from the tiles; "
-                    "brighter means more attention, each map on its own scale. Which tiles does CLS read before it "
-                    "decides?")
+                    "brighter means more attention, every map on the same scale (the bar below). Which tiles does CLS "
+                    "read before it decides?")
         attention = image(maps_start[1], "CLS attention", "attention")
     reads = [context.current, status, label]
-    shown = [seen, attention, rollout, saliency, occlusion]
+    shown = [seen, attention, rollout, saliency, occlusion, words]
     context.predict_outputs, context.show_picture = [status, label, *shown], show
     wire(context, tab, sketch, upload, examples, reads, shown)
     return TabWiring("predict", tab, refresh, [context.current], [status, label, *shown, examples])

@@ -22,6 +22,16 @@ def tiny_model():
     return ViT(**TINY).eval()
 
 
+@pytest.fixture(scope="module")
+def models():
+    """The committed model folders, loaded as the app loads them and registered with the tabs, by name."""
+    import app
+    from tabs import shared
+    bundles = app.load_models(ROOT / "weights")
+    shared.use_models(bundles)
+    return {bundle.name: bundle for bundle in bundles}
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The genuine MNIST / Fashion-MNIST IDX files (../shared/data, or $VIT_DATA_DIR)."""

@@ -71,7 +71,7 @@ def test_percentiles_are_nearest_rank():
 @pytest.mark.parametrize("accuracies, seconds, met", [((0.97, 0.9901, 0.992), 40.0, True),
                                                        ((0.97, 0.9899), None, False)])
 def test_time_to_99_is_the_first_epoch_at_99_percent(monkeypatch, tmp_path, accuracies, seconds, met):
-    history = [{"epoch": i + 1, "test_accuracy": a, "seconds": 20.0 * (i + 1)} for i, a in enumerate(accuracies)]
+    history = [{"epoch": i + 1, "val_accuracy": a, "seconds": 20.0 * (i + 1)} for i, a in enumerate(accuracies)]
     monkeypatch.setattr(timings, "train", lambda *args, **kwargs: (None, history, history[-1]["seconds"]))
     result = timings.bench_time_to_99(None, None, tmp_path)
     assert (result["seconds"]["value"], result["seconds"]["met"]) == (seconds, met)

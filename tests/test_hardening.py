@@ -184,9 +184,9 @@ def test_ui_upload_gives_the_digit_or_a_clear_message(ui, digits, tmp_path, name
     if kind == "digit":
         assert top_label(label) == str(digits[expected][1]), status
         assert current.input.shape == (28, 28) and max(current.original.shape[:2]) <= 280
-        assert all(picture is not None for picture in pictures)
+        assert all(picture is not None for picture in pictures[:-1]) and "log-odds" in pictures[-1]
     else:
-        assert current is None and pictures == (None,) * 5
+        assert current is None and pictures == ui.predict.NO_MAPS
         assert expected in status and label == "Draw a digit", status
         assert_friendly(status)
 
@@ -219,7 +219,7 @@ def test_ui_blank_or_cleared_canvas_asks_for_a_digit(ui):
     for value, words in [(sketch(np.full((CANVAS, CANVAS), 255, np.uint8)), "Draw a digit first"),
                          (sketch(None), "Draw a digit on the canvas"), (None, "Draw a digit on the canvas")]:
         current, status, label = ui.predict.read_sketch(value, MODEL)
-        assert current is None and ui.predict.show_maps(current, MODEL) == (None,) * 5
+        assert current is None and ui.predict.show_maps(current, MODEL) == ui.predict.NO_MAPS
         assert words in status and label == "Draw a digit"
         assert_friendly(status)
 

@@ -107,11 +107,12 @@ def test_render_returns_pixels_and_axes_boxes():
 
 
 def test_training_figure_plots_loss_and_accuracy():
-    history = [{"epoch": e, "train_loss": 1 / e, "test_loss": 1.1 / e, "train_accuracy": 0.9, "test_accuracy": 0.95}
+    history = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.1 / e, "train_accuracy": 0.9, "val_accuracy": 0.9 + e / 100}
                for e in (1, 2, 3)]
     figure = plots.training_figure(history)
     assert len(figure.axes) == 2
-    assert "best test accuracy 95.00 %" in figure.axes[1].get_title()
+    assert figure.axes[1].get_title() == "validation accuracy: last epoch 93.00 % (kept), best 93.00 %"
+    assert [line.get_label() for line in figure.axes[0].get_lines()] == ["training", "validation"]
     assert figure.axes[1].get_yscale() == "log"
     assert len(figure.axes[0].get_lines()) == 2
 

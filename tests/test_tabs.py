@@ -5,16 +5,6 @@ import pytest
 
 from conftest import ROOT
 
-WEIGHTS = ROOT / "weights"
-
-
-@pytest.fixture(scope="module")
-def models():
-    import app
-    from tabs import shared
-    bundles = app.load_models(WEIGHTS)
-    shared.use_models(bundles)
-    return {bundle.name: bundle for bundle in bundles}
 
 
 def rgb(picture) -> bool:
@@ -48,14 +38,15 @@ def test_predict_sketch_then_maps_is_the_label_first_then_the_pictures(models):
     current, status, label = predict.read_sketch({"background": None, "layers": [], "composite": canvas}, "mnist")
     assert current.source == "your drawing" and current.original is not None
     assert max(label, key=label.get) == "3"
-    assert all(rgb(p) for p in predict.show_maps(current, "mnist"))
+    *pictures, words = predict.show_maps(current, "mnist")
+    assert all(rgb(p) for p in pictures) and "log-odds" in words
 
 
 def test_predict_without_a_picture_prompts_and_clears_the_maps(models):
     from tabs import predict
     current, status, label = predict.read_sketch(None, "mnist")
     assert current is None and label == predict.PROMPT and "Draw a digit" in status
-    assert predict.show_maps(None, "mnist") == (None,) * 5
+    assert predict.show_maps(None, "mnist") == predict.NO_MAPS
 
 
 def test_predict_refresh_gives_every_output_for_the_new_model(models):
@@ -106,8 +97,10 @@ def test_positions_labels_and_about_draw(models):
     grid, raw, text = positions.show_positions("mnist")
     assert rgb(grid) and rgb(raw) and "learned" in text
     assert rgb(labels.show_labels("mnist", ["3", "7"], "CLS → tiles, in the tile layout", True))
-    curve, text = about.show_about("mnist")
-    assert rgb(curve) and "99.52 %" in text
+    curve, diagram, text = about.show_about("mnist")
+    accuracy = f"{models['mnist'].accuracy * 100:.2f} %"
+    assert rgb(curve) and rgb(diagram) and accuracy in text
+    assert "Expected calibration error" in text and "tile side, pixels" in text
 
 
 def test_one_model_switch_listener_skips_lazy_tabs_that_are_closed(models):

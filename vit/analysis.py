@@ -5,6 +5,7 @@ Confusion matrix and worst losses (the notebook's failure views), positional-emb
 and tile occlusion.
 """
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -55,6 +56,7 @@ class Explanation:
     rollout: torch.Tensor        # (g, g) CLS's share of each tile after attention rollout, sums to 1 (or all 0)
     saliency: torch.Tensor       # (H, W) |d logit[predicted] / d pixel|, scaled to [0, 1]
     occlusion: torch.Tensor      # (g, g) log-odds of predicted minus that with the tile blanked; > 0 = supports
+    occlusion_blocks: torch.Tensor  # (g, g) the same with each 2×2 block of tiles blanked together
 
 
 def tile_layout(values: torch.Tensor, grid: int) -> torch.Tensor:
@@ -109,24 +111,30 @@ def saliency(model: torch.nn.Module, images: torch.Tensor, target: int) -> torch
 
 
 @torch.no_grad()
-def occlusion(model: torch.nn.Module, images: torch.Tensor, target: int, fill: float = 0.0) -> torch.Tensor:
+def occlusion(model: torch.nn.Module, images: torch.Tensor, target: int, fill: float = 0.0,
+              group: int = 1) -> torch.Tensor:
     """How much each tile's evidence for `target` counts: its log-odds, log p / (1 - p), minus the log-odds with
-    that tile set to `fill`; (1, C, H, W) -> (g, g), one batched forward.
+    that tile (or the group × group block of tiles holding it) set to `fill`; (1, C, H, W) -> (g, g), one
+    batched forward. With group > 1 every tile of a block shows the block's drop.
 
     Log-odds rather than probability: for a sure answer p moves from 0.9999 to 0.999 when a stroke goes, a
     change too small to see, while its log-odds fall by 2.3.
-    Tiles that already equal `fill` cannot change anything, so they are not run and score exactly 0.
+    Blocks that already equal `fill` cannot change anything, so they are not run and score exactly 0.
     """
     tile_size, height, width = model.tile_size, images.shape[2], images.shape[3]
     pieces = tiles(images, tile_size)[0]  # (N, C, t, t)
-    num_tiles = pieces.shape[0]
-    changed = (pieces != fill).flatten(1).any(dim=1).nonzero().squeeze(1)  # (K,) tiles blanking would alter
+    grid = height // tile_size
+    index = torch.arange(pieces.shape[0])
+    block = (index // grid // group) * math.ceil(grid / group) + index % grid // group  # (N,) each tile's block
+    members = F.one_hot(block).T.bool()  # (G, N)
+    differs = (pieces != fill).flatten(1).any(dim=1)  # (N,)
+    changed = (members & differs).any(dim=1).nonzero().squeeze(1)  # (K,) blocks blanking would alter
     copies = pieces.expand(len(changed) + 1, -1, -1, -1, -1).clone()  # (K+1, N, C, t, t); copy 0 stays intact
-    copies[torch.arange(1, len(changed) + 1), changed] = fill
+    copies[1:][members[changed]] = fill
     evidence = log_odds(model(untile(copies, height, width)).float(), target)  # (K+1,)
-    drops = torch.zeros(num_tiles, dtype=evidence.dtype, device=evidence.device)
+    drops = torch.zeros(members.shape[0], dtype=evidence.dtype, device=evidence.device)
     drops[changed] = evidence[0] - evidence[1:]
-    return tile_layout(drops, height // tile_size)
+    return tile_layout(drops[block], grid)
 
 
 def log_odds(logits: torch.Tensor, target: int) -> torch.Tensor:
@@ -155,7 +163,8 @@ def explain(model: ViT, image: torch.Tensor) -> Explanation:
     attention = attention[0].detach()  # (L, H, T, T)
     return Explanation(probabilities=logits[0].detach().softmax(dim=-1), predicted=predicted, attention=attention,
                        cls_attention=cls_attention_maps(attention, grid), rollout=rollout_map(attention, grid),
-                       saliency=_scaled_gradient(gradient), occlusion=occlusion(model, images, predicted))
+                       saliency=_scaled_gradient(gradient), occlusion=occlusion(model, images, predicted),
+                       occlusion_blocks=occlusion(model, images, predicted, group=2))
 
 
 def cosine_similarity_matrix(embeddings: torch.Tensor) -> torch.Tensor:

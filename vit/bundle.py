@@ -1,9 +1,10 @@
 """The model folder: its file names, writing it, reading it, and typed access to what it stores.
 
-A folder holds model.safetensors + config.json (the model), README.md (the model card), evaluation.json
-(accuracy, confusion matrix, per-epoch history, how it was trained) and evaluation.safetensors (test
-images the app shows: the highest-loss ones and every mistake, and correctly read examples of each class),
-so the app needs no dataset. This module is the only one that knows those names and keys; only
+A folder holds model.safetensors + config.json (the model), README.md (the model card), calibration.json
+(what was chosen on the validation split: the temperature and the "not a digit" limits), evaluation.json
+(accuracy, confusion matrix, calibration error, per-epoch history, how it was trained) and
+evaluation.safetensors (test images the app shows: the highest-loss ones and every mistake, and correctly
+read examples of each class), so the app needs no dataset. This module is the only one that knows those names and keys; only
 safetensors and JSON are ever read.
 """
 
@@ -15,12 +16,26 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from . import novelty
 from .analysis import confusion_matrix
 from .model import ViT, WEIGHTS_NAME
 
 CONFIG, WEIGHTS, CARD = "config.json", WEIGHTS_NAME, "README.md"
 EVALUATION_JSON, EVALUATION_TENSORS = "evaluation.json", "evaluation.safetensors"
-FILES = (WEIGHTS, CONFIG, CARD, EVALUATION_JSON, EVALUATION_TENSORS)  # what a folder holds, what a push uploads
+CALIBRATION = "calibration.json"  # optional: a folder written before it existed reads uncalibrated, unchecked
+FILES = (WEIGHTS, CONFIG, CARD, CALIBRATION, EVALUATION_JSON, EVALUATION_TENSORS)  # what a push uploads
+
+# The config's and the recipe's keys in words, for model cards and the About tab.
+SETTING_NAMES = {
+    "image_size": "image side, pixels", "channels": "colour channels", "num_classes": "classes",
+    "tile_size": "tile side, pixels", "embed_size": "token width", "num_layers": "transformer blocks",
+    "num_heads": "attention heads per block", "mlp_size": "MLP hidden width", "pos_embedding": "positions",
+    "dropout": "dropout", "pixel_mean": "pixel mean (normalisation)", "pixel_std": "pixel spread (normalisation)",
+    "class_names": "class names", "epochs": "epochs", "batch_size": "batch size", "lr": "peak learning rate",
+    "weight_decay": "weight decay", "warmup_epochs": "warm-up epochs", "label_smoothing": "label smoothing",
+    "rotate": "rotation, degrees", "shift": "shift, pixels", "scale": "zoom range",
+    "thickness": "stroke thickness change", "elastic": "elastic distortion, pixels",
+    "ema_decay": "weight-average decay", "seed": "seed"}
 
 HIGHEST_LOSSES = 64      # test images kept by loss, right or wrong
 EXAMPLES_PER_CLASS = 20  # correctly read test images per class (attention by label, confusion cells)
@@ -54,15 +69,20 @@ class StoredImage:
         return self.pixels.astype(np.float32) / 255
 
 
-def write_folder(folder: str | Path, model: ViT, answers: Answers, *, facts: dict, card: str) -> dict:
-    """Write weights, config, the model card and the evaluation files; return evaluation.json's content.
+def write_folder(folder: str | Path, model: ViT, answers: Answers, *, facts: dict, card: str,
+                 chosen: dict | None = None) -> dict:
+    """Write weights, config, the model card, the validation choices and the evaluation files; return
+    evaluation.json's content.
 
-    `facts` (dataset, history, training time, command, ...) is stored beside the measured accuracy.
+    `facts` (dataset, history, training time, command, test-set reports, ...) is stored beside the measured
+    accuracy; `chosen` (vit.validation.choose) becomes calibration.json.
     """
     folder = Path(folder)
     summary = summarise(answers) | facts
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
+    if chosen is not None:
+        (folder / CALIBRATION).write_text(json.dumps(chosen, indent=1))
     save_file({k: v.contiguous() for k, v in _kept_images(answers).items()}, str(folder / EVALUATION_TENSORS))
     (folder / EVALUATION_JSON).write_text(json.dumps(summary, indent=1))
     (folder / CARD).write_text(card)
@@ -92,6 +112,21 @@ def _kept_images(answers: Answers) -> dict[str, torch.Tensor]:
             "example_images": answers.images[examples, 0], "example_labels": labels[examples]}
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What a model makes of one input: calibrated probabilities and, when the folder has limits, a verdict."""
+    probabilities: torch.Tensor            # (C,) softmax(logits / temperature)
+    verdict: novelty.Verdict | None
+
+    @property
+    def best(self) -> int:
+        return int(self.probabilities.argmax())
+
+    @property
+    def refused(self) -> bool:
+        return self.verdict is not None and self.verdict.refused
+
+
 @dataclass
 class ModelBundle:
     """One model folder, loaded: the model, its evaluation results, and where it came from."""
@@ -101,10 +136,33 @@ class ModelBundle:
     tensors: dict[str, torch.Tensor]    # evaluation.safetensors: read through the accessors below
     source: str                         # "repo@revision" or the bundled folder
     notice: str | None = None           # shown to the user, e.g. why the Hub copy was not used
+    calibration: dict | None = None     # calibration.json, if the folder has one
 
     @property
     def class_names(self) -> list[str]:
         return self.model.class_names
+
+    @property
+    def temperature(self) -> float:
+        return float(self.calibration["temperature"]) if self.calibration else 1.0
+
+    @property
+    def limits(self) -> novelty.Limits | None:
+        return novelty.Limits(**self.calibration["not_a_digit"]) if self.calibration else None
+
+    @property
+    def noun(self) -> str:
+        """What one input is called in sentences: a digit, or for other datasets an item."""
+        return "digit" if self.evaluation.get("dataset", "mnist") == "mnist" else "item"
+
+    @torch.inference_mode()
+    def read(self, image: np.ndarray | torch.Tensor) -> Reading:
+        """Calibrated probabilities and the "not a digit" verdict for one input (H, W) in [0, 1]."""
+        inputs = torch.as_tensor(image, dtype=torch.float32)[None]
+        logits = self.model(inputs[:, None])
+        probabilities = (logits / self.temperature).softmax(-1)[0]
+        limits = self.limits
+        return Reading(probabilities, novelty.judge(limits, inputs, logits, self.noun)[0] if limits else None)
 
     @property
     def accuracy(self) -> float | None:
@@ -174,11 +232,23 @@ def load_folder(folder: str | Path, name: str | None = None, source: str | None 
         tensors = load_file(str(folder / EVALUATION_TENSORS))
     except Exception as error:  # safetensors raises several types for a bad file
         raise ValueError(f"{folder / EVALUATION_TENSORS} is not a readable safetensors file ({error})") from error
+    calibration = _read_json(folder / CALIBRATION, "valid calibration") if (folder / CALIBRATION).is_file() else None
+    if calibration is not None:
+        _check_calibration(folder / CALIBRATION, calibration)
     missing = {"gallery_images", "gallery_labels", "gallery_predictions", "gallery_losses", "example_images",
                "example_labels"} - tensors.keys()
     if missing:
         raise ValueError(f"{folder / EVALUATION_TENSORS} lacks {sorted(missing)}")
-    return ModelBundle(name or folder.name, model, evaluation, tensors, source or str(folder))
+    return ModelBundle(name or folder.name, model, evaluation, tensors, source or str(folder), calibration=calibration)
+
+
+def _check_calibration(path: Path, calibration: dict) -> None:
+    """A temperature above zero and the three limits as numbers, or ValueError naming the file."""
+    temperature, limits = calibration.get("temperature"), calibration.get("not_a_digit")
+    fields = set(novelty.Limits.__dataclass_fields__)
+    if not (isinstance(temperature, (int, float)) and temperature > 0 and isinstance(limits, dict)
+            and set(limits) == fields and all(isinstance(v, (int, float)) for v in limits.values())):
+        raise ValueError(f"{path} needs a temperature above 0 and not_a_digit limits {sorted(fields)}")
 
 
 def _read_json(path: Path, what: str) -> dict:

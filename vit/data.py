@@ -69,6 +69,22 @@ class Split:
         """Float pixels in [0, 1] and labels for the given indices."""
         return self.images[index].float().div_(255), self.labels[index]
 
+    def subset(self, index: torch.Tensor) -> "Split":
+        return Split(self.images[index], self.labels[index])
+
+
+VALIDATION_SIZE, VALIDATION_SEED = 5_000, 0
+
+
+def carve_validation(train: Split, size: int = VALIDATION_SIZE, seed: int = VALIDATION_SEED) -> tuple[Split, Split]:
+    """(what the model trains on, the validation split): a fixed random `size` of the training images held out.
+
+    Every choice made after looking at data (epoch, temperature, the "not a digit" threshold) is made on the
+    validation split; the test split only reports. The same seed gives the same split on every machine.
+    """
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
+    return train.subset(order[size:].sort().values), train.subset(order[:size].sort().values)
+
 
 def read_idx(path: Path, magic: int, count: int | None = None) -> torch.Tensor:
     """Read one gzip IDX file, checking its magic number, its item count and its length."""

@@ -76,11 +76,12 @@ def heatmap(values: np.ndarray, image: np.ndarray, name: str, low: float, high: 
     return rgb
 
 
-def heatmaps(values: np.ndarray, image: np.ndarray, name: str, factor: int = 4) -> np.ndarray:
-    """Many (g, g) maps (..., g, g) at once, each on its own scale [0, its maximum], the digit outlined on each:
-    (..., H*f, W*f, 3). One lookup for all of them: a 6 × 4 grid of maps draws in a fraction of 24 heatmap calls."""
+def heatmaps(values: np.ndarray, image: np.ndarray, name: str, factor: int = 4, shared: bool = True) -> np.ndarray:
+    """Many (g, g) maps (..., g, g) at once on one scale [0, the largest value] (shared) or each on its own
+    [0, its maximum], the digit outlined on each: (..., H*f, W*f, 3). One lookup for all of them: a 6 × 4 grid
+    of maps draws in a fraction of 24 heatmap calls."""
     values = np.asarray(values, dtype=np.float64)
-    peaks = np.maximum(values.max(axis=(-2, -1), keepdims=True), 1e-9)
+    peaks = np.maximum(values.max() if shared else values.max(axis=(-2, -1), keepdims=True), 1e-9)
     size = image.shape[0] * factor
     rgb = colour(values / peaks, name, 0, 1)  # (..., g, g, 3): looked up per tile, then enlarged as bytes
     rgb = rgb.repeat(size // values.shape[-2], axis=-3).repeat(size // values.shape[-1], axis=-2)

@@ -297,24 +297,29 @@ def confusion_figure(matrix, accuracy: float, class_names: list[str],
 
 
 def training_figure(history: list[dict]) -> Figure:
-    """Loss and error rate per epoch, training and test; the error on a log scale, where 1 % and 0.5 % differ."""
+    """Loss and error rate per epoch, training and validation; the error on a log scale, where 1 % and 0.5 %
+    differ. Folders written before the validation split existed followed the test split: shown as "test"."""
     figure = Figure(figsize=(9, 3.2), dpi=DPI, layout="constrained")
     ax_loss, ax_error = figure.subplots(1, 2)
     marker = "o" if len(history) <= 20 else None
-    for split in ("train", "test"):
+    held_out = "val" if any("val_accuracy" in record for record in history) else "test"
+    for split in ("train", held_out):
+        name = {"train": "training", "val": "validation", "test": "test"}[split]
         records = [record for record in history if f"{split}_loss" in record]
         ax_loss.plot([r["epoch"] for r in records], [r[f"{split}_loss"] for r in records], marker=marker,
-                     markersize=3, label=split)
+                     markersize=3, label=name)
         records = [record for record in history if f"{split}_accuracy" in record]
         ax_error.plot([r["epoch"] for r in records], [max(100 * (1 - r[f"{split}_accuracy"]), 1e-3) for r in records],
-                      marker=marker, markersize=3, label=split)
+                      marker=marker, markersize=3, label=name)
     ax_loss.set_title("loss", fontsize=LABEL)
     ax_error.set_title("error (%, log scale)", fontsize=LABEL)
-    if any("test_accuracy" in record for record in history):
+    if any(f"{held_out}_accuracy" in record for record in history):
         ax_error.set_yscale("log")
         ax_error.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # 0.5, 1, 10: not 10^0
-        best = max(record.get("test_accuracy", 0) for record in history) * 100
-        ax_error.set_title(f"error (%, log scale) — best test accuracy {best:.2f} %", fontsize=LABEL)
+        last = history[-1].get(f"{held_out}_accuracy", 0) * 100
+        best = max(record.get(f"{held_out}_accuracy", 0) for record in history) * 100
+        ax_error.set_title(f"{'validation' if held_out == 'val' else 'test'} accuracy: last epoch {last:.2f} % "
+                           f"(kept), best {best:.2f} %", fontsize=LABEL)
     for ax in (ax_loss, ax_error):
         ax.set_xlabel("epoch", fontsize=SMALL)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -323,6 +328,34 @@ def training_figure(history: list[dict]) -> Figure:
         if any(line.get_xdata().size for line in ax.get_lines()):
             ax.legend(fontsize=SMALL)
     figure.suptitle("training history" if history else "no training history stored", fontsize=TITLE)
+    return figure
+
+
+def reliability_figure(before: dict, after: dict) -> Figure:
+    """Reliability diagrams (vit.calibration.reliability) before and after temperature scaling: per confidence
+    bin, how often the model was right; a calibrated model's bars sit on the diagonal."""
+    figure = Figure(figsize=(9, 3.6), dpi=DPI, layout="constrained")
+    for ax, bins, title in zip(figure.subplots(1, 2), (before, after), ("raw softmax", "after temperature scaling")):
+        width = 1 / bins["bins"]
+        left = np.arange(bins["bins"]) * width
+        used = np.asarray(bins["counts"]) > 0
+        accuracy, confidence = np.asarray(bins["accuracy"]), np.asarray(bins["confidence"])
+        ax.bar(left[used], accuracy[used], width=width, align="edge", color="#4c72b0", edgecolor="white",
+               label="accuracy in the bin")
+        ax.bar(left[used], confidence[used] - accuracy[used], bottom=accuracy[used], width=width, align="edge",
+               color="#dd8452", alpha=0.6, edgecolor="white", label="gap to its mean confidence")
+        ax.plot([0, 1], [0, 1], color="black", linewidth=1, linestyle="--", label="calibrated")
+        for x, count, top in zip(left[used], np.asarray(bins["counts"])[used], np.maximum(accuracy, confidence)[used]):
+            ax.text(x + width / 2, min(top + 0.02, 1.02), f"{count:,}", ha="center", va="bottom", fontsize=6,
+                    rotation=90)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.15)
+        ax.set_xlabel("confidence of the answer", fontsize=SMALL)
+        ax.set_ylabel("share right", fontsize=SMALL)
+        ax.set_title(f"{title}: ECE {bins['ece'] * 100:.2f} %", fontsize=LABEL)
+        ax.tick_params(labelsize=SMALL)
+        ax.legend(fontsize=SMALL - 1, loc="upper left")
+    figure.suptitle("reliability on the test set (numbers: answers per bin)", fontsize=TITLE)
     return figure
 
 
