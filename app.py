@@ -37,7 +37,11 @@ CSS = """
 .lead { font-size: 1.02rem; }
 .notice { border-left: 4px solid #f59e0b; padding-left: 0.6rem; }
 #model-info p { margin: 0.15rem 0; }
-#worst .caption-label, #pair-gallery .caption-label { white-space: normal; max-width: 100%; }
+/* Phone width: a figure keeps a legible size and scrolls sideways instead of shrinking to the screen */
+@media (max-width: 640px) {
+  .figure .image-frame { justify-content: flex-start; overflow-x: auto; }
+  .figure img { min-width: 620px; max-width: none !important; }
+}
 """
 
 
@@ -91,7 +95,7 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
                 notice = gr.Markdown(notice_text, visible=bool(notice_text), elem_classes="notice")
         # Per visitor: the picture the Predict tab explains (it opens on a stored 7) and which tab is open.
         current, open_tab = gr.State(predict.start_picture(first)), gr.State(FIRST_TAB)
-        with gr.Tabs(selected=FIRST_TAB) as layout:
+        with gr.Tabs(selected=FIRST_TAB, overflow_behavior="wrap") as layout:  # every tab in sight on a phone
             context = Context(demo, model_choice, current, layout)
             wirings = [tab.build(context, first) for tab in TABS]
         for wiring in wirings:

@@ -74,10 +74,10 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     "rotated, shifted, zoomed, thickened and bent digits (and its loss includes label smoothing), "
                     "which is why it can look worse than the validation split.")
         curve = gr.Image(label="training history", show_label=False, interactive=False, format="png",
-                         buttons=["fullscreen", "download"], elem_id="training")
+                         buttons=["fullscreen", "download"], elem_id="training", elem_classes="figure")
         text = gr.Markdown()
         diagram = gr.Image(label="reliability", show_label=False, interactive=False, format="png",
-                           buttons=["fullscreen", "download"], elem_id="reliability")
+                           buttons=["fullscreen", "download"], elem_id="reliability", elem_classes="figure")
         gr.Markdown("**From a program**: `/predict` takes one picture file and returns the confidence of every "
                     "class.\n```python\nfrom gradio_client import Client, handle_file\n"
                     "Client(\"http://127.0.0.1:7860/\").predict(handle_file(\"digit.png\"), api_name=\"/predict\")"

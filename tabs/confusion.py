@@ -10,7 +10,7 @@ import numpy as np
 
 from vit.bundle import ModelBundle
 
-from .shared import Context, Picture, TabWiring, bundle, cached, enlarged
+from .shared import Context, Picture, TabWiring, bundle, cached, captioned
 
 
 # --- Views --------------------------------------------------------------------------------------------------
@@ -39,10 +39,10 @@ def pair_view(model: ModelBundle, true: int, predicted: int) -> tuple[list, str]
     count = int(model.confusion[true, predicted])
     stored = model.confused(true, predicted)
     if true == predicted:
-        items = [(enlarged(image.pixels), f"true {names[true]}") for image in stored]
+        items = [(captioned(image.pixels, f"true {names[true]}"), None) for image in stored]
         return items, (f"**{count:,}** test images of **{names[true]}** were read correctly; "
                        f"the {len(items)} stored examples are shown.")
-    items = [(enlarged(image.pixels), f"loss {image.loss:.2f}") for image in stored]
+    items = [(captioned(image.pixels, f"loss {image.loss:.2f}"), None) for image in stored]
     text = (f"**{count:,}** test images of **{names[true]}** were read as **{names[predicted]}**"
             + (f"; {len(items)} of them are stored." if len(items) < count else ".")
             + (" Click one to explain it in the Predict tab." if items else ""))
@@ -104,7 +104,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
         with gr.Row():
             with gr.Column(scale=3):
                 picture = gr.Image(label="confusion matrix", show_label=False, interactive=False, format="png",
-                                   elem_id="confusion", buttons=["download"])
+                                   elem_id="confusion", elem_classes="figure", buttons=["fullscreen", "download"])
             with gr.Column(scale=2):
                 with gr.Row():
                     true_choice = gr.Dropdown(names, value=names[true], label="true label")

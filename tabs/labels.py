@@ -52,7 +52,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
             view = gr.Radio(list(VIEWS), value=list(VIEWS)[0], label="show", scale=2)
             difference = gr.Checkbox(False, label="difference from the average of these labels", scale=1)
         picture = gr.Image(label="median attention", show_label=False, interactive=False, format="png",
-                           buttons=["fullscreen", "download"], elem_id="label-attention")
+                           buttons=["fullscreen", "download"], elem_id="label-attention", elem_classes="figure")
     inputs = [labels, view, difference]
     gr.on([tab.select, labels.input, view.input, difference.input], show_labels, [context.model_choice, *inputs],
           picture, api_visibility="private")

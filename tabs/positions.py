@@ -39,8 +39,8 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
         text = gr.Markdown()
         with gr.Row():
             grid = gr.Image(label="similarity", show_label=False, interactive=False, format="png",
-                            buttons=["fullscreen", "download"], elem_id="positions")
+                            buttons=["fullscreen", "download"], elem_id="positions", elem_classes="figure")
             raw = gr.Image(label="raw embeddings", show_label=False, interactive=False, format="png",
-                           buttons=["fullscreen", "download"])
+                           buttons=["fullscreen", "download"], elem_classes="figure")
     tab.select(show_positions, context.model_choice, [grid, raw, text], api_visibility="private")
     return TabWiring("positions", tab, show_positions, [], [grid, raw, text], lazy=True)

@@ -5,6 +5,9 @@ A stroke runs two steps: `read_sketch` (preprocess and one forward pass: the lab
 the maps are computed. Nothing on this path touches matplotlib.
 """
 
+import json
+import tempfile
+
 import gradio as gr
 import numpy as np
 import torch
@@ -170,6 +173,23 @@ def attention_picture(image: np.ndarray, cls_attention: np.ndarray) -> np.ndarra
                                                      "share of CLS's attention (one scale for every map)")])
 
 
+def numbers(model: ModelBundle, picture: Picture) -> dict:
+    """The numbers behind the answer and every map, for the JSON download: plain lists, rounded to 6 places."""
+    result = explain(model.model, torch.from_numpy(picture.input))
+    reading = model.read(picture.input)
+    listed = lambda tensor: np.round(np.asarray(tensor, dtype=np.float64), 6).tolist()  # noqa: E731
+    return {"model": model.name, "picture": picture.source, "class_names": model.class_names,
+            "probabilities": listed(reading.probabilities), "temperature": model.temperature,
+            "not_a_digit": reading.verdict.message if reading.verdict else None,
+            "scores": reading.verdict.scores if reading.verdict else None,
+            "input": listed(picture.input), "tile_size": model.model.tile_size,
+            "cls_attention": {"shape": "layer, head, tile row, tile column", "values": listed(result.cls_attention)},
+            "rollout": {"shape": "tile row, tile column", "values": listed(result.rollout)},
+            "saliency": {"shape": "pixel row, pixel column; |gradient| ÷ its maximum", "values": listed(result.saliency)},
+            "occlusion": {"shape": "tile row, tile column; log-odds drop", "one_tile": listed(result.occlusion),
+                          "two_by_two": listed(result.occlusion_blocks)}}
+
+
 def example_items(model: ModelBundle) -> list[tuple]:
     """The test digits offered under the pad: the first stored example of each class."""
     return [(enlarged(pixels), None) for pixels, _ in offered_examples(model)]
@@ -224,6 +244,15 @@ def show(current: Picture | None, model_name: str):
     return (*answer(model, current), *maps(model, current))
 
 
+def export_numbers(current: Picture | None, model_name: str):
+    """A JSON file of the numbers behind the maps, offered for download; nothing to offer without a picture."""
+    if current is None:
+        raise gr.Error("Draw, upload or pick a digit first: there are no maps to export.")
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="vit-maps-", delete=False) as file:
+        json.dump(numbers(bundle(model_name), current), file)
+    return gr.File(file.name, visible=True)
+
+
 def refresh(model_name: str, current: Picture | None):
     return (*show(current, model_name), example_items(bundle(model_name)))
 
@@ -248,8 +277,11 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                                       elem_id="sketchpad")
                 upload = gr.File(label="or upload a picture", file_types=["image"], type="filepath", height=120,
                                  elem_id="upload")
-                examples = gr.Gallery(example_items(first), label="or pick a test digit", columns=5, rows=2,
-                                      height=290, allow_preview=False, object_fit="contain", elem_id="examples")
+                gr.Markdown("or pick a test digit:")
+                # no label: a gallery's label floats over its top row
+                examples = gr.Gallery(example_items(first), label="test digits", show_label=False, columns=5,
+                                      rows=2, height=260, allow_preview=False, object_fit="contain",
+                                      elem_id="examples")
             with gr.Column(scale=1, min_width=340):
                 status = gr.Markdown(status_start, elem_id="status")
                 label = gr.Label(label_start, num_top_classes=3, label="prediction", elem_id="prediction")
@@ -267,6 +299,11 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     "brighter means more attention, every map on the same scale (the bar below). Which tiles does CLS "
                     "read before it decides?")
         attention = image(maps_start[1], "CLS attention", "attention")
+        with gr.Row():
+            export = gr.Button("Download the numbers behind these maps (JSON)", size="sm", elem_id="export",
+                               scale=0)
+            exported = gr.File(label="the numbers (JSON)", visible=False, interactive=False, elem_id="exported")
+    export.click(export_numbers, [context.current, context.model_choice], exported, api_visibility="private")
     reads = [context.current, status, label]
     shown = [seen, attention, rollout, saliency, occlusion, words]
     context.predict_outputs, context.show_picture = [status, label, *shown], show
@@ -276,7 +313,8 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
 
 def image(value, label: str, elem_id: str) -> gr.Image:
     return gr.Image(value, label=label, show_label=False, interactive=False, format="png",
-                    buttons=["fullscreen", "download"], elem_id=elem_id)
+                    buttons=["fullscreen", "download"], elem_id=elem_id,
+                    elem_classes="figure" if elem_id == "attention" else None)  # the one map wider than a phone
 
 
 def wire(context: Context, tab, sketch, upload, examples, reads: list, shown: list) -> None:

@@ -13,6 +13,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from vit.bundle import ModelBundle
+from vit import pictures
+from vit.pictures import plural
 
 ROOT = Path(__file__).resolve().parent.parent
 ORIGINAL_SIDE = 280  # the "your image" thumbnail: enough to recognise it, cheap to send
@@ -89,14 +91,17 @@ class Context:
     show_picture: Callable | None = None  # set by the Predict tab: (Picture, model name) -> predict_outputs
 
 
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
 def enlarged(pixels: np.ndarray, scale: int = 4) -> Image.Image:
     """A stored uint8 (28, 28) test image, enlarged without blurring, for galleries."""
     array = np.asarray(pixels, dtype=np.uint8)
     return Image.fromarray(array).resize((array.shape[1] * scale, array.shape[0] * scale), Image.Resampling.NEAREST)
+
+
+def captioned(pixels: np.ndarray, caption: str) -> Image.Image:
+    """A stored test image enlarged with its caption written under it: a gallery's own caption would cover the
+    lower third of the digit, the part that tells a 4 from a 9."""
+    digit = np.asarray(enlarged(pixels).convert("RGB"))
+    return Image.fromarray(pictures.captioned(digit, caption))
 
 
 def thumbnail(picture: Image.Image | np.ndarray) -> np.ndarray:

@@ -37,7 +37,7 @@ CUT_CODE = {
 def digit(model: ModelBundle, source: str, current: Picture | None) -> tuple[np.ndarray, str, str]:
     """The (28, 28) image to cut, what it is, and a note when the Predict tab's digit was asked for but absent."""
     if source == YOURS and current is not None:
-        return current.input, "your digit as the model sees it", ""
+        return current.input, f"the Predict tab's picture ({current.source}, as the model sees it)", ""
     names = model.class_names
     label = names.index(source) if source in names else default_label(model)
     note = " (the Predict tab has no digit yet)" if source == YOURS else ""
@@ -92,19 +92,23 @@ def tiling_picture(image: np.ndarray, pieces: torch.Tensor, kind: str) -> np.nda
 
 # --- Handlers -----------------------------------------------------------------------------------------------
 
-def show_tiling(model_name: str, source: str, cut_name: str, size: str, current: Picture | None):
+def show_tiling(model_name: str, source: str, cut_name: str, tile_size: str, strips: str, current: Picture | None):
+    """Tiles use the tile-size control, strips the strip-count control: each keeps its own number."""
+    size = tile_size if CUTS[cut_name] == "tiles" else strips
     return tiling_view(bundle(model_name), source, cut_name, int(size), current)
 
 
-def size_label(cut_name: str):
-    return gr.Radio(label="tile size (pixels)" if CUTS[cut_name] == "tiles" else "number of strips")
+def size_controls(cut_name: str):
+    """Show the control that sizes this cut: pixels per tile, or how many strips."""
+    tiles = CUTS[cut_name] == "tiles"
+    return gr.Radio(visible=tiles), gr.Radio(visible=not tiles)
 
 
 def refresh(model_name: str, source: str, current: Picture | None):
     """A new model: back to its own tiles."""
     model = bundle(model_name)
     size = model.model.tile_size
-    return ("tiles", gr.Radio(value=str(size), label="tile size (pixels)"),
+    return ("tiles", gr.Radio(value=str(size), visible=True), gr.Radio(visible=False),
             *tiling_view(model, source, "tiles", size, current))
 
 
@@ -121,20 +125,22 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
             source = gr.Radio(names + [YOURS], value=names[default_label(first)], scale=3, elem_id="tiling-source",
                               label="digit to cut: a test example, or the one in the Predict tab")
             cut_choice = gr.Radio(list(CUTS), value="tiles", label="cut into", scale=2, elem_id="tiling-cut")
-            size = gr.Radio([str(d) for d in tiling.divisors(first.model.image_size)],
-                            value=str(first.model.tile_size), label="tile size (pixels)", scale=2,
+            sizes = [str(d) for d in tiling.divisors(first.model.image_size)]
+            size = gr.Radio(sizes, value=str(first.model.tile_size), label="tile size (pixels)", scale=2,
                             elem_id="tiling-size")
+            strips = gr.Radio(sizes, value="7", label="number of strips", scale=2, visible=False,
+                              elem_id="tiling-strips")
         picture = gr.Image(label="the cut", show_label=False, interactive=False, format="png",
-                           buttons=["fullscreen", "download"], elem_id="tiling-picture")
+                           buttons=["fullscreen", "download"], elem_id="tiling-picture", elem_classes="figure")
         text = gr.Markdown(elem_id="tiling-text")
         code = gr.Code(language="python", label="the same cut in code", interactive=False, elem_id="tiling-code")
     private = dict(api_visibility="private")
-    cut_choice.input(size_label, cut_choice, size, **private)
+    cut_choice.input(size_controls, cut_choice, [size, strips], **private)
     # One listener for the controls, the tab (whose digit may have changed on the Predict tab) and the page load
     # (this tab opens first): always_last runs it once more with the final choices, so two quick clicks cannot
     # leave picture, text and code from different calls.
-    gr.on([source.input, cut_choice.input, size.input, tab.select, context.demo.load], show_tiling,
-          [context.model_choice, source, cut_choice, size, context.current], [picture, text, code],
+    gr.on([source.input, cut_choice.input, size.input, strips.input, tab.select, context.demo.load], show_tiling,
+          [context.model_choice, source, cut_choice, size, strips, context.current], [picture, text, code],
           trigger_mode="always_last", **private)
-    return TabWiring("tiling", tab, refresh, [source, context.current], [cut_choice, size, picture, text, code],
-                     lazy=True)
+    return TabWiring("tiling", tab, refresh, [source, context.current],
+                     [cut_choice, size, strips, picture, text, code], lazy=True)

@@ -4,7 +4,7 @@ import gradio as gr
 
 from vit.bundle import ModelBundle
 
-from .shared import Context, Picture, TabWiring, bundle, enlarged
+from .shared import Context, Picture, TabWiring, bundle, captioned
 
 START = 32  # images shown when the tab opens
 
@@ -12,10 +12,15 @@ START = 32  # images shown when the tab opens
 # --- Views --------------------------------------------------------------------------------------------------
 
 def worst_items(model: ModelBundle, count: int) -> list[tuple]:
+    """The `count` worst mistakes, captioned under each digit: read as / true / loss."""
     names = model.class_names
-    return [(enlarged(image.pixels), f"pred {names[image.prediction]} / true {names[image.label]} / "
-                                     f"loss {image.loss:.1f}")
-            for image in model.worst(count)]
+    return [(captioned(image.pixels, f"read {names[image.prediction]} · true {names[image.label]} · {image.loss:.1f}"),
+             None) for image in model.worst(min(count, most(model)))]
+
+
+def most(model: ModelBundle) -> int:
+    """How many the slider offers: the stored mistakes, so nothing read right appears among the "most wrong"."""
+    return max(1, model.mistakes)
 
 
 # --- Handlers -----------------------------------------------------------------------------------------------
@@ -34,23 +39,27 @@ def open_image(model_name: str, event: gr.SelectData):
 
 def refresh(model_name: str, count: int):
     model = bundle(model_name)
-    total = len(model.worst())
+    total = most(model)
     return gr.Slider(maximum=total, value=min(int(count), total)), worst_items(model, int(count))
 
 
 # --- Layout and wiring --------------------------------------------------------------------------------------
 
 def build(context: Context, first: ModelBundle) -> TabWiring:
-    total = len(first.worst())
+    total = most(first)
     with gr.Tab("4 · Worst losses", id="worst") as tab:
         gr.Markdown("The test images the model was most wrong about (highest loss first). Some are the model's "
                     "fault; some are odd or mislabelled digits a person would hesitate over too. Click one to "
                     "explain it in the Predict tab.")
-        count = gr.Slider(1, total, value=min(START, total), step=1, label="how many")
-        gallery = gr.Gallery(label="predicted / true / loss", columns=8, height="auto", allow_preview=False,
+        count = gr.Slider(1, total, value=min(START, total), step=1, label="how many of the test set's mistakes",
+                          elem_id="worst-count")
+        gallery = gr.Gallery(label="read as · true label · loss", show_label=False, columns=8, height="auto",
+                             allow_preview=False,
                              object_fit="contain", elem_id="worst")
     private = dict(api_visibility="private")
-    gr.on([tab.select, count.release], show_worst, [context.model_choice, count], gallery, **private)
+    # release: the slider let go; input: also a number typed in its box (Enter or leaving the box)
+    gr.on([tab.select, count.release, count.input], show_worst, [context.model_choice, count], gallery,
+          trigger_mode="always_last", **private)
     gallery.select(open_image, context.model_choice, [context.current, context.layout], **private) \
            .then(context.show_picture, [context.current, context.model_choice], context.predict_outputs, **private)
     return TabWiring("worst", tab, refresh, [count], [count, gallery], lazy=True)

@@ -24,8 +24,8 @@ def test_predict_reads_a_stored_seven_and_draws_every_map(models, name):
     picture = predict.start_picture(model)
     status, confidences = predict.answer(model, picture)
     assert max(confidences, key=confidences.get) == "7" and "reads **7**" in status
-    seen, attention, rollout, saliency, occlusion = predict.maps(model, picture)
-    assert all(rgb(p) for p in (seen, attention, rollout, saliency, occlusion))
+    seen, attention, rollout, saliency, occlusion, words = predict.maps(model, picture)
+    assert all(rgb(p) for p in (seen, attention, rollout, saliency, occlusion)) and "log-odds" in words
     layers, heads = model.model.num_layers, model.model.num_heads
     assert attention.shape[1] > layers * 112 and attention.shape[0] > heads * 112  # a 112-px map per layer and head
 
@@ -52,23 +52,32 @@ def test_predict_without_a_picture_prompts_and_clears_the_maps(models):
 def test_predict_refresh_gives_every_output_for_the_new_model(models):
     from tabs import predict
     outputs = predict.refresh("mnist-tiny", predict.start_picture(models["mnist"]))
-    assert len(outputs) == 8 and len(outputs[-1]) == 10  # status, label, five maps, ten examples
+    assert len(outputs) == 9 and len(outputs[-1]) == 10  # status, label, five maps, their words, ten examples
 
 
 def test_tiling_view_agrees_by_hand_and_with_einops_for_every_cut(models):
     from tabs import tiling
-    for cut, size, words in [("tiles", "4", 49), ("horizontal strips", "14", 14), ("vertical strips", "7", 7)]:
-        picture, text, code = tiling.show_tiling("mnist", "7", cut, size, None)
+    for cut, size, strips, words in [("tiles", "4", "2", 49), ("horizontal strips", "2", "14", 14),
+                                     ("vertical strips", "28", "7", 7)]:
+        picture, text, code = tiling.show_tiling("mnist", "7", cut, size, strips, None)
         assert rgb(picture) and f"{words} words + 1 CLS token = {words + 1} tokens" in text and "✓" in text
         assert f"({1}, {words}, 1" in code
 
 
+def test_tiling_has_one_size_control_per_kind_of_cut_and_says_one_tile(models):
+    from tabs import tiling
+    tiles, strips = tiling.size_controls("horizontal strips")
+    assert (tiles.visible, strips.visible) == (False, True)
+    _, text, code = tiling.show_tiling("mnist", "7", "tiles", "28", "7", None)
+    assert "1 word + 1 CLS token = 2 tokens" in text and "1 words" not in text
+
+
 def test_tiling_of_the_predict_tabs_digit_and_without_one(models):
     from tabs import predict, tiling
-    _, text, _ = tiling.show_tiling("mnist", tiling.YOURS, "tiles", "7", None)
+    _, text, _ = tiling.show_tiling("mnist", tiling.YOURS, "tiles", "7", "7", None)
     assert "the Predict tab has no digit yet" in text
-    _, text, _ = tiling.show_tiling("mnist", tiling.YOURS, "tiles", "7", predict.start_picture(models["mnist"]))
-    assert "your digit as the model sees it" in text
+    _, text, _ = tiling.show_tiling("mnist", tiling.YOURS, "tiles", "7", "7", predict.start_picture(models["mnist"]))
+    assert "the Predict tab's picture (a test 7" in text and "your digit" not in text
 
 
 def test_confusion_opens_at_the_most_common_mistake_and_maps_clicks_to_cells(models):
@@ -85,11 +94,20 @@ def test_confusion_opens_at_the_most_common_mistake_and_maps_clicks_to_cells(mod
     assert confusion.cell_at(model, left - 5, top - 5) is None
 
 
-def test_worst_losses_are_highest_first(models):
+def test_worst_losses_are_mistakes_highest_first_captioned_under_the_digit(models):
     from tabs import worst
-    items = worst.show_worst("mnist", 5)
-    losses = [float(caption.rsplit("loss ", 1)[1]) for _, caption in items]
-    assert len(items) == 5 and losses == sorted(losses, reverse=True)
+    model = models["mnist"]
+    stored = model.worst(model.mistakes)
+    assert all(image.prediction != image.label for image in stored)  # the loss order puts every mistake first
+    assert [image.loss for image in stored] == sorted((image.loss for image in stored), reverse=True)
+    items = worst.show_worst("mnist", 1000)  # more than there are: capped at the mistakes
+    assert len(items) == model.mistakes == worst.most(model)
+    picture, caption = items[0]
+    digit = np.asarray(picture)[:112 * 1]  # the enlarged 28×28 digit is the top 112 rows, untouched by text
+    assert caption is None and picture.height > 112 and np.array_equal(digit[..., 0], np.asarray(
+        worst.captioned(stored[0].pixels, "x"))[:112, :, 0])
+    slider, _ = worst.refresh("mnist", 64)
+    assert slider.maximum == model.mistakes
 
 
 def test_positions_labels_and_about_draw(models):

@@ -112,6 +112,11 @@ def colour_bar(name: str, low: float, high: float, width: int, label: str, heigh
     return np.asarray(canvas)
 
 
+def plural(count: int, word: str) -> str:
+    """"1 tile", "49 tiles": for titles and sentences."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 def number(value: float) -> str:
     """A tick label: short, and exactly 0 as 0."""
     if value == 0:
@@ -124,6 +129,15 @@ def titled(picture: np.ndarray, title: str, size: int = 13) -> np.ndarray:
     canvas = Image.new("RGB", (picture.shape[1], picture.shape[0] + size + 8), PAPER)
     canvas.paste(Image.fromarray(picture), (0, size + 8))
     ImageDraw.Draw(canvas).text((picture.shape[1] // 2, 3), title, fill=TEXT, font=font(size), anchor="ma")
+    return np.asarray(canvas)
+
+
+def captioned(picture: np.ndarray, caption: str, size: int = 12) -> np.ndarray:
+    """The picture with a line of text under it."""
+    canvas = Image.new("RGB", (picture.shape[1], picture.shape[0] + size + 8), PAPER)
+    canvas.paste(Image.fromarray(picture), (0, 0))
+    ImageDraw.Draw(canvas).text((picture.shape[1] // 2, picture.shape[0] + 3), caption, fill=TEXT, font=font(size),
+                                anchor="ma")
     return np.asarray(canvas)
 
 

@@ -17,6 +17,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from .pictures import plural
+
 DPI = 100
 TITLE, LABEL, SMALL = 12, 10, 8           # font sizes in points
 CUT_COLOUR, CLS_COLOUR = "#ff5a36", "#ffc43d"
@@ -137,11 +139,11 @@ def tiling_figure(image, pieces, kind: str) -> Figure:
     _draw_cuts(ax_image, image, kind, piece_height, piece_width)
     if count <= 49 and min(piece_height, piece_width) >= 4:  # number the pieces where they sit in the image
         per_row = image.shape[1] // piece_width
-        for index in range(count):
+        for index in range(count):  # in each piece's top-left corner, on a dark box: off the digit's ink
             row, col = divmod(index, per_row)
-            ax_image.text(col * piece_width + piece_width / 2 - 0.5, row * piece_height + piece_height / 2 - 0.5,
-                          str(index + 1), color=CUT_COLOUR, fontsize=SMALL if count > 16 else LABEL,
-                          ha="center", va="center", fontweight="bold")
+            ax_image.text(col * piece_width - 0.3, row * piece_height - 0.3, str(index + 1), color=CUT_COLOUR,
+                          fontsize=SMALL - 1 if count > 16 else SMALL, ha="left", va="top",
+                          bbox=dict(facecolor="black", alpha=0.65, pad=0.8, edgecolor="none"))
     ax_image.set_title("the image and its cuts", fontsize=LABEL)
     ax_image.set_axis_off()
 
@@ -168,13 +170,16 @@ def tiling_figure(image, pieces, kind: str) -> Figure:
             line, place = divmod(token, per_line)
             ax_words.text(place * (piece_width + gap) + (piece_width - 1) / 2, line * (piece_height + gap) - 0.5,
                           str(token), ha="center", va="bottom", fontsize=SMALL - 1, color="#555555")
-    ax_words.set_title(f"the sequence the transformer reads: CLS + {count} words = {tokens} tokens", fontsize=LABEL)
+    ax_words.set_title(f"the sequence the transformer reads: CLS + {plural(count, 'word')} = {tokens} tokens",
+                       fontsize=LABEL)
     ax_words.set_axis_off()
 
     flat = pieces.reshape(count, -1).T  # (h*w, N): one column per piece
     ax_flat.imshow(flat, cmap="gray", vmin=0, vmax=1, aspect="auto", interpolation="nearest",
                    extent=(0.5, count + 0.5, flat.shape[0] + 0.5, 0.5))
     ax_flat.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if count <= 8:  # a few words: one tick each, never a half word
+        ax_flat.set_xticks(range(1, count + 1))
     ax_flat.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
     if flat.shape[0] < 4:
         ax_flat.set_yticks(range(1, flat.shape[0] + 1))
@@ -184,8 +189,8 @@ def tiling_figure(image, pieces, kind: str) -> Figure:
     ax_flat.set_xlabel("word", fontsize=SMALL)
     ax_flat.set_ylabel("pixel", fontsize=SMALL)
     ax_flat.tick_params(labelsize=SMALL)
-    names = {"horizontal": "horizontal strips", "vertical": "vertical strips", "tiles": "tiles"}
-    figure.suptitle(f"{count} {names[kind]} of {piece_height}×{piece_width} pixels", fontsize=TITLE)
+    names = {"horizontal": "horizontal strip", "vertical": "vertical strip", "tiles": "tile"}
+    figure.suptitle(f"{plural(count, names[kind])} of {piece_height}×{piece_width} pixels", fontsize=TITLE)
     return figure
 
 
@@ -426,10 +431,16 @@ def attention_by_label_figure(maps: dict, class_names: list[str], view: str = "m
         cmap, norm = colormaps["viridis"].with_extremes(bad="white"), PowerNorm(0.5, 0, 1)
     count, layers, heads, size = stacked.shape[:3] + (stacked.shape[-1],)
     gap = max(1, size // 8)
-    cell = 0.9 if count * heads > 4 else 1.2  # inches per map: the whole figure about as wide as the page
+    cell = 0.9 if count * heads > 4 else 1.2  # inches per map: never smaller, so ten labels wrap onto more rows
     panel = 0.35 + heads * cell
-    figure = Figure(figsize=(min(16, max(8, count * panel + 1.2)), 1.2 + layers * cell), dpi=DPI, layout="constrained")
-    axes = figure.subplots(1, count, squeeze=False)[0]
+    per_row = max(1, min(count, int(14.5 // panel)))
+    rows = math.ceil(count / per_row)
+    figure = Figure(figsize=(max(8, per_row * panel + 1.2), 0.6 + rows * (0.6 + layers * cell)), dpi=DPI,
+                    layout="constrained")
+    grid_axes = figure.subplots(rows, per_row, squeeze=False).ravel()
+    for ax in grid_axes[count:]:
+        ax.set_axis_off()
+    axes = grid_axes[:count]
     for ax, label, cells in zip(axes, labels, stacked):
         image = ax.imshow(mosaic(cells, gap), cmap=cmap, norm=norm, interpolation="nearest")
         _cell_ticks(ax, heads, layers, size, size, gap, "head", "layer")
