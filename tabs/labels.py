@@ -48,7 +48,8 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     "labels: tick *difference* to subtract their average and keep only what is specific to each "
                     "label.")
         with gr.Row():
-            labels = gr.CheckboxGroup(first.class_names, value=start_labels(first), label="labels", scale=3)
+            labels = gr.CheckboxGroup(first.class_names, value=start_labels(first), label="labels", scale=3,
+                              elem_id="label-attention-labels")
             view = gr.Radio(list(VIEWS), value=list(VIEWS)[0], label="show", scale=2)
             difference = gr.Checkbox(False, label="difference from the average of these labels", scale=1)
         picture = gr.Image(label="median attention", show_label=False, interactive=False, format="png",

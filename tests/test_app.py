@@ -163,6 +163,47 @@ def test_a_bad_picture_gets_the_documented_error_and_the_server_keeps_serving(cl
         == str(label)
 
 
+@pytest.mark.parametrize("kind", ["noise", "photo-like", "nearly blank"])
+def test_a_picture_that_is_not_a_digit_is_answered_as_such(client, tmp_path, kind):
+    from gradio_client import handle_file
+
+    from vit import probes
+    path = png_file(probes.NOT_DIGITS[kind](np.random.default_rng(0)), tmp_path, f"{kind}.png")
+    for model in MODELS:
+        result = client.predict(handle_file(str(path)), model, api_name="/predict")
+        assert result["label"] is None and result["not_a_digit"].startswith("This does not look like a digit: ")
+        assert set(result["scores"]) == {"evidence", "ink_cover", "grey_share"} and len(result["confidences"]) == 10
+
+
+def test_a_blank_picture_gets_the_documented_error(client, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+    path = png_file(Image.new("L", (300, 300), 255), tmp_path, "blank.png")
+    with pytest.raises(AppError, match="Draw a digit first: the picture looks empty."):
+        client.predict(handle_file(str(path)), api_name="/predict")
+
+
+def test_at_most_one_percent_of_1000_test_digits_drawn_on_a_page_are_refused(app_url, data_dir, tmp_path):
+    """The must-show of the "not a digit" check: digits as a visitor sends them, through the running server."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+
+    from vit import probes
+    from vit.data import load_split
+    split = load_split("mnist", "test", data_dir)
+    rng = np.random.default_rng(7)
+    paths = [png_file(probes.on_canvas(split.images[i, 0].numpy(), rng), tmp_path, f"{i}.png") for i in range(1000)]
+    clients = [Client(app_url, verbose=False, analytics_enabled=False) for _ in range(4)]
+
+    def refused(job: tuple[int, Path]) -> bool:
+        return clients[job[0] % 4].predict(handle_file(str(job[1])), api_name="/predict")["label"] is None
+
+    with ThreadPoolExecutor(4) as pool:
+        count = sum(pool.map(refused, enumerate(paths)))
+    assert count <= 10, f"{count} of 1000 drawn test digits refused"
+
+
 def test_an_unknown_model_gets_a_clear_error(client, test_digits, tmp_path):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError

@@ -24,7 +24,7 @@ TABS = [("1 · Tiling", "tiling", "#tiling-picture img"), ("2 · Predict", "pred
         ("3 · Confusion", "confusion", "#confusion img"), ("4 · Worst losses", "worst-losses", "#worst img"),
         ("5 · Position embeddings", "positions", "#positions img"),
         ("6 · Attention by label", "attention-by-label", "#label-attention img"),
-        ("About the model", "about", "#training img")]
+        ("About the model", "about", "#reliability img")]
 pytestmark = pytest.mark.slow
 
 
@@ -216,12 +216,17 @@ def test_switching_to_the_tiny_model_updates_every_tab(page, served):
 
 def test_tiling_controls(page):
     open_tab(page, "1 · Tiling")
+    page.locator("#tiling-size").get_by_text("28", exact=True).click()
+    wait_for_text(page, "#tiling-text", r"1 word \+ 1 CLS token = 2 tokens")  # not "1 words"
     page.locator("#tiling-cut").get_by_text("horizontal strips").click()
-    page.locator("#tiling-size").get_by_text("14", exact=True).click()
+    page.wait_for_selector("#tiling-strips", state="visible")
+    assert not page.locator("#tiling-size").is_visible()  # strips have their own control: a count, not pixels
+    page.locator("#tiling-strips").get_by_text("14", exact=True).click()
     wait_for_text(page, "#tiling-text", r"14 words \+ 1 CLS token = 15 tokens")
     wait_for_text(page, "#tiling-code", r"k=14")  # the code block renders a moment after the text
+    page.locator("#tiling-cut").get_by_text("tiles", exact=True).click()
+    wait_for_text(page, "#tiling-text", r"1 word \+ 1 CLS token = 2 tokens")  # tiles kept their own 28
     no_error_shown(page)
-
 
 
 def test_uploading_a_picture_and_a_non_picture(page, tmp_path):
@@ -240,4 +245,83 @@ def test_uploading_a_picture_and_a_non_picture(page, tmp_path):
     page.locator("#upload input[type=file]").set_input_files(str(tmp_path / "notes.png"))
     wait_for_text(page, "#status", r"This file is not a picture")  # said where the answer was, not as a crash
     assert shown_label(page) == "Draw a digit"
+    assert page.locator("#occlusion img").count() == 0  # the old picture's maps went with it: no mixed state
     assert "Traceback" not in page.content()
+
+    from vit import probes
+    probes.noise(__import__("numpy").random.default_rng(0)).save(tmp_path / "noise.png")
+    page.locator("#upload button[aria-label='Clear']").first.click()
+    page.locator("#upload input[type=file]").set_input_files(str(tmp_path / "noise.png"))
+    wait_for_text(page, "#status", r"This does not look like a digit")  # an answer, with the scores behind it
+    wait_for_text(page, "#status", r"evidence .* ink cover .* grey ink")
+    no_error_shown(page)
+
+
+def test_undo_and_clear_keep_the_brush_and_the_numbers_download(page, tmp_path):
+    import json
+    open_tab(page, "2 · Predict")
+    draw(page, [line((0.5, 0.2), (0.5, 0.8))])
+    wait_for_text(page, "#status", r"your drawing")
+    page.locator("#sketchpad button[aria-label='Undo']").first.click()
+    brush = page.locator("#sketchpad button[aria-label='Brush']").first
+    page.wait_for_function("b => b.classList.contains('highlight')", arg=brush.element_handle(), timeout=10_000)
+    draw(page, [line((0.25, 0.22), (0.75, 0.22)), line((0.75, 0.22), (0.42, 0.82))])
+    wait_for_text(page, "#status", r"your drawing: the model reads \*?\*?7")
+    page.locator("#export").click()
+    link = page.locator("#exported a").first
+    link.wait_for(timeout=60_000)
+    with page.expect_download() as download:
+        link.click()
+    numbers = json.loads(Path(download.value.path()).read_text())
+    assert numbers["picture"] == "your drawing" and len(numbers["occlusion"]["one_tile"]) == 7
+    assert abs(sum(numbers["probabilities"]) - 1) < 1e-4
+    no_error_shown(page)
+
+
+def test_worst_losses_show_only_mistakes_with_captions_under_the_digits(page, served):
+    from vit.bundle import load_folder
+    mistakes = load_folder(served[1] / "mnist").mistakes
+    open_tab(page, "4 · Worst losses")
+    image_ready(page, "#worst img")
+    assert int(page.locator("#worst-count input[type=range]").get_attribute("max")) == mistakes
+    assert page.locator("#worst .caption-label").count() == 0  # captions are drawn under the digit instead
+    box = page.locator("#worst img").first.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    assert box[1] > box[0]  # the 112-px digit plus its caption strip
+    number = page.locator("#worst-count input[type=number]")
+    number.fill("3")
+    number.press("Enter")
+    page.wait_for_function("() => document.querySelectorAll('#worst img').length === 3", timeout=30_000)
+    no_error_shown(page)
+
+
+def test_attention_by_label_with_all_ten_labels(page):
+    open_tab(page, "6 · Attention by label")
+    image_ready(page, "#label-attention img")
+    for label in "0124569":  # 3, 7 and 8 are ticked already
+        page.locator("#label-attention-labels").get_by_label(label, exact=True).check()
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#label-attention img'); return i && i.naturalHeight > 1500; }",
+        timeout=90_000)  # ten labels wrap onto rows: every map keeps its size
+    no_error_shown(page)
+
+
+@pytest.mark.parametrize("tab, slug, picture", [("1 · Tiling", "phone-tiling", "#tiling-picture img"),
+                                                ("2 · Predict", "phone-predict", "#occlusion img")])
+def test_phone_width(browser, served, tab, slug, picture):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True,
+                                  has_touch=True)
+    page = context.new_page()
+    page.goto(served[0])
+    page.wait_for_selector("#model-info", timeout=60_000)
+    names = [t.inner_text() for t in page.locator('[role="tab"]').all() if t.is_visible()]
+    assert len(names) == len(TABS), names  # every tab in sight: none hidden behind an overflow menu
+    open_tab(page, tab)
+    page.locator(picture.split()[0]).scroll_into_view_if_needed()
+    image_ready(page, picture)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # the page itself never scrolls sideways
+    widths = page.evaluate("() => [...document.querySelectorAll('.figure img')].filter(i => i.offsetParent)"
+                           ".map(i => i.getBoundingClientRect().width)")
+    assert all(width >= 600 for width in widths), widths  # wide figures keep a legible size, scrolling inside
+    no_error_shown(page)
+    page.screenshot(path=str(served[2] / f"{slug}.png"), full_page=True)
+    context.close()

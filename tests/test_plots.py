@@ -157,3 +157,22 @@ def test_plots_never_use_pyplot():
     from pathlib import Path
     assert "matplotlib.pyplot" not in Path(plots.__file__).read_text()
     assert "import pyplot" not in Path(plots.__file__).read_text()
+
+
+def test_ten_labels_wrap_onto_rows_and_keep_each_map_legible():
+    maps = {label: torch.rand(2, 4, 17, 17) for label in range(10)}
+    figure = plots.attention_by_label_figure(maps, [str(i) for i in range(10)])
+    shown = [ax for ax in figure.axes[:-1] if ax.get_visible() and ax.images]  # the last axes is the colour bar
+    assert len(shown) == 10
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    FigureCanvasAgg(figure).draw()  # constrained layout places the axes when drawn
+    width_inches = min(ax.get_position().width for ax in shown) * figure.get_figwidth()
+    assert width_inches / 4 >= 0.55  # four heads side by side, each over half an inch
+
+
+def test_tiling_figure_says_one_tile_and_ticks_whole_words():
+    image = torch.rand(28, 28)
+    figure = plots.tiling_figure(image, image[None, None], "tiles")
+    assert suptitle(figure) == "1 tile of 28×28 pixels"
+    ticks = figure.axes[2].get_xticks()
+    assert list(ticks) == [1]

@@ -134,3 +134,27 @@ def test_one_model_switch_listener_skips_lazy_tabs_that_are_closed(models):
     assert isinstance(updates[4], dict) and updates[4] == gr.skip()
     app.switch_model([eager, lazy], "mnist-tiny", "about", "x")
     assert calls[-1] == ("lazy", "mnist-tiny")
+
+
+def test_predict_offers_the_numbers_behind_the_maps(models):
+    import gradio as gr
+
+    from tabs import predict
+    model = models["mnist"]
+    numbers = predict.numbers(model, predict.start_picture(model))
+    grid = 28 // model.model.tile_size
+    assert numbers["picture"] == "a test 7" and len(numbers["input"]) == 28 and len(numbers["rollout"]["values"]) == grid
+    assert np.asarray(numbers["cls_attention"]["values"]).shape == (model.model.num_layers, model.model.num_heads, grid, grid)
+    assert np.asarray(numbers["occlusion"]["two_by_two"]).shape == (grid, grid)
+    assert max(range(10), key=numbers["probabilities"].__getitem__) == 7
+    with pytest.raises(gr.Error, match="Draw, upload or pick a digit first"):
+        predict.export_numbers(None, "mnist")
+
+
+def test_occlusion_says_how_much_blanking_moves_the_answer():
+    from tabs import predict
+    small = np.full((4, 4), 0.004)
+    assert "no single tile decides" in predict.occlusion_words(small, small * 3, "7")
+    big = small.copy()
+    big[1, 2] = -2.5
+    assert "the tile that matters most moves the answer *7* by 2.5 log-odds" in predict.occlusion_words(big, big, "7")
