@@ -155,10 +155,15 @@ def test_help_documents_every_option():
 @pytest.mark.parametrize("name", ["mnist", "mnist-tiny"])
 def test_shipped_weights_reach_their_model_card_figure(name, data_dir):
     folder = ROOT / "weights" / name
-    claimed = json.loads((folder / "evaluation.json").read_text())["accuracy"]
+    evaluation = json.loads((folder / "evaluation.json").read_text())
+    claimed = evaluation["accuracy"]
     result = subprocess.run([sys.executable, "-m", "vit.evaluate", str(folder), "--data-dir", str(data_dir / "mnist"),
                              "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     measured = json.loads(result.stdout)
     assert measured["n"] == 10_000
     assert measured["accuracy"] >= claimed - 0.0005
-    assert f"{claimed * 100:.2f} %" in (folder / "README.md").read_text()
+    card = (folder / "README.md").read_text()
+    assert f"{claimed * 100:.2f} %" in card
+    ece = evaluation["calibration"]
+    assert measured["ece_after"] == pytest.approx(ece["ece_after"], abs=1e-4) and measured["ece_after"] <= 0.015
+    assert f"{ece['ece_before'] * 100:.2f} % before, {ece['ece_after'] * 100:.2f} % after" in card

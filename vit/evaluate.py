@@ -1,4 +1,5 @@
-"""Test accuracy of a model folder: `python -m vit.evaluate weights/mnist --data-dir DIR [--json]`."""
+"""Test accuracy of a model folder, and its calibration error before and after the folder's temperature:
+`python -m vit.evaluate weights/mnist --data-dir DIR [--json]`."""
 
 import argparse
 import json
@@ -7,9 +8,11 @@ from pathlib import Path
 
 import torch
 
-from .analysis import predict_split
+from .bundle import CALIBRATION
+from .calibration import expected_calibration_error
 from .data import DATA_DIR_VARIABLE, DATASETS, DataError, load_split
 from .model import ViT
+from .validation import logits_of
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,12 +35,18 @@ def main(argv: list[str] | None = None) -> int:
         test = load_split(dataset, "test", args.data_dir)
     except (ValueError, DataError) as error:
         parser.error(str(error))
-    probabilities, _ = predict_split(model, test)
-    accuracy = (probabilities.argmax(-1) == test.labels).float().mean().item()
+    calibration = args.folder / CALIBRATION
+    temperature = json.loads(calibration.read_text())["temperature"] if calibration.is_file() else 1.0
+    logits = logits_of(model, test.images[:, 0].float() / 255)
+    accuracy = (logits.argmax(-1) == test.labels).float().mean().item()
+    ece = {"before": expected_calibration_error(logits.softmax(-1), test.labels),
+           "after": expected_calibration_error((logits / temperature).softmax(-1), test.labels)}
     if args.json:
-        print(json.dumps({"accuracy": accuracy, "n": len(test), "dataset": dataset, "folder": str(args.folder)}))
+        print(json.dumps({"accuracy": accuracy, "n": len(test), "dataset": dataset, "folder": str(args.folder),
+                          "temperature": temperature, "ece_before": ece["before"], "ece_after": ece["after"]}))
     else:
-        print(f"{args.folder}: {accuracy * 100:.2f} % of {len(test):,} {dataset} test images")
+        print(f"{args.folder}: {accuracy * 100:.2f} % of {len(test):,} {dataset} test images; calibration error "
+              f"(ECE, 15 bins) {ece['before'] * 100:.2f} % raw, {ece['after'] * 100:.2f} % at T = {temperature:g}")
     return 0
 
 
