@@ -52,38 +52,6 @@ def test_tiling_figure_sequence_holds_the_pieces_in_order(digit):
             np.testing.assert_allclose(grey[:14, left:left + 14], pieces[token - 1, 0].numpy(), atol=1e-6)
 
 
-def test_model_input_figure_with_and_without_the_original(digit):
-    assert len(plots.model_input_figure(None, digit, 7).axes) == 1
-    figure = plots.model_input_figure(np.zeros((40, 30, 3), np.uint8), digit, 4)
-    assert len(figure.axes) == 2
-    assert "49 tiles of 4×4" in figure.axes[1].get_title()
-
-
-@pytest.mark.parametrize("layers, heads, grid", [(2, 1, 4), (6, 4, 7)])
-def test_attention_figure_is_one_mosaic_of_layers_by_heads(digit, layers, heads, grid):
-    figure = plots.attention_figure(digit, torch.rand(layers, heads, grid, grid))
-    assert len(figure.axes) == 1
-    height, width = figure.axes[0].get_images()[0].get_array().shape[:2]
-    assert (height, width) == (heads * 30 - 2, layers * 30 - 2)  # 28-pixel cells, 2-pixel gaps
-    assert len(figure.axes[0].get_xticks()) == layers and len(figure.axes[0].get_yticks()) == heads
-    assert "where CLS looks" in suptitle(figure)
-
-
-def test_explanation_figure_has_three_panels_and_their_colour_bars(digit):
-    occlusion = torch.zeros(4, 4)
-    occlusion[1, 2] = 0.3
-    figure = plots.explanation_figure(digit, torch.full((4, 4), 1 / 16), torch.rand(28, 28), occlusion, "7")
-    titles = [ax.get_title() for ax in figure.axes if ax.get_title()]
-    assert titles == ["attention rollout", "saliency", "occlusion (class 7)"]
-    assert len(figure.axes) == 6  # three maps, three colour bars
-
-
-def test_explanation_figure_survives_all_zero_maps(digit):
-    zeros = torch.zeros(7, 7)
-    figure = plots.explanation_figure(digit, zeros, torch.zeros(28, 28), zeros, "1")
-    assert plots.render(figure).shape[2] == 3
-
-
 def test_confusion_figure_counts_log_scale_and_labels():
     matrix = np.diag([980, 1135, 1000, 1010, 982, 892, 958, 1028, 974, 1009])
     matrix[4, 9] = 7

@@ -3,9 +3,6 @@
 import numpy as np
 import pytest
 
-from conftest import ROOT
-
-
 
 def rgb(picture) -> bool:
     return isinstance(picture, np.ndarray) and picture.ndim == 3 and picture.shape[2] == 3 and picture.dtype == np.uint8

@@ -11,8 +11,7 @@ import math
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.cm import ScalarMappable
-from matplotlib.colors import LogNorm, Normalize, PowerNorm, TwoSlopeNorm, to_rgb
+from matplotlib.colors import LogNorm, PowerNorm, TwoSlopeNorm, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
@@ -22,7 +21,6 @@ from .pictures import plural
 DPI = 100
 TITLE, LABEL, SMALL = 12, 10, 8           # font sizes in points
 CUT_COLOUR, CLS_COLOUR = "#ff5a36", "#ffc43d"
-INK_COLOUR = "#5ef2ff"                    # the digit's outline over heat maps
 GAP_COLOUR = "#c6d5e3"                    # between mosaic cells: neither ink (white) nor background (black)
 
 
@@ -58,33 +56,6 @@ def mosaic(cells: np.ndarray, gap: int = 1, fill: float = np.nan) -> np.ndarray:
             top, left = r * (height + gap), c * (width + gap)
             out[top:top + height, left:left + width] = cells[r, c]
     return out
-
-
-def upsample(grid: np.ndarray, size: int) -> np.ndarray:
-    """Repeat each cell of a (g, g) tile grid so it covers its tile of a (size, size) image."""
-    scale = size // grid.shape[-1]
-    return np.kron(grid, np.ones((scale, scale)))
-
-
-def overlay(image: np.ndarray, heat: np.ndarray, cmap: str = "inferno", norm: Normalize | None = None,
-            ink: float = 0.25) -> np.ndarray:
-    """A heat map (g, g) or (H, W) coloured at the image's size with a faint veil of the digit: (H, W, 3).
-
-    Draw `outline` on top so the digit stays readable whatever the colours.
-    """
-    heat = upsample(heat, image.shape[0]) if heat.shape != image.shape else heat
-    if norm is None:
-        low, high = float(heat.min()), float(heat.max())
-        norm = Normalize(low, high if high > low else low + 1e-9)
-    rgb = colormaps[cmap](norm(heat))[..., :3]
-    alpha = ink * np.clip(image, 0, 1)[..., None]
-    return rgb * (1 - alpha) + alpha
-
-
-def outline(ax, image: np.ndarray, colour: str = INK_COLOUR) -> None:
-    """The digit's outline (half-ink contour) drawn over a heat map."""
-    if np.nanmax(image) > 0.5 > np.nanmin(image):
-        ax.contour(np.nan_to_num(image), levels=[0.5], colors=colour, linewidths=1.0)
 
 
 def _cell_ticks(ax, count_x: int, count_y: int, size_x: int, size_y: int, gap: int,
@@ -191,80 +162,6 @@ def tiling_figure(image, pieces, kind: str) -> Figure:
     ax_flat.tick_params(labelsize=SMALL)
     names = {"horizontal": "horizontal strip", "vertical": "vertical strip", "tiles": "tile"}
     figure.suptitle(f"{plural(count, names[kind])} of {piece_height}×{piece_width} pixels", fontsize=TITLE)
-    return figure
-
-
-def model_input_figure(original, model_input, tile_size: int) -> Figure:
-    """What came in next to what the model sees: the 28×28 input with its tile grid."""
-    model_input = as_array(model_input)
-    panels = 1 if original is None else 2
-    figure = Figure(figsize=(2.6 * panels + 0.2, 3.0), dpi=DPI, layout="constrained")
-    axes = figure.subplots(1, panels, squeeze=False)[0]
-    if original is not None:
-        original = np.asarray(original)
-        axes[0].imshow(original, cmap="gray" if original.ndim == 2 else None)
-        axes[0].set_title(f"your image ({original.shape[1]}×{original.shape[0]})", fontsize=LABEL)
-        axes[0].set_axis_off()
-    ax = axes[-1]
-    ax.imshow(model_input, cmap="gray", vmin=0, vmax=1)
-    _draw_cuts(ax, model_input, "tiles", tile_size, tile_size)
-    size = model_input.shape[0]
-    ax.set_title(f"what the model sees\n{size}×{size}, {(size // tile_size) ** 2} tiles of {tile_size}×{tile_size}",
-                 fontsize=LABEL)
-    ax.set_axis_off()
-    return figure
-
-
-def attention_figure(image, cls_attention) -> Figure:
-    """The CLS token's attention to every tile, for each layer (columns) and head (rows), over the image.
-
-    image (H, W) in [0, 1]; cls_attention (L, H, g, g). Each map has its own colour scale (brightest = most).
-    """
-    image, cls_attention = as_array(image), as_array(cls_attention)
-    layers, heads = cls_attention.shape[:2]
-    size = image.shape[0]
-    cells = np.stack([np.stack([overlay(image, cls_attention[l, h]) for l in range(layers)]) for h in range(heads)])
-    gap = 2
-    figure = Figure(figsize=(max(4.2, 1.2 + 1.3 * layers), 0.8 + 1.3 * heads), dpi=DPI, layout="constrained")
-    ax = figure.add_subplot()
-    ax.imshow(mosaic(cells, gap, fill=1.0), interpolation="nearest")  # rows: heads, columns: layers
-    outline(ax, mosaic(np.broadcast_to(image, (heads, layers, size, size)), gap, fill=0.0))
-    _cell_ticks(ax, layers, heads, size, size, gap, "layer", "head")
-    ax.xaxis.set_ticks_position("top")
-    figure.suptitle("where CLS looks, layer by layer", fontsize=TITLE)
-    return figure
-
-
-def explanation_figure(image, rollout, saliency, occlusion, class_name: str) -> Figure:
-    """Three answers to "which parts mattered?": attention rollout, input-gradient saliency, tile occlusion.
-
-    image, saliency (H, W); rollout, occlusion (g, g); occlusion > 0 where blanking the tile lowers the
-    log-odds of the predicted class (the tile supports it), < 0 where blanking raises them.
-    """
-    image, rollout, saliency, occlusion = map(as_array, (image, rollout, saliency, occlusion))
-    figure = Figure(figsize=(11, 3.7), dpi=DPI)  # placed by hand: constrained layout with colour bars is slow
-    limit = max(float(np.abs(occlusion).max()), 1e-6)
-    panels = [
-        (rollout, "inferno", Normalize(0, max(float(rollout.max()), 1e-9)), "attention rollout",
-         "share of CLS's attention, all layers"),
-        (saliency, "inferno", Normalize(0, 1), "saliency", "|gradient| of the answer"),
-        (occlusion, "RdBu_r", TwoSlopeNorm(0, -limit, limit), f"occlusion (class {class_name})",
-         "log-odds drop when blanked"),
-    ]
-    for index, (heat, cmap, norm, title, unit) in enumerate(panels):
-        left = index / 3
-        ax = figure.add_axes((left + 0.01, 0.03, 0.225, 0.85), frame_on=False, xticks=[], yticks=[])
-        if cmap == "RdBu_r":  # white is "no change", so draw the digit as an outline instead of a white veil
-            ax.imshow(upsample(heat, image.shape[0]), cmap=cmap, norm=norm, interpolation="nearest")
-            outline(ax, image, "#222222")
-        else:
-            ax.imshow(overlay(image, heat, cmap, norm), interpolation="nearest")
-            outline(ax, image)
-        ax.set_title(title, fontsize=LABEL)
-        colorbar = figure.colorbar(ScalarMappable(norm, cmap), cax=figure.add_axes((left + 0.245, 0.1, 0.012, 0.72)))
-        colorbar.set_ticks(MaxNLocator(4))  # fewer ticks: drawing tick labels is most of this figure's time
-        colorbar.set_label(unit, fontsize=SMALL)
-        colorbar.ax.tick_params(labelsize=SMALL)
     return figure
 
 
