@@ -28,7 +28,7 @@ def predict(image: str | None, model: str | None = None) -> dict:
     Returns:
         {"label": the most likely class, or null when the picture does not look like a digit,
          "not_a_digit": null, or the sentence saying why it does not look like one,
-         "scores": {"evidence", "ink_cover", "grey_share"}: what that verdict is based on,
+         "scores": {"evidence", "ink_cover", "grey_share", "stroke_width"}: what that verdict is based on,
          "confidences": [{"label": class, "confidence": probability}, ...] every class, most likely first}.
     """
     if not image:

@@ -357,7 +357,7 @@ def honesty_section(summary: dict) -> str:
 - **Calibration** (temperature scaling, fitted on the validation split): logits are divided by
   T = {calibration['temperature']:.3f}. Expected calibration error on the test set (15 bins):
   **{calibration['ece_before'] * 100:.2f} % before, {calibration['ece_after'] * 100:.2f} % after**.
-- **"Not a digit"**: limits on three scores (evidence, ink cover, grey share), set on validation digits,
+- **"Not a digit"**: limits on four scores (evidence, ink cover, grey share, stroke width), set on validation digits,
   refuse {refusals['test_refused'] * 100:.2f} % of the test digits and {refusals['drawn_test_refused'] * 100:.2f} % of
   {refusals['drawn_test_count']:,} test digits drawn on a large white page; of {refusals['others_count']} pictures of each
   kind that are not digits they refuse {kinds}.
