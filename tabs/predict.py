@@ -74,11 +74,12 @@ def answer(model: ModelBundle, picture: Picture | None) -> tuple[str, dict | str
     names, best = model.class_names, reading.best
     confidence = float(reading.probabilities[best])
     confidences = {name: float(p) for name, p in zip(names, reading.probabilities)}
-    if reading.refused:
-        status = f"### 🚫 {picture.source}: {reading.verdict.message}"
-    else:
-        hedge = "" if confidence >= 0.5 else " — not sure at all: try drawing it bigger and in the middle"
-        status = f"### {picture.source}: the model reads **{names[best]}** ({confidence * 100:.1f} %){hedge}"
+    if reading.refused:  # the label says so too; the guess it would have made stays in the sentence
+        status = (f"### 🚫 {picture.source}: {reading.verdict.message} (Forced to choose, it would say "
+                  f"{names[best]} at {confidence * 100:.0f} %.)")
+        return status + "\n\n" + scores_line(model, reading), f"not a {model.noun}"
+    hedge = "" if confidence >= 0.5 else " — not sure at all: try drawing it bigger and in the middle"
+    status = f"### {picture.source}: the model reads **{names[best]}** ({confidence * 100:.1f} %){hedge}"
     return status + "\n\n" + scores_line(model, reading), confidences
 
 
