@@ -115,7 +115,8 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
     private = dict(api_visibility="private")
     pair = [context.model_choice, true_choice, predicted_choice]
     shown = [picture, gallery, text]
-    gr.on([tab.select, true_choice.input, predicted_choice.input], show_pair, pair, shown, **private)
+    gr.on([tab.select, true_choice.input, predicted_choice.input], show_pair, pair, shown, trigger_mode="always_last",
+          **private)
     picture.select(click_cell, context.model_choice, [true_choice, predicted_choice], **private) \
            .then(show_pair, pair, shown, **private)
     gallery.select(open_image, pair, [context.current, context.layout], **private) \

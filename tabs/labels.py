@@ -55,6 +55,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
         picture = gr.Image(label="median attention", show_label=False, interactive=False, format="png",
                            buttons=["fullscreen", "download"], elem_id="label-attention", elem_classes="figure")
     inputs = [labels, view, difference]
+    # always_last: ticking labels quickly must end on the picture of the last choice, not of the first
     gr.on([tab.select, labels.input, view.input, difference.input], show_labels, [context.model_choice, *inputs],
-          picture, api_visibility="private")
+          picture, trigger_mode="always_last", api_visibility="private")
     return TabWiring("labels", tab, show_labels, inputs, [picture], lazy=True)
