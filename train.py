@@ -26,11 +26,11 @@ from vit.model import ViT
 from vit.training import PRESETS, Interrupted, read_checkpoint_state, train, write_model_folder
 
 EPILOG = """presets (measured on a 2-core CPU, README "Models"):
-  default  tile 4, embedding 64, 6 blocks, 4 heads, dropout 0.1, 206k parameters, 80 epochs: 99.52 %,
-           126 min on 1 thread (weights/mnist)
+  default  tile 4, embedding 64, 6 blocks, 4 heads, dropout 0.1, 206k parameters, 26 epochs: 98.88 %,
+           97 min on 1 thread, then 2 (weights/mnist)
   fast     tile 7, embedding 64, 4 blocks, 4 heads, 139k parameters, 11 epochs: 98.39 %, 181 s on 1 thread
   tiny     the notebook's model: tile 7, embedding 16, MLP 32, 2 blocks, 1 head, 5.7k parameters,
-           300 epochs: 98.46 %; 2.7 s an epoch on 1 thread beside another run (weights/mnist-tiny)
+           300 epochs: 97.72 %; 12.9 s an epoch on 1 thread beside another run (weights/mnist-tiny)
 Options left unset take the preset's value. Checkpoints go to checkpoints/NAME.safetensors each epoch.
 
 pushing to the Hugging Face Hub:
