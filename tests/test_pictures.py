@@ -34,7 +34,7 @@ def test_heatmap_upscales_tiles_and_outlines_the_ink():
 def test_heatmaps_at_once_equal_one_heatmap_each_on_its_own_scale():
     rng = np.random.default_rng(0)
     values, image = rng.random((3, 2, 7, 7)), (rng.random((28, 28)) > 0.7).astype(np.float32)
-    together = pictures.heatmaps(values, image, "inferno", factor=4)
+    together = pictures.heatmaps(values, image, "inferno", factor=4, shared=False)
     for index in np.ndindex(3, 2):
         alone = pictures.heatmap(values[index], image, "inferno", 0, values[index].max(), factor=4)
         assert (together[index] == alone).all()
