@@ -24,6 +24,7 @@ CONFIG, WEIGHTS, CARD = "config.json", WEIGHTS_NAME, "README.md"
 EVALUATION_JSON, EVALUATION_TENSORS = "evaluation.json", "evaluation.safetensors"
 CALIBRATION = "calibration.json"  # optional: a folder written before it existed reads uncalibrated, unchecked
 FILES = (WEIGHTS, CONFIG, CARD, CALIBRATION, EVALUATION_JSON, EVALUATION_TENSORS)  # what a push uploads
+REQUIRED = tuple(name for name in FILES if name != CALIBRATION)  # what a complete folder must hold
 
 # The config's and the recipe's keys in words, for model cards and the About tab.
 SETTING_NAMES = {
@@ -243,7 +244,7 @@ def load_folder(folder: str | Path, name: str | None = None, source: str | None 
 
 
 def _check_calibration(path: Path, calibration: dict) -> None:
-    """A temperature above zero and the three limits as numbers, or ValueError naming the file."""
+    """A temperature above zero and every limit of novelty.Limits as a number, or ValueError naming the file."""
     temperature, limits = calibration.get("temperature"), calibration.get("not_a_digit")
     fields = set(novelty.Limits.__dataclass_fields__)
     if not (isinstance(temperature, (int, float)) and temperature > 0 and isinstance(limits, dict)

@@ -22,7 +22,7 @@ from huggingface_hub import HfApi, get_token, snapshot_download
 from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled,
                                     RemoteEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError)
 
-from .bundle import CALIBRATION, FILES as MODEL_FILES, ModelBundle, bundled_folders, load_folder
+from .bundle import FILES as MODEL_FILES, REQUIRED, ModelBundle, bundled_folders, load_folder
 
 MODELS_VARIABLE = "VIT_MODELS"        # e.g. "someone/vit-mnist,someone/vit-mnist-tiny@v2"
 TIMEOUT_VARIABLE = "VIT_HUB_TIMEOUT"  # seconds to wait for the Hub before using the bundled copy
@@ -94,8 +94,7 @@ def push_folder(folder: str | Path, repo_id: str, *, revision: str | None = None
                 commit_message: str | None = None) -> str:
     """Upload a model folder's files exactly as written, the model card included; returns the commit URL."""
     folder = Path(folder)
-    # calibration.json is optional: a folder written without a validation split has none
-    missing = [name for name in MODEL_FILES if name != CALIBRATION and not (folder / name).is_file()]
+    missing = [name for name in REQUIRED if not (folder / name).is_file()]
     if missing:
         raise PushError(f"{folder} is not a complete model folder: {', '.join(missing)} missing")
     try:
