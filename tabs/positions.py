@@ -1,9 +1,11 @@
-"""Position embeddings: how similar each position's learned vector is to every other (ViT paper, figure 7)."""
+"""What it learned: the ViT paper's figure 7 in full for the selected model — the principal components of the
+tile-embedding filters, the similarity of the position embeddings, and how far each head looks."""
 
 import gradio as gr
 import numpy as np
+import torch
 
-from vit.analysis import positional_similarity
+from vit.analysis import attention_distance, filter_components, mean_attention_distance, positional_similarity
 from vit.bundle import ModelBundle
 
 from .shared import Context, TabWiring, bundle, cached
@@ -15,32 +17,79 @@ KINDS = {"learned": "These position vectors were **learned** from data, starting
 
 # --- Views --------------------------------------------------------------------------------------------------
 
-def positional_view(model: ModelBundle) -> tuple[np.ndarray, np.ndarray, str]:
-    """The similarity grid, the raw vectors, and a sentence on what kind of positions these are."""
+def distances(model: ModelBundle) -> tuple[torch.Tensor, float]:
+    """Mean attention distance per layer and head over the stored test examples, and what uniform attention
+    (every tile weighed alike) would give on this grid."""
+    vit = model.model
+    images, _ = model.examples()
+    grid, tokens = vit.image_size // vit.tile_size, (vit.image_size // vit.tile_size) ** 2 + 1
+    uniform = float(attention_distance(torch.full((tokens, tokens), 1 / tokens), grid, vit.tile_size))
+    return mean_attention_distance(vit, images), uniform
+
+
+def distance_words(measured: torch.Tensor, uniform: float, count: int) -> str:
+    """What the distances say, drawn from them: which heads look near, how depth changes it."""
+    nearest = divmod(int(measured.argmin()), measured.shape[1])
+    first, last = float(measured[0].mean()), float(measured[-1].mean())
+    trend = ("grows with depth" if last > first * 1.05 else "shrinks with depth" if last < first * 0.95 else
+             "stays about the same from the first block to the last")
+    local = int((measured < 0.75 * uniform).sum())
+    return (f"**How far each head looks**, averaged over {count} stored test digits: uniform attention over the tiles "
+            f"would reach {uniform:.1f} px. The nearest-looking head is block {nearest[0] + 1}, head {nearest[1] + 1} "
+            f"({float(measured.min()):.1f} px); the average distance {trend} ({first:.1f} px in block 1, {last:.1f} px "
+            f"in the last). {local} of {measured.numel()} heads look clearly nearer than uniform (under 75 % of it). "
+            f"In the ViT paper some heads of the first layers look locally, like a convolution, and all look far "
+            f"by the end.")
+
+
+def figure_seven(model: ModelBundle) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    """The components, the similarity grid, the distances, the raw vectors, and the sentences under them."""
     from vit import plots  # matplotlib loads with the first figure, not at start-up
-    grid = plots.render(plots.positional_similarity_figure(positional_similarity(model.model)))
-    raw = plots.render(plots.embedding_matrix_figure(model.model.pos_embedding[0].detach()))
-    return grid, raw, KINDS[model.model.pos_embedding_kind]
+    vit = model.model
+    components = components_picture(model.name)
+    grid = plots.render(plots.positional_similarity_figure(positional_similarity(vit)))
+    measured, uniform = distances(model)
+    reach = plots.render(plots.attention_distance_figure(measured, uniform, vit.tile_size))
+    raw = plots.render(plots.embedding_matrix_figure(vit.pos_embedding[0].detach()))
+    return components, grid, reach, raw, KINDS[vit.pos_embedding_kind] + "\n\n" + distance_words(
+        measured, uniform, len(model.examples()[0]))
+
+
+@cached(maxsize=None)
+def components_picture(model_name: str) -> np.ndarray:
+    """Figure 7 left, drawn once per model (the walk's step 2 shows it too)."""
+    from vit import plots
+    return plots.render(plots.filter_components_figure(*filter_components(bundle(model_name).model)))
 
 
 @cached(maxsize=None)
 def show_positions(model_name: str):
-    return positional_view(bundle(model_name))
+    return figure_seven(bundle(model_name))
 
 
 # --- Layout and wiring --------------------------------------------------------------------------------------
 
+def figure(label: str, elem_id: str | None = None) -> gr.Image:
+    return gr.Image(label=label, show_label=False, interactive=False, format="png", buttons=["fullscreen", "download"],
+                    elem_id=elem_id, elem_classes="figure")
+
+
 def build(context: Context, first: ModelBundle) -> TabWiring:
-    with gr.Tab("5 · Position embeddings", id="positions") as tab:
-        gr.Markdown("Attention alone does not know where a word came from, so each position gets a vector added to "
-                    "its tile. Each small map shows how similar one position's vector is to all the others — a "
-                    "bright patch around its own place means the model learned the 2-D layout by itself (ViT paper, "
-                    "figure 7); on the right, the raw vectors as the notebook showed them.")
-        text = gr.Markdown()
+    with gr.Tab("6 · What it learned", id="positions") as tab:
+        gr.Markdown("The three panels of the ViT paper's figure 7, for this model. **Filters** (top left): each tile "
+                    "is compared with a set of learned filters (step 2 of *How it decides*); these are the patterns "
+                    "those filters vary along most. **Positions** (top right): attention alone does not know where a "
+                    "word came from, so each position gets a vector added to its tile; each small map shows how "
+                    "similar one position's vector is to all the others — a bright patch around its own place means "
+                    "the model learned the 2-D layout by itself. **Distance** (bottom left): how far, in pixels, each "
+                    "head gathers from. Bottom right: the raw position vectors, as the notebook showed them.")
+        text = gr.Markdown(elem_id="positions-text")
         with gr.Row():
-            grid = gr.Image(label="similarity", show_label=False, interactive=False, format="png",
-                            buttons=["fullscreen", "download"], elem_id="positions", elem_classes="figure")
-            raw = gr.Image(label="raw embeddings", show_label=False, interactive=False, format="png",
-                           buttons=["fullscreen", "download"], elem_classes="figure")
-    tab.select(show_positions, context.model_choice, [grid, raw, text], api_visibility="private")
-    return TabWiring("positions", tab, show_positions, [], [grid, raw, text], lazy=True)
+            components = figure("filter components", "components")
+            grid = figure("similarity", "positions")
+        with gr.Row():
+            reach = figure("mean attention distance", "distance")
+            raw = figure("raw embeddings")
+    outputs = [components, grid, reach, raw, text]
+    tab.select(show_positions, context.model_choice, outputs, api_visibility="private")
+    return TabWiring("positions", tab, show_positions, [], outputs, lazy=True)

@@ -169,3 +169,48 @@ def test_median_attention_over_one_image_is_that_images_attention(tiny_model):
     assert_close(medians[4], attention[0])
     assert medians[7].shape == attention[0].shape
 
+
+
+def test_attention_distance_has_known_answers():
+    from vit.analysis import attention_distance, tile_distances
+    grid, tile_size, tiles = 4, 7, 16
+    tokens = tiles + 1
+    itself = torch.eye(tokens)  # every token attends only to itself: it gathers from 0 px away
+    assert float(attention_distance(itself, grid, tile_size)) == 0
+    neighbour = torch.zeros(tokens, tokens)  # every tile attends to the tile on its right (the last column: left)
+    for tile in range(tiles):
+        right = tile + 1 if tile % grid < grid - 1 else tile - 1
+        neighbour[tile + 1, right + 1] = 0.5
+        neighbour[tile + 1, 0] = 0.5  # and half to CLS, which is left out and renormalised away
+    assert torch.isclose(attention_distance(neighbour, grid, tile_size), torch.tensor(7.0))
+    uniform = torch.full((2, 3, tokens, tokens), 1 / tokens)  # leading layer and head axes are kept
+    expected = tile_distances(grid, tile_size).mean()
+    assert attention_distance(uniform, grid, tile_size).shape == (2, 3)
+    assert torch.allclose(attention_distance(uniform, grid, tile_size), expected)
+    assert torch.isclose(tile_distances(2, 10)[0, 3], torch.tensor(200.0).sqrt())  # diagonal neighbours
+
+
+def test_mean_attention_distance_per_layer_and_head(tiny_model):
+    from vit.analysis import mean_attention_distance
+    images = torch.rand(5, 28, 28)
+    distances = mean_attention_distance(tiny_model, images, batch_size=2)
+    assert distances.shape == (tiny_model.num_layers, tiny_model.num_heads)
+    assert ((distances > 0) & (distances < 28 * 2 ** 0.5)).all()
+    one_by_one = torch.stack([mean_attention_distance(tiny_model, image[None]) for image in images]).mean(dim=0)
+    assert torch.allclose(distances, one_by_one, atol=1e-5)
+
+
+def test_filter_components_are_orthonormal_and_ordered(tiny_model):
+    from vit.analysis import filter_components
+    components, share = filter_components(tiny_model)
+    flat = components.flatten(1)
+    assert components.shape[1:] == (1, tiny_model.tile_size, tiny_model.tile_size)
+    assert torch.allclose(flat @ flat.T, torch.eye(len(flat)), atol=1e-5)
+    assert (share[:-1] >= share[1:]).all() and float(share.sum()) <= 1 + 1e-6
+    weight = tiny_model.tile_embedding.weight.detach()
+    centred = weight - weight.mean(dim=0)
+    # the first component is the direction of largest variance: no other unit vector beats it
+    best = float((centred @ flat[0]).pow(2).sum())
+    for _ in range(20):
+        other = torch.nn.functional.normalize(torch.randn(flat.shape[1]), dim=0)
+        assert float((centred @ other).pow(2).sum()) <= best + 1e-6

@@ -21,9 +21,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 # (tab, screenshot name as the README uses it, the picture that shows the tab has rendered)
 TABS = [("1 · Tiling", "tiling", "#tiling-picture img"), ("2 · Predict", "predict", "#occlusion img"),
-        ("3 · Confusion", "confusion", "#confusion img"), ("4 · Worst losses", "worst-losses", "#worst img"),
-        ("5 · Position embeddings", "positions", "#positions img"),
-        ("6 · Attention by label", "attention-by-label", "#label-attention img"),
+        ("3 · How it decides", "walk", "#walk-tiles img"),
+        ("4 · Confusion", "confusion", "#confusion img"), ("5 · Worst losses", "worst-losses", "#worst img"),
+        ("6 · What it learned", "positions", "#positions img"),
+        ("7 · Attention by label", "attention-by-label", "#label-attention img"),
         ("About the model", "about", "#reliability img")]
 pytestmark = pytest.mark.slow
 
@@ -168,15 +169,55 @@ def test_every_tab_renders(page, served, tab, slug, picture):
         wait_for_text(page, "#tiling-text", r"16 words \+ 1 CLS token = 17 tokens")
         image_ready(page, picture)
         time.sleep(1)  # the new picture replaces the old one
-    if slug != "predict":  # the Predict screenshot is taken with a drawing, above
+    if slug not in ("predict", "walk"):  # those screenshots are taken with a drawing, in their own tests
         page.screenshot(path=str(served[2] / f"{slug}.png"), full_page=True)
+
+
+def test_walking_through_one_forward_pass_of_a_drawing(page, served):
+    """Draw a 7, click a tile, go through every step (a screenshot of each), change block, head and key."""
+    open_tab(page, "2 · Predict")
+    draw(page, [line((0.25, 0.25), (0.75, 0.25)), line((0.75, 0.25), (0.45, 0.8))])
+    wait_for_text(page, "#status", r"your drawing: the model reads")
+    open_tab(page, "3 · How it decides")
+    wait_for_text(page, "#walk-heading", r"Following your drawing through mnist")
+    tiles = page.locator("#walk-tiles img")
+    image_ready(page, "#walk-tiles img")
+    box = tiles.bounding_box()
+    tiles.click(position={"x": box["width"] * 4.5 / 7, "y": box["height"] * 3.5 / 7})  # row 3, column 4: tile 26
+    wait_for_text(page, "#walk-tiles-text", r"Tile 26 \(green")
+    page.screenshot(path=str(served[2] / "walk-1.png"), full_page=True)
+    checks = {2: ("#walk-embedding-text", r"Tile 26's largest entry is number \d+"),
+              3: ("#walk-positions-text", r"For tile 26: its embedding has length"),
+              4: ("#walk-dot", r"Why tile 26 attends to (CLS|tile \d+)"),
+              5: ("#walk-lens-text", r"the answer \d leads"),
+              6: ("#walk-head-text", r"The answer: \d, at")}
+    for step, (selector, pattern) in checks.items():
+        page.locator(f"#walk-next-{step - 1}").click()
+        page.locator(selector).scroll_into_view_if_needed()
+        wait_for_text(page, selector, pattern)
+        if step == 4:  # block 3, head 2, then a click on a tile of the scores: the key, with its own q·k
+            page.locator("#walk-layer").get_by_text("3", exact=True).click()
+            wait_for_text(page, "#walk-block-intro", r"Block 3, head 1, query tile 26")
+            page.locator("#walk-head").get_by_text("2", exact=True).click()
+            wait_for_text(page, "#walk-block-intro", r"Block 3, head 2, query tile 26")
+            scores = page.locator("#walk-scores img")
+            image_ready(page, "#walk-scores img")
+            box = scores.bounding_box()
+            scores.click(position={"x": box["width"] * 0.5 / 7, "y": box["height"] * 6.5 / 7})  # tile 43
+            wait_for_text(page, "#walk-dot", r"Why tile 26 attends to tile 43")
+            assert re.search(r"score -?\d+\.\d{3}", page.locator("#walk-dot").inner_text())
+        for picture in {4: ["#walk-vectors img", "#walk-weights img"], 5: ["#walk-lens img"]}.get(step, []):
+            image_ready(page, picture)
+        time.sleep(0.5)
+        page.screenshot(path=str(served[2] / f"walk-{step}.png"), full_page=True)
+    no_error_shown(page)
 
 
 def test_clicking_a_confusion_cell_selects_that_pair(page, served):
     from vit import plots
     from vit.bundle import load_folder
 
-    open_tab(page, "3 · Confusion")
+    open_tab(page, "4 · Confusion")
     size = image_ready(page, "#confusion img")
     bundle = load_folder(served[1] / "mnist")
     figure = plots.confusion_figure(bundle.evaluation["confusion_matrix"], bundle.evaluation["accuracy"],
@@ -194,7 +235,7 @@ def test_clicking_a_confusion_cell_selects_that_pair(page, served):
 
 
 def test_worst_loss_image_opens_in_predict(page):
-    open_tab(page, "4 · Worst losses")
+    open_tab(page, "5 · Worst losses")
     image_ready(page, "#worst img")
     page.locator("#worst img").first.click()
     wait_for_text(page, "#status", r"worst-loss image #1")
@@ -245,7 +286,8 @@ def test_uploading_a_picture_and_a_non_picture(page, tmp_path):
     page.locator("#upload input[type=file]").set_input_files(str(tmp_path / "notes.png"))
     wait_for_text(page, "#status", r"This file is not a picture")  # said where the answer was, not as a crash
     assert shown_label(page) == "Draw a digit"
-    assert page.locator("#occlusion img").count() == 0  # the old picture's maps went with it: no mixed state
+    # the old picture's maps go with it (they follow the status in a second step): no mixed state
+    page.locator("#occlusion img").wait_for(state="detached", timeout=60_000)
     assert "Traceback" not in page.content()
 
     from vit import probes
@@ -281,7 +323,7 @@ def test_undo_and_clear_keep_the_brush_and_the_numbers_download(page, tmp_path):
 def test_worst_losses_show_only_mistakes_with_captions_under_the_digits(page, served):
     from vit.bundle import load_folder
     mistakes = load_folder(served[1] / "mnist").mistakes
-    open_tab(page, "4 · Worst losses")
+    open_tab(page, "5 · Worst losses")
     image_ready(page, "#worst img")
     assert int(page.locator("#worst-count input[type=range]").get_attribute("max")) == mistakes
     assert page.locator("#worst .caption-label").count() == 0  # captions are drawn under the digit instead
@@ -295,7 +337,7 @@ def test_worst_losses_show_only_mistakes_with_captions_under_the_digits(page, se
 
 
 def test_attention_by_label_with_all_ten_labels(page):
-    open_tab(page, "6 · Attention by label")
+    open_tab(page, "7 · Attention by label")
     image_ready(page, "#label-attention img")
     for label in "0124569":  # 3, 7 and 8 are ticked already
         page.locator("#label-attention-labels").get_by_label(label, exact=True).check()

@@ -1,5 +1,8 @@
 """Every tab's view functions and handlers, called directly on the committed models: no server, no browser."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -109,8 +112,10 @@ def test_worst_losses_are_mistakes_highest_first_captioned_under_the_digit(model
 
 def test_positions_labels_and_about_draw(models):
     from tabs import about, labels, positions
-    grid, raw, text = positions.show_positions("mnist")
-    assert rgb(grid) and rgb(raw) and "learned" in text
+    for name in ("mnist", "mnist-tiny"):  # figure 7 in full for every model
+        components, grid, reach, raw, text = positions.show_positions(name)
+        assert all(rgb(p) for p in (components, grid, reach, raw)) and "learned" in text
+        assert "uniform attention over the tiles would reach" in text
     assert rgb(labels.show_labels("mnist", ["3", "7"], "CLS → tiles, in the tile layout", True))
     curve, diagram, text = about.show_about("mnist")
     accuracy = f"{models['mnist'].accuracy * 100:.2f} %"
@@ -138,12 +143,16 @@ def test_predict_offers_the_numbers_behind_the_maps(models):
 
     from tabs import predict
     model = models["mnist"]
-    numbers = predict.numbers(model, predict.start_picture(model))
+    written = predict.export_numbers(predict.start_picture(model), "mnist")
+    numbers = json.loads(Path(written.value["path"]).read_text())
     grid = 28 // model.model.tile_size
     assert numbers["picture"] == "a test 7" and len(numbers["input"]) == 28 and len(numbers["rollout"]["values"]) == grid
     assert np.asarray(numbers["cls_attention"]["values"]).shape == (model.model.num_layers, model.model.num_heads, grid, grid)
     assert np.asarray(numbers["occlusion"]["two_by_two"]).shape == (grid, grid)
-    assert max(range(10), key=numbers["probabilities"].__getitem__) == 7
+    assert max(range(10), key=numbers["probabilities"].__getitem__) == 7 and numbers["label"] == "7"
+    layers, heads, tokens = model.model.num_layers, model.model.num_heads, grid * grid + 1
+    assert np.asarray(numbers["attention"]["values"]).shape == (layers, heads, tokens, tokens)
+    assert np.allclose(numbers["logit_lens"]["logits"][-1], numbers["logits"], atol=1e-5)
     with pytest.raises(gr.Error, match="Draw, upload or pick a digit first"):
         predict.export_numbers(None, "mnist")
 

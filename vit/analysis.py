@@ -1,8 +1,9 @@
 """What a trained model does and what it learned, as tensors: no matplotlib, no gradio here.
 
-Confusion matrix and worst losses (the notebook's failure views), positional-embedding similarity
-(ViT paper, figure 7), attention maps and rollout (Abnar & Zuidema 2020), input-gradient saliency
-and tile occlusion.
+Confusion matrix and worst losses (the notebook's failure views); the three panels of the ViT paper's
+figure 7 (principal components of the tile-embedding filters, positional-embedding similarity, mean
+attention distance); attention maps and rollout (Abnar & Zuidema 2020), input-gradient saliency and tile
+occlusion.
 """
 
 import math
@@ -198,3 +199,55 @@ def median_attention_by_label(model: ViT, images: torch.Tensor, labels: torch.Te
                 for start in range(0, len(selected), batch_size)]
         medians[label] = torch.cat(maps).median(dim=0).values  # (K, L, H, T, T) -> (L, H, T, T)
     return medians
+
+
+@torch.no_grad()
+def filter_components(model: ViT, count: int = 28) -> tuple[torch.Tensor, torch.Tensor]:
+    """The principal components of the tile-embedding filters (ViT paper, figure 7 left): (K, C, t, t), unit
+    length, and each one's share of the filters' variance (K,), largest first; K ≤ count.
+
+    Each of the D rows of the embedding matrix is a filter: a C·t·t picture the tile is compared with. Centred
+    over the D filters, their singular vectors are the patterns the filters vary along.
+    """
+    weight = model.tile_embedding.weight.float()  # (D, C·t²)
+    centred = weight - weight.mean(dim=0, keepdim=True)
+    _, singular, directions = torch.linalg.svd(centred, full_matrices=False)  # directions (K, C·t²)
+    variance = singular ** 2
+    share = variance / variance.sum() if variance.sum() > 0 else variance
+    keep = min(count, len(singular))
+    shape = (model.channels, model.tile_size, model.tile_size)
+    return directions[:keep].reshape(keep, *shape), share[:keep]
+
+
+def tile_distances(grid: int, tile_size: int) -> torch.Tensor:
+    """Distance in pixels between the centres of every pair of tiles of a grid × grid layout, (N, N)."""
+    rows, cols = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
+    centres = torch.stack([rows.flatten(), cols.flatten()], dim=1).float() * tile_size  # (N, 2), reading order
+    return torch.cdist(centres, centres)
+
+
+def attention_distance(attention: torch.Tensor, grid: int, tile_size: int) -> torch.Tensor:
+    """How far, in pixels, each head gathers from: (..., T, T) attention -> (...) mean distance.
+
+    For every query tile, the attention-weighted distance to the key tiles, averaged over the query tiles
+    (ViT paper, figure 7 right, and its appendix D.7). CLS has no place in the picture, so it is left out as
+    query and as key, and each row is renormalised over the tiles.
+    """
+    tiles_only = attention[..., 1:, 1:]  # (..., N, N)
+    weights = tiles_only / tiles_only.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+    distances = tile_distances(grid, tile_size).to(attention)
+    return (weights * distances).sum(dim=-1).mean(dim=-1)
+
+
+@torch.no_grad()
+def mean_attention_distance(model: ViT, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Mean attention distance per layer and head, (L, H) in pixels, averaged over images (K, H, W) or
+    (K, C, H, W), uint8 or float in [0, 1]."""
+    pixels = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+    pixels = pixels.reshape(len(pixels), model.channels, *pixels.shape[-2:])
+    device, grid = next(model.parameters()).device, model.image_size // model.tile_size
+    total = torch.zeros(model.num_layers, model.num_heads)
+    for start in range(0, len(pixels), batch_size):
+        _, attention = model(pixels[start:start + batch_size].to(device), return_attention=True)  # (B, L, H, T, T)
+        total += attention_distance(attention.float().cpu(), grid, model.tile_size).sum(dim=0)
+    return total / len(pixels)

@@ -184,3 +184,56 @@ def labelled_grid(cells: np.ndarray, column_name: str, row_name: str, gap: int =
         draw.text((margin_left + c * (width + gap) + width // 2, 3), f"{column_name} {c + 1}", fill=TEXT,
                   font=font(12), anchor="ma")
     return np.asarray(canvas)
+
+
+def cells(values: np.ndarray, name: str, low: float, high: float, height: int, width: int | None = None) -> np.ndarray:
+    """A matrix (R, C) as coloured cells of height × width screen pixels each: (R·height, C·width, 3)."""
+    rgb = colour(values, name, low, high)
+    return rgb.repeat(height, axis=0).repeat(width or height, axis=1)
+
+
+def written(picture: np.ndarray, texts: np.ndarray, size: int = 11) -> np.ndarray:
+    """Text centred in each cell of a picture divided into texts.shape (rows, cols) equal cells: dark letters
+    with a white rim, legible on ink, on paper and on any colour of a map."""
+    rows, cols = texts.shape
+    height, width = picture.shape[0] // rows, picture.shape[1] // cols
+    canvas = Image.fromarray(np.ascontiguousarray(picture))
+    draw = ImageDraw.Draw(canvas)
+    for r in range(rows):
+        for c in range(cols):
+            draw.text((c * width + width // 2, r * height + height // 2), str(texts[r, c]), anchor="mm",
+                      fill=(15, 15, 15), font=font(size), stroke_width=2, stroke_fill=PAPER)
+    return np.asarray(canvas)
+
+
+def boxed(picture: np.ndarray, top: int, left: int, height: int, width: int, colour: tuple = (0, 200, 120),
+          line: int = 3) -> np.ndarray:
+    """A copy with a rectangle drawn around the box (top, left, height, width)."""
+    out = picture.copy()
+    bottom, right = min(top + height, out.shape[0]), min(left + width, out.shape[1])
+    out[top:top + line, left:right] = colour
+    out[bottom - line:bottom, left:right] = colour
+    out[top:bottom, left:left + line] = colour
+    out[top:bottom, right - line:right] = colour
+    return out
+
+
+def vector_rows(rows: list[tuple[str, np.ndarray]], cell: int | None = None, label_width: int = 150) -> np.ndarray:
+    """Vectors as labelled strips of cells, one per row, each on its own symmetric scale (RdBu_r: red
+    positive, blue negative) with that scale written at the right: for reading a vector's pattern. Cells are
+    as wide as lets the longest vector fill about 640 px (4 to 24 px), unless `cell` says."""
+    longest = max(len(values) for _, values in rows)
+    cell = cell or max(4, min(24, 640 // longest))
+    height, right = cell * 2, 70
+    canvas = Image.new("RGB", (label_width + longest * cell + right, len(rows) * (height + 6)), PAPER)
+    draw = ImageDraw.Draw(canvas)
+    for index, (label, values) in enumerate(rows):
+        values = np.asarray(values, dtype=np.float64)
+        limit = max(float(np.abs(values).max()), 1e-9)
+        top = index * (height + 6)
+        strip = cells(values[None], "RdBu_r", -limit, limit, height, cell)
+        canvas.paste(Image.fromarray(strip), (label_width, top))
+        draw.text((label_width - 6, top + height // 2), label, fill=TEXT, font=font(11), anchor="rm")
+        draw.text((label_width + len(values) * cell + 6, top + height // 2), f"±{number(limit)}", fill=TEXT,
+                  font=font(11), anchor="lm")
+    return np.asarray(canvas)

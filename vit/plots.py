@@ -350,3 +350,72 @@ def attention_by_label_figure(maps: dict, class_names: list[str], view: str = "m
     what = "CLS → tiles, in the tile layout" if view == "cls" else "full attention matrices (row = query, CLS first)"
     figure.suptitle(f"median attention by label: {what}", fontsize=TITLE)
     return figure
+
+
+def filter_components_figure(components, share) -> Figure:
+    """The principal components of the tile-embedding filters (ViT paper, figure 7 left), each titled with its
+    share of the filters' variance; components (K, C, t, t) of analysis.filter_components."""
+    components = as_array(components)[:, 0]  # (K, t, t): the first channel (MNIST has one)
+    share = as_array(share)
+    cols = min(len(components), 8)
+    rows = math.ceil(len(components) / cols)
+    figure = Figure(figsize=(1.05 * cols + 0.4, 1.15 * rows + 0.7), dpi=DPI, layout="constrained")
+    axes = np.atleast_1d(figure.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, component, part, number in zip(axes, components, share, range(1, len(components) + 1)):
+        limit = max(float(np.abs(component).max()), 1e-9)
+        ax.imshow(component, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        ax.set_title(f"{number}: {part * 100:.0f} %", fontsize=SMALL)
+    for ax in axes:
+        ax.set_axis_off()
+    size = components.shape[-1]
+    figure.suptitle(f"what the {size}×{size} filters vary along: principal components, share of variance",
+                    fontsize=LABEL)
+    return figure
+
+
+def attention_distance_figure(distances, uniform: float, tile_size: int) -> Figure:
+    """Mean attention distance per head against depth (ViT paper, figure 7 right): a dot per head and layer,
+    with the distance uniform attention would give as a dashed line; distances (L, H) in pixels."""
+    distances = as_array(distances)
+    layers, heads = distances.shape
+    figure = Figure(figsize=(5.4, 3.6), dpi=DPI, layout="constrained")
+    ax = figure.add_subplot()
+    depth = np.arange(1, layers + 1)
+    for head in range(heads):
+        ax.scatter(depth, distances[:, head], s=28, label=f"head {head + 1}", zorder=3)
+    ax.axhline(uniform, color="grey", linestyle="--", linewidth=1, label="uniform attention")
+    ax.set_xlabel("layer (depth)", fontsize=LABEL)
+    ax.set_ylabel("mean attention distance (pixels)", fontsize=LABEL)
+    ax.set_xticks(depth)
+    ax.set_ylim(0, max(float(distances.max()), uniform) * 1.15)
+    ax.tick_params(labelsize=SMALL)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=SMALL, ncols=2 if heads > 2 else 1, loc="lower right")
+    figure.suptitle(f"how far each head looks (tiles of {tile_size} px)", fontsize=TITLE)
+    return figure
+
+
+def logit_lens_figure(probabilities, class_names: list[str], answer: int) -> Figure:
+    """The logit lens: the probability of every class when the CLS token is read out after each block
+    (0 = before the first), a line per class, the final answer's in bold; probabilities (L + 1, classes)."""
+    probabilities = as_array(probabilities)
+    depth = np.arange(probabilities.shape[0])
+    figure = Figure(figsize=(6.4, 3.6), dpi=DPI, layout="constrained")
+    ax = figure.add_subplot()
+    palette = colormaps["tab10"]
+    for index, name in enumerate(class_names):
+        chosen = index == answer
+        ax.plot(depth, probabilities[:, index], marker="o", markersize=4 if chosen else 2,
+                linewidth=2.6 if chosen else 1, alpha=1 if chosen else 0.55,
+                color="black" if chosen else palette(index % 10),
+                label=name, zorder=3 if chosen else 2)
+    ax.set_xticks(depth, ["start"] + [f"after {layer}" for layer in depth[1:]])
+    ax.set_xlabel("read out after block", fontsize=LABEL)
+    ax.set_ylabel("probability", fontsize=LABEL)
+    ax.set_ylim(-0.02, 1.02)
+    ax.tick_params(labelsize=SMALL)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=SMALL, ncols=2, loc="center left", bbox_to_anchor=(1.0, 0.5), title="class",
+              title_fontsize=SMALL)
+    figure.suptitle(f"the logit lens: when does the answer {class_names[answer]} form?", fontsize=TITLE)
+    return figure

@@ -1,0 +1,491 @@
+"""How it decides: one forward pass of the Predict tab's picture, step by step, with its real numbers.
+
+Every number comes from vit.walk, the forward pass written out by hand from the model's weights (the tests
+check it lands on the model's logits). Tokens are numbered as everywhere in the app: 0 is CLS, 1…N the tiles
+in reading order. The query token is chosen by clicking a tile of the first picture, the key by clicking one
+in the attention pictures; layer and head are buttons.
+"""
+
+import contextlib
+import functools
+from dataclasses import dataclass
+
+import gradio as gr
+import numpy as np
+import torch
+
+from vit import pictures
+from vit.bundle import ModelBundle
+from vit.walk import Walk, walk
+
+from .positions import components_picture
+from .shared import Context, Picture, TabWiring, bundle, plural
+
+FACTOR = 10  # screen pixels per input pixel in the clickable pictures: a 4-pixel tile is 40 px, room for a number
+QUERY, KEY = (0, 170, 110), (255, 150, 0)  # the boxes around the chosen query and key tiles
+STEPS = ("Tiles become vectors", "Each tile is embedded", "CLS and positions", "Inside a block",
+         "When the answer forms", "The answer")  # the stepper numbers them
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the visitor looks at: a block and a head (from 0), a query token and a key token (0 = CLS)."""
+    layer: int
+    head: int
+    query: int
+    key: int
+
+
+# --- Views --------------------------------------------------------------------------------------------------
+
+def the_picture(model: ModelBundle, current: Picture | None) -> Picture:
+    """The Predict tab's picture, or the stored test 7 it opens with when it has none."""
+    if current is not None:
+        return current
+    from .predict import start_picture  # the Predict tab owns what the app opens on
+    return start_picture(model)
+
+
+def grid_size(model: ModelBundle) -> int:
+    return model.model.image_size // model.model.tile_size
+
+
+def choose(model: ModelBundle, steps: Walk, layer, head, query, key=None) -> Choice:
+    """The visitor's choices made valid for this model; the key defaults to the token the query attends to most."""
+    vit = model.model
+    tokens = grid_size(model) ** 2 + 1
+    # a block or head beyond this model's is its last; a token beyond its tiles (chosen on another model) is
+    # no token at all, so it starts afresh
+    clamp = lambda value, top: 0 if value is None else min(max(int(value), 0), top)  # noqa: E731
+    token = lambda value, default: default if value is None or not 0 <= int(value) < tokens else int(value)  # noqa: E731
+    layer, head = clamp(layer, vit.num_layers - 1), clamp(head, vit.num_heads - 1)
+    query = token(query, inkiest_tile(steps))
+    row = steps.blocks[layer].attention[head, query]
+    return Choice(layer, head, query, token(key, int(row.argmax())))
+
+
+def inkiest_tile(steps: Walk) -> int:
+    """The tile (1…N) with the most ink: where a walk through one tile starts."""
+    return int(steps.tile_vectors.sum(dim=1).argmax()) + 1
+
+
+def shown_tile(steps: Walk, choice: Choice) -> int:
+    """The tile steps 1–3 follow: the query, or the inkiest tile when the query is CLS (which is no tile)."""
+    return choice.query or inkiest_tile(steps)
+
+
+def token_name(token: int) -> str:
+    return "CLS" if token == 0 else f"tile {token}"
+
+
+def tile_box(model: ModelBundle, token: int) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of a tile in the FACTOR-scaled pictures."""
+    side, grid = model.model.tile_size * FACTOR, grid_size(model)
+    return (token - 1) // grid * side, (token - 1) % grid * side, side, side
+
+
+def marked(model: ModelBundle, picture: np.ndarray, choice: Choice, key: bool = True) -> np.ndarray:
+    """The picture with the query tile boxed in green and (with key) the key tile in orange."""
+    for token, colour, wanted in ((choice.query, QUERY, True), (choice.key, KEY, key)):
+        if wanted and token:
+            picture = pictures.boxed(picture, *tile_box(model, token), colour=colour)
+    return picture
+
+
+def tile_numbers(grid: int) -> np.ndarray:
+    return np.arange(1, grid * grid + 1).reshape(grid, grid)
+
+
+def fixed(value, digits: int = 2) -> str:
+    """A number with `digits` decimals, never "-0.00"."""
+    return f"{round(float(value), digits) + 0.0:.{digits}f}"
+
+
+def number_table(values: np.ndarray, digits: int = 2, header: str = "") -> str:
+    """A Markdown table of a (rows, cols) array, numbers rounded."""
+    rows = [[fixed(value, digits) for value in row] for row in np.atleast_2d(values)]
+    head = [header] + [str(c + 1) for c in range(len(rows[0]))] if header else [" "] * (len(rows[0]) + 1)
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    lines += [f"| **{r + 1}** | " + " | ".join(row) + " |" for r, row in enumerate(rows)]
+    return "\n".join(lines)
+
+
+def vector_text(values: torch.Tensor, per_line: int = 8) -> str:
+    """A vector's numbers in a code block, `per_line` to a line with the index of the first."""
+    numbers = [f"{fixed(v, 2):>7}" for v in values]
+    lines = [f"{start + 1:>3}: " + " ".join(numbers[start:start + per_line]) for start in range(0, len(numbers), per_line)]
+    return "```\n" + "\n".join(lines) + "\n```"
+
+
+def tiles_step(model: ModelBundle, steps: Walk, choice: Choice) -> tuple[np.ndarray, np.ndarray, str]:
+    """Step 1: the picture cut into numbered tiles (click one), the N × t² matrix, one tile's pixels."""
+    vit, grid, tile = model.model, grid_size(model), shown_tile(steps, choice)
+    image = steps.pixels[0].numpy()
+    cut = pictures.written(pictures.grey(image, FACTOR, vit.tile_size), tile_numbers(grid), size=10)
+    cut = marked(model, cut, Choice(choice.layer, choice.head, tile, 0), key=False)
+    vectors = steps.tile_vectors.numpy()  # (N, C·t²), normalised pixels
+    count, width = vectors.shape
+    cell_h, cell_w = max(2, 300 // count), max(2, 300 // width)
+    low, high = (0 - vit.pixel_mean) / vit.pixel_std, (1 - vit.pixel_mean) / vit.pixel_std
+    matrix = pictures.cells(vectors, "inferno", low, high, cell_h, cell_w)
+    matrix = pictures.boxed(matrix, (tile - 1) * cell_h, 0, cell_h, matrix.shape[1], colour=QUERY, line=2)
+    matrix = pictures.titled(matrix, f"{count} tiles × {width} pixels: the sentence as a matrix", size=12)
+    pixels = steps.pixels[0].reshape(grid, vit.tile_size, grid, vit.tile_size)[(tile - 1) // grid, :, (tile - 1) % grid]
+    t = vit.tile_size
+    text = (f"The picture is cut into {plural(count, 'tile')} of {t}×{t} pixels, read row by row like words. Each tile "
+            f"is flattened into one row of {t * t} numbers: the matrix on the right is the whole sentence, a row per "
+            f"word. **Tile {tile}** (green; click another tile to choose it) holds these pixels, 0 blank and 1 full "
+            f"ink:\n\n{number_table(pixels.numpy(), header='row')}\n\nThe model first normalises every pixel, "
+            f"(x − {vit.pixel_mean}) / {vit.pixel_std}, so blank paper becomes {low:.2f} and full ink {high:.2f}; "
+            f"those are the numbers in its row.")
+    return cut, matrix, text
+
+
+def filters_picture(model: ModelBundle) -> np.ndarray:
+    """The embedding matrix as D little t×t filters, 8 to a row, on one symmetric scale."""
+    vit = model.model
+    weight = vit.tile_embedding.weight.detach().numpy().reshape(-1, vit.tile_size, vit.tile_size)  # (D, t, t)
+    limit = max(float(np.abs(weight).max()), 1e-9)
+    cell = max(4, 48 // vit.tile_size)
+    little = [pictures.cells(f, "RdBu_r", -limit, limit, cell) for f in weight]
+    out = pictures.stack([pictures.side_by_side(little[start:start + 8], gap=6) for start in range(0, len(little), 8)],
+                         gap=6)
+    return pictures.stack([pictures.titled(out, f"the {len(weight)} filters (red +, blue −)", size=12),
+                           pictures.colour_bar("RdBu_r", -limit, limit, min(out.shape[1], 300), "filter weight")])
+
+
+def embedding_step(model: ModelBundle, steps: Walk, choice: Choice) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Step 2: the filters, the chosen tile's D-vector, and where its largest entry comes from."""
+    vit, tile = model.model, shown_tile(steps, choice)
+    vector, pixels = steps.embedded[tile - 1], steps.tile_vectors[tile - 1]
+    top = int(vector.abs().argmax())
+    weight, bias = vit.tile_embedding.weight[top].detach(), float(vit.tile_embedding.bias[top].detach())
+    strips = pictures.vector_rows([(f"tile {tile}: {len(pixels)} pixels", pixels.numpy()),
+                                   (f"its {len(vector)}-vector", vector.numpy())])
+    text = (f"A linear layer turns each row of {len(pixels)} pixels into a vector of {len(vector)} numbers, the "
+            f"tile's *embedding*: number j is the tile's pixels multiplied by filter j, summed, plus a bias. So each "
+            f"filter (left) is a little {vit.tile_size}×{vit.tile_size} pattern the tile is compared with. Tile "
+            f"{tile}'s largest entry is **number {top + 1}**: Σ pixel × filter = {float(pixels @ weight):.3f}, plus "
+            f"the bias {bias:.3f}, = **{float(vector[top]):.3f}**.\n\nTile {tile}'s {len(vector)} numbers:\n\n"
+            f"{vector_text(vector)}\n\nOn the right, the patterns the {len(vector)} filters vary along most "
+            f"(their principal components, the ViT paper's figure 7 left, which shows the same for its "
+            f"16×16 filters of photographs).")
+    return filters_picture(model), components_picture(model.name), strips, text
+
+
+def positions_step(model: ModelBundle, steps: Walk, choice: Choice) -> tuple[np.ndarray, str]:
+    """Step 3: CLS in front, a position added to every token: three T × D matrices and what position did."""
+    tile = shown_tile(steps, choice)
+    count, width = steps.tokens.shape
+    cell_h, cell_w = max(3, 260 // count), max(3, 260 // width)
+    limit = max(float(steps.start.abs().max()), 1e-9)
+    row = lambda values: pictures.boxed(pictures.cells(values.numpy(), "RdBu_r", -limit, limit, cell_h, cell_w),  # noqa: E731
+                                        tile * cell_h, 0, cell_h, width * cell_w, colour=QUERY, line=1)
+    panels = [pictures.titled(row(values), title, size=12)
+              for values, title in ((steps.tokens, "CLS + tiles"), (steps.positions, "+ positions"),
+                                    (steps.start, "= block 1's input"))]
+    picture = pictures.stack([pictures.side_by_side(panels, gap=18),
+                              pictures.colour_bar("RdBu_r", -limit, limit, 300, "value (one scale for all three)")])
+    embedded, position = steps.tokens[tile], steps.positions[tile]
+    similar = torch.nn.functional.cosine_similarity(steps.positions[1:], position[None], dim=1)
+    similar[tile - 1] = -2  # itself
+    nearest = ", ".join(str(int(i) + 1) for i in similar.topk(3).indices)
+    kind = model.model.pos_embedding_kind
+    where = {"learned": f"The tiles whose learned position vectors are most like tile {tile}'s: **{nearest}**.",
+             "sinusoidal": f"These positions are fixed sine and cosine waves; the most similar to tile {tile}'s: "
+                           f"**{nearest}**.",
+             "none": "This model adds no position: it cannot tell where a tile was."}[kind]
+    text = (f"A learned **CLS** token goes in front (row 0): the same {width} numbers for every picture, so it knows "
+            f"nothing about this digit yet; it will gather what the answer needs. Tile {tile} is row {tile} (boxed). Attention alone cannot tell where a "
+            f"word came from, so a vector for each place is added. For **tile {tile}**: its embedding has length "
+            f"{float(embedded.norm()):.2f}, its position vector {float(position.norm()):.2f}. {where} The "
+            f"{plural(count, 'token')} × {width} numbers on the right enter block 1.")
+    return picture, text
+
+
+def scores_picture(model: ModelBundle, steps: Walk, choice: Choice) -> np.ndarray:
+    """The query's q·k/√d with every tile, written in each tile on a diverging colour (click a tile: the key)."""
+    grid, tile_size = grid_size(model), model.model.tile_size
+    row = steps.blocks[choice.layer].scores[choice.head, choice.query].numpy()
+    limit = max(float(np.abs(row).max()), 1e-9)
+    tiles = row[1:].reshape(grid, grid)
+    heat = pictures.heatmap(tiles, steps.pixels[0].numpy(), "RdBu_r", -limit, limit, factor=FACTOR,
+                            outline=pictures.DARK_INK)
+    texts = np.vectorize(lambda v: f"{v:.1f}")(tiles)
+    return marked(model, pictures.written(heat, texts, size=10 if tile_size < 7 else 13), choice)
+
+
+def weights_picture(model: ModelBundle, steps: Walk, choice: Choice) -> np.ndarray:
+    """The softmax row over the picture: each tile's share of the query's attention, in % (click: the key)."""
+    grid, tile_size = grid_size(model), model.model.tile_size
+    row = steps.blocks[choice.layer].attention[choice.head, choice.query].numpy()
+    tiles = row[1:].reshape(grid, grid)
+    heat = pictures.heatmap(tiles, steps.pixels[0].numpy(), "inferno", 0, max(float(row.max()), 1e-9),
+                            factor=FACTOR)
+    texts = np.vectorize(lambda v: f"{v * 100:.0f}")(tiles)
+    return marked(model, pictures.written(heat, texts, size=10 if tile_size < 7 else 13), choice)
+
+
+def dot_product_text(steps: Walk, choice: Choice) -> str:
+    """q·k for the chosen query and key, term by term, and the softmax that turns it into a weight."""
+    block = steps.blocks[choice.layer]
+    q, k = block.q[choice.head, choice.query], block.k[choice.head, choice.key]
+    size = len(q)
+    terms = np.stack([q.numpy(), k.numpy(), (q * k).numpy()])
+    table = number_table(terms, header="i").replace("| **1** |", "| **q** |", 1).replace(
+        "| **2** |", "| **k** |", 1).replace("| **3** |", "| **q·k** |", 1)
+    score, row = float(block.scores[choice.head, choice.query, choice.key]), block.scores[choice.head, choice.query]
+    weight = float(block.attention[choice.head, choice.query, choice.key])
+    exponent = float(torch.exp(row - row.max()).sum())
+    return (f"**Why {token_name(choice.query)} attends to {token_name(choice.key)}** (orange; click another tile to "
+            f"choose the key). The query's q and the key's k, number by number:\n\n{table}\n\n"
+            f"Σ q·k = {float((q * k).sum()):.3f}; divided by √{size} = {size ** 0.5:.0f}: score **{score:.3f}**. "
+            f"Softmax over the row of {len(row)} scores: e^({score:.2f} − {float(row.max()):.2f}) ÷ "
+            f"{exponent:.3f} = **{weight * 100:.1f} %** of {token_name(choice.query)}'s attention "
+            f"(CLS: score {float(row[0]):.2f}, weight {float(block.attention[choice.head, choice.query, 0]) * 100:.1f} %).")
+
+
+def block_step(model: ModelBundle, steps: Walk, choice: Choice) -> tuple:
+    """Step 4: LayerNorm, q, k, v, the scores and their softmax, the weighted sum, projection, residual, MLP."""
+    block, query, head = steps.blocks[choice.layer], choice.query, choice.head
+    x = block.input[query]
+    vectors = pictures.vector_rows([(f"{token_name(query)} enters", x.numpy()),
+                                    ("after LayerNorm", block.normed[query].numpy()),
+                                    (f"q (head {head + 1})", block.q[head, query].numpy()),
+                                    (f"k of {token_name(choice.key)}", block.k[head, choice.key].numpy()),
+                                    (f"v of {token_name(choice.key)}", block.v[head, choice.key].numpy())])
+    intro = (f"**Block {choice.layer + 1}, head {head + 1}, query {token_name(query)}.** LayerNorm first: "
+             f"{token_name(query)}'s {len(x)} numbers have mean {fixed(x.mean())} and spread "
+             f"{fixed(x.std(unbiased=False))}; it subtracts the one, divides by the other and applies a learned "
+             f"scale and shift. Three linear maps then give each token a **query** q (what it looks for), a **key** k "
+             f"(what it offers) and a **value** v (what it hands over), {len(block.q[0, 0])} numbers each per head.")
+    rest = mixing_text(model, steps, choice)
+    mlp = pictures.vector_rows([("heads → projection", block.attended[query].numpy()),
+                                ("+ residual", block.middle[query].numpy()),
+                                ("MLP hidden units", block.hidden[query].numpy()),
+                                ("MLP output", block.mlp[query].numpy()),
+                                (f"leaves block {choice.layer + 1}", block.output[query].numpy())])
+    return (intro, vectors, scores_picture(model, steps, choice), weights_picture(model, steps, choice),
+            dot_product_text(steps, choice), rest, mlp)
+
+
+def mixing_text(model: ModelBundle, steps: Walk, choice: Choice) -> str:
+    """The weighted sum of values, the heads joined and projected, the residual, and which MLP units fire."""
+    block, query = steps.blocks[choice.layer], choice.query
+    heads, width = block.q.shape[0], block.input.shape[1]
+    out = block.heads[choice.head, query]
+    weights = block.attention[choice.head, query]
+    top = weights.topk(min(3, len(weights)))
+    gatherers = ", ".join(f"{token_name(int(i))} {float(w) * 100:.0f} %" for w, i in zip(top.values, top.indices))
+    hidden = block.hidden[query]
+    firing = int((hidden > 0.1).sum())
+    strongest = ", ".join(f"{int(i) + 1} ({float(hidden[i]):.2f})" for i in hidden.topk(3).indices)
+    change = float(block.attended[query].norm() / block.input[query].norm().clamp_min(1e-9))
+    joined = (f"The {heads} heads' outputs are set side by side ({heads} × {len(out)} = {width} numbers) and multiplied "
+              f"by the output projection" if heads > 1 else "The head's output goes through the output projection")
+    return (f"**Weighted sum.** The head hands {token_name(query)} Σ weight × v over all tokens, mostly from "
+            f"{gatherers}:\n\n{vector_text(out)}\n\n**Join and add.** {joined}; the result is *added* to the token "
+            f"(the residual), changing it by {change * 100:.0f} % of its length. **MLP.** Another LayerNorm, then "
+            f"{len(hidden)} hidden units, each GELU(w·x + b): {firing} of {len(hidden)} fire above 0.1, the strongest "
+            f"{strongest}. A second linear layer maps them back to {width} numbers, added once more: the token "
+            f"leaves block {choice.layer + 1} (bottom row).")
+
+
+def lens_step(model: ModelBundle, steps: Walk) -> tuple[np.ndarray, str]:
+    """Step 5: the logit lens, and the block after which the final answer leads for good."""
+    from vit import plots
+    probabilities = torch.softmax(steps.lens / steps.temperature, dim=1)  # (L + 1, classes)
+    answer = int(steps.logits.argmax())
+    leading = probabilities.argmax(dim=1) == answer
+    settled = next(depth for depth in range(len(leading)) if leading[depth:].all())
+    names, blocks = model.class_names, len(steps.blocks)
+    when = ("from the start, before any block" if settled == 0 else
+            f"after block {settled} of {blocks}" + (" — only at the very end" if settled == blocks else ""))
+    picture = plots.render(plots.logit_lens_figure(probabilities, names, answer))
+    first = probabilities[0]
+    text = (f"The *logit lens*: CLS is read out through the final LayerNorm and the head after every block, as if "
+            f"the model stopped there. Before block 1 CLS holds nothing of this picture, so every picture gets the "
+            f"same guess ({names[int(first.argmax())]} at {float(first.max()) * 100:.0f} %). Here the answer "
+            f"**{names[answer]}** leads {when}, and ends at {float(probabilities[-1, answer]) * 100:.1f} %.")
+    return picture, text
+
+
+def head_step(model: ModelBundle, steps: Walk) -> str:
+    """Step 6: the logits, divided by the temperature, through softmax: the answer."""
+    names, temperature = model.class_names, steps.temperature
+    order = torch.argsort(steps.probabilities, descending=True)
+    rows = "\n".join(f"| {names[i]} | {float(steps.logits[i]):.3f} | {float(steps.logits[i]) / temperature:.3f} | "
+                     f"{float(steps.probabilities[i]) * 100:.2f} % |" for i in order)
+    best = int(order[0])
+    scaled = steps.logits / temperature
+    total = float(torch.exp(scaled - scaled.max()).sum())
+    verdict = model.read(steps.pixels[0].numpy()).verdict
+    refused = (f" The Predict tab still answers *not a {model.noun}*: {verdict.message}" if verdict and verdict.refused
+               else "")
+    calibrated = (f"divided by the temperature T = {temperature:.3f}, fitted on validation digits so that 90 % means "
+                  f"right 9 times in 10," if temperature != 1 else "(this model has no calibration: T = 1)")
+    return (f"The last LayerNorm and one linear layer turn CLS's {steps.blocks[-1].output.shape[1]} numbers into "
+            f"{len(names)} scores, the *logits*; they are {calibrated} and softmax makes them probabilities that sum "
+            f"to 1: each is e^(its logit ÷ T − the largest) ÷ {total:.4f}, the sum of them all.\n\n"
+            f"| class | logit | ÷ T | probability |\n| --- | --- | --- | --- |\n{rows}\n\n"
+            f"**The answer: {names[best]}**, at {float(steps.probabilities[best]) * 100:.1f} %, the confidence the "
+            f"Predict tab shows.{refused}")
+
+
+def heading(model: ModelBundle, picture: Picture) -> str:
+    vit, grid = model.model, grid_size(model)
+    return (f"Following **{picture.source}** through **{model.name}**: {plural(grid * grid, 'tile')} + CLS = "
+            f"{grid * grid + 1} tokens, {plural(vit.num_layers, 'block')} of {plural(vit.num_heads, 'head')}. "
+            f"Draw, upload or pick another picture in the Predict tab.")
+
+
+def token_views(model: ModelBundle, steps: Walk, choice: Choice) -> tuple:
+    """Everything that depends on the chosen layer, head, query and key: steps 1 to 4."""
+    return (*tiles_step(model, steps, choice), *embedding_step(model, steps, choice),
+            *positions_step(model, steps, choice), *block_step(model, steps, choice))
+
+
+def controls(model: ModelBundle, choice: Choice) -> tuple:
+    """The layer and head buttons and the token numbers, set to the choice and to this model's ranges."""
+    vit, tokens = model.model, grid_size(model) ** 2 + 1
+    return (gr.Radio([(str(i + 1), i) for i in range(vit.num_layers)], value=choice.layer),
+            gr.Radio([(str(i + 1), i) for i in range(vit.num_heads)], value=choice.head),
+            gr.Number(choice.query, maximum=tokens - 1), gr.Number(choice.key, maximum=tokens - 1))
+
+
+# --- Handlers -----------------------------------------------------------------------------------------------
+
+def prepared(model_name: str, current: Picture | None) -> tuple[ModelBundle, Picture, Walk]:
+    model = bundle(model_name)
+    picture = the_picture(model, current)
+    return model, picture, walk(model.model, torch.from_numpy(picture.input), model.temperature)
+
+
+def show_walk(model_name: str, current: Picture | None, layer=None, head=None, query=None, key=None):
+    """Every step for the picture (on opening the tab and on a model switch), keeping the choices that fit."""
+    model, picture, steps = prepared(model_name, current)
+    choice = choose(model, steps, layer, head, query, key)
+    return (heading(model, picture), *controls(model, choice), *token_views(model, steps, choice),
+            *lens_step(model, steps), head_step(model, steps))
+
+
+def show_choice(model_name: str, current: Picture | None, layer, head, query, key=None):
+    """Steps 1–4 for a new layer, head or query (the key becomes the token the query attends to most) or key."""
+    model, _, steps = prepared(model_name, current)
+    choice = choose(model, steps, layer, head, query, key)
+    return (*controls(model, choice), *token_views(model, steps, choice))
+
+
+def show_new_key(model_name: str, current: Picture | None, layer, head, query, key):
+    return show_choice(model_name, current, layer, head, query, key)
+
+
+def clicked_tile(model_name: str, event: gr.SelectData) -> int:
+    """The tile (1…N) under a click on one of the FACTOR-scaled pictures."""
+    model = bundle(model_name)
+    side, grid = model.model.tile_size * FACTOR, grid_size(model)
+    x, y = event.index
+    return min(int(y) // side, grid - 1) * grid + min(int(x) // side, grid - 1) + 1
+
+
+def click_query(model_name: str, current: Picture | None, layer, head, event: gr.SelectData):
+    return show_choice(model_name, current, layer, head, clicked_tile(model_name, event))
+
+
+def click_key(model_name: str, current: Picture | None, layer, head, query, event: gr.SelectData):
+    return show_choice(model_name, current, layer, head, query, clicked_tile(model_name, event))
+
+
+def refresh(model_name: str, current: Picture | None, layer, head, query, key):
+    return show_walk(model_name, current, layer, head, query, key)
+
+
+# --- Layout and wiring --------------------------------------------------------------------------------------
+
+def picture(label: str, elem_id: str, caption: str | None = None) -> gr.Image:
+    """A picture; its caption, if any, written above it (a label would float over the picture's top row)."""
+    if caption:
+        gr.Markdown(caption)
+    return gr.Image(label=label, show_label=False, interactive=False, format="png",
+                    buttons=["fullscreen", "download"], elem_id=elem_id)
+
+
+@contextlib.contextmanager
+def step(number: int, moves: list):
+    """One step of the walk, with its back and next buttons under it (collected in `moves` for wiring)."""
+    with gr.Step(STEPS[number], id=number, elem_id=f"walk-step-{number + 1}"):
+        yield
+        moves.append(step_buttons(number))
+
+
+def step_buttons(step: int) -> tuple:
+    """(back, next, step): the buttons under a step (none back from the first, none on from the last)."""
+    with gr.Row():
+        back = gr.Button(f"← back: {STEPS[step - 1]}", size="sm", elem_id=f"walk-back-{step + 1}") if step else None
+        ahead = (gr.Button(f"next: {STEPS[step + 1]} →", variant="primary", size="sm", elem_id=f"walk-next-{step + 1}")
+                 if step + 1 < len(STEPS) else None)
+    return back, ahead, step
+
+
+def build(context: Context, first: ModelBundle) -> TabWiring:
+    with gr.Tab("3 · How it decides", id="walk") as tab:
+        heading_text = gr.Markdown(elem_id="walk-heading")
+        moves = []
+        with gr.Walkthrough(selected=0, elem_id="walk") as steps_layout:
+            with step(0, moves):
+                with gr.Row():
+                    with gr.Column():
+                        cut = picture("the tiles", "walk-tiles", "**Click a tile** to follow it through the model")
+                    with gr.Column():
+                        matrix = picture("the tiles as a matrix", "walk-matrix", "The tiles, a row each")
+                tiles_text = gr.Markdown(elem_id="walk-tiles-text")
+            with step(1, moves):
+                with gr.Row():
+                    filters = picture("filters", "walk-filters")
+                    components = picture("principal components of the filters", "walk-components")
+                embedded = picture("the tile and its embedding", "walk-embedded")
+                embedding_text = gr.Markdown(elem_id="walk-embedding-text")
+            with step(2, moves):
+                positions = picture("tokens and positions", "walk-positions")
+                positions_text = gr.Markdown(elem_id="walk-positions-text")
+            with step(3, moves):
+                with gr.Row():
+                    layer = gr.Radio(label="block", elem_id="walk-layer")
+                    head = gr.Radio(label="head", elem_id="walk-head")
+                    query = gr.Number(label="query token (0 = CLS)", precision=0, minimum=0, elem_id="walk-query")
+                    key = gr.Number(label="key token (0 = CLS)", precision=0, minimum=0, elem_id="walk-key")
+                block_intro = gr.Markdown(elem_id="walk-block-intro")
+                vectors = picture("the query's vectors", "walk-vectors")
+                with gr.Row():
+                    with gr.Column():
+                        scores = picture("scores", "walk-scores", "**Scores** q·k/√d of the query (green) with "
+                                         "every tile; **click a tile** to make it the key (orange)")
+                    with gr.Column():
+                        weights = picture("weights", "walk-weights", "**Softmax** of those scores: the % of the "
+                                          "query's attention each tile gets")
+                dot_text = gr.Markdown(elem_id="walk-dot")
+                mixing = gr.Markdown(elem_id="walk-mixing")
+                mlp = picture("the token through the rest of the block", "walk-mlp")
+            with step(4, moves):
+                lens = picture("logit lens", "walk-lens")
+                lens_text = gr.Markdown(elem_id="walk-lens-text")
+            with step(5, moves):
+                head_text = gr.Markdown(elem_id="walk-head-text")
+    shown = [layer, head, query, key, cut, matrix, tiles_text, filters, components, embedded, embedding_text, positions,
+             positions_text, block_intro, vectors, scores, weights, dot_text, mixing, mlp]
+    everything = [heading_text, *shown, lens, lens_text, head_text]
+    model_choice, current, private = context.model_choice, context.current, dict(api_visibility="private")
+    chosen = [model_choice, current, layer, head, query]
+    tab.select(show_walk, [model_choice, current, layer, head, query, key], everything, **private)
+    for control in (layer, head, query):
+        control.input(show_choice, chosen, shown, trigger_mode="always_last", **private)
+    key.input(show_new_key, [*chosen, key], shown, trigger_mode="always_last", **private)
+    cut.select(click_query, [model_choice, current, layer, head], shown, **private)
+    for target in (scores, weights):
+        target.select(click_key, chosen, shown, **private)
+    for back, ahead, number in moves:  # the stepper opens a step once it is reached: these buttons reach them
+        for button, target in ((back, number - 1), (ahead, number + 1)):
+            if button is not None:
+                button.click(functools.partial(gr.Walkthrough, selected=target), None, steps_layout, queue=False,
+                             **private)
+    return TabWiring("walk", tab, refresh, [current, layer, head, query, key], everything, lazy=True)
