@@ -1,4 +1,4 @@
-"""The app's public API: `/predict`, for programs (gradio_client, plain HTTP) and MCP clients alike.
+"""The app's public API: `/predict` and `/explain`, for programs (gradio_client, plain HTTP) and MCP clients alike.
 
 One contract: a picture that can be read gets every class's calibrated confidence and a verdict on whether
 it looks like a digit at all; anything else (no file, not a picture, damaged, too large, blank) raises
@@ -9,8 +9,11 @@ and the reason, not with a digit.
 """
 
 import gradio as gr
+import torch
 
 from tabs.shared import bundle, model_names
+from vit.bundle import ModelBundle
+from vit.numbers import explanation_numbers
 from vit.preprocess import ImageError, open_image, to_model_input
 
 
@@ -31,15 +34,7 @@ def predict(image: str | None, model: str | None = None) -> dict:
          "scores": {"evidence", "ink_cover", "grey_share", "stroke_width"}: what that verdict is based on,
          "confidences": [{"label": class, "confidence": probability}, ...] every class, most likely first}.
     """
-    if not image:
-        raise gr.Error("Send a picture file (PNG or JPEG) of a digit.")
-    chosen = bundle(model)
-    if model and model not in model_names():
-        raise gr.Error(f"There is no model {model!r}; choose one of {', '.join(model_names())}.")
-    try:
-        model_input = to_model_input(open_image(image))
-    except ImageError as error:
-        raise gr.Error(str(error)) from None
+    chosen, model_input = read_input(image, model)
     reading = chosen.read(model_input)
     ranked = sorted(zip(chosen.class_names, reading.probabilities.tolist()), key=lambda pair: -pair[1])
     verdict = reading.verdict
@@ -49,6 +44,41 @@ def predict(image: str | None, model: str | None = None) -> dict:
             "confidences": [{"label": name, "confidence": p} for name, p in ranked]}
 
 
+def explain(image: str | None, model: str | None = None) -> dict:
+    """Every number behind the app's pictures for one picture of a digit: the answer, the attention of every layer
+    and head, the logit lens, attention rollout, saliency and occlusion, as JSON arrays for programs and papers.
+
+    The picture is read as /predict reads it (and refused with the same errors). Tokens are numbered 0 = CLS,
+    then the tiles in reading order; each array comes with a "shape" string naming its axes.
+
+    Args:
+        image: the picture of one digit (PNG or JPEG), as a file or an http(s) URL.
+        model: which model answers, e.g. "mnist" or "mnist-tiny"; the app's default model when left out.
+    Returns:
+        {"model", "class_names", "label" (null when it does not look like a digit), "not_a_digit", "scores",
+         "probabilities": [classes] calibrated, equal to /predict's, "temperature", "logits": [classes],
+         "input": [28][28] what the model reads, "tile_size",
+         "attention": {"values": [layers][heads][tokens][tokens]}, "cls_attention": {"values": [layers][heads][g][g]},
+         "logit_lens": {"logits", "probabilities": [layers + 1][classes]: CLS read out before block 1 and after each},
+         "rollout": {"values": [g][g]}, "saliency": {"values": [28][28]},
+         "occlusion": {"one_tile": [g][g], "two_by_two": [g][g]}}, g = 28 / tile_size.
+    """
+    chosen, model_input = read_input(image, model)
+    return explanation_numbers(chosen, model_input.numpy(), "your picture")
+
+
+def read_input(image: str | None, model: str | None) -> tuple[ModelBundle, torch.Tensor]:
+    """The model asked for and the picture as its 28×28 input, or gr.Error saying what to send instead."""
+    if not image:
+        raise gr.Error("Send a picture file (PNG or JPEG) of a digit.")
+    if model and model not in model_names():
+        raise gr.Error(f"There is no model {model!r}; choose one of {', '.join(model_names())}.")
+    try:
+        return bundle(model), to_model_input(open_image(image))
+    except ImageError as error:
+        raise gr.Error(str(error)) from None
+
+
 def build(default_model: str) -> None:
     """The endpoints, inside the app's Blocks: hidden components and a button no visitor sees, so the endpoint
     runs only when a program calls it (gradio checks and stores the uploaded file as for any File input)."""
@@ -56,5 +86,7 @@ def build(default_model: str) -> None:
         image = gr.File(file_types=["image"], type="filepath", label="image")
         model = gr.Dropdown(model_names(), value=default_model, label="model")
         result = gr.JSON(label="confidences")
-        call = gr.Button("predict")
+        call, call_explain = gr.Button("predict"), gr.Button("explain")
     call.click(predict, [image, model], result, api_name="predict", api_visibility="public", show_progress="hidden")
+    call_explain.click(explain, [image, model], result, api_name="explain", api_visibility="public",
+                       show_progress="hidden")

@@ -81,7 +81,9 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
         gr.Markdown("**From a program**: `/predict` takes one picture file and returns the confidence of every "
                     "class.\n```python\nfrom gradio_client import Client, handle_file\n"
                     "Client(\"http://127.0.0.1:7860/\").predict(handle_file(\"digit.png\"), api_name=\"/predict\")"
-                    "\n```\nAn optional second argument names the model. The app is an MCP server too: "
+                    "\n```\nAn optional second argument names the model; `/explain` takes the same and returns every number "
+                    "behind the pictures (attention of every layer and head, the logit lens, rollout, saliency, "
+                    "occlusion). The app is an MCP server too: "
                     "`http://127.0.0.1:7860/gradio_api/mcp/`.")
     tab.select(show_about, context.model_choice, [curve, diagram, text], api_visibility="private")
     return TabWiring("about", tab, show_about, [], [curve, diagram, text], lazy=True)

@@ -15,6 +15,7 @@ import torch
 from vit import pictures
 from vit.analysis import explain
 from vit.bundle import ModelBundle
+from vit.numbers import explanation_numbers
 from vit.preprocess import ImageError, open_image, to_model_input
 
 from .shared import Context, Picture, TabWiring, bundle, default_label, enlarged, thumbnail
@@ -175,23 +176,6 @@ def attention_picture(image: np.ndarray, cls_attention: np.ndarray) -> np.ndarra
                                                      "share of CLS's attention (one scale for every map)")])
 
 
-def numbers(model: ModelBundle, picture: Picture) -> dict:
-    """The numbers behind the answer and every map, for the JSON download: plain lists, rounded to 6 places."""
-    result = explain(model.model, torch.from_numpy(picture.input))
-    reading = model.read(picture.input)
-    listed = lambda tensor: np.round(np.asarray(tensor, dtype=np.float64), 6).tolist()  # noqa: E731
-    return {"model": model.name, "picture": picture.source, "class_names": model.class_names,
-            "probabilities": listed(reading.probabilities), "temperature": model.temperature,
-            "not_a_digit": reading.verdict.message if reading.verdict else None,
-            "scores": reading.verdict.scores if reading.verdict else None,
-            "input": listed(picture.input), "tile_size": model.model.tile_size,
-            "cls_attention": {"shape": "layer, head, tile row, tile column", "values": listed(result.cls_attention)},
-            "rollout": {"shape": "tile row, tile column", "values": listed(result.rollout)},
-            "saliency": {"shape": "pixel row, pixel column; |gradient| ÷ its maximum", "values": listed(result.saliency)},
-            "occlusion": {"shape": "tile row, tile column; log-odds drop", "one_tile": listed(result.occlusion),
-                          "two_by_two": listed(result.occlusion_blocks)}}
-
-
 def example_items(model: ModelBundle) -> list[tuple]:
     """The test digits offered under the pad: the first stored example of each class."""
     return [(enlarged(pixels), None) for pixels, _ in offered_examples(model)]
@@ -251,7 +235,7 @@ def export_numbers(current: Picture | None, model_name: str):
     if current is None:
         raise gr.Error("Draw, upload or pick a digit first: there are no maps to export.")
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="vit-maps-", delete=False) as file:
-        json.dump(numbers(bundle(model_name), current), file)
+        json.dump(explanation_numbers(bundle(model_name), current.input, current.source), file)
     return gr.File(file.name, visible=True)
 
 

@@ -1,5 +1,6 @@
 """The app as a real server: `python app.py` in a subprocess serving the committed weights, called as programs
-call it: /predict through gradio_client, and the MCP endpoint through a real MCP client (Streamable HTTP).
+call it: /predict and /explain through gradio_client, and the MCP endpoint through a real MCP client
+(Streamable HTTP).
 
 The MNIST test digits come from the data_dir fixture.
 """
@@ -88,13 +89,43 @@ def test_import_starts_nothing_and_help_documents_the_options():
         assert text in run.stdout
 
 
-def test_only_predict_is_public(client):
+def test_only_predict_and_explain_are_public(client):
     api = client.view_api(print_info=False, return_format="dict")
-    assert list(api["named_endpoints"]) == ["/predict"]
+    assert list(api["named_endpoints"]) == ["/predict", "/explain"]
     assert api["unnamed_endpoints"] == {}
-    parameters = api["named_endpoints"]["/predict"]["parameters"]
-    assert parameters[0]["component"] == "File"
-    assert parameters[1]["parameter_has_default"]  # the model: optional
+    for endpoint in ("/predict", "/explain"):
+        parameters = api["named_endpoints"][endpoint]["parameters"]
+        assert parameters[0]["component"] == "File"
+        assert parameters[1]["parameter_has_default"]  # the model: optional
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_explain_returns_every_array_in_its_documented_shape(client, test_digits, tmp_path, model):
+    from gradio_client import handle_file
+
+    from vit.bundle import load_folder
+    config = load_folder(WEIGHTS / model).model
+    drawing, label = test_digits[model][0]
+    path = handle_file(str(png_file(drawing, tmp_path, "digit.png")))
+    numbers = client.predict(path, model, api_name="/explain")
+    layers, heads, grid = config.num_layers, config.num_heads, 28 // config.tile_size
+    tokens = grid * grid + 1
+    shape = lambda values: tuple(np.asarray(values).shape)  # noqa: E731
+    assert numbers["label"] == str(label) and numbers["class_names"] == CLASSES
+    assert shape(numbers["attention"]["values"]) == (layers, heads, tokens, tokens)
+    assert np.allclose(np.asarray(numbers["attention"]["values"]).sum(axis=-1), 1, atol=1e-4)
+    assert shape(numbers["cls_attention"]["values"]) == (layers, heads, grid, grid)
+    assert shape(numbers["logit_lens"]["logits"]) == shape(numbers["logit_lens"]["probabilities"]) == (layers + 1, 10)
+    assert np.allclose(numbers["logit_lens"]["logits"][-1], numbers["logits"], atol=1e-5)
+    assert shape(numbers["rollout"]["values"]) == (grid, grid) and shape(numbers["saliency"]["values"]) == (28, 28)
+    assert shape(numbers["occlusion"]["one_tile"]) == shape(numbers["occlusion"]["two_by_two"]) == (grid, grid)
+    assert shape(numbers["input"]) == (28, 28)
+    answer = client.predict(path, model, api_name="/predict")  # the same probabilities as /predict's
+    predicted = {c["label"]: c["confidence"] for c in answer["confidences"]}
+    assert np.allclose([predicted[name] for name in CLASSES], numbers["probabilities"], atol=1e-6)
+    with pytest.raises(Exception, match="Draw a digit first"):
+        client.predict(handle_file(str(png_file(Image.new("L", (99, 99), 255), tmp_path, "b.png"))), model,
+                       api_name="/explain")
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -249,7 +280,7 @@ def data_url(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
-def test_an_mcp_client_lists_predict_and_reads_a_label(app_url, test_digits, tmp_path):
+def test_an_mcp_client_lists_predict_and_explain_and_reads_a_label(app_url, test_digits, tmp_path):
     drawing, label = test_digits["mnist"][0]
     digit, blank = png_file(drawing, tmp_path, "digit.png"), png_file(Image.new("L", (99, 99), 255), tmp_path, "b.png")
 
@@ -257,12 +288,15 @@ def test_an_mcp_client_lists_predict_and_reads_a_label(app_url, test_digits, tmp
         tools = (await session.list_tools()).tools
         answer = await session.call_tool("predict", {"image": data_url(digit)})
         refused = await session.call_tool("predict", {"image": data_url(blank), "model": "mnist-tiny"})
-        return tools, answer, refused
+        explained = await session.call_tool("explain", {"image": data_url(digit), "model": "mnist-tiny"})
+        return tools, answer, refused, explained
 
-    tools, answer, refused = asyncio.run(mcp_session(app_url, work))
-    assert [tool.name for tool in tools] == ["predict"]
+    tools, answer, refused, explained = asyncio.run(mcp_session(app_url, work))
+    assert [tool.name for tool in tools] == ["predict", "explain"]
     assert "every class's confidence" in tools[0].description  # the function's docstring
-    assert set(tools[0].inputSchema["properties"]) == {"image", "model"}
+    assert "the logit lens" in tools[1].description
+    assert all(set(tool.inputSchema["properties"]) == {"image", "model"} for tool in tools)
+    assert not explained.isError and "'logit_lens'" in explained.content[0].text
     assert not answer.isError
     text = answer.content[0].text
     assert f"'label': '{label}'" in text and text.count("'confidence'") == 10
