@@ -4,7 +4,8 @@
     python app.py --help               # host, port and weights folder options
 
 This file holds the header, the model menu, the list of tabs and main(); each tab is a module of tabs/,
-the public /predict endpoint is api.py. The app is also an MCP server (its tools: the public endpoints).
+the public /predict and /explain endpoints are api.py. The app is also an MCP server (its tools: the public
+endpoints).
 """
 
 import argparse
