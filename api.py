@@ -46,7 +46,8 @@ def predict(image: str | None, model: str | None = None) -> dict:
 
 def explain(image: str | None, model: str | None = None) -> dict:
     """Every number behind the app's pictures for one picture of a digit: the answer, the attention of every layer
-    and head, the logit lens, attention rollout, saliency and occlusion, as JSON arrays for programs and papers.
+    and head, the logit lens, attention rollout, saliency, occlusion, class-specific relevance and integrated
+    gradients, as JSON arrays for programs and papers.
 
     The picture is read as /predict reads it (and refused with the same errors). Tokens are numbered 0 = CLS,
     then the tiles in reading order; each array comes with a "shape" string naming its axes.
@@ -61,7 +62,9 @@ def explain(image: str | None, model: str | None = None) -> dict:
          "attention": {"values": [layers][heads][tokens][tokens]}, "cls_attention": {"values": [layers][heads][g][g]},
          "logit_lens": {"logits", "probabilities": [layers + 1][classes]: CLS read out before block 1 and after each},
          "rollout": {"values": [g][g]}, "saliency": {"values": [28][28]},
-         "occlusion": {"one_tile": [g][g], "two_by_two": [g][g]}}, g = 28 / tile_size.
+         "occlusion": {"one_tile": [g][g], "two_by_two": [g][g]}, "relevance": {"values": [g][g]},
+         "integrated_gradients": {"values": [g][g]}}, g = 28 / tile_size; maps of one class are for the most
+         likely class.
     """
     chosen, model_input = read_input(image, model)
     return explanation_numbers(chosen, model_input.numpy(), "your picture")

@@ -23,6 +23,7 @@ from vit.bundle import load_folder
 from vit.data import DATA_DIR_VARIABLE, DATASETS, DataError, carve_validation, load_split
 from vit.hub import REPO_ID, PushError, check_push_access, push_folder
 from vit.model import ViT
+from vit import faithfulness
 from vit.training import PRESETS, Interrupted, read_checkpoint_state, train, write_model_folder
 
 EPILOG = """presets (measured on a 2-core CPU, README "Models"):
@@ -47,6 +48,13 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text}")
+    return value
+
+
+def whole_number(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 0, not {text}")
     return value
 
 
@@ -91,6 +99,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--resume", nargs="?", const="auto", metavar="CHECKPOINT",
                      help="continue from a checkpoint (default path: checkpoints/NAME.safetensors)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars (epoch lines still print)")
+    run.add_argument("--faithfulness", type=whole_number, default=faithfulness.COUNT, metavar="N",
+                     help=f"test images for the explanations' scoreboard in evaluation.json (default: "
+                          f"{faithfulness.COUNT}; 0 leaves it out; python -m vit.evaluate --faithfulness adds it later)")
     hub = parser.add_argument_group("Hugging Face Hub (token: $HF_TOKEN or `hf auth login`)")
     hub.add_argument("--push", action="store_true",
                      help="after training, push the model folder to --repo-id (checked before training starts)")
@@ -184,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     hardware = f"{device.type}, {args.threads} thread(s)" if device.type == "cpu" else device.type
     print("fitting the temperature and the 'not a digit' limits on the validation split ...", file=sys.stderr)
     summary = write_model_folder(args.output, ema.cpu(), recipe, test_split, dataset=args.dataset, history=history,
-                                 seconds=seconds, command=command.strip(), device=hardware, val_split=val_split)
+                                 seconds=seconds, command=command.strip(), device=hardware, val_split=val_split,
+                                 faithfulness_count=args.faithfulness)
     print(f"test accuracy {summary['accuracy'] * 100:.2f} % -> {args.output}", file=sys.stderr)
     if args.push:
         try:

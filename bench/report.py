@@ -86,7 +86,10 @@ def inference_rows(inference: dict) -> list[tuple[str, dict]]:
     table = []
     for name, part in inference.items():
         weights = "untrained" if part["weights"] == "untrained" else "trained"
-        for key, label in (("forward_ms", "forward"), ("explain_ms", "predict + explain")):
+        for key, label in (("forward_ms", "forward"), ("explain_ms", "predict + explain"),
+                           ("explain_and_faithfulness_ms", "explain + six maps and their deletion/insertion curves")):
+            if key not in part:  # results files from before that row have none
+                continue
             table += [(f"{name} ({weights}): {label} p50", part[key]["p50"]),
                       (f"{name} ({weights}): {label} p95", part[key]["p95"])]
         for key in ("test_split_seconds", "test_split_seconds_all_cores"):

@@ -97,7 +97,7 @@ def refresh(model_name: str):
 def build(context: Context, first: ModelBundle) -> TabWiring:
     names = first.class_names
     true, predicted = most_common_mistake(first)
-    with gr.Tab("4 · Confusion", id="confusion") as tab:
+    with gr.Tab("5 · Confusion", id="confusion") as tab:
         gr.Markdown("Every test image counted by its true label (row) and the model's answer (column); the diagonal "
                     "is right. The colour scale is logarithmic so that rare mistakes stay visible. Click a cell, or "
                     "choose a pair, to see those images.")

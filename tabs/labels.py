@@ -41,7 +41,7 @@ def show_labels(model_name: str, labels: list[str], view: str, difference: bool)
 # --- Layout and wiring --------------------------------------------------------------------------------------
 
 def build(context: Context, first: ModelBundle) -> TabWiring:
-    with gr.Tab("7 · Attention by label", id="labels") as tab:
+    with gr.Tab("8 · Attention by label", id="labels") as tab:
         gr.Markdown("The median attention of every layer and head over the test images of each label stored with "
                     "the model (20 correctly read ones per label); in a full matrix, row = the token that looks and "
                     "column = the token it looks at, CLS first. The notebook's author saw few differences between "

@@ -8,7 +8,7 @@ import torch
 from vit.analysis import attention_distance, filter_components, mean_attention_distance, positional_similarity
 from vit.bundle import ModelBundle
 
-from .shared import Context, TabWiring, bundle, cached
+from .shared import Context, TabWiring, bundle, cached, figure
 
 KINDS = {"learned": "These position vectors were **learned** from data, starting from random noise.",
          "sinusoidal": "This model uses fixed **sinusoidal** position codes: nothing here was learned.",
@@ -69,13 +69,8 @@ def show_positions(model_name: str):
 
 # --- Layout and wiring --------------------------------------------------------------------------------------
 
-def figure(label: str, elem_id: str | None = None) -> gr.Image:
-    return gr.Image(label=label, show_label=False, interactive=False, format="png", buttons=["fullscreen", "download"],
-                    elem_id=elem_id, elem_classes="figure")
-
-
 def build(context: Context, first: ModelBundle) -> TabWiring:
-    with gr.Tab("6 · What it learned", id="positions") as tab:
+    with gr.Tab("7 · What it learned", id="positions") as tab:
         gr.Markdown("The three panels of the ViT paper's figure 7, for this model. **Filters** (top left): each tile "
                     "is compared with a set of learned filters (step 2 of *How it decides*); these are the patterns "
                     "those filters vary along most. **Positions** (top right): attention alone does not know where a "

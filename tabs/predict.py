@@ -196,6 +196,11 @@ def start_picture(model: ModelBundle) -> Picture:
     return Picture(example.input, f"a test {model.class_names[example.label]}")
 
 
+def picture_or_start(model: ModelBundle, current: Picture | None) -> Picture:
+    """The picture for the tabs that follow this one: the visitor's, or the start picture when there is none."""
+    return current if current is not None else start_picture(model)
+
+
 # --- Handlers: a model name and the event's values in, component values out ---------------------------------
 
 def read_sketch(sketch: dict | None, model_name: str):
@@ -276,7 +281,8 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     "*saliency* shows where a little more ink would change the answer most; *occlusion* blanks one "
                     "tile at a time and measures the answer's log-odds (red: the tile supports the answer, blue: it "
                     "argues against it). Decisions often hinge on **what is missing**: look for empty areas "
-                    "lighting up in the saliency map — a 1 is partly a 1 because there is no bar of a 7.")
+                    "lighting up in the saliency map — a 1 is partly a 1 because there is no bar of a 7. Which of these "
+                    "maps deserves belief is tested in tab 4, *Which map to trust?*")
         with gr.Row():
             rollout, saliency, occlusion = (image(maps_start[i], name, name) for i, name in
                                             ((2, "rollout"), (3, "saliency"), (4, "occlusion")))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import gradio as gr
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -89,6 +90,13 @@ class Context:
     layout: object                       # gr.Tabs, to jump to the Predict tab
     predict_outputs: list = field(default_factory=list)  # set by the Predict tab: what shows a Picture
     show_picture: Callable | None = None  # set by the Predict tab: (Picture, model name) -> predict_outputs
+
+
+def figure(label: str, elem_id: str | None = None) -> gr.Image:
+    """A read-only picture with fullscreen and download buttons that keeps a legible size on a phone (CSS
+    .figure: it scrolls sideways instead of shrinking)."""
+    return gr.Image(label=label, show_label=False, interactive=False, format="png", buttons=["fullscreen", "download"],
+                    elem_id=elem_id, elem_classes="figure")
 
 
 def enlarged(pixels: np.ndarray, scale: int = 4) -> Image.Image:

@@ -92,10 +92,17 @@ def tiling_picture(image: np.ndarray, pieces: torch.Tensor, kind: str) -> np.nda
 
 # --- Handlers -----------------------------------------------------------------------------------------------
 
-def show_tiling(model_name: str, source: str, cut_name: str, tile_size: str, strips: str, current: Picture | None):
-    """Tiles use the tile-size control, strips the strip-count control: each keeps its own number."""
+def show_tiling(model_name: str, source: str, cut_name: str, tile_size: str, strips: str, current: Picture | None,
+                sized_for: str | None = None):
+    """(tile size, the model it is set for, picture, text, code). Tiles use the tile-size control, strips the
+    strip-count control: each keeps its own number. A tile size set for another model (the menu changed
+    since) becomes this model's own: the choice and the model are read in the same call, so a redraw that
+    was waiting while the model changed cannot bring back the old model's tiles."""
+    model = bundle(model_name)
+    if sized_for not in (None, model.name):
+        tile_size = str(model.model.tile_size)
     size = tile_size if CUTS[cut_name] == "tiles" else strips
-    return tiling_view(bundle(model_name), source, cut_name, int(size), current)
+    return (gr.Radio(value=tile_size), model.name, *tiling_view(model, source, cut_name, int(size), current))
 
 
 def size_controls(cut_name: str):
@@ -108,7 +115,7 @@ def refresh(model_name: str, source: str, current: Picture | None):
     """A new model: back to its own tiles."""
     model = bundle(model_name)
     size = model.model.tile_size
-    return ("tiles", gr.Radio(value=str(size), visible=True), gr.Radio(visible=False),
+    return ("tiles", gr.Radio(value=str(size), visible=True), gr.Radio(visible=False), model.name,
             *tiling_view(model, source, "tiles", size, current))
 
 
@@ -134,13 +141,14 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                            buttons=["fullscreen", "download"], elem_id="tiling-picture", elem_classes="figure")
         text = gr.Markdown(elem_id="tiling-text")
         code = gr.Code(language="python", label="the same cut in code", interactive=False, elem_id="tiling-code")
+        sized_for = gr.State(first.name)  # the model the tile size was last set for
     private = dict(api_visibility="private")
     cut_choice.input(size_controls, cut_choice, [size, strips], **private)
     # One listener for the controls, the tab (whose digit may have changed on the Predict tab) and the page load
     # (this tab opens first): always_last runs it once more with the final choices, so two quick clicks cannot
     # leave picture, text and code from different calls.
     gr.on([source.input, cut_choice.input, size.input, strips.input, tab.select, context.demo.load], show_tiling,
-          [context.model_choice, source, cut_choice, size, strips, context.current], [picture, text, code],
-          trigger_mode="always_last", **private)
+          [context.model_choice, source, cut_choice, size, strips, context.current, sized_for],
+          [size, sized_for, picture, text, code], trigger_mode="always_last", **private)
     return TabWiring("tiling", tab, refresh, [source, context.current],
-                     [cut_choice, size, strips, picture, text, code], lazy=True)
+                     [cut_choice, size, strips, sized_for, picture, text, code], lazy=True)

@@ -19,6 +19,7 @@ from vit.bundle import ModelBundle
 from vit.walk import Walk, walk
 
 from .positions import components_picture
+from .predict import picture_or_start
 from .shared import Context, Picture, TabWiring, bundle, plural
 
 FACTOR = 10  # screen pixels per input pixel in the clickable pictures: a 4-pixel tile is 40 px, room for a number
@@ -37,14 +38,6 @@ class Choice:
 
 
 # --- Views --------------------------------------------------------------------------------------------------
-
-def the_picture(model: ModelBundle, current: Picture | None) -> Picture:
-    """The Predict tab's picture, or the stored test 7 it opens with when it has none."""
-    if current is not None:
-        return current
-    from .predict import start_picture  # the Predict tab owns what the app opens on
-    return start_picture(model)
-
 
 def grid_size(model: ModelBundle) -> int:
     return model.model.image_size // model.model.tile_size
@@ -357,7 +350,7 @@ def controls(model: ModelBundle, choice: Choice) -> tuple:
 
 def prepared(model_name: str, current: Picture | None) -> tuple[ModelBundle, Picture, Walk]:
     model = bundle(model_name)
-    picture = the_picture(model, current)
+    picture = picture_or_start(model, current)
     return model, picture, walk(model.model, torch.from_numpy(picture.input), model.temperature)
 
 

@@ -47,7 +47,7 @@ def refresh(model_name: str, count: int):
 
 def build(context: Context, first: ModelBundle) -> TabWiring:
     total = most(first)
-    with gr.Tab("5 · Worst losses", id="worst") as tab:
+    with gr.Tab("6 · Worst losses", id="worst") as tab:
         gr.Markdown("The test images the model was most wrong about (highest loss first). Some are the model's "
                     "fault; some are odd or mislabelled digits a person would hesitate over too. Click one to "
                     "explain it in the Predict tab.")

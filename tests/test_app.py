@@ -119,6 +119,7 @@ def test_explain_returns_every_array_in_its_documented_shape(client, test_digits
     assert np.allclose(numbers["logit_lens"]["logits"][-1], numbers["logits"], atol=1e-5)
     assert shape(numbers["rollout"]["values"]) == (grid, grid) and shape(numbers["saliency"]["values"]) == (28, 28)
     assert shape(numbers["occlusion"]["one_tile"]) == shape(numbers["occlusion"]["two_by_two"]) == (grid, grid)
+    assert shape(numbers["relevance"]["values"]) == shape(numbers["integrated_gradients"]["values"]) == (grid, grid)
     assert shape(numbers["input"]) == (28, 28)
     answer = client.predict(path, model, api_name="/predict")  # the same probabilities as /predict's
     predicted = {c["label"]: c["confidence"] for c in answer["confidences"]}

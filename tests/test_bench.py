@@ -153,6 +153,8 @@ def test_quick_run_reports_every_figure(tmp_path, data_dir):
     assert tiny["weights"] == "untrained"
     for key in ("forward_ms", "explain_ms"):
         assert tiny[key]["runs"] >= 50 and tiny[key]["p95"]["value"] >= tiny[key]["p50"]["value"]
+    both = tiny["explain_and_faithfulness_ms"]
+    assert both["runs"] >= 10 and both["p50"]["value"] > tiny["explain_ms"]["p50"]["value"]
     assert tiny["test_split_seconds"]["threads"] == 1
     assert tiny["test_split_seconds_all_cores"]["threads"] == results["machine"]["default_threads"]
     choices = results["choices"]

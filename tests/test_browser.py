@@ -21,10 +21,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 # (tab, screenshot name as the README uses it, the picture that shows the tab has rendered)
 TABS = [("1 · Tiling", "tiling", "#tiling-picture img"), ("2 · Predict", "predict", "#occlusion img"),
-        ("3 · How it decides", "walk", "#walk-tiles img"),
-        ("4 · Confusion", "confusion", "#confusion img"), ("5 · Worst losses", "worst-losses", "#worst img"),
-        ("6 · What it learned", "positions", "#positions img"),
-        ("7 · Attention by label", "attention-by-label", "#label-attention img"),
+        ("3 · How it decides", "walk", "#walk-tiles img"), ("4 · Which map to trust?", "trust", "#trust-curves img"),
+        ("5 · Confusion", "confusion", "#confusion img"), ("6 · Worst losses", "worst-losses", "#worst img"),
+        ("7 · What it learned", "positions", "#positions img"),
+        ("8 · Attention by label", "attention-by-label", "#label-attention img"),
         ("About the model", "about", "#reliability img")]
 pytestmark = pytest.mark.slow
 
@@ -213,11 +213,21 @@ def test_walking_through_one_forward_pass_of_a_drawing(page, served):
     no_error_shown(page)
 
 
+def test_which_map_to_trust_explains_any_class(page, served):
+    open_tab(page, "4 · Which map to trust?")
+    image_ready(page, "#trust-curves img")
+    wait_for_text(page, "#trust-words", r"on this picture \w[\w ]* was the most faithful")
+    wait_for_text(page, "#trust-board", r"On 1,000 test digits")
+    page.locator("#trust-class").get_by_text("3", exact=True).click()  # why not 3?
+    wait_for_text(page, "#trust-words", r"Explaining why 3")
+    no_error_shown(page)
+
+
 def test_clicking_a_confusion_cell_selects_that_pair(page, served):
     from vit import plots
     from vit.bundle import load_folder
 
-    open_tab(page, "4 · Confusion")
+    open_tab(page, "5 · Confusion")
     size = image_ready(page, "#confusion img")
     bundle = load_folder(served[1] / "mnist")
     figure = plots.confusion_figure(bundle.evaluation["confusion_matrix"], bundle.evaluation["accuracy"],
@@ -235,7 +245,7 @@ def test_clicking_a_confusion_cell_selects_that_pair(page, served):
 
 
 def test_worst_loss_image_opens_in_predict(page):
-    open_tab(page, "5 · Worst losses")
+    open_tab(page, "6 · Worst losses")
     image_ready(page, "#worst img")
     page.locator("#worst img").first.click()
     wait_for_text(page, "#status", r"worst-loss image #1")
@@ -323,7 +333,7 @@ def test_undo_and_clear_keep_the_brush_and_the_numbers_download(page, tmp_path):
 def test_worst_losses_show_only_mistakes_with_captions_under_the_digits(page, served):
     from vit.bundle import load_folder
     mistakes = load_folder(served[1] / "mnist").mistakes
-    open_tab(page, "5 · Worst losses")
+    open_tab(page, "6 · Worst losses")
     image_ready(page, "#worst img")
     assert int(page.locator("#worst-count input[type=range]").get_attribute("max")) == mistakes
     assert page.locator("#worst .caption-label").count() == 0  # captions are drawn under the digit instead
@@ -337,7 +347,7 @@ def test_worst_losses_show_only_mistakes_with_captions_under_the_digits(page, se
 
 
 def test_attention_by_label_with_all_ten_labels(page):
-    open_tab(page, "7 · Attention by label")
+    open_tab(page, "8 · Attention by label")
     image_ready(page, "#label-attention img")
     for label in "0124569":  # 3, 7 and 8 are ticked already
         page.locator("#label-attention-labels").get_by_label(label, exact=True).check()

@@ -140,7 +140,8 @@ def trained_and_pushed(tmp_path_factory, data_dir):
     with StandInHub({TOKEN: Token("alice")}) as server:
         env = hub_env(server.endpoint, workdir / "hf_home", TOKEN)
         result = run_train(["--preset", "tiny", "--epochs", "1", "--data-dir", str(data_dir), "--output", "model",
-                            "--no-progress", "--push", "--repo-id", "alice/vit-mnist"], env, workdir)
+                            "--no-progress", "--faithfulness", "20", "--push", "--repo-id", "alice/vit-mnist"],
+                           env, workdir)
         yield server, result, workdir
 
 

@@ -59,7 +59,7 @@ def test_tiling_view_agrees_by_hand_and_with_einops_for_every_cut(models):
     from tabs import tiling
     for cut, size, strips, words in [("tiles", "4", "2", 49), ("horizontal strips", "2", "14", 14),
                                      ("vertical strips", "28", "7", 7)]:
-        picture, text, code = tiling.show_tiling("mnist", "7", cut, size, strips, None)
+        _, _, picture, text, code = tiling.show_tiling("mnist", "7", cut, size, strips, None)
         assert rgb(picture) and f"{words} words + 1 CLS token = {words + 1} tokens" in text and "✓" in text
         assert f"({1}, {words}, 1" in code
 
@@ -68,15 +68,24 @@ def test_tiling_has_one_size_control_per_kind_of_cut_and_says_one_tile(models):
     from tabs import tiling
     tiles, strips = tiling.size_controls("horizontal strips")
     assert (tiles.visible, strips.visible) == (False, True)
-    _, text, code = tiling.show_tiling("mnist", "7", "tiles", "28", "7", None)
+    *_, text, code = tiling.show_tiling("mnist", "7", "tiles", "28", "7", None)
     assert "1 word + 1 CLS token = 2 tokens" in text and "1 words" not in text
+
+
+def test_a_tile_size_set_for_another_model_becomes_the_new_models_own(models):
+    """A redraw that waited while the menu changed reads the new model with the old model's tile size."""
+    from tabs import tiling
+    size, sized_for, _, text, _ = tiling.show_tiling("mnist-tiny", "7", "tiles", "4", "7", None, "mnist")
+    assert size.value == "7" and sized_for == "mnist-tiny" and "16 words + 1 CLS token" in text
+    size, _, _, text, _ = tiling.show_tiling("mnist-tiny", "7", "tiles", "4", "7", None, "mnist-tiny")
+    assert size.value == "4" and "49 words" in text  # chosen on this model: kept
 
 
 def test_tiling_of_the_predict_tabs_digit_and_without_one(models):
     from tabs import predict, tiling
-    _, text, _ = tiling.show_tiling("mnist", tiling.YOURS, "tiles", "7", "7", None)
+    *_, text, _ = tiling.show_tiling("mnist", tiling.YOURS, "tiles", "7", "7", None)
     assert "the Predict tab has no digit yet" in text
-    _, text, _ = tiling.show_tiling("mnist", tiling.YOURS, "tiles", "7", "7", predict.start_picture(models["mnist"]))
+    *_, text, _ = tiling.show_tiling("mnist", tiling.YOURS, "tiles", "7", "7", predict.start_picture(models["mnist"]))
     assert "the Predict tab's picture (a test 7" in text and "your digit" not in text
 
 
@@ -164,3 +173,27 @@ def test_occlusion_says_how_much_blanking_moves_the_answer():
     big = small.copy()
     big[1, 2] = -2.5
     assert "the tile that matters most moves the answer *7* by 2.5 log-odds" in predict.occlusion_words(big, big, "7")
+
+
+@pytest.mark.parametrize("name", ["mnist", "mnist-tiny"])
+def test_which_map_to_trust_tests_the_picture_and_shows_the_scoreboard(models, name):
+    from tabs import predict, trust
+    model = models[name]
+    heading, target, maps, curves, words, chart, board = trust.show_trust(name, None, None)
+    assert "a test 7" in heading and target.value == trust.ANSWER and rgb(maps) and rgb(curves)
+    assert "on this picture **" in words and "was the most faithful" in words
+    assert words.count("\n| ") == 9  # the header and its rule, six methods and the random orders
+    assert rgb(chart) and "finds the tiles the answer needs best" in board
+    best = model.faithfulness["best"]
+    assert f"**{best}** finds the tiles" in board
+    _, _, _, _, why_not, _, _ = trust.show_trust(name, predict.start_picture(model), "9")
+    assert "why *9*" in why_not
+
+
+def test_a_folder_without_a_scoreboard_says_how_to_measure_it(models):
+    from dataclasses import replace
+
+    from tabs import trust
+    model = models["mnist"]
+    bare = replace(model, evaluation={k: v for k, v in model.evaluation.items() if k != "faithfulness"})
+    assert "--faithfulness --write" in trust.scoreboard_words(bare)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from conftest import ROOT, TINY
 from vit import ViT
+from vit.analysis import METHODS
 from vit.data import Split, load_split
 from vit.training import Interrupted, Recipe, augment, learning_rate, resample, train, write_model_folder
 
@@ -112,6 +113,7 @@ def run_train(*args, cwd=ROOT):
 @pytest.mark.parametrize("args, message", [
     (["--tile-size", "5"], "does not divide 28"),
     (["--epochs", "0"], "at least 1"),
+    (["--faithfulness", "-1"], "at least 0"),
     (["--batch-size", "-3"], "at least 1"),
     (["--embed-size", "30", "--num-heads", "4"], "not a multiple"),
     (["--data-dir", "/nonexistent/folder"], "does not exist"),
@@ -127,8 +129,10 @@ def test_cli_rejects_bad_arguments_before_any_work(args, message, tmp_path):
 
 def test_cli_rejects_a_checkpoint_from_another_architecture(data_dir, tmp_path):
     args = ["--preset", "tiny", "--epochs", "1", "--data-dir", str(data_dir), "--output", str(tmp_path / "out"),
-            "--name", f"test-{tmp_path.name}", "--no-progress"]
+            "--name", f"test-{tmp_path.name}", "--no-progress", "--faithfulness", "20"]
     assert run_train(*args).returncode == 0
+    measured = json.loads((tmp_path / "out" / "evaluation.json").read_text())["faithfulness"]
+    assert measured["scoreboard"]["count"] == 20 and set(measured["verdicts"]) == set(METHODS)
     checkpoint = ROOT / "checkpoints" / f"test-{tmp_path.name}.safetensors"
     try:
         result = run_train(*args, "--embed-size", "32", "--resume")
@@ -147,7 +151,7 @@ def test_help_documents_every_option():
     result = run_train("--help")
     for option in ("--dataset", "--data-dir", "--preset", "--tile-size", "--num-layers", "--num-heads", "--embed-size",
                    "--mlp-size", "--epochs", "--batch-size", "--lr", "--seed", "--threads", "--device", "--output",
-                   "--resume"):
+                   "--resume", "--faithfulness"):
         assert option in result.stdout
 
 

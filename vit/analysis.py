@@ -251,3 +251,88 @@ def mean_attention_distance(model: ViT, images: torch.Tensor, batch_size: int = 
         _, attention = model(pixels[start:start + batch_size].to(device), return_attention=True)  # (B, L, H, T, T)
         total += attention_distance(attention.float().cpu(), grid, model.tile_size).sum(dim=0)
     return total / len(pixels)
+
+
+# --- Which tiles mattered, for any class: the methods the faithfulness tests compare (vit/faithfulness.py) ----
+
+METHODS = ("attention", "rollout", "saliency", "integrated gradients", "occlusion", "relevance")
+
+
+def _attention_with_gradients(model: ViT, images: torch.Tensor, target: int) -> tuple[list, list]:
+    """Each block's attention probabilities (H, T, T) for one image and the gradient of logit[target] with
+    respect to them. The model stacks its maps into a copy outside the graph, so each block's own tensor is
+    caught on its way out with a forward hook."""
+    caught = []
+    hooks = [block.attention.register_forward_hook(lambda module, inputs, output: caught.append(output[1]))
+             for block in model.blocks]
+    try:
+        with torch.enable_grad():  # the input asks for gradients: the app's models have frozen weights
+            logits, _ = model(images.detach().clone().requires_grad_(True), return_attention=True)
+            gradients = torch.autograd.grad(logits[0, target], caught)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return [a[0].detach() for a in caught], [g[0] for g in gradients]
+
+
+def relevance(model: ViT, image: torch.Tensor, target: int) -> torch.Tensor:
+    """Class-specific relevance of each tile, (g, g) ≥ 0: gradient-weighted attention propagated through the
+    layers (Chefer, Gur & Wolf, "Generic attention-model explainability for interpreting bi-modal and
+    encoder-decoder transformers", ICCV 2021, eq. 5–6, the self-attention rule; it simplifies their CVPR 2021
+    "Transformer interpretability beyond attention visualization" relevance propagation).
+
+    R starts as the identity; for every block, Ā = mean over heads of (∇A ⊙ A)⁺ with ∇A = ∂ logit[target] / ∂A,
+    and R ← R + Ā R. The CLS row of R over the tiles is the map. Unlike rollout, it changes with the class.
+    """
+    images = _as_batch(image).to(next(model.parameters()).device)
+    attention, gradients = _attention_with_gradients(model, images, target)
+    tokens = attention[0].shape[-1]
+    joint = torch.eye(tokens, device=images.device)
+    for probabilities, gradient in zip(attention, gradients):
+        weighted = (gradient * probabilities).clamp_min(0).mean(dim=0)  # (T, T)
+        joint = joint + weighted @ joint
+    return tile_layout(joint[0, 1:], model.image_size // model.tile_size)
+
+
+def integrated_gradients(model: torch.nn.Module, image: torch.Tensor, target: int, steps: int = 64,
+                         per_tile: bool = True) -> torch.Tensor:
+    """Integrated gradients (Sundararajan, Taly & Yan, "Axiomatic attribution for deep networks", ICML 2017)
+    from a blank picture: (x − 0) ⊙ the mean gradient of logit[target] along the straight path from blank to
+    x, a midpoint Riemann sum of `steps` points in one batched pass. Summed per tile, (g, g) (per pixel with
+    per_tile=False, (H, W)). Signed: positive supports the class. Completeness: the attributions add up to
+    logit(x) − logit(blank), to within the integration error: 64 points keep it under 2.5 % on the shipped
+    models' test digits (16 points: up to 92 % on the default model)."""
+    images = _as_batch(image).to(next(model.parameters()).device)
+    alphas = (torch.arange(steps, device=images.device, dtype=images.dtype) + 0.5) / steps
+    with torch.enable_grad():
+        path = (alphas[:, None, None, None] * images).requires_grad_(True)  # (steps, C, H, W)
+        (gradient,) = torch.autograd.grad(model(path)[:, target].sum(), path)
+    attribution = (images[0] * gradient.mean(dim=0)).sum(dim=0)  # (H, W), channels summed
+    if not per_tile:
+        return attribution
+    return _per_tile(attribution, model.tile_size)
+
+
+def _per_tile(values: torch.Tensor, tile_size: int) -> torch.Tensor:
+    """An (H, W) map summed over each tile: (g, g)."""
+    height, width = values.shape
+    return values.reshape(height // tile_size, tile_size, width // tile_size, tile_size).sum(dim=(1, 3))
+
+
+def tile_maps(model: ViT, image: torch.Tensor, target: int) -> dict[str, torch.Tensor]:
+    """Every method's map of one image for class `target`, per tile (g, g), larger = more important:
+    attention (the last block's CLS row, heads averaged), rollout, saliency (|gradient| summed per tile),
+    integrated gradients, occlusion (log-odds drop) and relevance. Attention and rollout ignore the class."""
+    images = _as_batch(image).to(next(model.parameters()).device)
+    grid = model.image_size // model.tile_size
+    with torch.enable_grad():
+        pixels = images.detach().clone().requires_grad_(True)
+        logits, attention = model(pixels, return_attention=True)
+        (gradient,) = torch.autograd.grad(logits[0, target], pixels)
+    attention = attention[0].detach()
+    return {"attention": tile_layout(attention[-1, :, 0, 1:].mean(dim=0), grid),
+            "rollout": rollout_map(attention, grid),
+            "saliency": _per_tile(gradient[0].abs().sum(dim=0), model.tile_size),
+            "integrated gradients": integrated_gradients(model, images, target),
+            "occlusion": occlusion(model, images, target),
+            "relevance": relevance(model, images, target)}

@@ -2,7 +2,8 @@
 
 A folder holds model.safetensors + config.json (the model), README.md (the model card), calibration.json
 (what was chosen on the validation split: the temperature and the "not a digit" limits), evaluation.json
-(accuracy, confusion matrix, calibration error, per-epoch history, how it was trained) and
+(accuracy, confusion matrix, calibration error, which explanation to trust, per-epoch history, how it was
+trained) and
 evaluation.safetensors (test images the app shows: the highest-loss ones and every mistake, and correctly
 read examples of each class), so the app needs no dataset. This module is the only one that knows those names and keys; only
 safetensors and JSON are ever read.
@@ -90,6 +91,15 @@ def write_folder(folder: str | Path, model: ViT, answers: Answers, *, facts: dic
     return summary
 
 
+def add_to_evaluation(folder: str | Path, **entries) -> dict:
+    """Add or replace top-level entries of a written folder's evaluation.json (results measured later, as
+    `python -m vit.evaluate --faithfulness --write` does); return its new content."""
+    path = Path(folder) / EVALUATION_JSON
+    summary = _read_json(path, "valid evaluation results") | entries
+    path.write_text(json.dumps(summary, indent=1))
+    return summary
+
+
 def summarise(answers: Answers) -> dict:
     """What evaluation.json says of the answers: split, count, accuracy and the confusion matrix."""
     labels, predictions = answers.labels, answers.predictions
@@ -168,6 +178,11 @@ class ModelBundle:
     @property
     def accuracy(self) -> float | None:
         return self.evaluation.get("accuracy")
+
+    @property
+    def faithfulness(self) -> dict | None:
+        """The scoreboard, randomisation test and verdicts of vit.faithfulness, when measured."""
+        return self.evaluation.get("faithfulness")
 
     @property
     def confusion(self) -> np.ndarray:

@@ -1,5 +1,7 @@
-"""Test accuracy of a model folder, and its calibration error before and after the folder's temperature:
-`python -m vit.evaluate weights/mnist --data-dir DIR [--json]`."""
+"""Test accuracy of a model folder, its calibration error before and after the folder's temperature, and
+with --faithfulness which explanation to trust (vit.faithfulness):
+`python -m vit.evaluate weights/mnist --data-dir DIR [--json] [--faithfulness [--count N] [--randomised N]
+[--write]]`."""
 
 import argparse
 import json
@@ -8,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-from .bundle import CALIBRATION
+from . import faithfulness
+from .bundle import CALIBRATION, add_to_evaluation
 from .calibration import expected_calibration_error
 from .data import DATA_DIR_VARIABLE, DATASETS, DataError, load_split
 from .model import ViT
@@ -22,7 +25,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", choices=sorted(DATASETS), help="default: the one in the folder's evaluation.json, else mnist")
     parser.add_argument("--json", action="store_true", help='print one JSON line: {"accuracy": ..., "n": ...}')
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default: 1)")
+    parser.add_argument("--faithfulness", action="store_true",
+                        help="also the deletion/insertion scoreboard and the randomisation test of every explanation")
+    parser.add_argument("--count", type=int, default=faithfulness.COUNT,
+                        help=f"test images for --faithfulness (default: {faithfulness.COUNT}, the first ones; fewer "
+                             f"are spread evenly over those {faithfulness.COUNT})")
+    parser.add_argument("--randomised", type=int, default=faithfulness.RANDOMISED_IMAGES,
+                        help=f"test images for the randomisation test (default: {faithfulness.RANDOMISED_IMAGES})")
+    parser.add_argument("--write", action="store_true", help="store the --faithfulness results in the folder's "
+                                                             "evaluation.json")
     args = parser.parse_args(argv)
+    if args.count < 1 or args.randomised < 1:
+        parser.error("--count and --randomised must be at least 1")
+    if args.write and not args.faithfulness:
+        parser.error("--write stores the --faithfulness results: give --faithfulness too")
     torch.set_num_threads(args.threads)
     if not (args.folder / "config.json").is_file():
         parser.error(f"{args.folder} is not a model folder (no config.json)")
@@ -41,13 +57,32 @@ def main(argv: list[str] | None = None) -> int:
     accuracy = (logits.argmax(-1) == test.labels).float().mean().item()
     ece = {"before": expected_calibration_error(logits.softmax(-1), test.labels),
            "after": expected_calibration_error((logits / temperature).softmax(-1), test.labels)}
+    result = {"accuracy": accuracy, "n": len(test), "dataset": dataset, "folder": str(args.folder),
+              "temperature": temperature, "ece_before": ece["before"], "ece_after": ece["after"]}
+    if args.faithfulness:
+        result["faithfulness"] = faithfulness.evaluate(model.requires_grad_(False), test, temperature, args.count,
+                                                               args.randomised)
+        if args.write:
+            add_to_evaluation(args.folder, faithfulness=result["faithfulness"])
     if args.json:
-        print(json.dumps({"accuracy": accuracy, "n": len(test), "dataset": dataset, "folder": str(args.folder),
-                          "temperature": temperature, "ece_before": ece["before"], "ece_after": ece["after"]}))
-    else:
-        print(f"{args.folder}: {accuracy * 100:.2f} % of {len(test):,} {dataset} test images; calibration error "
-              f"(ECE, 15 bins) {ece['before'] * 100:.2f} % raw, {ece['after'] * 100:.2f} % at T = {temperature:g}")
+        print(json.dumps(result))
+        return 0
+    print(f"{args.folder}: {accuracy * 100:.2f} % of {len(test):,} {dataset} test images; calibration error "
+          f"(ECE, 15 bins) {ece['before'] * 100:.2f} % raw, {ece['after'] * 100:.2f} % at T = {temperature:g}")
+    if args.faithfulness:
+        print(scoreboard_text(result["faithfulness"]))
     return 0
+
+
+def scoreboard_text(measured: dict) -> str:
+    """The scoreboard as a table for the terminal, then the verdicts."""
+    board = measured["scoreboard"]
+    lines = [f"deletion and insertion areas over {board['count']:,} test images (mean ± standard error):"]
+    for name, areas in board["methods"].items():
+        deletion, insertion = areas["deletion"], areas["insertion"]
+        lines.append(f"  {name:22} deletion {deletion['mean']:.3f} ± {deletion['se']:.3f}   "
+                     f"insertion {insertion['mean']:.3f} ± {insertion['se']:.3f}")
+    return "\n".join(lines + ["", *measured["verdicts"].values()])
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ and a visitor get the same numbers. Every array is a nested list rounded to 6 pl
 import numpy as np
 import torch
 
-from .analysis import explain
+from .analysis import explain, integrated_gradients, relevance
 from .bundle import ModelBundle
 from .walk import walk
 
@@ -40,4 +40,8 @@ def explanation_numbers(model: ModelBundle, image: np.ndarray, source: str) -> d
             "rollout": {"shape": "tile row, tile column", "values": listed(result.rollout)},
             "saliency": {"shape": "pixel row, pixel column; |gradient| ÷ its maximum", "values": listed(result.saliency)},
             "occlusion": {"shape": "tile row, tile column; log-odds drop", "one_tile": listed(result.occlusion),
-                          "two_by_two": listed(result.occlusion_blocks)}}
+                          "two_by_two": listed(result.occlusion_blocks)},
+            "relevance": {"shape": "tile row, tile column; for the most likely class (Chefer et al. 2021)",
+                          "values": listed(relevance(model.model, pixels, result.predicted))},
+            "integrated_gradients": {"shape": "tile row, tile column; for the most likely class, from a blank picture",
+                                     "values": listed(integrated_gradients(model.model, pixels, result.predicted))}}

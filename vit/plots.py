@@ -419,3 +419,50 @@ def logit_lens_figure(probabilities, class_names: list[str], answer: int) -> Fig
               title_fontsize=SMALL)
     figure.suptitle(f"the logit lens: when does the answer {class_names[answer]} form?", fontsize=TITLE)
     return figure
+
+
+METHOD_COLOURS = {"attention": "#8c8c8c", "rollout": "#dd8452", "saliency": "#55a868", "integrated gradients": "#4c72b0",
+                  "occlusion": "#c44e52", "relevance": "#8172b3", "random": "black"}
+
+
+def perturbation_figure(steps: list[int], deletion: dict, insertion: dict, class_name: str) -> Figure:
+    """Deletion and insertion curves (vit.faithfulness.picture_test): p(class) as each method's top tiles are
+    blanked, or put back into a blank picture; the random orders' mean dashed. Areas in the legend."""
+    figure = Figure(figsize=(9, 3.4), dpi=DPI, layout="constrained")
+    x = np.asarray(steps, dtype=float) / steps[-1]
+    for ax, curves, title in zip(figure.subplots(1, 2), (deletion, insertion),
+                                 ("deletion: top tiles blanked first (lower: better)",
+                                  "insertion: top tiles put back first (higher: better)")):
+        for name, curve in curves.items():
+            values = as_array(curve)
+            ax.plot(x, values, color=METHOD_COLOURS.get(name, None), linestyle="--" if name == "random" else "-",
+                    linewidth=1.4, label=f"{name} ({np.trapezoid(values, x):.2f})")
+        ax.set_title(title, fontsize=LABEL)
+        ax.set_xlabel("share of the tiles", fontsize=SMALL)
+        ax.set_ylabel(f"p({class_name})", fontsize=SMALL)
+        ax.set_ylim(-0.02, 1.02)
+        ax.tick_params(labelsize=SMALL)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=SMALL - 1, title="method (area)", title_fontsize=SMALL - 1)
+    return figure
+
+
+def randomisation_figure(stages: list[str], correlations: dict) -> Figure:
+    """The cascading randomisation test: each method's rank correlation with the trained model's maps as the
+    weights are re-drawn from the head down (ViT-sized version of Adebayo et al. 2018, figure 2)."""
+    figure = Figure(figsize=(7.5, 3.4), dpi=DPI, layout="constrained")
+    ax = figure.add_subplot()
+    x = np.arange(len(stages))
+    for name, values in correlations.items():
+        ax.plot(x, values, marker="o", markersize=3, color=METHOD_COLOURS.get(name), label=name)
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_xticks(x, ["+ " + stage if index else stage for index, stage in enumerate(stages)], rotation=30,
+                  ha="right")
+    ax.set_xlabel("re-drawn at random, cumulatively from the top", fontsize=SMALL)
+    ax.set_ylabel("rank correlation with the trained maps", fontsize=SMALL)
+    ax.set_ylim(-0.5, 1.05)
+    ax.tick_params(labelsize=SMALL)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=SMALL - 1, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    figure.suptitle("sanity check: does the map change when the model forgets what it learned?", fontsize=LABEL)
+    return figure

@@ -6,6 +6,7 @@ at once with the sampling grid built by one einsum, fused AdamW and EMA updates,
 """
 
 import contextlib
+import copy
 import functools
 import json
 import math
@@ -24,7 +25,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from safetensors.torch import load_file, safe_open, save_file
 from tqdm.auto import tqdm
 
-from . import rendered, validation
+from . import faithfulness, rendered, validation
 from .analysis import predict_split
 from .bundle import SETTING_NAMES, Answers, summarise, write_folder
 from .data import Split
@@ -372,11 +373,12 @@ def honesty_section(summary: dict) -> str:
 
 def write_model_folder(folder: Path, model: ViT, recipe: Recipe, test_split: Split, *, dataset: str,
                        history: list[dict], seconds: float, command: str, device: str,
-                       val_split: Split | None = None) -> dict:
+                       val_split: Split | None = None, faithfulness_count: int = 0) -> dict:
     """Evaluate on the test split and write the model folder (vit.bundle); return evaluation.json's content.
 
     With a validation split, the temperature and the "not a digit" limits are fitted on it (vit.validation)
-    and reported on the test split, with the out-of-MNIST digits (vit.rendered) for MNIST models.
+    and reported on the test split, with the out-of-MNIST digits (vit.rendered) for MNIST models. With a
+    faithfulness count, the explanations' scoreboard over that many test images (vit.faithfulness).
     """
     probabilities, losses = predict_split(model, test_split)
     answers = Answers(test_split.images, test_split.labels, probabilities, losses)
@@ -388,6 +390,10 @@ def write_model_folder(folder: Path, model: ViT, recipe: Recipe, test_split: Spl
         facts |= validation.report(model, test_split, chosen, "digit" if dataset == "mnist" else "item")
         if dataset == "mnist":
             facts["other_writers"] = rendered.evaluate(model)
+    if faithfulness_count:
+        temperature = chosen["temperature"] if chosen else 1.0
+        facts["faithfulness"] = faithfulness.evaluate(copy.deepcopy(model).requires_grad_(False), test_split,
+                                                      temperature, faithfulness_count)
     parameters = sum(p.numel() for p in model.parameters())
     card = model_card(model.config, recipe, summarise(answers) | facts, dataset, seconds, command, parameters, device)
     return write_folder(folder, model, answers, facts=facts, card=card.content, chosen=chosen)

@@ -1,0 +1,163 @@
+"""Which map to trust: six explanations of the Predict tab's picture for any class, tested on that picture by
+deleting and inserting tiles in their order, and the model's scoreboard from evaluation.json (vit.faithfulness).
+"""
+
+import gradio as gr
+import numpy as np
+import torch
+
+from vit import faithfulness, pictures
+from vit.analysis import METHODS
+from vit.bundle import ModelBundle
+
+from .predict import picture_or_start
+from .shared import Context, Picture, TabWiring, bundle, cached, figure
+
+ANSWER = "its answer"
+SIGNED = ("integrated gradients", "occlusion")  # positive supports the class, negative argues against it
+
+
+# --- Views --------------------------------------------------------------------------------------------------
+
+def target_class(model: ModelBundle, picture: Picture, choice: str | None) -> int:
+    """The class to explain: the one chosen, or the model's answer."""
+    if choice in model.class_names:
+        return model.class_names.index(choice)
+    return model.read(picture.input).best
+
+
+def maps_picture(picture: Picture, maps: dict, areas: dict) -> np.ndarray:
+    """The six maps side by side, each on its own scale (signed ones symmetric), titled with its deletion area."""
+    cells = []
+    for name in METHODS:
+        values = maps[name].numpy()
+        if name in SIGNED:
+            limit = max(float(np.abs(values).max()), 1e-9)
+            heat = pictures.heatmap(values, picture.input, "RdBu_r", -limit, limit, factor=5, outline=pictures.DARK_INK)
+        else:
+            heat = pictures.heatmap(values, picture.input, "inferno", 0, max(float(values.max()), 1e-9), factor=5)
+        cells.append(pictures.captioned(pictures.titled(heat, name, size=12), f"deletion {areas[name][0]:.2f}"))
+    return pictures.side_by_side(cells, gap=8)
+
+
+def picture_words(model: ModelBundle, result: dict, target: int, asked: bool) -> str:
+    """Which method was most faithful on this picture, and how far ahead of chance, drawn from the areas."""
+    areas, name = result["areas"], model.class_names[target]
+    best = faithfulness.most_faithful(areas)
+    deleted, inserted = areas[best]
+    random_deleted, random_inserted = areas["random"]
+    why = f"why *{name}*" if asked else f"its answer, *{name}*"
+    table = picture_table(result)
+    if float(result["deletion"]["random"][0]) < 0.05:  # p(class) of the whole picture
+        return (f"Explaining {why}: p({name}) is under 5 % on this picture to begin with, so blanking tiles cannot "
+                f"lower it and the curves cannot rank the methods. The maps still show where each method finds "
+                f"evidence for *{name}* (bright; for the two signed ones red, and blue against it); attention and "
+                f"rollout are the same whatever class you ask about.\n\n{table}")
+    return (f"Explaining {why}: on this picture **{best}** was the most faithful. Blanking the tiles in its order "
+            f"takes p({name}) down fastest — deletion area **{deleted:.3f}** against **{random_deleted:.3f}** for "
+            f"random orders ({deleted / max(random_deleted, 1e-9):.0%} of it); putting them back in its order gives "
+            f"an insertion area of {inserted:.3f} (random: {random_inserted:.3f}). Attention and rollout are the "
+            f"same whatever class you ask about.\n\n{table}")
+
+
+def picture_table(result: dict) -> str:
+    areas = result["areas"]
+    rows = "\n".join(f"| {method} | {areas[method][0]:.3f} | {areas[method][1]:.3f} |" for method in result["names"])
+    return ("| method | deletion area (lower: more faithful) | insertion area (higher) |\n| --- | --- | --- |\n"
+            + rows)
+
+
+def picture_view(model: ModelBundle, picture: Picture, choice: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """The maps, the deletion and insertion curves, and the sentence and table under them, for one picture."""
+    from vit import plots
+    target = target_class(model, picture, choice)
+    result = faithfulness.picture_test(model.model, torch.from_numpy(picture.input), target, model.temperature)
+    curves = plots.render(plots.perturbation_figure(result["steps"], result["deletion"], result["insertion"],
+                                                    model.class_names[target]))
+    return (maps_picture(picture, result["maps"], result["areas"]), curves,
+            picture_words(model, result, target, choice in model.class_names))
+
+
+def scoreboard_words(model: ModelBundle) -> str:
+    """The model's scoreboard from evaluation.json as a table, the verdicts, and which method did best."""
+    measured = model.faithfulness
+    if not measured:
+        return (f"**{model.name}** has no scoreboard yet: `python -m vit.evaluate FOLDER --data-dir DIR --faithfulness "
+                f"--write` measures it.")
+    board, randomised = measured["scoreboard"], measured["randomisation"]
+    verdicts = faithfulness.verdicts(board, randomised)  # the words of this code, from the stored numbers
+    random_deletion = board["methods"]["random"]["deletion"]["mean"]
+    best = min(METHODS, key=lambda name: board["methods"][name]["deletion"]["mean"])
+    rows = []
+    for name in (*METHODS, "random"):
+        deletion, insertion = board["methods"][name]["deletion"], board["methods"][name]["insertion"]
+        cascade = randomised["methods"].get(name)
+        rows.append(f"| {name} | {deletion['mean']:.3f} ± {deletion['sd']:.3f} | "
+                    f"{deletion['mean'] / random_deletion:.0%} | {insertion['mean']:.3f} ± {insertion['sd']:.3f} | "
+                    + (f"{cascade[0]:.2f} → {cascade[-1]:.2f} |" if cascade else "— |"))
+    best_deletion = board["methods"][best]["deletion"]["mean"]
+    return (f"**On {board['count']:,} test {model.noun}s** (each explained for the class the model answers), "
+            f"**{best}** finds the tiles the answer needs best: its deletion area is {best_deletion:.3f}, "
+            f"{best_deletion / random_deletion:.0%} of a random order's ({random_deletion:.3f}).\n\n"
+            "| method | deletion area ± sd | of random's | insertion area ± sd | rank correlation, head re-drawn → "
+            "all re-drawn |\n| --- | --- | --- | --- | --- |\n" + "\n".join(rows) + "\n\n"
+            + "\n\n".join(f"- {words}" for words in verdicts.values())
+            + f"\n\nThe sanity check re-draws the weights of the first {randomised['count']} of those "
+              f"{model.noun}s' model from the head down and compares the maps over the tiles that hold ink.")
+
+
+@cached(maxsize=None)
+def model_view(model_name: str) -> tuple[np.ndarray | None, str]:
+    """The randomisation chart (None without a scoreboard) and the scoreboard's words."""
+    from vit import plots
+    model = bundle(model_name)
+    measured = model.faithfulness
+    chart = (plots.render(plots.randomisation_figure(measured["randomisation"]["stages"],
+                                                     measured["randomisation"]["methods"])) if measured else None)
+    return chart, scoreboard_words(model)
+
+
+def class_choices(model: ModelBundle) -> list[str]:
+    return [ANSWER, *model.class_names]
+
+
+# --- Handlers -----------------------------------------------------------------------------------------------
+
+def show_trust(model_name: str, current: Picture | None, choice: str | None):
+    """The picture's maps and curves for the chosen class, and the model's scoreboard."""
+    model = bundle(model_name)
+    picture = picture_or_start(model, current)
+    choice = choice if choice in class_choices(model) else ANSWER
+    heading = (f"Testing the maps of **{picture.source}** on **{model.name}**: draw, upload or pick another picture "
+               f"in the Predict tab.")
+    return (heading, gr.Radio(class_choices(model), value=choice), *picture_view(model, picture, choice),
+            *model_view(model.name))
+
+
+def refresh(model_name: str, current: Picture | None, choice: str | None):
+    return show_trust(model_name, current, choice)
+
+
+# --- Layout and wiring --------------------------------------------------------------------------------------
+
+def build(context: Context, first: ModelBundle) -> TabWiring:
+    with gr.Tab("4 · Which map to trust?", id="trust") as tab:
+        gr.Markdown("The Predict tab shows several answers to *which parts mattered?*; they disagree, and research "
+                    "says some deserve little belief. Here six methods explain the picture, and two tests check them. "
+                    "**Deletion**: blank the tiles in the order a method ranks them, most important first — if the "
+                    "method is right, the answer collapses fast. **Insertion**: start blank and put them back in that "
+                    "order. A random order is the baseline. *Relevance* (Chefer et al. 2021) and *integrated "
+                    "gradients* (Sundararajan et al. 2017) can explain any class: ask *why not 9?*")
+        heading = gr.Markdown(elem_id="trust-heading")
+        target = gr.Radio(label="explain which class", elem_id="trust-class")
+        maps = figure("the six maps", "trust-maps")
+        curves = figure("deletion and insertion curves", "trust-curves")
+        words = gr.Markdown(elem_id="trust-words")
+        gr.Markdown("### The model's scoreboard")
+        chart = figure("randomisation test", "trust-randomisation")
+        board = gr.Markdown(elem_id="trust-board")
+    outputs = [heading, target, maps, curves, words, chart, board]
+    inputs = [context.model_choice, context.current, target]
+    tab.select(show_trust, inputs, outputs, api_visibility="private")
+    target.input(show_trust, inputs, outputs, trigger_mode="always_last", api_visibility="private")
+    return TabWiring("trust", tab, refresh, [context.current, target], outputs, lazy=True)
