@@ -102,8 +102,8 @@ def scoreboard_words(model: ModelBundle) -> str:
             "| method | deletion area ± sd | of random's | insertion area ± sd | rank correlation, head re-drawn → "
             "all re-drawn |\n| --- | --- | --- | --- | --- |\n" + "\n".join(rows) + "\n\n"
             + "\n\n".join(f"- {words}" for words in verdicts.values())
-            + f"\n\nThe sanity check re-draws the weights of the first {randomised['count']} of those "
-              f"{model.noun}s' model from the head down and compares the maps over the tiles that hold ink.")
+            + f"\n\nThe sanity check re-draws the model's weights from the head down and compares the maps of the "
+              f"first {randomised['count']} of those {model.noun}s over the tiles that hold ink.")
 
 
 @cached(maxsize=None)
