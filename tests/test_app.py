@@ -215,8 +215,10 @@ def test_a_blank_picture_gets_the_documented_error(client, tmp_path):
         client.predict(handle_file(str(path)), api_name="/predict")
 
 
-def test_at_most_one_percent_of_1000_test_digits_drawn_on_a_page_are_refused(app_url, data_dir, tmp_path):
-    """The must-show of the "not a digit" check: digits as a visitor sends them, through the running server."""
+def test_at_most_one_percent_of_test_digits_drawn_on_a_page_are_refused(app_url, data_dir, tmp_path):
+    """The "not a digit" check on digits as a visitor sends them, through the running server: 400 of them (the
+    model folder's evaluation measures 1,000 in process, `evaluation.json` "not_a_digit"; this checks that the
+    server's path refuses no more)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from gradio_client import Client, handle_file
@@ -225,7 +227,7 @@ def test_at_most_one_percent_of_1000_test_digits_drawn_on_a_page_are_refused(app
     from vit.data import load_split
     split = load_split("mnist", "test", data_dir)
     rng = np.random.default_rng(7)
-    paths = [png_file(probes.on_canvas(split.images[i, 0].numpy(), rng), tmp_path, f"{i}.png") for i in range(1000)]
+    paths = [png_file(probes.on_canvas(split.images[i, 0].numpy(), rng), tmp_path, f"{i}.png") for i in range(400)]
     clients = [Client(app_url, verbose=False, analytics_enabled=False) for _ in range(4)]
 
     def refused(job: tuple[int, Path]) -> bool:
@@ -233,7 +235,7 @@ def test_at_most_one_percent_of_1000_test_digits_drawn_on_a_page_are_refused(app
 
     with ThreadPoolExecutor(4) as pool:
         count = sum(pool.map(refused, enumerate(paths)))
-    assert count <= 10, f"{count} of 1000 drawn test digits refused"
+    assert count <= 4, f"{count} of 400 drawn test digits refused"
 
 
 def test_an_unknown_model_gets_a_clear_error(client, test_digits, tmp_path):

@@ -154,6 +154,9 @@ def test_train_push_then_pull_gives_identical_logits(trained_and_pushed, tmp_pat
     bundles, _ = pull(["alice/vit-mnist"], hub_env(server.endpoint, tmp_path / "hf_home"), tmp_path)
     assert [(b["name"], b["source"], b["notice"]) for b in bundles] == [("mnist", "alice/vit-mnist@main", None)]
     assert torch.equal(torch.tensor(bundles[0]["logits"]), local_logits(workdir / "model"))
+    measured = json.loads((workdir / "model" / "evaluation.json").read_text())["faithfulness"]  # --faithfulness 20
+    assert measured["scoreboard"]["count"] == 20 and set(measured["verdicts"]) == {
+        "attention", "rollout", "saliency", "integrated gradients", "occlusion", "relevance"}
 
 
 @pytest.mark.slow  # shares the training run above

@@ -73,6 +73,7 @@ def area(curve: torch.Tensor, steps: list[int]) -> torch.Tensor:
 
 
 def random_orders(count: int, tile_count: int, seed: int) -> torch.Tensor:
+    """(count, tile_count) random orders of the tiles, the same for the same seed."""
     generator = torch.Generator().manual_seed(seed)
     return torch.stack([torch.randperm(tile_count, generator=generator) for _ in range(count)])
 
@@ -86,10 +87,9 @@ def picture_test(model: ViT, image: torch.Tensor, target: int, temperature: floa
     orders = torch.cat([torch.stack([ranking(maps[name]) for name in METHODS]),
                         random_orders(random_count, grid * grid, seed)])
     deletion, insertion, steps = curves(model, image, target, orders, temperature)
-    names = [*METHODS, *(["random"] * random_count)]
+    # one curve per method, then the random orders' mean
     mean = lambda curve: torch.cat([curve[:len(METHODS)], curve[len(METHODS):].mean(dim=0, keepdim=True)])  # noqa: E731
-    deletion, insertion = mean(deletion), mean(insertion)
-    names = names[:len(METHODS) + 1]
+    deletion, insertion, names = mean(deletion), mean(insertion), [*METHODS, "random"]
     return {"maps": maps, "steps": steps, "names": names,
             "deletion": dict(zip(names, deletion)), "insertion": dict(zip(names, insertion)),
             "areas": {name: (float(area(d, steps)), float(area(i, steps)))
