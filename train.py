@@ -10,10 +10,12 @@ Every option, its default and the measured time and accuracy of each preset: `py
 """
 
 import argparse
+import math
 import os
 import shlex
 import sys
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from vit.bundle import load_folder
 from vit.data import DATA_DIR_VARIABLE, DATASETS, DataError, carve_validation, load_split
 from vit.hub import REPO_ID, PushError, check_push_access, push_folder
 from vit.model import ViT
-from vit import faithfulness
+from vit import faithfulness, pacing
 from vit.training import PRESETS, Interrupted, read_checkpoint_state, train, write_model_folder
 
 EPILOG = """presets (measured on a 2-core CPU, README "Models"):
@@ -58,6 +60,13 @@ def whole_number(text: str) -> int:
     return value
 
 
+def duration(text: str) -> float:
+    try:
+        return pacing.parse_budget(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -89,8 +98,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     recipe.add_argument("--weight-decay", type=float, help="AdamW weight decay on matrices")
     recipe.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     run = parser.add_argument_group("run")
-    run.add_argument("--threads", type=positive_int, default=1,
-                     help="CPU threads (default: 1; on 2 shared cores one thread per run measured fastest)")
+    run.add_argument("--threads", type=positive_int, default=None,
+                     help="CPU threads (default: a few steps are timed on 1 and on 2 threads and the faster is kept: "
+                          "on 2 shared cores one thread is often faster, on an idle machine two)")
+    run.add_argument("--budget", type=duration, metavar="TIME",
+                     help="train for this long, evaluation included, e.g. 3m, 90s or 1.5h: the number of epochs (and "
+                          "with it the learning-rate schedule) is sized from the speed measured in the first steps; "
+                          "replaces --epochs")
     run.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
                      help="auto picks cuda, then mps, then cpu; cuda trains in bfloat16 mixed precision")
     run.add_argument("--name", help="model name (default: the --output folder's name, else DATASET, or DATASET-PRESET "
@@ -99,9 +113,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--resume", nargs="?", const="auto", metavar="CHECKPOINT",
                      help="continue from a checkpoint (default path: checkpoints/NAME.safetensors)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars (epoch lines still print)")
-    run.add_argument("--faithfulness", type=whole_number, default=faithfulness.COUNT, metavar="N",
+    run.add_argument("--faithfulness", type=whole_number, default=None, metavar="N",
                      help=f"test images for the explanations' scoreboard in evaluation.json (default: "
-                          f"{faithfulness.COUNT}; 0 leaves it out; python -m vit.evaluate --faithfulness adds it later)")
+                          f"{faithfulness.COUNT}, or 0 with --budget, which it would not fit; 0 leaves it out; "
+                          f"python -m vit.evaluate --faithfulness adds it later)")
     hub = parser.add_argument_group("Hugging Face Hub (token: $HF_TOKEN or `hf auth login`)")
     hub.add_argument("--push", action="store_true",
                      help="after training, push the model folder to --repo-id (checked before training starts)")
@@ -127,6 +142,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--embed-size {args.embed_size} is not a multiple of --num-heads {args.num_heads}")
     if args.tile_size and 28 % args.tile_size:
         parser.error(f"--tile-size {args.tile_size} does not divide 28; choose one of 1, 2, 4, 7, 14, 28")
+    if args.budget and args.epochs:
+        parser.error("choose one: --budget (the epochs that fit in that time) or --epochs")
+    if args.faithfulness is None:
+        args.faithfulness = 0 if args.budget else faithfulness.COUNT
     # An --output folder names the run too, so its checkpoint never overwrites another run's.
     default_name = args.dataset if args.preset == "default" else f"{args.dataset}-{args.preset}"
     args.name = args.name or (args.output.name if args.output else default_name)
@@ -147,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = args.parser
     if args.push_only is not None:
         return push_only(args)
-    torch.set_num_threads(args.threads)
+    started = time.perf_counter()  # a --budget counts from here
+    torch.set_num_threads(args.threads or 1)
     torch.manual_seed(args.seed)
     architecture, preset_recipe = PRESETS[args.preset]
     overrides = {key: getattr(args, key) for key in ("tile_size", "num_layers", "num_heads", "embed_size", "mlp_size")
@@ -180,9 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         test_split = load_split(args.dataset, "test", args.data_dir)
     except DataError as error:
         parser.error(str(error))
+    recipe, paced = pace(args, model, recipe, train_split, val_split, device, started)
     parameters = sum(p.numel() for p in model.parameters())
     print(f"training {args.name}: {parameters:,} parameters, {recipe.epochs} epochs on {device} "
-          f"with {args.threads} thread(s)", file=sys.stderr)
+          f"with {paced['threads']} thread(s)", file=sys.stderr)
     try:
         ema, history, seconds = train(model, train_split, val_split, recipe, device=device,
                                       checkpoint=args.checkpoint, resume=bool(args.resume),
@@ -192,11 +213,11 @@ def main(argv: list[str] | None = None) -> int:
               f"Continue with: python train.py {_resume_arguments(sys.argv[1:])}", file=sys.stderr)
         return 130
     command = reproduce_command(argv if argv is not None else sys.argv[1:])
-    hardware = f"{device.type}, {args.threads} thread(s)" if device.type == "cpu" else device.type
+    hardware = f"{device.type}, {paced['threads']} thread(s)" if device.type == "cpu" else device.type
     print("fitting the temperature and the 'not a digit' limits on the validation split ...", file=sys.stderr)
     summary = write_model_folder(args.output, ema.cpu(), recipe, test_split, dataset=args.dataset, history=history,
                                  seconds=seconds, command=command.strip(), device=hardware, val_split=val_split,
-                                 faithfulness_count=args.faithfulness)
+                                 faithfulness_count=args.faithfulness, pacing=paced, started=started)
     print(f"test accuracy {summary['accuracy'] * 100:.2f} % -> {args.output}", file=sys.stderr)
     if args.push:
         try:
@@ -207,6 +228,34 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"pushed {args.output} -> {url}", file=sys.stderr)
     return 0
+
+
+def pace(args, model, recipe, train_split, val_split, device, started: float):
+    """Threads by measurement unless --threads is given, and with --budget the epochs that fit (a resumed run
+    keeps the epochs its checkpoint planned). Returns the recipe to train with and what was measured."""
+    paced = {"threads": args.threads or 1}
+    if device.type == "cpu" and args.threads is None:
+        paced["threads"], timings = pacing.choose_threads(model, recipe, train_split, device)
+        paced["seconds_per_step_by_threads"] = {str(t): round(v, 5) for t, v in timings.items()}
+        print(f"threads: {', '.join(f'{t}: {v * 1000:.0f} ms/step' for t, v in timings.items())} -> "
+              f"{paced['threads']}", file=sys.stderr)
+    if not args.budget:
+        return recipe, paced
+    if args.resume:
+        epochs = read_checkpoint_state(args.checkpoint)["recipe"]["epochs"]
+    else:
+        step = pacing.seconds_per_step(model, recipe, train_split, device)
+        validation = pacing.validation_seconds(model, val_split)
+        reserve = pacing.evaluation_reserve(validation, pacing.picture_seconds(val_split))
+        steps_per_epoch = math.ceil(len(train_split) / recipe.batch_size)
+        left = args.budget - (time.perf_counter() - started)  # what loading and measuring took counts too
+        epochs = pacing.epochs_for_budget(left, step, steps_per_epoch, validation, reserve)
+        paced |= {"seconds_per_step": round(step, 5), "validation_seconds": round(validation, 2),
+                  "reserve_seconds": round(reserve, 1)}
+        print(f"budget {args.budget:.0f} s: {step * 1000:.0f} ms/step × {steps_per_epoch} steps + {validation:.1f} s "
+              f"validation per epoch, {reserve:.0f} s kept for the evaluation -> {epochs} epochs", file=sys.stderr)
+    paced |= {"budget_seconds": args.budget, "planned_epochs": epochs}
+    return replace(recipe, epochs=epochs), paced
 
 
 def push_only(args: argparse.Namespace) -> int:

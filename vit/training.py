@@ -302,7 +302,7 @@ A pure Vision Transformer ({parameters:,} parameters) that cuts each 28×28 imag
 plus a CLS token, and predicts the class from the CLS token.
 
 **Test accuracy: {summary['accuracy'] * 100:.2f} %** on the {summary['n']:,} {pretty} test images
-(trained in {seconds / 60:.1f} minutes on {device}). Measure it again with
+(trained in {seconds / 60:.1f} minutes on {device}).{budget_sentence(summary.get("pacing"))} Measure it again with
 `python -m vit.evaluate <this folder> --data-dir DIR`.
 
 Reproduce:
@@ -346,6 +346,15 @@ test images) feed the app.
     return ModelCard(content)
 
 
+def budget_sentence(pacing: dict | None) -> str:
+    """What a --budget run planned and what it took, for the card ("" without a budget)."""
+    if not pacing or "budget_seconds" not in pacing:
+        return ""
+    took = f", and the whole run took {pacing['run_seconds']:.0f} s" if "run_seconds" in pacing else ""
+    return (f" It was given a budget of {pacing['budget_seconds']:.0f} s (`--budget`), evaluation included: "
+            f"{pacing['planned_epochs']} epochs fitted{took}.")
+
+
 def honesty_section(summary: dict) -> str:
     """Calibration, refusals and the out-of-MNIST figures, as the card's Markdown (empty if not measured)."""
     if "calibration" not in summary:
@@ -373,12 +382,15 @@ def honesty_section(summary: dict) -> str:
 
 def write_model_folder(folder: Path, model: ViT, recipe: Recipe, test_split: Split, *, dataset: str,
                        history: list[dict], seconds: float, command: str, device: str,
-                       val_split: Split | None = None, faithfulness_count: int = 0) -> dict:
+                       val_split: Split | None = None, faithfulness_count: int = 0, pacing: dict | None = None,
+                       started: float | None = None) -> dict:
     """Evaluate on the test split and write the model folder (vit.bundle); return evaluation.json's content.
 
     With a validation split, the temperature and the "not a digit" limits are fitted on it (vit.validation)
     and reported on the test split, with the out-of-MNIST digits (vit.rendered) for MNIST models. With a
-    faithfulness count, the explanations' scoreboard over that many test images (vit.faithfulness).
+    faithfulness count, the explanations' scoreboard over that many test images (vit.faithfulness). `pacing`
+    (threads, a budget: train.py) is stored as measured, with the whole run's seconds when `started` (a
+    time.perf_counter() value) says when it began.
     """
     probabilities, losses = predict_split(model, test_split)
     answers = Answers(test_split.images, test_split.labels, probabilities, losses)
@@ -394,6 +406,9 @@ def write_model_folder(folder: Path, model: ViT, recipe: Recipe, test_split: Spl
         temperature = chosen["temperature"] if chosen else 1.0
         facts["faithfulness"] = faithfulness.evaluate(copy.deepcopy(model).requires_grad_(False), test_split,
                                                       temperature, faithfulness_count)
+    if pacing is not None:
+        run_seconds = {"run_seconds": round(time.perf_counter() - started, 1)} if started is not None else {}
+        facts["pacing"] = pacing | run_seconds  # everything but writing the files, a second or less
     parameters = sum(p.numel() for p in model.parameters())
     card = model_card(model.config, recipe, summarise(answers) | facts, dataset, seconds, command, parameters, device)
     return write_folder(folder, model, answers, facts=facts, card=card.content, chosen=chosen)

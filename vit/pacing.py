@@ -1,0 +1,102 @@
+"""Pacing a training run to the machine it runs on: threads chosen by measurement, epochs sized to a budget.
+
+Both measure the real optimiser step (augmentation, forward, backward, AdamW, EMA) on a throwaway copy of
+the model, so the run itself starts from the same weights and random state as without them.
+"""
+
+import copy
+import math
+import os
+import re
+import time
+
+import numpy as np
+import torch
+
+from . import probes
+from .analysis import predict_split
+from .data import Split
+from .model import ViT
+from .preprocess import to_model_input
+from .training import Recipe, make_optimizer, train_step
+
+PROBE_STEPS = 8     # timed steps per measurement, after WARMUP_STEPS untimed ones
+WARMUP_STEPS = 2
+PICTURES = 3_010    # pictures the evaluation after training draws and preprocesses (evaluation_reserve)
+UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_budget(text: str) -> float:
+    """A duration such as "90s", "3m", "1.5h" or "200" (seconds) in seconds; ValueError for anything else."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text.lower())
+    if not found or float(found.group(1)) <= 0:
+        raise ValueError(f"{text!r} is not a duration: write e.g. 90s, 3m or 1.5h")
+    return float(found.group(1)) * UNITS[found.group(2) or "s"]
+
+
+def seconds_per_step(model: ViT, recipe: Recipe, split: Split, device: torch.device, steps: int = PROBE_STEPS,
+                     give_up: float = math.inf) -> float:
+    """The mean time of one training step at the recipe's batch size, on a copy of the model; once the timed
+    steps have taken `give_up` seconds the mean so far is returned (a slow candidate need not finish)."""
+    probe = copy.deepcopy(model).to(device).train()
+    ema = copy.deepcopy(probe)
+    optimizer = make_optimizer(probe, recipe)
+    generator = torch.Generator().manual_seed(0)
+    images, labels = split.batch(torch.arange(min(recipe.batch_size, len(split))))
+    run = lambda: train_step(probe, ema, optimizer, recipe, images, labels, lr=recipe.lr, ema_decay=0.99,  # noqa: E731
+                             generator=generator)
+    for _ in range(WARMUP_STEPS):
+        run()
+    started = time.perf_counter()
+    for done in range(1, steps + 1):
+        run()
+        if time.perf_counter() - started > give_up:
+            break
+    return (time.perf_counter() - started) / done
+
+
+def choose_threads(model: ViT, recipe: Recipe, split: Split, device: torch.device,
+                   candidates: tuple[int, ...] = (1, 2)) -> tuple[int, dict[int, float]]:
+    """Time a few steps on each thread count this machine has and keep the fastest (left set); returns it and
+    the seconds per step of each. On shared cores two threads can be many times slower than one: measured, not
+    assumed, and a candidate is cut short once it has taken twice the best one's time."""
+    timings = {}
+    for threads in (t for t in candidates if t <= (os.cpu_count() or 1)):
+        torch.set_num_threads(threads)
+        best = min(timings.values(), default=math.inf) * PROBE_STEPS
+        timings[threads] = seconds_per_step(model, recipe, split, device, give_up=2 * best)
+    best = min(timings, key=timings.get)
+    torch.set_num_threads(best)
+    return best, timings
+
+
+def validation_seconds(model: ViT, split: Split) -> float:
+    """The time of one pass over the validation split, as train() makes after every epoch."""
+    started = time.perf_counter()
+    predict_split(model, split)
+    return time.perf_counter() - started
+
+
+def epochs_for_budget(budget: float, step_seconds: float, steps_per_epoch: int, validation: float,
+                      reserve: float) -> int:
+    """Whole epochs that fit: each costs its steps and a validation pass, and `reserve` seconds are kept for
+    the evaluation after training. At least one."""
+    per_epoch = step_seconds * steps_per_epoch + validation
+    return max(1, math.floor((budget - reserve) / per_epoch))
+
+
+def picture_seconds(split: Split, count: int = 10) -> float:
+    """The time to draw one digit on a page and preprocess it, as the evaluation does some 3,000 times."""
+    rng = np.random.default_rng(0)
+    started = time.perf_counter()
+    for index in range(count):
+        to_model_input(probes.on_canvas(split.images[index, 0].numpy(), rng))
+    return (time.perf_counter() - started) / count
+
+
+def evaluation_reserve(validation: float, picture: float) -> float:
+    """Seconds to keep for writing the model folder: the test split (twice the validation split), fitting the
+    temperature and the limits (the validation split again), about six validation passes in all; the pictures
+    it draws and preprocesses (vit.validation and vit.rendered: 1,000 validation and 1,000 test digits on a
+    page, 300 that are not digits, 710 typed and drawn ones); a few seconds of writing."""
+    return 6 * validation + PICTURES * picture + 3
