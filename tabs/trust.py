@@ -134,10 +134,6 @@ def show_trust(model_name: str, current: Picture | None, choice: str | None):
             *model_view(model.name))
 
 
-def refresh(model_name: str, current: Picture | None, choice: str | None):
-    return show_trust(model_name, current, choice)
-
-
 # --- Layout and wiring --------------------------------------------------------------------------------------
 
 def build(context: Context, first: ModelBundle) -> TabWiring:
@@ -160,4 +156,4 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
     inputs = [context.model_choice, context.current, target]
     tab.select(show_trust, inputs, outputs, api_visibility="private")
     target.input(show_trust, inputs, outputs, trigger_mode="always_last", api_visibility="private")
-    return TabWiring("trust", tab, refresh, [context.current, target], outputs, lazy=True)
+    return TabWiring("trust", tab, show_trust, [context.current, target], outputs, lazy=True)

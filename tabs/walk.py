@@ -369,10 +369,6 @@ def show_choice(model_name: str, current: Picture | None, layer, head, query, ke
     return (*controls(model, choice), *token_views(model, steps, choice))
 
 
-def show_new_key(model_name: str, current: Picture | None, layer, head, query, key):
-    return show_choice(model_name, current, layer, head, query, key)
-
-
 def clicked_tile(model_name: str, event: gr.SelectData) -> int:
     """The tile (1…N) under a click on one of the FACTOR-scaled pictures."""
     model = bundle(model_name)
@@ -387,10 +383,6 @@ def click_query(model_name: str, current: Picture | None, layer, head, event: gr
 
 def click_key(model_name: str, current: Picture | None, layer, head, query, event: gr.SelectData):
     return show_choice(model_name, current, layer, head, query, clicked_tile(model_name, event))
-
-
-def refresh(model_name: str, current: Picture | None, layer, head, query, key):
-    return show_walk(model_name, current, layer, head, query, key)
 
 
 # --- Layout and wiring --------------------------------------------------------------------------------------
@@ -472,7 +464,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
     tab.select(show_walk, [model_choice, current, layer, head, query, key], everything, **private)
     for control in (layer, head, query):
         control.input(show_choice, chosen, shown, trigger_mode="always_last", **private)
-    key.input(show_new_key, [*chosen, key], shown, trigger_mode="always_last", **private)
+    key.input(show_choice, [*chosen, key], shown, trigger_mode="always_last", **private)
     cut.select(click_query, [model_choice, current, layer, head], shown, **private)
     for target in (scores, weights):
         target.select(click_key, chosen, shown, **private)
@@ -481,4 +473,4 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
             if button is not None:
                 button.click(functools.partial(gr.Walkthrough, selected=target), None, steps_layout, queue=False,
                              **private)
-    return TabWiring("walk", tab, refresh, [current, layer, head, query, key], everything, lazy=True)
+    return TabWiring("walk", tab, show_walk, [current, layer, head, query, key], everything, lazy=True)
