@@ -25,8 +25,8 @@ from vit.bundle import load_folder
 from vit.data import DATA_DIR_VARIABLE, DATASETS, DataError, carve_validation, load_split
 from vit.hub import REPO_ID, PushError, check_push_access, push_folder
 from vit.model import ViT
-from vit import faithfulness, pacing
-from vit.training import PRESETS, Interrupted, read_checkpoint_state, train, write_model_folder
+from vit import distributed, faithfulness, pacing
+from vit.training import PRESETS, Interrupted, Recipe, read_checkpoint_state, train, write_model_folder
 
 EPILOG = """presets (measured on a 2-core CPU, README "Models"):
   default  tile 4, embedding 64, 6 blocks, 4 heads, dropout 0.1, 206k parameters, 26 epochs: 98.88 %,
@@ -35,6 +35,10 @@ EPILOG = """presets (measured on a 2-core CPU, README "Models"):
   tiny     the notebook's model: tile 7, embedding 16, MLP 32, 2 blocks, 1 head, 5.7k parameters,
            300 epochs: 97.72 %; 12.9 s an epoch on 1 thread beside another run (weights/mnist-tiny)
 Options left unset take the preset's value. Checkpoints go to checkpoints/NAME.safetensors each epoch.
+
+more than one process (README "Training"): torchrun --standalone --nproc-per-node N train.py ... trains with
+  DistributedDataParallel, each process on its share of every batch, rank 0 alone writing; --resume works
+  the same way; --budget is refused there (give --epochs).
 
 pushing to the Hugging Face Hub:
   --push uploads the model folder as written (model.safetensors, config.json, the README.md model card with
@@ -144,6 +148,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--tile-size {args.tile_size} does not divide 28; choose one of 1, 2, 4, 7, 14, 28")
     if args.budget and args.epochs:
         parser.error("choose one: --budget (the epochs that fit in that time) or --epochs")
+    if args.device == "cuda" and not torch.cuda.is_available() or args.device == "mps" and not torch.backends.mps.is_available():
+        parser.error(f"--device {args.device}: this machine has no such device (--device cpu, or auto)")
+    if args.budget and distributed.launched():
+        parser.error("--budget times one process; under torchrun give --epochs")
     if args.faithfulness is None:
         args.faithfulness = 0 if args.budget else faithfulness.COUNT
     # An --output folder names the run too, so its checkpoint never overwrites another run's.
@@ -163,60 +171,55 @@ def pick_device(name: str) -> torch.device:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    parser = args.parser
+    args.argv = argv if argv is not None else sys.argv[1:]
     if args.push_only is not None:
         return push_only(args)
     started = time.perf_counter()  # a --budget counts from here
-    torch.set_num_threads(args.threads or 1)
-    torch.manual_seed(args.seed)
-    architecture, preset_recipe = PRESETS[args.preset]
-    overrides = {key: getattr(args, key) for key in ("tile_size", "num_layers", "num_heads", "embed_size", "mlp_size")
-                 if getattr(args, key) is not None}
-    recipe = replace(preset_recipe, seed=args.seed, **{key: getattr(args, key) for key in
-                     ("epochs", "batch_size", "lr", "weight_decay") if getattr(args, key) is not None})
-    config = architecture | overrides | {"pos_embedding": args.pos_embedding,
-                                         "class_names": list(DATASETS[args.dataset].class_names)}
+    team = distributed.join(pick_device(args.device))
     try:
-        model = ViT(**config)
-    except ValueError as error:
-        parser.error(str(error))
-    if args.resume:
-        if not args.checkpoint.is_file():
-            parser.error(f"--resume: no checkpoint at {args.checkpoint}")
-        try:
-            saved = read_checkpoint_state(args.checkpoint)
-        except ValueError as error:
-            parser.error(f"--resume: {error}")
-        if saved["config"] != model.config:
-            different = sorted(k for k in saved["config"] if saved["config"][k] != model.config.get(k))
-            parser.error(f"--resume: {args.checkpoint} is from another architecture (differs in {', '.join(different)})")
-    if args.push:  # before anything is trained or written: a bad token must not cost a training run
+        return train_and_write(args, team, started)
+    finally:
+        distributed.leave(team)
+
+
+def train_and_write(args: argparse.Namespace, team: distributed.Team, started: float) -> int:
+    """Everything after parsing: build, train (this process's share, under torchrun), evaluate, write, push."""
+    parser = args.parser
+    torch.set_num_threads(args.threads or 1)
+    torch.manual_seed(args.seed)  # the same first weights in every process
+    model, recipe = build(args)
+    if args.push and team.leads:  # before anything is trained or written: a bad token must not cost a training run
         _check_push_access(args)
     if not _writable(args.output) or not _writable(args.checkpoint.parent):
         parser.error(f"cannot write to {args.output} or {args.checkpoint.parent}")
-    device = pick_device(args.device)
+    device = distributed.device_for(team, pick_device(args.device))
     try:
         train_split, val_split = carve_validation(load_split(args.dataset, "train", args.data_dir))
         test_split = load_split(args.dataset, "test", args.data_dir)
     except DataError as error:
         parser.error(str(error))
-    recipe, paced = pace(args, model, recipe, train_split, val_split, device, started)
+    recipe, paced = pace(args, model, recipe, train_split, val_split, device, started, team)
     parameters = sum(p.numel() for p in model.parameters())
-    print(f"training {args.name}: {parameters:,} parameters, {recipe.epochs} epochs on {device} "
-          f"with {paced['threads']} thread(s)", file=sys.stderr)
+    hardware = f"{device.type}, {paced['threads']} thread(s)" if device.type == "cpu" else device.type
+    if team.shared:
+        hardware = f"{team.size} processes, each {hardware}"
+    if team.leads:
+        print(f"training {args.name}: {parameters:,} parameters, {recipe.epochs} epochs on {hardware}", file=sys.stderr)
     try:
         ema, history, seconds = train(model, train_split, val_split, recipe, device=device,
                                       checkpoint=args.checkpoint, resume=bool(args.resume),
-                                      progress=not args.no_progress)
+                                      progress=not args.no_progress, team=team)
     except Interrupted as signal_name:
-        print(f"\ninterrupted by {signal_name}; the last complete epoch is in {args.checkpoint}. "
-              f"Continue with: python train.py {_resume_arguments(sys.argv[1:])}", file=sys.stderr)
+        if team.leads:
+            print(f"\ninterrupted by {signal_name}; the last complete epoch is in {args.checkpoint}. "
+                  f"Continue with: {launcher(team)} {_resume_arguments(args.argv)}", file=sys.stderr)
         return 130
-    command = reproduce_command(argv if argv is not None else sys.argv[1:])
-    hardware = f"{device.type}, {paced['threads']} thread(s)" if device.type == "cpu" else device.type
+    if not team.leads:  # the leader alone evaluates and writes
+        return 0
+    command = f"{launcher(team)} {reproduce_command(args.argv)}".strip()
     print("fitting the temperature and the 'not a digit' limits on the validation split ...", file=sys.stderr)
     summary = write_model_folder(args.output, ema.cpu(), recipe, test_split, dataset=args.dataset, history=history,
-                                 seconds=seconds, command=command.strip(), device=hardware, val_split=val_split,
+                                 seconds=seconds, command=command, device=hardware, val_split=val_split,
                                  faithfulness_count=args.faithfulness, pacing=paced, started=started)
     print(f"test accuracy {summary['accuracy'] * 100:.2f} % -> {args.output}", file=sys.stderr)
     if args.push:
@@ -230,11 +233,50 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def pace(args, model, recipe, train_split, val_split, device, started: float):
-    """Threads by measurement unless --threads is given, and with --budget the epochs that fit (a resumed run
-    keeps the epochs its checkpoint planned). Returns the recipe to train with and what was measured."""
+def build(args: argparse.Namespace) -> tuple[ViT, Recipe]:
+    """The model and recipe the preset and the options describe; a --resume checkpoint must match the model."""
+    architecture, preset_recipe = PRESETS[args.preset]
+    overrides = {key: getattr(args, key) for key in ("tile_size", "num_layers", "num_heads", "embed_size", "mlp_size")
+                 if getattr(args, key) is not None}
+    recipe = replace(preset_recipe, seed=args.seed, **{key: getattr(args, key) for key in
+                     ("epochs", "batch_size", "lr", "weight_decay") if getattr(args, key) is not None})
+    config = architecture | overrides | {"pos_embedding": args.pos_embedding,
+                                         "class_names": list(DATASETS[args.dataset].class_names)}
+    try:
+        model = ViT(**config)
+    except ValueError as error:
+        args.parser.error(str(error))
+    if args.resume:
+        if not args.checkpoint.is_file():
+            args.parser.error(f"--resume: no checkpoint at {args.checkpoint}")
+        try:
+            saved = read_checkpoint_state(args.checkpoint)
+        except ValueError as error:
+            args.parser.error(f"--resume: {error}")
+        if saved["config"] != model.config:
+            different = sorted(k for k in saved["config"] if saved["config"][k] != model.config.get(k))
+            args.parser.error(f"--resume: {args.checkpoint} is from another architecture "
+                              f"(differs in {', '.join(different)})")
+    return model, recipe
+
+
+def launcher(team: distributed.Team) -> str:
+    """How this run was started, for the card and the resume hint."""
+    if not team.shared:
+        return "python train.py"
+    machines = team.size // team.local_size
+    return f"torchrun{f' --nnodes {machines}' if machines > 1 else ''} --nproc-per-node {team.local_size} train.py"
+
+
+def pace(args, model, recipe, train_split, val_split, device, started: float, team=distributed.ALONE):
+    """Threads by measurement unless --threads is given (under torchrun: the machine's cores shared out), and
+    with --budget the epochs that fit (a resumed run keeps the epochs its checkpoint planned). Returns the
+    recipe to train with and what was measured."""
     paced = {"threads": args.threads or 1}
-    if device.type == "cpu" and args.threads is None:
+    if team.shared:
+        paced["threads"] = args.threads or max(1, (os.cpu_count() or 1) // team.local_size)
+        torch.set_num_threads(paced["threads"])
+    elif device.type == "cpu" and args.threads is None:
         paced["threads"], timings = pacing.choose_threads(model, recipe, train_split, device)
         paced["seconds_per_step_by_threads"] = {str(t): round(v, 5) for t, v in timings.items()}
         print(f"threads: {', '.join(f'{t}: {v * 1000:.0f} ms/step' for t, v in timings.items())} -> "
@@ -304,7 +346,7 @@ def reproduce_command(argv: list[str]) -> str:
             skip = HUB_OPTIONS[name] if "=" not in arg else 0
         else:
             kept.append(arg)
-    return ("python train.py " + shlex.join(kept)).strip()
+    return shlex.join(kept)
 
 
 def _writable(folder: Path) -> bool:

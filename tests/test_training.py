@@ -156,3 +156,22 @@ def test_shipped_weights_reach_their_model_card_figure(name, data_dir):
     ece = evaluation["calibration"]
     assert measured["ece_after"] == pytest.approx(ece["ece_after"], abs=1e-4) and measured["ece_after"] <= 0.015
     assert f"{ece['ece_before'] * 100:.2f} % before, {ece['ece_after'] * 100:.2f} % after" in card
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_asking_for_a_gpu_that_is_not_there_is_a_usage_error(tmp_path):
+    result = run_train("--preset", "tiny", "--device", "cuda", "--output", str(tmp_path / "out"))
+    assert result.returncode == 2 and "--device cuda: this machine has no such device" in result.stderr
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_on_a_gpu_runs_in_bfloat16_and_learns(mnist, tmp_path):
+    torch.manual_seed(0)
+    model = ViT(**SMALL)
+    dtypes = set()
+    model.tile_embedding.register_forward_hook(lambda module, args, output: dtypes.add(output.dtype))
+    ema, history, _ = train(model, small(mnist[0], 8192), small(mnist[1], 1000), replace(QUICK, epochs=2),
+                            device=torch.device("cuda"), checkpoint=tmp_path / "c.safetensors", progress=False)
+    assert dtypes == {torch.bfloat16}  # the training steps ran under autocast; the EMA is evaluated as float32
+    assert next(ema.parameters()).device.type == "cuda" and next(ema.parameters()).dtype == torch.float32
+    assert history[-1]["val_accuracy"] > 0.5

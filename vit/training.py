@@ -25,10 +25,11 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from safetensors.torch import load_file, safe_open, save_file
 from tqdm.auto import tqdm
 
-from . import faithfulness, rendered, validation
+from . import distributed, faithfulness, rendered, validation
 from .analysis import predict_split
 from .bundle import SETTING_NAMES, Answers, summarise, write_folder
 from .data import Split
+from .distributed import ALONE, Team
 from .model import ViT
 
 
@@ -216,12 +217,14 @@ def _raise_interrupted(signum, frame):
 
 def train(model: ViT, train_split: Split, val_split: Split, recipe: Recipe, *, device: torch.device,
           checkpoint: Path, resume: bool = False, progress: bool = True,
-          on_epoch: Callable[[dict], None] | None = None) -> tuple[ViT, list[dict], float]:
+          on_epoch: Callable[[dict], None] | None = None, team: Team = ALONE) -> tuple[ViT, list[dict], float]:
     """Train with the recipe; returns the EMA model, the per-epoch history and the training seconds.
 
     The history follows the validation split (carved out of the training images): the test split is not
     looked at during training.
 
+    In a team of processes (vit.distributed) each takes its share of every batch and the leader alone
+    validates, writes the checkpoint and keeps the history; the others return an empty one.
     `on_epoch(record)` runs after each epoch's checkpoint is on disk; raising Interrupted there stops cleanly.
     """
     model.to(device)
@@ -229,10 +232,11 @@ def train(model: ViT, train_split: Split, val_split: Split, recipe: Recipe, *, d
     ema.load_state_dict(model.state_dict())
     optimizer = make_optimizer(model, recipe)
     history, start_epoch, seconds = [], 0, 0.0
-    if resume:
+    if resume:  # every process reads the leader's checkpoint
         state = load_checkpoint(checkpoint, model, ema, optimizer)
         history, start_epoch, seconds = state["history"], state["epoch"], state["seconds"]
-    steps_per_epoch = math.ceil(len(train_split) / recipe.batch_size)
+    net = distributed.wrap(model, team)
+    steps_per_epoch = distributed.steps_per_epoch(len(train_split), recipe.batch_size, team)
     total_steps, warmup_steps = recipe.epochs * steps_per_epoch, int(recipe.warmup_epochs * steps_per_epoch)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     previous = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -240,22 +244,27 @@ def train(model: ViT, train_split: Split, val_split: Split, recipe: Recipe, *, d
         for epoch in range(start_epoch, recipe.epochs):
             started = time.perf_counter()
             generator = torch.Generator().manual_seed(recipe.seed * 100_003 + epoch)  # resumable shuffles
-            order = torch.randperm(len(train_split), generator=generator)
+            order = torch.randperm(len(train_split), generator=generator)  # the same on every process
+            if team.rank:  # each process augments its own images with its own random numbers
+                generator = torch.Generator().manual_seed(recipe.seed * 100_003 + epoch + 7_919 * team.rank)
             model.train()
             correct = seen = 0
-            bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{recipe.epochs}", disable=not progress,
-                       leave=False, file=sys.stderr)
+            bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{recipe.epochs}",
+                       disable=not progress or not team.leads, leave=False, file=sys.stderr)
             for step_in_epoch in bar:
                 step = epoch * steps_per_epoch + step_in_epoch
                 index = order[step_in_epoch * recipe.batch_size:(step_in_epoch + 1) * recipe.batch_size]
-                images, labels = train_split.batch(index)
-                loss, right = train_step(model, ema, optimizer, recipe, images, labels, generator=generator,
+                images, labels = train_split.batch(distributed.share(index, team))
+                loss, right = train_step(net, ema, optimizer, recipe, images, labels, generator=generator,
                                          lr=learning_rate(step, total_steps, warmup_steps, recipe.lr),
                                          ema_decay=ema_decay_at(recipe, step), autocast=autocast)
                 correct += right.item()
                 seen += len(labels)
                 if step_in_epoch % 20 == 0:
                     bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{correct / seen:.3f}")
+            correct, seen = distributed.total([correct, seen], team)
+            if not team.leads:
+                continue
             probabilities, losses = predict_split(ema, val_split)
             seconds += time.perf_counter() - started
             record = {"epoch": epoch + 1, "train_loss": round(loss.item(), 4), "train_accuracy": round(correct / seen, 5),
