@@ -149,7 +149,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--tile-size {args.tile_size} does not divide 28; choose one of 1, 2, 4, 7, 14, 28")
     if args.budget and args.epochs:
         parser.error("choose one: --budget (the epochs that fit in that time) or --epochs")
-    if args.device == "cuda" and not torch.cuda.is_available() or args.device == "mps" and not torch.backends.mps.is_available():
+    missing = {"cuda": not torch.cuda.is_available(), "mps": not torch.backends.mps.is_available()}
+    if missing.get(args.device):
         parser.error(f"--device {args.device}: this machine has no such device (--device cpu, or auto)")
     if args.budget and distributed.launched():
         parser.error("--budget times one process; under torchrun give --epochs")

@@ -118,3 +118,59 @@ def test_sinusoidal_positions_are_not_saved(tmp_path):
     assert "pos_embedding" not in model.state_dict()
     model.save_pretrained(tmp_path)
     assert ViT.from_pretrained(tmp_path).pos_embedding_kind == "sinusoidal"
+
+
+# --- Experiments: heads and blocks switched off, positions left out -------------------------------------------
+
+WIDE = dict(tile_size=7, embed_size=24, num_layers=3, num_heads=3, mlp_size=32)
+
+
+def randomised(**config) -> ViT:
+    """A model whose biases are not zero, so that a test cannot pass on an all-zero slice by accident."""
+    torch.manual_seed(0)
+    model = ViT(**config).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    return model
+
+
+@pytest.mark.parametrize("return_attention", [False, True], ids=["fused", "manual"])
+@pytest.mark.parametrize("block, head", [(0, 0), (1, 2), (2, 1)])
+def test_a_head_off_is_that_heads_slice_zeroed_before_the_projection(block, head, return_attention):
+    model, images = randomised(**WIDE), torch.rand(4, 1, 28, 28)
+    edited = randomised(**WIDE)
+    width = WIDE["embed_size"] // WIDE["num_heads"]
+    with torch.no_grad():  # the projection's input columns that carry this head's output
+        edited.blocks[block].attention.proj.weight[:, head * width:(head + 1) * width] = 0
+    switched = model(images, return_attention, heads_off=frozenset({(block, head)}))
+    expected = edited(images, return_attention)
+    if return_attention:
+        torch.testing.assert_close(switched[1], expected[1])  # the maps are the ones the block computes
+        switched, expected = switched[0], expected[0]
+    torch.testing.assert_close(switched, expected, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(switched, model(images), atol=1e-3)  # and the head mattered
+
+
+def test_a_block_off_is_a_block_that_adds_nothing():
+    model, images = randomised(**WIDE), torch.rand(4, 1, 28, 28)
+    edited = randomised(**WIDE)
+    with torch.no_grad():  # both residual branches of block 1 return zero
+        for layer in (edited.blocks[1].attention.proj, edited.blocks[1].mlp[3]):
+            layer.weight.zero_(), layer.bias.zero_()
+    logits, attention = model(images, return_attention=True, layers_off=frozenset({1}))
+    torch.testing.assert_close(logits, edited(images), atol=1e-5, rtol=1e-5)
+    assert not attention[:, 1].any() and attention[:, 0].sum(-1).allclose(torch.ones(4, 3, 17))
+
+
+def shuffled_tiles(images: torch.Tensor, order: torch.Tensor, tile_size: int) -> torch.Tensor:
+    from vit.tiling import tiles, untile
+    return untile(tiles(images, tile_size)[:, order], images.shape[2], images.shape[3])
+
+
+@pytest.mark.parametrize("positions", ["none", "learned", "sinusoidal"])
+def test_only_a_model_without_positions_reads_shuffled_tiles_as_the_same_picture(positions):
+    model, images = randomised(**WIDE, pos_embedding=positions), torch.rand(4, 1, 28, 28)
+    order = torch.randperm(16, generator=torch.Generator().manual_seed(1))
+    same = torch.allclose(model(shuffled_tiles(images, order, 7)), model(images), atol=1e-5)
+    assert same is (positions == "none")

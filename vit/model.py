@@ -44,7 +44,7 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(embed_size, 3 * embed_size)
         self.proj = nn.Linear(embed_size, embed_size)
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False):
+    def forward(self, x: torch.Tensor, return_attention: bool = False, heads_off: frozenset[int] = frozenset()):
         q, k, v = einops.rearrange(self.qkv(x), "b t (three h d) -> three b h t d", three=3, h=self.num_heads)
         if return_attention:  # the manual path: the probabilities are the point
             scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, h, T, T)
@@ -53,6 +53,9 @@ class Attention(nn.Module):
         else:  # the fused path: same numbers, faster, nothing kept
             attention = None
             out = F.scaled_dot_product_attention(q, k, v)  # (B, h, T, d)
+        if heads_off:  # a head switched off contributes nothing to the projection (an experiment, not training)
+            kept = torch.tensor([h not in heads_off for h in range(self.num_heads)], dtype=out.dtype, device=out.device)
+            out = out * kept.view(1, -1, 1, 1)
         return self.proj(einops.rearrange(out, "b h t d -> b t (h d)")), attention
 
 
@@ -74,8 +77,8 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(embed_size)
         self.mlp = MLP(embed_size, mlp_size, dropout)
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False):
-        attended, attention = self.attention(self.norm1(x), return_attention)
+    def forward(self, x: torch.Tensor, return_attention: bool = False, heads_off: frozenset[int] = frozenset()):
+        attended, attention = self.attention(self.norm1(x), return_attention, heads_off)
         x = x + attended
         return x + self.mlp(self.norm2(x)), attention
 
@@ -133,8 +136,12 @@ class ViT(nn.Module, PyTorchModelHubMixin, library_name="vit-explainer", pipelin
             nn.init.trunc_normal_(module.weight, std=0.02)
             nn.init.zeros_(module.bias)
 
-    def forward_features(self, images: torch.Tensor, return_attention: bool = False):
-        """Tokens after the last block's norm, (B, T, D), and attention (B, layers, heads, T, T) or None."""
+    def forward_features(self, images: torch.Tensor, return_attention: bool = False,
+                         heads_off: frozenset[tuple[int, int]] = frozenset(), layers_off: frozenset[int] = frozenset()):
+        """Tokens after the last block's norm, (B, T, D), and attention (B, layers, heads, T, T) or None.
+
+        Experiments: `heads_off` holds (block, head) pairs whose output is zeroed before the block's projection;
+        a block in `layers_off` is skipped, the tokens passing it unchanged (its attention comes back as zeros)."""
         expected = (self.channels, self.image_size, self.image_size)
         if images.ndim != 4 or tuple(images.shape[1:]) != expected:
             raise ValueError(f"expected images of shape (B, {', '.join(map(str, expected))}), got {tuple(images.shape)}")
@@ -143,8 +150,11 @@ class ViT(nn.Module, PyTorchModelHubMixin, library_name="vit-explainer", pipelin
         cls_token = self.cls_token.expand(x.shape[0], -1, -1)  # (B, 1, D)
         x = torch.cat([cls_token, x], dim=1) + self.pos_embedding  # (B, T, D), T = N + 1
         maps = []
-        for block in self.blocks:
-            x, attention = block(x, return_attention)
+        for index, block in enumerate(self.blocks):
+            if index in layers_off:
+                maps.append(x.new_zeros(x.shape[0], self.num_heads, x.shape[1], x.shape[1]) if return_attention else None)
+                continue
+            x, attention = block(x, return_attention, frozenset(h for b, h in heads_off if b == index))
             maps.append(attention)
         attention = torch.stack(maps, dim=1) if return_attention else None  # (B, L, H, T, T)
         return self.norm(x), attention
@@ -153,9 +163,11 @@ class ViT(nn.Module, PyTorchModelHubMixin, library_name="vit-explainer", pipelin
         """Class logits read from the CLS token, (B, num_classes)."""
         return self.head(tokens[:, 0])
 
-    def forward(self, images: torch.Tensor, return_attention: bool = False):
-        """Logits (B, classes); with return_attention, (logits, attention (B, layers, heads, T, T))."""
-        tokens, attention = self.forward_features(images, return_attention)
+    def forward(self, images: torch.Tensor, return_attention: bool = False,
+                heads_off: frozenset[tuple[int, int]] = frozenset(), layers_off: frozenset[int] = frozenset()):
+        """Logits (B, classes); with return_attention, (logits, attention (B, layers, heads, T, T)).
+        `heads_off` and `layers_off`: see forward_features."""
+        tokens, attention = self.forward_features(images, return_attention, heads_off, layers_off)
         logits = self.forward_head(tokens)
         return (logits, attention) if return_attention else logits
 

@@ -56,8 +56,8 @@ PRESETS: dict[str, tuple[dict, Recipe]] = {
     # Thickness and elastic distortion (issue 11: writers outside MNIST); 26 epochs: a 2-hour run on 1 thread here.
     "default": (dict(tile_size=4, embed_size=64, num_layers=6, num_heads=4, mlp_size=128, dropout=0.1),
                 Recipe(epochs=26, thickness=0.7, elastic=1.5)),
-    # Chosen on the validation split among nine 3-minute runs (README "The fast preset"); 15 epochs is what
-    # `--budget 3m` fits on two idle threads here.
+    # Chosen on the validation split among eight 3-minute runs (README "The fast preset"); 14-15 epochs is
+    # what `--budget 3m` fits on two idle threads here.
     "fast": (dict(tile_size=7, embed_size=64, num_layers=4, num_heads=4, mlp_size=128),
              Recipe(epochs=15, batch_size=256, lr=3e-3, warmup_epochs=1, label_smoothing=0.05, rotate=10, shift=2.0,
                     scale=0.1, ema_decay=0.998)),
