@@ -5,7 +5,7 @@ import numpy as np
 
 from vit.bundle import SETTING_NAMES, ModelBundle
 
-from .shared import Context, TabWiring, bundle, cached, model_summary, plural
+from .shared import Context, TabWiring, bundle, cached, figure, model_summary, plural
 
 SHOWN = ("tile_size", "embed_size", "num_layers", "num_heads", "mlp_size", "pos_embedding", "dropout")
 
@@ -73,11 +73,9 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
         gr.Markdown("How this model was built and trained, epoch by epoch. Training is measured on randomly "
                     "rotated, shifted, zoomed, thickened and bent digits (and its loss includes label smoothing), "
                     "which is why it can look worse than the validation split.")
-        curve = gr.Image(label="training history", show_label=False, interactive=False, format="png",
-                         buttons=["fullscreen", "download"], elem_id="training", elem_classes="figure")
+        curve = figure("training history", "training")
         text = gr.Markdown()
-        diagram = gr.Image(label="reliability", show_label=False, interactive=False, format="png",
-                           buttons=["fullscreen", "download"], elem_id="reliability", elem_classes="figure")
+        diagram = figure("reliability", "reliability")
         gr.Markdown("**From a program**: `/predict` takes one picture file and returns the confidence of every "
                     "class.\n```python\nfrom gradio_client import Client, handle_file\n"
                     "Client(\"http://127.0.0.1:7860/\").predict(handle_file(\"digit.png\"), api_name=\"/predict\")"

@@ -10,7 +10,8 @@ import numpy as np
 
 from vit.bundle import ModelBundle
 
-from .shared import Context, Picture, TabWiring, bundle, cached, captioned
+from . import images
+from .shared import Context, Picture, TabWiring, bundle, cached, captioned, figure
 
 
 # --- Views --------------------------------------------------------------------------------------------------
@@ -103,14 +104,13 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     "choose a pair, to see those images.")
         with gr.Row():
             with gr.Column(scale=3):
-                picture = gr.Image(label="confusion matrix", show_label=False, interactive=False, format="png",
-                                   elem_id="confusion", elem_classes="figure", buttons=["fullscreen", "download"])
+                picture = figure("confusion matrix", "confusion")
             with gr.Column(scale=2):
                 with gr.Row():
                     true_choice = gr.Dropdown(names, value=names[true], label="true label")
                     predicted_choice = gr.Dropdown(names, value=names[predicted], label="predicted")
                 text = gr.Markdown(elem_id="pair-text")
-                gallery = gr.Gallery(label="these test images", columns=4, height=420, allow_preview=False,
+                gallery = images.Gallery(label="these test images", columns=4, height=420, allow_preview=False,
                                      object_fit="contain", elem_id="pair-gallery")
     private = dict(api_visibility="private")
     pair = [context.model_choice, true_choice, predicted_choice]

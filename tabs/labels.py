@@ -6,7 +6,7 @@ import numpy as np
 from vit.analysis import median_attention_by_label
 from vit.bundle import ModelBundle
 
-from .shared import Context, TabWiring, bundle, cached
+from .shared import Context, TabWiring, bundle, cached, figure
 
 VIEWS = {"full attention matrices": "matrix", "CLS → tiles, in the tile layout": "cls"}
 START = ("3", "7", "8")  # the labels the notebook compared
@@ -52,8 +52,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                               elem_id="label-attention-labels")
             view = gr.Radio(list(VIEWS), value=list(VIEWS)[0], label="show", scale=2)
             difference = gr.Checkbox(False, label="difference from the average of these labels", scale=1)
-        picture = gr.Image(label="median attention", show_label=False, interactive=False, format="png",
-                           buttons=["fullscreen", "download"], elem_id="label-attention", elem_classes="figure")
+        picture = figure("median attention", "label-attention")
     inputs = [labels, view, difference]
     # always_last: ticking labels quickly must end on the picture of the last choice, not of the first
     gr.on([tab.select, labels.input, view.input, difference.input], show_labels, [context.model_choice, *inputs],

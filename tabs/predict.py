@@ -18,6 +18,7 @@ from vit.bundle import ModelBundle
 from vit.numbers import explanation_numbers
 from vit.preprocess import ImageError, open_image, to_model_input
 
+from . import images
 from .shared import Context, Picture, TabWiring, bundle, default_label, enlarged, thumbnail
 
 EXAMPLES_PER_CLASS = 1  # example digits offered per class
@@ -270,7 +271,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                                  elem_id="upload")
                 gr.Markdown("or pick a test digit:")
                 # no label: a gallery's label floats over its top row
-                examples = gr.Gallery(example_items(first), label="test digits", show_label=False, columns=5,
+                examples = images.Gallery(example_items(first), label="test digits", show_label=False, columns=5,
                                       rows=2, height=260, allow_preview=False, object_fit="contain",
                                       elem_id="examples")
             with gr.Column(scale=1, min_width=340):
@@ -304,7 +305,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
 
 
 def image(value, label: str, elem_id: str) -> gr.Image:
-    return gr.Image(value, label=label, show_label=False, interactive=False, format="png",
+    return images.Image(value, label=label, show_label=False, interactive=False, format="png",
                     buttons=["fullscreen", "download"], elem_id=elem_id,
                     elem_classes="figure" if elem_id == "attention" else None)  # the one map wider than a phone
 

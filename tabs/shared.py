@@ -17,6 +17,8 @@ from vit.bundle import ModelBundle
 from vit import pictures
 from vit.pictures import plural
 
+from . import images
+
 ROOT = Path(__file__).resolve().parent.parent
 ORIGINAL_SIDE = 280  # the "your image" thumbnail: enough to recognise it, cheap to send
 
@@ -95,7 +97,7 @@ class Context:
 def figure(label: str, elem_id: str | None = None) -> gr.Image:
     """A read-only picture with fullscreen and download buttons that keeps a legible size on a phone (CSS
     .figure: it scrolls sideways instead of shrinking)."""
-    return gr.Image(label=label, show_label=False, interactive=False, format="png", buttons=["fullscreen", "download"],
+    return images.Image(label=label, show_label=False, interactive=False, format="png", buttons=["fullscreen", "download"],
                     elem_id=elem_id, elem_classes="figure")
 
 

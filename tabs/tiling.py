@@ -11,7 +11,7 @@ import torch
 from vit import tiling
 from vit.bundle import ModelBundle
 
-from .shared import Context, Picture, TabWiring, bundle, cached, default_label, plural
+from .shared import Context, Picture, TabWiring, bundle, cached, default_label, figure, plural
 
 YOURS = "the Predict tab's digit"
 CUTS = {"tiles": "tiles", "horizontal strips": "horizontal", "vertical strips": "vertical"}
@@ -137,8 +137,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                             elem_id="tiling-size")
             strips = gr.Radio(sizes, value="7", label="number of strips", scale=2, visible=False,
                               elem_id="tiling-strips")
-        picture = gr.Image(label="the cut", show_label=False, interactive=False, format="png",
-                           buttons=["fullscreen", "download"], elem_id="tiling-picture", elem_classes="figure")
+        picture = figure("the cut", "tiling-picture")
         text = gr.Markdown(elem_id="tiling-text")
         code = gr.Code(language="python", label="the same cut in code", interactive=False, elem_id="tiling-code")
         sized_for = gr.State(first.name)  # the model the tile size was last set for

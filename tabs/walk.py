@@ -20,6 +20,7 @@ from vit.walk import Walk, walk
 
 from .positions import components_picture
 from .predict import picture_or_start
+from . import images
 from .shared import Context, Picture, TabWiring, bundle, plural
 
 FACTOR = 10  # screen pixels per input pixel in the clickable pictures: a 4-pixel tile is 40 px, room for a number
@@ -391,7 +392,7 @@ def picture(label: str, elem_id: str, caption: str | None = None) -> gr.Image:
     """A picture; its caption, if any, written above it (a label would float over the picture's top row)."""
     if caption:
         gr.Markdown(caption)
-    return gr.Image(label=label, show_label=False, interactive=False, format="png",
+    return images.Image(label=label, show_label=False, interactive=False, format="png",
                     buttons=["fullscreen", "download"], elem_id=elem_id)
 
 

@@ -4,6 +4,7 @@ import gradio as gr
 
 from vit.bundle import ModelBundle
 
+from . import images
 from .shared import Context, Picture, TabWiring, bundle, captioned
 
 START = 32  # images shown when the tab opens
@@ -53,7 +54,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     "explain it in the Predict tab.")
         count = gr.Slider(1, total, value=min(START, total), step=1, label="how many of the test set's mistakes",
                           elem_id="worst-count")
-        gallery = gr.Gallery(label="read as · true label · loss", show_label=False, columns=8, height="auto",
+        gallery = images.Gallery(label="read as · true label · loss", show_label=False, columns=8, height="auto",
                              allow_preview=False,
                              object_fit="contain", elem_id="worst")
     private = dict(api_visibility="private")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 
 def rgb(picture) -> bool:
@@ -13,7 +14,7 @@ def rgb(picture) -> bool:
 
 def test_models_are_registered_default_first(models):
     from tabs import shared
-    assert shared.model_names()[0] == "mnist" and set(shared.model_names()) == {"mnist", "mnist-tiny"}
+    assert shared.model_names()[0] == "mnist" and set(shared.model_names()) == {"mnist", "mnist-tiny", "mnist-fast"}
     assert shared.bundle("no such model").name == "mnist"
 
 
@@ -197,3 +198,30 @@ def test_a_folder_without_a_scoreboard_says_how_to_measure_it(models):
     model = models["mnist"]
     bare = replace(model, evaluation={k: v for k, v in model.evaluation.items() if k != "faithfulness"})
     assert "--faithfulness --write" in trust.scoreboard_words(bare)
+
+
+@pytest.mark.parametrize("component", ["Image", "Gallery"])
+def test_a_picture_sent_twice_is_not_rewritten_under_the_browser(component, tmp_path):
+    # gradio rewrites its cached copy of an array on every send; a second send of the same picture could then
+    # truncate the file while the browser fetches it (the Tiling tab's picture that never showed).
+    import time
+    import gradio as gr
+    from gradio.processing_utils import move_files_to_cache
+    from tabs import images
+    start = len(component) + int(time.time() * 1000)  # a picture of its own: the cache is shared between runs
+    picture = ((np.arange(28 * 28 * 3, dtype=np.uint64).reshape(28, 28, 3) + start) % 251).astype(np.uint8)
+    block = getattr(images, component)()
+    plain = getattr(gr, component)()
+
+    def cached_copy(block) -> str:
+        data = block.postprocess(picture if component == "Image" else [(picture, "a caption")])
+        data = move_files_to_cache(data, block, postprocess=True)
+        return data["path"] if component == "Image" else data[0]["image"]["path"]
+
+    first = cached_copy(block)
+    assert np.array_equal(np.asarray(Image.open(first).convert("RGB")), picture)
+    for block_, rewritten in ((block, False), (plain, True)):
+        first = cached_copy(block_)
+        Path(first).write_bytes(b"what the browser is reading")  # stands in for a copy mid-fetch
+        second = cached_copy(block_)
+        assert second == first and (Path(second).read_bytes() != b"what the browser is reading") is rewritten

@@ -89,6 +89,13 @@ def total(values: list[float], team: Team) -> list[float]:
     return summed.tolist()
 
 
+def wait_for_all(team: Team) -> None:
+    """Hold every process here until all have arrived: after the last epoch, so none goes on (to resume, say)
+    before the leader's last checkpoint is on disk."""
+    if team.shared:
+        dist.barrier()
+
+
 def steps_per_epoch(images: int, batch_size: int, team: Team) -> int:
     """Optimiser steps in one pass: full global batches, and the last partial one when every process gets at
     least one of its images (an empty share would give a NaN loss)."""

@@ -282,10 +282,11 @@ def train(model: ViT, train_split: Split, val_split: Split, recipe: Recipe, *, d
                              "config": model.config, "recipe": asdict(recipe)})
             if on_epoch:
                 on_epoch(record)
+        distributed.wait_for_all(team)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return ema.eval(), history, seconds
+    return ema.eval(), history if team.leads else [], seconds
 
 
 def model_card(config: dict, recipe: Recipe, summary: dict, dataset: str, seconds: float, command: str,

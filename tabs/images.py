@@ -1,0 +1,67 @@
+"""Pictures handed to the browser as PNG files written once, so the same picture sent twice always arrives whole.
+
+Why: gradio 6.31 saves a returned array or PIL image into its cache under the hash of its bytes and writes
+that file again on every send (processing_utils.save_pil_to_cache has no "already there" check). When the
+same picture is sent twice in quick succession (an always_last re-run, a model switch, the tab opening
+while the page loads), the second write truncates the file while the browser is still fetching the first:
+"Too little data for declared Content-Length" in the server log and a picture that never shows (seen on the
+Tiling tab, 2 page loads in 6). A file path, by contrast, is copied into the cache only when it is not there
+yet, under a temporary name and renamed (processing_utils.save_file_to_cache). So these components write each
+picture once, atomically, into a folder of their own, and hand gradio the path.
+"""
+
+import atexit
+import functools
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+from PIL import Image as PILImage
+
+
+@functools.cache
+def _folder() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="vit-pictures-"))  # under the temp dir gradio serves from
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def png_file(picture: np.ndarray | PILImage.Image) -> str:
+    """The picture as a PNG file named by its content, written once (to a temporary name, then renamed)."""
+    image = picture if isinstance(picture, PILImage.Image) else PILImage.fromarray(np.asarray(picture))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    data = buffer.getvalue()
+    path = _folder() / f"{hashlib.sha256(data).hexdigest()[:40]}.png"
+    if not path.exists():
+        temporary = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    return str(path)
+
+
+def _as_file(value):
+    return png_file(value) if isinstance(value, (np.ndarray, PILImage.Image)) else value
+
+
+class Image(gr.Image):
+    """gr.Image whose pictures reach gradio as files written once (its block name stays "image")."""
+
+    def postprocess(self, value):
+        return super().postprocess(_as_file(value))
+
+
+class Gallery(gr.Gallery):
+    """gr.Gallery whose pictures, with or without captions, reach gradio as files written once."""
+
+    def postprocess(self, value):
+        if value is not None and not isinstance(value, gr.Gallery):
+            value = [(_as_file(item[0]), *item[1:]) if isinstance(item, (tuple, list)) else _as_file(item)
+                     for item in value]
+        return super().postprocess(value)
