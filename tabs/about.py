@@ -4,6 +4,7 @@ import gradio as gr
 import numpy as np
 
 from vit.bundle import SETTING_NAMES, ModelBundle
+from vit.training import budget_sentence
 
 from .shared import Context, TabWiring, bundle, cached, figure, model_summary, plural
 
@@ -25,7 +26,8 @@ def about_view(model: ModelBundle) -> tuple[np.ndarray, np.ndarray | None, str]:
     if "training_seconds" in evaluation:
         trained = (f"Trained for {plural(len(model.history), 'epoch')} in "
                    f"{evaluation['training_seconds'] / 60:.1f} minutes on {evaluation.get('device', '?')}"
-                   + (f" with `{evaluation['command']}`" if evaluation.get("command") else "") + ".")
+                   + (f" with `{evaluation['command']}`" if evaluation.get("command") else "") + "."
+                   + budget_sentence(evaluation.get("pacing")))
     return curve, diagram, "\n\n".join([model_summary(model), trained, kept_weights(model), trust(model), table])
 
 

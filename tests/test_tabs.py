@@ -130,7 +130,9 @@ def test_positions_labels_and_about_draw(models):
     curve, diagram, text = about.show_about("mnist")
     accuracy = f"{models['mnist'].accuracy * 100:.2f} %"
     assert rgb(curve) and rgb(diagram) and accuracy in text
-    assert "Expected calibration error" in text and "tile side, pixels" in text
+    assert "Expected calibration error" in text and "tile side, pixels" in text and "`--budget`" not in text
+    *_, text = about.show_about("mnist-fast")  # a --budget run says what it was given and what it took
+    assert "a budget of 180 s (`--budget`), evaluation included: 14 epochs fitted, and the whole run took 161 s" in text
 
 
 def test_one_model_switch_listener_skips_lazy_tabs_that_are_closed(models):
