@@ -119,3 +119,12 @@ def test_torchrun_with_two_processes_trains_and_writes_one_folder(data_dir, tmp_
     assert config == json.loads((ROOT / "weights" / "mnist-tiny" / "config.json").read_text())
     from train import build, parse_args
     assert config == build(parse_args(["--preset", "tiny"]))[0].config
+
+
+def test_a_budget_under_torchrun_is_a_usage_error_before_anything_starts(tmp_path):
+    # torchrun's variables, without torchrun: the refusal must come before the process group is joined
+    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--preset", "tiny", "--budget", "1m",
+                             "--output", str(tmp_path / "out")], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120, env=os.environ | {"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"})
+    assert result.returncode == 2 and "--budget times one process; under torchrun give --epochs" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
