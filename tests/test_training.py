@@ -141,7 +141,8 @@ def test_help_documents_every_option():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["mnist", "mnist-tiny", "mnist-fast"])
+@pytest.mark.parametrize("name", ["mnist", "mnist-tiny", "mnist-fast", "zoo/tiles-4", "zoo/tiles-7-sinusoidal",
+                                  "zoo/tiles-7-no-positions"])
 def test_shipped_weights_reach_their_model_card_figure(name, data_dir):
     folder = ROOT / "weights" / name
     evaluation = json.loads((folder / "evaluation.json").read_text())
