@@ -2,8 +2,8 @@
 now), single-image latency, the Predict tab's update, evaluation of the test split and the accuracy it gives.
 
 Each figure runs on OUR_THREADS, as app.py does, unless it says otherwise (training picks its threads as
-train.py does); every call is timed
-after a few untimed ones, and alternatives are interleaved so that a change of load hits both.
+train.py does); every call is timed after a few untimed ones, and alternatives are interleaved so that a
+change of load hits both.
 """
 
 import json
