@@ -290,14 +290,16 @@ def pace(args, model, recipe, train_split, val_split, device, started: float, te
     else:
         step = pacing.seconds_per_step(model, recipe, train_split, device)
         validation = pacing.validation_seconds(model, val_split)
+        checkpoint = pacing.checkpoint_seconds(model, recipe)
         reserve = pacing.evaluation_reserve(validation, pacing.picture_seconds(val_split))
         steps_per_epoch = math.ceil(len(train_split) / recipe.batch_size)
         left = args.budget - (time.perf_counter() - started)  # what loading and measuring took counts too
-        epochs = pacing.epochs_for_budget(left, step, steps_per_epoch, validation, reserve)
+        epochs = pacing.epochs_for_budget(left, step, steps_per_epoch, validation, reserve, checkpoint)
         paced |= {"seconds_per_step": round(step, 5), "validation_seconds": round(validation, 2),
-                  "reserve_seconds": round(reserve, 1)}
-        print(f"budget {args.budget:.0f} s: {step * 1000:.0f} ms/step × {steps_per_epoch} steps + {validation:.1f} s "
-              f"validation per epoch, {reserve:.0f} s kept for the evaluation -> {epochs} epochs", file=sys.stderr)
+                  "checkpoint_seconds": round(checkpoint, 3), "reserve_seconds": round(reserve, 1)}
+        print(f"budget {args.budget:.0f} s: {step * 1000:.1f} ms/step × {steps_per_epoch} steps + {validation:.1f} s "
+              f"validation + {checkpoint:.2f} s checkpoint per epoch, {reserve:.0f} s kept for the evaluation -> "
+              f"{epochs} epochs", file=sys.stderr)
     paced |= {"budget_seconds": args.budget, "planned_epochs": epochs}
     return replace(recipe, epochs=epochs), paced
 

@@ -28,6 +28,8 @@ def test_the_epochs_that_fit_pay_for_their_steps_their_validation_and_the_evalua
     # 180 s, 30 s kept: 150 s for epochs of 100 steps × 0.1 s + 4 s of validation = 14 s each -> 10 epochs
     assert pacing.epochs_for_budget(180, 0.1, 100, 4, 30) == 10
     assert pacing.epochs_for_budget(10, 0.1, 100, 4, 30) == 1  # never none
+    assert pacing.epochs_for_budget(180, 0.1, 100, 4, 30, checkpoint=1) == 10  # 15 s each: still 10
+    assert pacing.epochs_for_budget(180, 0.1, 100, 4, 30, checkpoint=2) == 9   # 16 s each
     assert pacing.evaluation_reserve(2.0, 0.01) == pytest.approx(12 + 30.1 + 3)
 
 

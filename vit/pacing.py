@@ -8,7 +8,9 @@ import copy
 import math
 import os
 import re
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,7 +20,7 @@ from .analysis import predict_split
 from .data import Split
 from .model import ViT
 from .preprocess import to_model_input
-from .training import Recipe, make_optimizer, train_step
+from .training import Recipe, make_optimizer, save_checkpoint, train_step
 
 PROBE_STEPS = 8     # timed steps per measurement, after WARMUP_STEPS untimed ones
 WARMUP_STEPS = 2
@@ -42,9 +44,13 @@ def seconds_per_step(model: ViT, recipe: Recipe, split: Split, device: torch.dev
     ema = copy.deepcopy(probe)
     optimizer = make_optimizer(probe, recipe)
     generator = torch.Generator().manual_seed(0)
-    images, labels = split.batch(torch.arange(min(recipe.batch_size, len(split))))
-    run = lambda: train_step(probe, ema, optimizer, recipe, images, labels, lr=recipe.lr, ema_decay=0.99,  # noqa: E731
-                             generator=generator)
+
+    def run():  # as train() does it: a batch indexed out of the split, one step, the right answers read back
+        index = torch.randint(len(split), (min(recipe.batch_size, len(split)),), generator=generator)
+        images, labels = split.batch(index)
+        train_step(probe, ema, optimizer, recipe, images, labels, lr=recipe.lr, ema_decay=0.99,
+                   generator=generator)[1].item()
+
     for _ in range(WARMUP_STEPS):
         run()
     started = time.perf_counter()
@@ -77,11 +83,27 @@ def validation_seconds(model: ViT, split: Split) -> float:
     return time.perf_counter() - started
 
 
+def checkpoint_seconds(model: ViT, recipe: Recipe) -> float:
+    """The time of one checkpoint as train() writes after every epoch (model, EMA and optimizer state): with
+    short epochs, hundreds of them add up."""
+    with tempfile.TemporaryDirectory() as folder:
+        optimizer = make_optimizer(model, recipe)
+        for param in model.parameters():  # the optimizer's state exists once it has stepped
+            optimizer.state[param] = {"step": torch.tensor(1.0), "exp_avg": torch.zeros_like(param),
+                                      "exp_avg_sq": torch.zeros_like(param)}
+        path = Path(folder) / "probe.safetensors"
+        ema = copy.deepcopy(model)
+        save_checkpoint(path, model, ema, optimizer, {"epoch": 0})  # untimed: the first write opens the library
+        started = time.perf_counter()
+        save_checkpoint(path, model, ema, optimizer, {"epoch": 1})
+        return time.perf_counter() - started
+
+
 def epochs_for_budget(budget: float, step_seconds: float, steps_per_epoch: int, validation: float,
-                      reserve: float) -> int:
-    """Whole epochs that fit: each costs its steps and a validation pass, and `reserve` seconds are kept for
-    the evaluation after training. At least one."""
-    per_epoch = step_seconds * steps_per_epoch + validation
+                      reserve: float, checkpoint: float = 0.0) -> int:
+    """Whole epochs that fit: each costs its steps, a validation pass and a checkpoint, and `reserve` seconds
+    are kept for the evaluation after training. At least one."""
+    per_epoch = step_seconds * steps_per_epoch + validation + checkpoint
     return max(1, math.floor((budget - reserve) / per_epoch))
 
 
