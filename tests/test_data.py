@@ -95,3 +95,11 @@ def test_download_verifies_the_checksum(data_dir, tmp_path, monkeypatch):
     path = data.download("t10k-labels-idx1-ubyte.gz", "mnist")
     assert path == tmp_path / "cache" / "mnist" / "t10k-labels-idx1-ubyte.gz"
     assert data.sha256(path) == good.sha256["t10k-labels-idx1-ubyte.gz"]
+
+
+def test_a_folder_of_mnist_files_is_not_read_as_fashion_mnist(data_dir):
+    from vit.data import find_file
+    name = "t10k-labels-idx1-ubyte.gz"
+    assert find_file(name, "mnist", data_dir / "mnist") == data_dir / "mnist" / name
+    assert find_file(name, "fashion-mnist", data_dir / "mnist") != data_dir / "mnist" / name  # the same name, digits
+    assert find_file(name, "fashion-mnist", data_dir) == data_dir / "fashion-mnist" / name

@@ -124,12 +124,21 @@ def sha256(path: Path) -> str:
 
 
 def find_file(name: str, dataset: str, data_dir: Path | None) -> Path | None:
-    """The first existing copy of a file: data_dir/dataset/name, data_dir/name, then the cache."""
-    folders = [data_dir / dataset, data_dir] if data_dir else []
-    for folder in folders + [CACHE_DIR / dataset]:
-        if (folder / name).is_file():
-            return folder / name
-    return None
+    """The first existing copy of a file: data_dir/dataset/name, data_dir/name, then the cache. MNIST and
+    Fashion-MNIST name their files alike, so a file straight in data_dir that is another dataset's (by its
+    checksum) is passed over: --data-dir .../mnist must not feed digits to a Fashion-MNIST model."""
+    if data_dir and (data_dir / dataset / name).is_file():
+        return data_dir / dataset / name
+    if data_dir and (data_dir / name).is_file() and not _another_datasets(data_dir / name, dataset):
+        return data_dir / name
+    cached = CACHE_DIR / dataset / name
+    return cached if cached.is_file() else None
+
+
+def _another_datasets(path: Path, dataset: str) -> bool:
+    """True when the file is byte for byte one of another dataset's files."""
+    others = {digest for key, info in DATASETS.items() if key != dataset for digest in info.sha256.values()}
+    return sha256(path) in others
 
 
 def download(name: str, dataset: str) -> Path:
