@@ -142,15 +142,15 @@ def test_help_documents_every_option():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["mnist", "mnist-tiny", "mnist-fast", "zoo/tiles-4", "zoo/tiles-7-sinusoidal",
-                                  "zoo/tiles-7-no-positions"])
+                                  "zoo/tiles-7-no-positions", "fashion/fashion-mnist-tiny"])
 def test_shipped_weights_reach_their_model_card_figure(name, data_dir):
     folder = ROOT / "weights" / name
     evaluation = json.loads((folder / "evaluation.json").read_text())
     claimed = evaluation["accuracy"]
-    result = subprocess.run([sys.executable, "-m", "vit.evaluate", str(folder), "--data-dir", str(data_dir / "mnist"),
-                             "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "vit.evaluate", str(folder), "--data-dir", str(data_dir), "--json"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
     measured = json.loads(result.stdout)
-    assert measured["n"] == 10_000
+    assert measured["n"] == 10_000 and measured["dataset"] == evaluation["dataset"]  # its own test split
     assert measured["accuracy"] >= claimed - 0.0005
     card = (folder / "README.md").read_text()
     assert f"{claimed * 100:.2f} %" in card
