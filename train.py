@@ -79,7 +79,8 @@ def positive_float(text: str) -> float:
     return value
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """Every option, grouped as --help shows them."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     data = parser.add_argument_group("data")
@@ -133,7 +134,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      help="create the repo private (an existing public repo is refused)")
     hub.add_argument("--revision", metavar="BRANCH",
                      help="push to this branch, created from main if needed (default: main)")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The options, checked against each other, with the name, output folder and checkpoint filled in."""
+    parser = build_parser()
     args = parser.parse_args(argv)
+    check_combinations(parser, args)
+    if args.faithfulness is None:
+        args.faithfulness = 0 if args.budget else faithfulness.COUNT
+    # An --output folder names the run too, so its checkpoint never overwrites another run's.
+    default_name = args.dataset if args.preset == "default" else f"{args.dataset}-{args.preset}"
+    args.name = args.name or (args.output.name if args.output else default_name)
+    args.output = args.output or Path("weights") / args.name
+    args.checkpoint = Path("checkpoints") / f"{args.name}.safetensors" if args.resume in (None, "auto") else Path(args.resume)
+    args.parser = parser
+    return args
+
+
+def check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage errors that no single option's type can catch (exit status 2, before any work)."""
     pushing = args.push or args.push_only is not None
     if args.push and args.push_only is not None:
         parser.error("choose one: --push (train, then push) or --push-only FOLDER (push, no training)")
@@ -154,15 +175,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--device {args.device}: this machine has no such device (--device cpu, or auto)")
     if args.budget and distributed.launched():
         parser.error("--budget times one process; under torchrun give --epochs")
-    if args.faithfulness is None:
-        args.faithfulness = 0 if args.budget else faithfulness.COUNT
-    # An --output folder names the run too, so its checkpoint never overwrites another run's.
-    default_name = args.dataset if args.preset == "default" else f"{args.dataset}-{args.preset}"
-    args.name = args.name or (args.output.name if args.output else default_name)
-    args.output = args.output or Path("weights") / args.name
-    args.checkpoint = Path("checkpoints") / f"{args.name}.safetensors" if args.resume in (None, "auto") else Path(args.resume)
-    args.parser = parser
-    return args
 
 
 def pick_device(name: str) -> torch.device:
@@ -290,7 +302,7 @@ def pace(args, model, recipe, train_split, val_split, device, started: float, te
     else:
         step = pacing.seconds_per_step(model, recipe, train_split, device)
         validation = pacing.validation_seconds(model, val_split)
-        checkpoint = pacing.checkpoint_seconds(model, recipe)
+        checkpoint = pacing.checkpoint_seconds(model, recipe, train_split, device)
         reserve = pacing.evaluation_reserve(validation, pacing.picture_seconds(val_split))
         steps_per_epoch = math.ceil(len(train_split) / recipe.batch_size)
         left = args.budget - (time.perf_counter() - started)  # what loading and measuring took counts too

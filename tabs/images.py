@@ -61,7 +61,7 @@ class Gallery(gr.Gallery):
     """gr.Gallery whose pictures, with or without captions, reach gradio as files written once."""
 
     def postprocess(self, value):
-        if value is not None and not isinstance(value, gr.Gallery):
+        if value is not None:
             value = [(_as_file(item[0]), *item[1:]) if isinstance(item, (tuple, list)) else _as_file(item)
                      for item in value]
         return super().postprocess(value)

@@ -36,21 +36,30 @@ def parse_budget(text: str) -> float:
     return float(found.group(1)) * UNITS[found.group(2) or "s"]
 
 
+class Probe:
+    """A throwaway copy of the model with its EMA and optimizer, stepped as train() steps the real one, so the
+    run itself starts from the same weights and random state as without the measurement."""
+
+    def __init__(self, model: ViT, recipe: Recipe, split: Split, device: torch.device):
+        self.model = copy.deepcopy(model).to(device).train()
+        self.ema = copy.deepcopy(self.model)
+        self.optimizer = make_optimizer(self.model, recipe)
+        self.recipe, self.split, self.generator = recipe, split, torch.Generator().manual_seed(0)
+
+    def step(self) -> None:
+        """As train() does it: a batch indexed out of the split, one step, the right answers read back."""
+        size = min(self.recipe.batch_size, len(self.split))
+        index = torch.randint(len(self.split), (size,), generator=self.generator)
+        images, labels = self.split.batch(index)
+        train_step(self.model, self.ema, self.optimizer, self.recipe, images, labels, lr=self.recipe.lr,
+                   ema_decay=0.99, generator=self.generator)[1].item()
+
+
 def seconds_per_step(model: ViT, recipe: Recipe, split: Split, device: torch.device, steps: int = PROBE_STEPS,
                      give_up: float = math.inf) -> float:
     """The mean time of one training step at the recipe's batch size, on a copy of the model; once the timed
     steps have taken `give_up` seconds the mean so far is returned (a slow candidate need not finish)."""
-    probe = copy.deepcopy(model).to(device).train()
-    ema = copy.deepcopy(probe)
-    optimizer = make_optimizer(probe, recipe)
-    generator = torch.Generator().manual_seed(0)
-
-    def run():  # as train() does it: a batch indexed out of the split, one step, the right answers read back
-        index = torch.randint(len(split), (min(recipe.batch_size, len(split)),), generator=generator)
-        images, labels = split.batch(index)
-        train_step(probe, ema, optimizer, recipe, images, labels, lr=recipe.lr, ema_decay=0.99,
-                   generator=generator)[1].item()
-
+    run = Probe(model, recipe, split, device).step
     for _ in range(WARMUP_STEPS):
         run()
     started = time.perf_counter()
@@ -83,19 +92,17 @@ def validation_seconds(model: ViT, split: Split) -> float:
     return time.perf_counter() - started
 
 
-def checkpoint_seconds(model: ViT, recipe: Recipe) -> float:
-    """The time of one checkpoint as train() writes after every epoch (model, EMA and optimizer state): with
-    short epochs, hundreds of them add up."""
+def checkpoint_seconds(model: ViT, recipe: Recipe, split: Split, device: torch.device) -> float:
+    """The time of one checkpoint as train() writes after every epoch (model, EMA and the optimizer's state,
+    which exists once it has stepped): with short epochs, hundreds of them add up."""
+    probe = Probe(model, recipe, split, device)
+    probe.step()
     with tempfile.TemporaryDirectory() as folder:
-        optimizer = make_optimizer(model, recipe)
-        for param in model.parameters():  # the optimizer's state exists once it has stepped
-            optimizer.state[param] = {"step": torch.tensor(1.0), "exp_avg": torch.zeros_like(param),
-                                      "exp_avg_sq": torch.zeros_like(param)}
         path = Path(folder) / "probe.safetensors"
-        ema = copy.deepcopy(model)
-        save_checkpoint(path, model, ema, optimizer, {"epoch": 0})  # untimed: the first write opens the library
+        write = lambda: save_checkpoint(path, probe.model, probe.ema, probe.optimizer, {"epoch": 1})  # noqa: E731
+        write()  # untimed: the first write opens the library
         started = time.perf_counter()
-        save_checkpoint(path, model, ema, optimizer, {"epoch": 1})
+        write()
         return time.perf_counter() - started
 
 
