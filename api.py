@@ -58,12 +58,13 @@ def explain(image: str | None, model: str | None = None) -> dict:
     Returns:
         {"model", "class_names", "label" (null when it does not look like a digit), "not_a_digit", "scores",
          "probabilities": [classes] calibrated, equal to /predict's, "temperature", "logits": [classes],
-         "input": [28][28] what the model reads, "tile_size",
+         "input": [28][28] what the model reads, "tile_size", "cut" (tiles or strips),
          "attention": {"values": [layers][heads][tokens][tokens]}, "cls_attention": {"values": [layers][heads][g][g]},
          "logit_lens": {"logits", "probabilities": [layers + 1][classes]: CLS read out before block 1 and after each},
          "rollout": {"values": [g][g]}, "saliency": {"values": [28][28]},
          "occlusion": {"one_tile": [g][g], "two_by_two": [g][g]}, "relevance": {"values": [g][g]},
-         "integrated_gradients": {"values": [g][g]}}, g = 28 / tile_size; maps of one class are for the most
+         "integrated_gradients": {"values": [g][g]}}, [g][g] = the pieces' rows and columns (7 × 7 for tiles of 4,
+         14 × 1 for horizontal strips 2 rows high); maps of one class are for the most
          likely class.
     """
     chosen, model_input = read_input(image, model)
@@ -77,7 +78,8 @@ def read_input(image: str | None, model: str | None) -> tuple[ModelBundle, torch
     if model and model not in model_names():
         raise gr.Error(f"There is no model {model!r}; choose one of {', '.join(model_names())}.")
     try:
-        return bundle(model), to_model_input(open_image(image))
+        chosen = bundle(model)
+        return chosen, to_model_input(open_image(image), chosen.framing)
     except ImageError as error:
         raise gr.Error(str(error)) from None
 

@@ -8,7 +8,7 @@ from vit.training import budget_sentence
 
 from .shared import Context, TabWiring, bundle, cached, figure, model_summary, plural
 
-SHOWN = ("tile_size", "embed_size", "num_layers", "num_heads", "mlp_size", "pos_embedding", "dropout")
+SHOWN = ("cut", "tile_size", "embed_size", "num_layers", "num_heads", "mlp_size", "pos_embedding", "dropout")
 
 
 # --- Views --------------------------------------------------------------------------------------------------
@@ -73,7 +73,8 @@ def show_about(model_name: str):
 def build(context: Context, first: ModelBundle) -> TabWiring:
     with gr.Tab("About the model", id="about") as tab:
         gr.Markdown("How this model was built and trained, epoch by epoch. Training is measured on randomly "
-                    "rotated, shifted, zoomed, thickened and bent digits (and its loss includes label smoothing), "
+                    "rotated, shifted, zoomed, thickened, bent or mirrored pictures, as its recipe says (and its loss "
+                    "includes label smoothing), "
                     "which is why it can look worse than the validation split.")
         curve = figure("training history", "training")
         text = gr.Markdown()

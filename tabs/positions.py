@@ -7,6 +7,7 @@ import torch
 
 from vit.analysis import attention_distance, filter_components, mean_attention_distance, positional_similarity
 from vit.bundle import ModelBundle
+from vit.tiling import cut_words
 
 from .shared import Context, TabWiring, bundle, cached, figure
 
@@ -22,19 +23,19 @@ def distances(model: ModelBundle) -> tuple[torch.Tensor, float]:
     (every tile weighed alike) would give on this grid."""
     vit = model.model
     images, _ = model.examples()
-    grid, tokens = vit.image_size // vit.tile_size, (vit.image_size // vit.tile_size) ** 2 + 1
-    uniform = float(attention_distance(torch.full((tokens, tokens), 1 / tokens), grid, vit.tile_size))
+    tokens = vit.num_tiles + 1
+    uniform = float(attention_distance(torch.full((tokens, tokens), 1 / tokens), vit.grid, vit.piece))
     return mean_attention_distance(vit, images), uniform
 
 
-def distance_words(measured: torch.Tensor, uniform: float, count: int) -> str:
+def distance_words(measured: torch.Tensor, uniform: float, count: int, noun: str = "digit") -> str:
     """What the distances say, drawn from them: which heads look near, how depth changes it."""
     nearest = divmod(int(measured.argmin()), measured.shape[1])
     first, last = float(measured[0].mean()), float(measured[-1].mean())
     trend = ("grows with depth" if last > first * 1.05 else "shrinks with depth" if last < first * 0.95 else
              "stays about the same from the first block to the last")
     local = int((measured < 0.75 * uniform).sum())
-    return (f"**How far each head looks**, averaged over {count} stored test digits: uniform attention over the tiles "
+    return (f"**How far each head looks**, averaged over {count} stored test {noun}s: uniform attention over the tiles "
             f"would reach {uniform:.1f} px. The nearest-looking head is block {nearest[0] + 1}, head {nearest[1] + 1} "
             f"({float(measured.min()):.1f} px); the average distance {trend} ({first:.1f} px in block 1, {last:.1f} px "
             f"in the last). {local} of {measured.numel()} heads look clearly nearer than uniform (under 75 % of it). "
@@ -47,12 +48,12 @@ def figure_seven(model: ModelBundle) -> tuple[np.ndarray, np.ndarray, np.ndarray
     from vit import plots  # matplotlib loads with the first figure, not at start-up
     vit = model.model
     components = components_picture(model.name)
-    grid = plots.render(plots.positional_similarity_figure(positional_similarity(vit)))
+    grid = plots.render(plots.positional_similarity_figure(positional_similarity(vit), vit.grid))
     measured, uniform = distances(model)
-    reach = plots.render(plots.attention_distance_figure(measured, uniform, vit.tile_size))
+    reach = plots.render(plots.attention_distance_figure(measured, uniform, cut_words(vit.cut, vit.tile_size)))
     raw = plots.render(plots.embedding_matrix_figure(vit.pos_embedding[0].detach()))
     return components, grid, reach, raw, KINDS[vit.pos_embedding_kind] + "\n\n" + distance_words(
-        measured, uniform, len(model.examples()[0]))
+        measured, uniform, len(model.examples()[0]), model.noun)
 
 
 @cached(maxsize=None)

@@ -61,13 +61,14 @@ def tiling_view(model: ModelBundle, source: str, cut_name: str, size: int, curre
         picture = tiling_picture(image, pieces, kind)
     else:
         picture = example_figure(model.name, source, kind, size)
-    count, tile = pieces.shape[1], model.model.tile_size
-    if kind == "tiles" and size == tile:
-        model_line = (f"These {plural(count, 'tile')} are exactly the words **{model.name}** embeds: the model calls "
-                      f"the same `vit.tiling.tiles` (through `patchify`).")
+    count, vit = pieces.shape[1], model.model
+    own_name, own_size = own_cut(model)
+    if (kind, size) == (CUTS[own_name], own_size):
+        model_line = (f"These {plural(count, 'piece')} are exactly the words **{model.name}** embeds: the model cuts "
+                      f"the same pieces with `vit.tiling` (through `patchify`).")
     else:
-        model_line = (f"**{model.name}** itself cuts {tile}×{tile} tiles ({(28 // tile) ** 2} words); "
-                      f"choose tiles of size {tile} to see exactly its words.")
+        model_line = (f"**{model.name}** itself cuts {tiling.cut_words(vit.cut, vit.tile_size)} ({vit.num_tiles} "
+                      f"words); choose {own_name} of {own_size} to see exactly its words.")
     text = (f"**{plural(count, 'word')} + 1 CLS token = {count + 1} tokens**, cut from {what}{note}. {model_line}  \n"
             f"By hand and with einops: {'the same tensor, element for element ✓' if agree else 'they differ ✗'} "
             f"— shape `{tuple(pieces.shape)}` = (batch, words, channels, height, width).")
@@ -105,6 +106,14 @@ def show_tiling(model_name: str, source: str, cut_name: str, tile_size: str, str
     return (gr.Radio(value=tile_size), model.name, *tiling_view(model, source, cut_name, int(size), current))
 
 
+def own_cut(model: ModelBundle) -> tuple[str, int]:
+    """The model's own cut as this tab's controls name it: a cut and its tile size or number of strips."""
+    vit = model.model
+    if vit.cut == "tiles":
+        return "tiles", vit.tile_size
+    return vit.cut.replace("-", " "), vit.image_size // vit.tile_size
+
+
 def size_controls(cut_name: str):
     """Show the control that sizes this cut: pixels per tile, or how many strips."""
     tiles = CUTS[cut_name] == "tiles"
@@ -112,11 +121,13 @@ def size_controls(cut_name: str):
 
 
 def refresh(model_name: str, source: str, current: Picture | None):
-    """A new model: back to its own tiles."""
+    """A new model: back to its own cut."""
     model = bundle(model_name)
-    size = model.model.tile_size
-    return ("tiles", gr.Radio(value=str(size), visible=True), gr.Radio(visible=False), model.name,
-            *tiling_view(model, source, "tiles", size, current))
+    name, size = own_cut(model)
+    tiles = name == "tiles"
+    return (name, gr.Radio(value=str(model.model.tile_size), visible=tiles),
+            gr.Radio(value=str(size), visible=not tiles) if not tiles else gr.Radio(visible=False), model.name,
+            *tiling_view(model, source, name, size, current))
 
 
 # --- Layout and wiring --------------------------------------------------------------------------------------

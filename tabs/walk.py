@@ -40,14 +40,19 @@ class Choice:
 
 # --- Views --------------------------------------------------------------------------------------------------
 
-def grid_size(model: ModelBundle) -> int:
-    return model.model.image_size // model.model.tile_size
+def grid_size(model: ModelBundle) -> tuple[int, int]:
+    """(rows, columns) of the model's pieces: tiles make a square, strips one column or one row."""
+    return model.model.grid
+
+
+def noun(model: ModelBundle) -> str:
+    return "tile" if model.model.cut == "tiles" else "strip"
 
 
 def choose(model: ModelBundle, steps: Walk, layer, head, query, key=None) -> Choice:
     """The visitor's choices made valid for this model; the key defaults to the token the query attends to most."""
     vit = model.model
-    tokens = grid_size(model) ** 2 + 1
+    tokens = model.model.num_tiles + 1
     # a block or head beyond this model's is its last; a token beyond its tiles (chosen on another model) is
     # no token at all, so it starts afresh
     clamp = lambda value, top: 0 if value is None else min(max(int(value), 0), top)  # noqa: E731
@@ -74,8 +79,9 @@ def token_name(token: int) -> str:
 
 def tile_box(model: ModelBundle, token: int) -> tuple[int, int, int, int]:
     """(top, left, height, width) of a tile in the FACTOR-scaled pictures."""
-    side, grid = model.model.tile_size * FACTOR, grid_size(model)
-    return (token - 1) // grid * side, (token - 1) % grid * side, side, side
+    (height, width), (_, columns) = model.model.piece, grid_size(model)
+    row, column = divmod(token - 1, columns)
+    return row * height * FACTOR, column * width * FACTOR, height * FACTOR, width * FACTOR
 
 
 def marked(model: ModelBundle, picture: np.ndarray, choice: Choice, key: bool = True) -> np.ndarray:
@@ -86,8 +92,8 @@ def marked(model: ModelBundle, picture: np.ndarray, choice: Choice, key: bool = 
     return picture
 
 
-def tile_numbers(grid: int) -> np.ndarray:
-    return np.arange(1, grid * grid + 1).reshape(grid, grid)
+def tile_numbers(grid: tuple[int, int]) -> np.ndarray:
+    return np.arange(1, grid[0] * grid[1] + 1).reshape(grid)
 
 
 def fixed(value, digits: int = 2) -> str:
@@ -115,7 +121,7 @@ def tiles_step(model: ModelBundle, steps: Walk, choice: Choice) -> tuple[np.ndar
     """Step 1: the picture cut into numbered tiles (click one), the N × t² matrix, one tile's pixels."""
     vit, grid, tile = model.model, grid_size(model), shown_tile(steps, choice)
     image = steps.pixels[0].numpy()
-    cut = pictures.written(pictures.grey(image, FACTOR, vit.tile_size), tile_numbers(grid), size=10)
+    cut = pictures.written(pictures.grey(image, FACTOR, vit.piece), tile_numbers(grid), size=10)
     cut = marked(model, cut, Choice(choice.layer, choice.head, tile, 0), key=False)
     vectors = steps.tile_vectors.numpy()  # (N, C·t²), normalised pixels
     count, width = vectors.shape
@@ -124,12 +130,13 @@ def tiles_step(model: ModelBundle, steps: Walk, choice: Choice) -> tuple[np.ndar
     matrix = pictures.cells(vectors, "inferno", low, high, cell_h, cell_w)
     matrix = pictures.boxed(matrix, (tile - 1) * cell_h, 0, cell_h, matrix.shape[1], colour=QUERY, line=2)
     matrix = pictures.titled(matrix, f"{count} tiles × {width} pixels: the sentence as a matrix", size=12)
-    pixels = steps.pixels[0].reshape(grid, vit.tile_size, grid, vit.tile_size)[(tile - 1) // grid, :, (tile - 1) % grid]
-    t = vit.tile_size
-    text = (f"The picture is cut into {plural(count, 'tile')} of {t}×{t} pixels, read row by row like words. Each tile "
-            f"is flattened into one row of {t * t} numbers: the matrix on the right is the whole sentence, a row per "
-            f"word. **Tile {tile}** (green; click another tile to choose it) holds these pixels, 0 blank and 1 full "
-            f"ink:\n\n{number_table(pixels.numpy(), header='row')}\n\nThe model first normalises every pixel, "
+    (h, w), (_, columns), piece = vit.piece, grid, noun(model)
+    pixels = steps.pixels[0].reshape(grid[0], h, columns, w)[(tile - 1) // columns, :, (tile - 1) % columns]
+    text = (f"The picture is cut into {plural(count, piece)} of {h}×{w} pixels, read row by row like words. Each "
+            f"{piece} is flattened into one row of {h * w} numbers: the matrix on the right is the whole sentence, a row "
+            f"per word. **{piece.capitalize()} {tile}** (green; click another {piece} to choose it) holds these pixels, "
+            f"0 blank and 1 full ink:\n\n{number_table(pixels.numpy(), header='row')}\n\nThe model first normalises "
+            f"every pixel, "
             f"(x − {vit.pixel_mean}) / {vit.pixel_std}, so blank paper becomes {low:.2f} and full ink {high:.2f}; "
             f"those are the numbers in its row.")
     return cut, matrix, text
@@ -138,9 +145,9 @@ def tiles_step(model: ModelBundle, steps: Walk, choice: Choice) -> tuple[np.ndar
 def filters_picture(model: ModelBundle) -> np.ndarray:
     """The embedding matrix as D little t×t filters, 8 to a row, on one symmetric scale."""
     vit = model.model
-    weight = vit.tile_embedding.weight.detach().numpy().reshape(-1, vit.tile_size, vit.tile_size)  # (D, t, t)
+    weight = vit.tile_embedding.weight.detach().numpy().reshape(-1, *vit.piece)  # (D, h, w)
     limit = max(float(np.abs(weight).max()), 1e-9)
-    cell = max(4, 48 // vit.tile_size)
+    cell = max(2, 48 // max(vit.piece))
     little = [pictures.cells(f, "RdBu_r", -limit, limit, cell) for f in weight]
     out = pictures.stack([pictures.side_by_side(little[start:start + 8], gap=6) for start in range(0, len(little), 8)],
                          gap=6)
@@ -158,7 +165,7 @@ def embedding_step(model: ModelBundle, steps: Walk, choice: Choice) -> tuple[np.
                                    (f"its {len(vector)}-vector", vector.numpy())])
     text = (f"A linear layer turns each row of {len(pixels)} pixels into a vector of {len(vector)} numbers, the "
             f"tile's *embedding*: number j is the tile's pixels multiplied by filter j, summed, plus a bias. So each "
-            f"filter (left) is a little {vit.tile_size}×{vit.tile_size} pattern the tile is compared with. Tile "
+            f"filter (left) is a little {vit.piece[0]}×{vit.piece[1]} pattern the tile is compared with. Tile "
             f"{tile}'s largest entry is **number {top + 1}**: Σ pixel × filter = {float(pixels @ weight):.3f}, plus "
             f"the bias {bias:.3f}, = **{float(vector[top]):.3f}**.\n\nTile {tile}'s {len(vector)} numbers:\n\n"
             f"{vector_text(vector)}\n\nOn the right, the patterns the {len(vector)} filters vary along most "
@@ -199,10 +206,10 @@ def positions_step(model: ModelBundle, steps: Walk, choice: Choice) -> tuple[np.
 
 def scores_picture(model: ModelBundle, steps: Walk, choice: Choice) -> np.ndarray:
     """The query's q·k/√d with every tile, written in each tile on a diverging colour (click a tile: the key)."""
-    grid, tile_size = grid_size(model), model.model.tile_size
+    grid, tile_size = grid_size(model), min(model.model.piece)
     row = steps.blocks[choice.layer].scores[choice.head, choice.query].numpy()
     limit = max(float(np.abs(row).max()), 1e-9)
-    tiles = row[1:].reshape(grid, grid)
+    tiles = row[1:].reshape(grid)
     heat = pictures.heatmap(tiles, steps.pixels[0].numpy(), "RdBu_r", -limit, limit, factor=FACTOR,
                             outline=pictures.DARK_INK)
     texts = np.vectorize(lambda v: f"{v:.1f}")(tiles)
@@ -211,9 +218,9 @@ def scores_picture(model: ModelBundle, steps: Walk, choice: Choice) -> np.ndarra
 
 def weights_picture(model: ModelBundle, steps: Walk, choice: Choice) -> np.ndarray:
     """The softmax row over the picture: each tile's share of the query's attention, in % (click: the key)."""
-    grid, tile_size = grid_size(model), model.model.tile_size
+    grid, tile_size = grid_size(model), min(model.model.piece)
     row = steps.blocks[choice.layer].attention[choice.head, choice.query].numpy()
-    tiles = row[1:].reshape(grid, grid)
+    tiles = row[1:].reshape(grid)
     heat = pictures.heatmap(tiles, steps.pixels[0].numpy(), "inferno", 0, max(float(row.max()), 1e-9),
                             factor=FACTOR)
     texts = np.vectorize(lambda v: f"{v * 100:.0f}")(tiles)
@@ -316,7 +323,7 @@ def head_step(model: ModelBundle, steps: Walk) -> str:
     verdict = model.read(steps.pixels[0].numpy()).verdict
     refused = (f" The Predict tab still answers *not a {model.noun}*: {verdict.message}" if verdict and verdict.refused
                else "")
-    calibrated = (f"divided by the temperature T = {temperature:.3f}, fitted on validation digits so that 90 % means "
+    calibrated = (f"divided by the temperature T = {temperature:.3f}, fitted on validation {model.noun}s so that 90 % means "
                   f"right 9 times in 10," if temperature != 1 else "(this model has no calibration: T = 1)")
     return (f"The last LayerNorm and one linear layer turn CLS's {steps.blocks[-1].output.shape[1]} numbers into "
             f"{len(names)} scores, the *logits*; they are {calibrated} and softmax makes them probabilities that sum "
@@ -327,9 +334,9 @@ def head_step(model: ModelBundle, steps: Walk) -> str:
 
 
 def heading(model: ModelBundle, picture: Picture) -> str:
-    vit, grid = model.model, grid_size(model)
-    return (f"Following **{picture.source}** through **{model.name}**: {plural(grid * grid, 'tile')} + CLS = "
-            f"{grid * grid + 1} tokens, {plural(vit.num_layers, 'block')} of {plural(vit.num_heads, 'head')}. "
+    vit = model.model
+    return (f"Following **{picture.source}** through **{model.name}**: {plural(vit.num_tiles, noun(model))} + CLS = "
+            f"{vit.num_tiles + 1} tokens, {plural(vit.num_layers, 'block')} of {plural(vit.num_heads, 'head')}. "
             f"Draw, upload or pick another picture in the Predict tab.")
 
 
@@ -341,7 +348,7 @@ def token_views(model: ModelBundle, steps: Walk, choice: Choice) -> tuple:
 
 def controls(model: ModelBundle, choice: Choice) -> tuple:
     """The layer and head buttons and the token numbers, set to the choice and to this model's ranges."""
-    vit, tokens = model.model, grid_size(model) ** 2 + 1
+    vit, tokens = model.model, model.model.num_tiles + 1
     return (gr.Radio([(str(i + 1), i) for i in range(vit.num_layers)], value=choice.layer),
             gr.Radio([(str(i + 1), i) for i in range(vit.num_heads)], value=choice.head),
             gr.Number(choice.query, maximum=tokens - 1), gr.Number(choice.key, maximum=tokens - 1))
@@ -373,9 +380,9 @@ def show_choice(model_name: str, current: Picture | None, layer, head, query, ke
 def clicked_tile(model_name: str, event: gr.SelectData) -> int:
     """The tile (1…N) under a click on one of the FACTOR-scaled pictures."""
     model = bundle(model_name)
-    side, grid = model.model.tile_size * FACTOR, grid_size(model)
+    (height, width), (rows, columns) = model.model.piece, grid_size(model)
     x, y = event.index
-    return min(int(y) // side, grid - 1) * grid + min(int(x) // side, grid - 1) + 1
+    return min(int(y) // (height * FACTOR), rows - 1) * columns + min(int(x) // (width * FACTOR), columns - 1) + 1
 
 
 def click_query(model_name: str, current: Picture | None, layer, head, event: gr.SelectData):

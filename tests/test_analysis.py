@@ -9,7 +9,7 @@ import torch.nn as nn
 from vit import ViT
 from vit.analysis import (attention_rollout, confusion_matrix, cosine_similarity_matrix, cls_attention_maps,
                           explain, log_odds, median_attention_by_label, occlusion, positional_similarity, rollout_map,
-                          saliency, worst_losses)
+                          saliency, tile_maps, worst_losses, attention_distance)
 from vit.tiling import tiles
 
 GRID = 4  # the tiny config: 28 / 7
@@ -29,6 +29,7 @@ class OneTileModel(nn.Module):
     def __init__(self, seen: int, tile_size: int = 7, image_size: int = 28):
         super().__init__()
         self.seen, self.tile_size, self.image_size = seen, tile_size, image_size
+        self.piece, self.grid = (tile_size, tile_size), (image_size // tile_size,) * 2  # what occlusion reads
         self.scale = nn.Parameter(torch.tensor(10.0))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -214,3 +215,33 @@ def test_filter_components_are_orthonormal_and_ordered(tiny_model):
     for _ in range(20):
         other = torch.nn.functional.normalize(torch.randn(flat.shape[1]), dim=0)
         assert float((centred @ other).pow(2).sum()) <= best + 1e-6
+
+
+@pytest.mark.parametrize("cut, grid", [("horizontal-strips", (14, 1)), ("vertical-strips", (1, 14))])
+def test_every_explanation_of_a_strip_model_is_laid_out_on_its_strips(cut, grid):
+    model = ViT(cut=cut, tile_size=2, embed_size=16, num_layers=2, num_heads=2, mlp_size=16).eval()
+    image = torch.zeros(28, 28)
+    image[6:20, 10:16] = 1.0
+    result = explain(model, image)
+    assert result.cls_attention.shape == (2, 2, *grid)
+    assert result.rollout.shape == grid and result.occlusion.shape == grid and result.occlusion_blocks.shape == grid
+    assert all(values.shape == grid for values in tile_maps(model, image, 3).values())
+    # occlusion of strip 5 is the log-odds drop with exactly that strip's pixels blanked
+    blanked = image.clone()
+    if cut == "horizontal-strips":
+        blanked[10:12] = 0
+    else:
+        blanked[:, 10:12] = 0
+    with torch.no_grad():
+        logits = model(torch.stack([image, blanked])[:, None])
+    drop = log_odds(logits, result.predicted)
+    assert_close(occlusion(model, image[None, None], result.predicted).flatten()[5], drop[0] - drop[1], atol=1e-4)
+
+
+def test_attention_distance_between_strips_counts_only_across_them():
+    # attention from every strip to strip 1 only: strip k's query is 2·(k − 1) pixels from it
+    attention = torch.zeros(15, 15)
+    attention[:, 1] = 1.0
+    expected = torch.arange(14.0).mul(2).mean()
+    assert_close(attention_distance(attention, (14, 1), (2, 28)), expected)
+    assert_close(attention_distance(attention, (1, 14), (28, 2)), expected)

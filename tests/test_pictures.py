@@ -40,9 +40,12 @@ def test_heatmaps_at_once_equal_one_heatmap_each_on_its_own_scale():
         assert (together[index] == alone).all()
 
 
-def test_grey_draws_the_tile_grid():
-    rgb = pictures.grey(np.zeros((28, 28)), factor=8, tile_size=7)
+def test_grey_draws_the_tile_grid_and_strip_borders():
+    rgb = pictures.grey(np.zeros((28, 28)), factor=8, piece=7)
     assert (rgb[55] == pictures.GRID).all() and (rgb[54, 10] == 0).all()
+    strips = pictures.grey(np.zeros((28, 28)), factor=8, piece=(2, 28))  # horizontal strips: no vertical lines
+    assert (strips[15] == pictures.GRID).all() and (strips[14] == 0).all()
+    assert not (strips[:, :-1] == pictures.GRID).all(axis=(0, 2)).any()
 
 
 def test_colour_bar_and_grid_are_pictures():

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from .data import Split
 from .model import ViT
-from .tiling import tiles, untile
+from .tiling import pieces, unpieces
 
 
 @torch.inference_mode()
@@ -60,11 +60,19 @@ class Explanation:
     occlusion_blocks: torch.Tensor  # (g, g) the same with each 2×2 block of tiles blanked together
 
 
-def tile_layout(values: torch.Tensor, grid: int) -> torch.Tensor:
-    """Per-tile values (..., N) in reading order -> (..., g, g), laid out by vit.tiling like the model's tiles."""
-    leading = values.shape[:-1]
-    pieces = values.reshape(-1, grid * grid, 1, 1, 1)  # (B, N, C=1, t=1, t=1): each value is a 1x1 tile
-    return untile(pieces, grid, grid).reshape(*leading, grid, grid)  # (..., g, g)
+Grid = int | tuple[int, int]  # (rows, columns) of the model's pieces; an int is a square grid of tiles
+
+
+def rows_and_columns(grid: Grid) -> tuple[int, int]:
+    return (grid, grid) if isinstance(grid, int) else tuple(grid)
+
+
+def tile_layout(values: torch.Tensor, grid: Grid) -> torch.Tensor:
+    """Per-piece values (..., N) in reading order -> (..., rows, columns), laid out by vit.tiling like the
+    model's pieces: a square for tiles, one column for horizontal strips, one row for vertical ones."""
+    rows, columns = rows_and_columns(grid)
+    single = values.reshape(-1, rows * columns, 1, 1, 1)  # (B, N, C=1, 1, 1): each value is a 1x1 piece
+    return unpieces(single, rows, columns).reshape(*values.shape[:-1], rows, columns)
 
 
 def cls_attention_maps(attention: torch.Tensor, grid: int) -> torch.Tensor:
@@ -122,20 +130,20 @@ def occlusion(model: torch.nn.Module, images: torch.Tensor, target: int, fill: f
     change too small to see, while its log-odds fall by 2.3.
     Blocks that already equal `fill` cannot change anything, so they are not run and score exactly 0.
     """
-    tile_size, height, width = model.tile_size, images.shape[2], images.shape[3]
-    pieces = tiles(images, tile_size)[0]  # (N, C, t, t)
-    grid = height // tile_size
-    index = torch.arange(pieces.shape[0])
-    block = (index // grid // group) * math.ceil(grid / group) + index % grid // group  # (N,) each tile's block
+    height, width = images.shape[2], images.shape[3]
+    parts = pieces(images, *model.piece)[0]  # (N, C, h, w)
+    rows, columns = model.grid
+    index = torch.arange(parts.shape[0])
+    block = (index // columns // group) * math.ceil(columns / group) + index % columns // group  # (N,) each one's block
     members = F.one_hot(block).T.bool()  # (G, N)
-    differs = (pieces != fill).flatten(1).any(dim=1)  # (N,)
+    differs = (parts != fill).flatten(1).any(dim=1)  # (N,)
     changed = (members & differs).any(dim=1).nonzero().squeeze(1)  # (K,) blocks blanking would alter
-    copies = pieces.expand(len(changed) + 1, -1, -1, -1, -1).clone()  # (K+1, N, C, t, t); copy 0 stays intact
+    copies = parts.expand(len(changed) + 1, -1, -1, -1, -1).clone()  # (K+1, N, C, h, w); copy 0 stays intact
     copies[1:][members[changed]] = fill
-    evidence = log_odds(model(untile(copies, height, width)).float(), target)  # (K+1,)
+    evidence = log_odds(model(unpieces(copies, height, width)).float(), target)  # (K+1,)
     drops = torch.zeros(members.shape[0], dtype=evidence.dtype, device=evidence.device)
     drops[changed] = evidence[0] - evidence[1:]
-    return tile_layout(drops[block], grid)
+    return tile_layout(drops[block], model.grid)
 
 
 def log_odds(logits: torch.Tensor, target: int) -> torch.Tensor:
@@ -155,7 +163,7 @@ def _as_batch(image: torch.Tensor) -> torch.Tensor:
 def explain(model: ViT, image: torch.Tensor) -> Explanation:
     """Prediction, attention, rollout, saliency and occlusion for one image (H, W) or (C, H, W) in [0, 1]."""
     images = _as_batch(image).to(next(model.parameters()).device)
-    grid = model.image_size // model.tile_size
+    grid = model.grid
     with torch.enable_grad():  # one forward serves prediction, attention and saliency
         pixels = images.detach().clone().requires_grad_(True)
         logits, attention = model(pixels, return_attention=True)
@@ -215,18 +223,20 @@ def filter_components(model: ViT, count: int = 28) -> tuple[torch.Tensor, torch.
     variance = singular ** 2
     share = variance / variance.sum() if variance.sum() > 0 else variance
     keep = min(count, len(singular))
-    shape = (model.channels, model.tile_size, model.tile_size)
+    shape = (model.channels, *model.piece)
     return directions[:keep].reshape(keep, *shape), share[:keep]
 
 
-def tile_distances(grid: int, tile_size: int) -> torch.Tensor:
-    """Distance in pixels between the centres of every pair of tiles of a grid × grid layout, (N, N)."""
-    rows, cols = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
-    centres = torch.stack([rows.flatten(), cols.flatten()], dim=1).float() * tile_size  # (N, 2), reading order
+def tile_distances(grid: Grid, piece: int | tuple[int, int]) -> torch.Tensor:
+    """Distance in pixels between the centres of every pair of pieces (h × w pixels each, `piece`) of a grid
+    (rows, columns), (N, N): for horizontal strips only the vertical distance counts."""
+    (rows, columns), (height, width) = rows_and_columns(grid), rows_and_columns(piece)
+    r, c = torch.meshgrid(torch.arange(rows), torch.arange(columns), indexing="ij")
+    centres = torch.stack([r.flatten() * height, c.flatten() * width], dim=1).float()  # (N, 2), reading order
     return torch.cdist(centres, centres)
 
 
-def attention_distance(attention: torch.Tensor, grid: int, tile_size: int) -> torch.Tensor:
+def attention_distance(attention: torch.Tensor, grid: Grid, piece: int | tuple[int, int]) -> torch.Tensor:
     """How far, in pixels, each head gathers from: (..., T, T) attention -> (...) mean distance.
 
     For every query tile, the attention-weighted distance to the key tiles, averaged over the query tiles
@@ -235,7 +245,7 @@ def attention_distance(attention: torch.Tensor, grid: int, tile_size: int) -> to
     """
     tiles_only = attention[..., 1:, 1:]  # (..., N, N)
     weights = tiles_only / tiles_only.sum(dim=-1, keepdim=True).clamp_min(1e-12)
-    distances = tile_distances(grid, tile_size).to(attention)
+    distances = tile_distances(grid, piece).to(attention)
     return (weights * distances).sum(dim=-1).mean(dim=-1)
 
 
@@ -245,11 +255,11 @@ def mean_attention_distance(model: ViT, images: torch.Tensor, batch_size: int = 
     (K, C, H, W), uint8 or float in [0, 1]."""
     pixels = images.float() / 255 if images.dtype == torch.uint8 else images.float()
     pixels = pixels.reshape(len(pixels), model.channels, *pixels.shape[-2:])
-    device, grid = next(model.parameters()).device, model.image_size // model.tile_size
+    device = next(model.parameters()).device
     total = torch.zeros(model.num_layers, model.num_heads)
     for start in range(0, len(pixels), batch_size):
         _, attention = model(pixels[start:start + batch_size].to(device), return_attention=True)  # (B, L, H, T, T)
-        total += attention_distance(attention.float().cpu(), grid, model.tile_size).sum(dim=0)
+        total += attention_distance(attention.float().cpu(), model.grid, model.piece).sum(dim=0)
     return total / len(pixels)
 
 
@@ -291,7 +301,7 @@ def relevance(model: ViT, image: torch.Tensor, target: int) -> torch.Tensor:
     for probabilities, gradient in zip(attention, gradients):
         weighted = (gradient * probabilities).clamp_min(0).mean(dim=0)  # (T, T)
         joint = joint + weighted @ joint
-    return tile_layout(joint[0, 1:], model.image_size // model.tile_size)
+    return tile_layout(joint[0, 1:], model.grid)
 
 
 def integrated_gradients(model: torch.nn.Module, image: torch.Tensor, target: int, steps: int = 64,
@@ -310,13 +320,13 @@ def integrated_gradients(model: torch.nn.Module, image: torch.Tensor, target: in
     attribution = (images[0] * gradient.mean(dim=0)).sum(dim=0)  # (H, W), channels summed
     if not per_tile:
         return attribution
-    return _per_tile(attribution, model.tile_size)
+    return _per_tile(attribution, model.piece)
 
 
-def _per_tile(values: torch.Tensor, tile_size: int) -> torch.Tensor:
-    """An (H, W) map summed over each tile: (g, g)."""
-    height, width = values.shape
-    return values.reshape(height // tile_size, tile_size, width // tile_size, tile_size).sum(dim=(1, 3))
+def _per_tile(values: torch.Tensor, piece: tuple[int, int]) -> torch.Tensor:
+    """An (H, W) map summed over each piece of `piece` = (h, w) pixels: (rows, columns)."""
+    (height, width), (h, w) = values.shape, piece
+    return values.reshape(height // h, h, width // w, w).sum(dim=(1, 3))
 
 
 def tile_maps(model: ViT, image: torch.Tensor, target: int) -> dict[str, torch.Tensor]:
@@ -324,7 +334,7 @@ def tile_maps(model: ViT, image: torch.Tensor, target: int) -> dict[str, torch.T
     attention (the last block's CLS row, heads averaged), rollout, saliency (|gradient| summed per tile),
     integrated gradients, occlusion (log-odds drop) and relevance. Attention and rollout ignore the class."""
     images = _as_batch(image).to(next(model.parameters()).device)
-    grid = model.image_size // model.tile_size
+    grid = model.grid
     with torch.enable_grad():
         pixels = images.detach().clone().requires_grad_(True)
         logits, attention = model(pixels, return_attention=True)
@@ -332,7 +342,7 @@ def tile_maps(model: ViT, image: torch.Tensor, target: int) -> dict[str, torch.T
     attention = attention[0].detach()
     return {"attention": tile_layout(attention[-1, :, 0, 1:].mean(dim=0), grid),
             "rollout": rollout_map(attention, grid),
-            "saliency": _per_tile(gradient[0].abs().sum(dim=0), model.tile_size),
+            "saliency": _per_tile(gradient[0].abs().sum(dim=0), model.piece),
             "integrated gradients": integrated_gradients(model, images, target),
             "occlusion": occlusion(model, images, target),
             "relevance": relevance(model, images, target)}

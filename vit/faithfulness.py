@@ -24,7 +24,7 @@ import torch.nn as nn
 from .analysis import METHODS, tile_maps
 from .data import Split
 from .model import ViT
-from .tiling import tiles, untile
+from .tiling import pieces, unpieces
 
 POINTS = 17             # curve points: 0, 1/16, …, all of the tiles
 RANDOM_ORDERS = 4       # random orders per picture in the app (one per image over a test set)
@@ -51,16 +51,16 @@ def curves(model: ViT, image: torch.Tensor, target: int, orders: torch.Tensor, t
     """Deletion and insertion curves, each (M, P): p(target) with the first k tiles of each of the M orders
     (M, N) blanked, or with only those kept; all M × P × 2 pictures go through the model in a few batches."""
     images = image.float().reshape(1, model.channels, model.image_size, model.image_size)
-    pieces = tiles(images.to(next(model.parameters()).device), model.tile_size)[0]  # (N, C, t, t)
-    steps = counts(pieces.shape[0])
+    parts = pieces(images.to(next(model.parameters()).device), *model.piece)[0]  # (N, C, h, w)
+    steps = counts(parts.shape[0])
     rank = torch.empty_like(orders)
     rank.scatter_(1, orders, torch.arange(orders.shape[1]).expand_as(orders))  # rank[m, tile]: its place in order m
     first = rank[:, None, :] < torch.tensor(steps)[None, :, None]  # (M, P, N): among the first k
     keep = torch.cat([~first, first]).flatten(0, 1)  # deletion keeps the rest; insertion keeps only those
-    pictures = torch.where(keep[:, :, None, None, None].to(pieces.device), pieces, torch.full_like(pieces, fill))
+    pictures = torch.where(keep[:, :, None, None, None].to(parts.device), parts, torch.full_like(parts, fill))
     probabilities = []
     for start in range(0, len(pictures), BATCH):
-        logits = model(untile(pictures[start:start + BATCH], model.image_size, model.image_size)).float()
+        logits = model(unpieces(pictures[start:start + BATCH], model.image_size, model.image_size)).float()
         probabilities.append((logits / temperature).softmax(dim=-1)[:, target].cpu())
     deletion, insertion = torch.cat(probabilities).reshape(2, len(orders), len(steps))
     return deletion, insertion, steps
@@ -83,9 +83,8 @@ def picture_test(model: ViT, image: torch.Tensor, target: int, temperature: floa
     """Every method's map of one picture for one class, its deletion and insertion curves and areas, and the
     same for random orders (their mean curve; "random" in the areas)."""
     maps = tile_maps(model, image, target)
-    grid = model.image_size // model.tile_size
     orders = torch.cat([torch.stack([ranking(maps[name]) for name in METHODS]),
-                        random_orders(random_count, grid * grid, seed)])
+                        random_orders(random_count, model.num_tiles, seed)])
     deletion, insertion, steps = curves(model, image, target, orders, temperature)
     # one curve per method, then the random orders' mean
     mean = lambda curve: torch.cat([curve[:len(METHODS)], curve[len(METHODS):].mean(dim=0, keepdim=True)])  # noqa: E731
@@ -176,10 +175,9 @@ def rank_correlation(first: torch.Tensor, second: torch.Tensor) -> float:
 
 
 def inked_tiles(model: ViT, image: torch.Tensor) -> torch.Tensor:
-    """(g, g) bool: the tiles holding any ink."""
-    pieces = tiles(image.float().reshape(1, model.channels, model.image_size, model.image_size), model.tile_size)[0]
-    grid = model.image_size // model.tile_size
-    return (pieces != 0).flatten(1).any(dim=1).reshape(grid, grid)
+    """(rows, columns) bool: the pieces holding any ink."""
+    parts = pieces(image.float().reshape(1, model.channels, model.image_size, model.image_size), *model.piece)[0]
+    return (parts != 0).flatten(1).any(dim=1).reshape(model.grid)
 
 
 def randomisation(model: ViT, split: Split, count: int = RANDOMISED_IMAGES, seed: int = 0) -> dict:

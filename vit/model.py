@@ -1,6 +1,6 @@
 """A Vision Transformer: "An Image is Worth 16x16 Words" (Dosovitskiy et al. 2020, section 3.1).
 
-The image is cut into tiles (vit/tiling.py); each tile is flattened and linearly embedded like a word;
+The image is cut into tiles, or strips (vit/tiling.py); each piece is flattened and linearly embedded like a word;
 a learned CLS token goes in front; positions are added; pre-norm transformer blocks let every token look
 at every other one; the class is read from the CLS token. Read top to bottom: helpers, attention, MLP,
 block, ViT.
@@ -17,7 +17,7 @@ from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from .tiling import check_divides, patchify
+from .tiling import grid_shape, patchify, piece_shape
 
 POS_EMBEDDINGS = ("learned", "sinusoidal", "none")
 WEIGHTS_NAME = "model.safetensors"
@@ -88,7 +88,8 @@ class ViT(nn.Module, PyTorchModelHubMixin, library_name="vit-explainer", pipelin
     """Vision Transformer on raw pixels in [0, 1]; the constructor's arguments are its config."""
 
     def __init__(self, *, image_size: int = 28, channels: int = 1, num_classes: int = 10,
-                 tile_size: int = 4,           # side of a square tile, must divide image_size
+                 tile_size: int = 4,           # side of a square tile (or a strip's width), must divide image_size
+                 cut: str = "tiles",           # tiles | horizontal-strips | vertical-strips (vit/tiling.py)
                  embed_size: int = 64,         # width of every token
                  num_layers: int = 6,          # transformer blocks
                  num_heads: int = 4,           # attention heads per block
@@ -99,19 +100,20 @@ class ViT(nn.Module, PyTorchModelHubMixin, library_name="vit-explainer", pipelin
                  pixel_std: float = 0.3081,
                  class_names: list[str] | None = None):
         super().__init__()
-        check_divides(image_size, tile_size, "tile size")
+        self.piece = piece_shape(cut, tile_size, image_size)  # (h, w) pixels of each token's piece; raises if bad
+        self.grid = grid_shape(cut, tile_size, image_size)     # (rows, columns) of pieces
         if class_names and len(class_names) != num_classes:
             raise ValueError(f"{len(class_names)} class_names for {num_classes} classes")
         if pos_embedding not in POS_EMBEDDINGS:
             raise ValueError(f"pos_embedding must be one of {POS_EMBEDDINGS}, not {pos_embedding!r}")
-        self.image_size, self.channels, self.tile_size = image_size, channels, tile_size
+        self.image_size, self.channels, self.tile_size, self.cut = image_size, channels, tile_size, cut
         self.num_layers, self.num_heads, self.pos_embedding_kind = num_layers, num_heads, pos_embedding
         self.pixel_mean, self.pixel_std = pixel_mean, pixel_std
         self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
-        self.num_tiles = (image_size // tile_size) ** 2
+        self.num_tiles = self.grid[0] * self.grid[1]
         num_tokens = self.num_tiles + 1  # + CLS
 
-        self.tile_embedding = nn.Linear(channels * tile_size * tile_size, embed_size)
+        self.tile_embedding = nn.Linear(channels * self.piece[0] * self.piece[1], embed_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_size))
         if pos_embedding == "learned":
             self.pos_embedding = nn.Parameter(torch.zeros(1, num_tokens, embed_size))
@@ -146,7 +148,7 @@ class ViT(nn.Module, PyTorchModelHubMixin, library_name="vit-explainer", pipelin
         if images.ndim != 4 or tuple(images.shape[1:]) != expected:
             raise ValueError(f"expected images of shape (B, {', '.join(map(str, expected))}), got {tuple(images.shape)}")
         x = (images - self.pixel_mean) / self.pixel_std
-        x = self.tile_embedding(patchify(x, self.tile_size))  # (B, N, D)
+        x = self.tile_embedding(patchify(x, self.tile_size, self.cut))  # (B, N, D)
         cls_token = self.cls_token.expand(x.shape[0], -1, -1)  # (B, 1, D)
         x = torch.cat([cls_token, x], dim=1) + self.pos_embedding  # (B, T, D), T = N + 1
         maps = []

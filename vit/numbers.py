@@ -30,6 +30,7 @@ def explanation_numbers(model: ModelBundle, image: np.ndarray, source: str) -> d
             "label": None if reading.refused else model.class_names[reading.best],
             "not_a_digit": verdict.message if verdict else None, "scores": verdict.scores if verdict else None,
             "input": listed(image), "tile_size": model.model.tile_size,
+            "cut": model.model.cut,
             "logits": listed(steps.logits),
             "attention": {"shape": "layer, head, query token, key token (0 = CLS, then tiles in reading order); "
                                    "each row sums to 1", "values": listed(result.attention)},

@@ -89,13 +89,14 @@ def heatmaps(values: np.ndarray, image: np.ndarray, name: str, factor: int = 4, 
     return rgb
 
 
-def grey(image: np.ndarray, factor: int = SCALE, tile_size: int | None = None) -> np.ndarray:
-    """An (H, W) image in [0, 1] as grey pixels, upscaled, with the tile borders drawn when tile_size is given."""
+def grey(image: np.ndarray, factor: int = SCALE, piece: int | tuple[int, int] | None = None) -> np.ndarray:
+    """An (H, W) image in [0, 1] as grey pixels, upscaled, with the borders of the model's pieces drawn when
+    `piece` is given: a tile side, or (height, width) of a tile or strip."""
     rgb = upscale(np.repeat((np.clip(image, 0, 1) * 255).round().astype(np.uint8)[..., None], 3, axis=2), factor)
-    if tile_size:
-        step = tile_size * factor
-        rgb[step - 1:-1:step, :] = GRID
-        rgb[:, step - 1:-1:step] = GRID
+    if piece:
+        height, width = (piece, piece) if isinstance(piece, int) else piece
+        rgb[height * factor - 1:-1:height * factor, :] = GRID
+        rgb[:, width * factor - 1:-1:width * factor] = GRID
     return rgb
 
 

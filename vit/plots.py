@@ -261,12 +261,15 @@ def reliability_figure(before: dict, after: dict) -> Figure:
     return figure
 
 
-def positional_similarity_figure(similarity) -> Figure:
+def positional_similarity_figure(similarity, grid: tuple[int, int] | None = None) -> Figure:
     """Cosine similarity of each tile position's embedding with every other one, in the tile layout (ViT fig. 7).
 
     similarity (N, N) with N = g*g positions; cell (r, c) of the big grid shows row r*g+c as a small g×g map.
+    Strips (a grid of one row or one column) have no 2-D layout: their N × N matrix is shown as it is.
     """
     similarity = as_array(similarity)
+    if grid is not None and min(grid) == 1:
+        return strip_similarity_figure(similarity, "row" if grid[1] == 1 else "column")
     grid = math.isqrt(similarity.shape[0])
     cells = similarity.reshape(grid, grid, grid, grid)  # (row, col, other row, other col)
     gap = 1
@@ -282,6 +285,23 @@ def positional_similarity_figure(similarity) -> Figure:
     colorbar.set_label("cosine similarity", fontsize=SMALL)
     colorbar.ax.tick_params(labelsize=SMALL)
     figure.suptitle("position embedding similarity", fontsize=TITLE)
+    return figure
+
+
+def strip_similarity_figure(similarity: np.ndarray, direction: str) -> Figure:
+    """Cosine similarity of every pair of strip positions, (N, N), strip 1 at the top (or left) of the image."""
+    figure = Figure(figsize=(5.6, 4.8), dpi=DPI, layout="constrained")
+    ax = figure.add_subplot()
+    image = ax.imshow(similarity, cmap="viridis", vmin=-1, vmax=1, interpolation="nearest")
+    ticks = range(0, len(similarity), max(1, len(similarity) // 7))
+    ax.set_xticks(ticks, [str(t + 1) for t in ticks], fontsize=SMALL)
+    ax.set_yticks(ticks, [str(t + 1) for t in ticks], fontsize=SMALL)
+    ax.set_xlabel(f"strip ({'top' if direction == 'row' else 'left'} = 1)", fontsize=LABEL)
+    ax.set_ylabel("strip", fontsize=LABEL)
+    colorbar = figure.colorbar(image, ax=ax, shrink=0.8)
+    colorbar.set_label("cosine similarity", fontsize=SMALL)
+    colorbar.ax.tick_params(labelsize=SMALL)
+    figure.suptitle("position embedding similarity (strips)", fontsize=TITLE)
     return figure
 
 
@@ -373,7 +393,7 @@ def filter_components_figure(components, share) -> Figure:
     return figure
 
 
-def attention_distance_figure(distances, uniform: float, tile_size: int) -> Figure:
+def attention_distance_figure(distances, uniform: float, pieces: str) -> Figure:
     """Mean attention distance per head against depth (ViT paper, figure 7 right): a dot per head and layer,
     with the distance uniform attention would give as a dashed line; distances (L, H) in pixels."""
     distances = as_array(distances)
@@ -391,7 +411,7 @@ def attention_distance_figure(distances, uniform: float, tile_size: int) -> Figu
     ax.tick_params(labelsize=SMALL)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=SMALL, ncols=2 if heads > 2 else 1, loc="lower right")
-    figure.suptitle(f"how far each head looks (tiles of {tile_size} px)", fontsize=TITLE)
+    figure.suptitle(f"how far each head looks ({pieces})", fontsize=TITLE)
     return figure
 
 
@@ -465,4 +485,40 @@ def randomisation_figure(stages: list[str], correlations: dict) -> Figure:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=SMALL - 1, loc="center left", bbox_to_anchor=(1.0, 0.5))
     figure.suptitle("sanity check: does the map change when the model forgets what it learned?", fontsize=LABEL)
+    return figure
+
+
+def zoo_figure(names: list[str], similarities: list, distances: list, uniforms: list[float]) -> Figure:
+    """The zoo side by side: each model's position-embedding similarity (N × N, positions in reading order) over
+    its mean attention distance per layer (a dot per head, the mean as a line, uniform attention dashed), the
+    distances on one shared scale so the models can be compared."""
+    count = len(names)
+    figure = Figure(figsize=(2.25 * count + 0.6, 5.2), dpi=DPI, layout="constrained")
+    axes = figure.subplots(2, count, squeeze=False, gridspec_kw={"height_ratios": [1.1, 1]})
+    top = max(max(float(as_array(d).max()) for d in distances), max(uniforms)) * 1.15
+    image = None
+    for column, (name, similarity, distance, uniform) in enumerate(zip(names, similarities, distances, uniforms)):
+        above, below = axes[0, column], axes[1, column]
+        image = above.imshow(as_array(similarity), cmap="viridis", vmin=-1, vmax=1, interpolation="nearest")
+        above.set_title(name, fontsize=SMALL)
+        above.set_xticks([])
+        above.set_yticks([])
+        distance = as_array(distance)
+        depth = np.arange(1, distance.shape[0] + 1)
+        for head in range(distance.shape[1]):
+            below.scatter(depth, distance[:, head], s=10, color="#7a8fa6", zorder=3)
+        below.plot(depth, distance.mean(axis=1), color="#d1495b", linewidth=2)
+        below.axhline(uniform, color="grey", linestyle="--", linewidth=1)
+        below.set_ylim(0, top)
+        below.set_xticks(depth)
+        below.tick_params(labelsize=SMALL)
+        below.grid(alpha=0.3)
+        below.set_xlabel("layer", fontsize=SMALL)
+        if column == 0:
+            above.set_ylabel("position similarity", fontsize=SMALL)
+            below.set_ylabel("attention distance (px)", fontsize=SMALL)
+    colorbar = figure.colorbar(image, ax=axes[0, :].tolist(), shrink=0.8, pad=0.01)
+    colorbar.ax.tick_params(labelsize=SMALL)
+    figure.suptitle("positions learned (top: cosine similarity of every pair, −1 to 1) and how far heads look "
+                    "(bottom: red = mean over heads, dashed = uniform)", fontsize=LABEL)
     return figure

@@ -5,6 +5,10 @@ the app's tiling tab and the tests all call these functions, so what a user sees
 embeds, and a test proves the two versions agree.
 
 Shapes: images are (B, C, H, W); pieces come back as (B, N, C, h, w), N pieces in reading order.
+
+A model reads one of three cuts (its config's `cut`), each a grid of equal rectangles: square tiles of
+`size` pixels, horizontal strips `size` rows high (a grid of one column) or vertical strips `size` columns
+wide (a grid of one row). Every explanation lays its per-token numbers out on that grid.
 """
 
 import einops
@@ -84,6 +88,62 @@ def unstrip_vertical(pieces: torch.Tensor) -> torch.Tensor:
     return einops.rearrange(pieces, "b k c h w -> b c h (k w)")
 
 
-def patchify(images: torch.Tensor, tile_size: int) -> torch.Tensor:
-    """The model's view: tiles flattened into vectors, (B, C, H, W) -> (B, N, C*t*t)."""
-    return tiles(images, tile_size).flatten(2)  # (B, N, C*t*t)
+CUTS = ("tiles", "horizontal-strips", "vertical-strips")
+
+
+def piece_shape(cut: str, size: int, image_size: int) -> tuple[int, int]:
+    """(height, width) in pixels of each piece a cut makes of a square image; bad kinds and sizes raise."""
+    if cut not in CUTS:
+        raise ValueError(f"cut must be one of {CUTS}, not {cut!r}")
+    what = "tile size" if cut == "tiles" else "strip width"
+    check_divides(image_size, size, what)
+    return {"tiles": (size, size), "horizontal-strips": (size, image_size),
+            "vertical-strips": (image_size, size)}[cut]
+
+
+def grid_shape(cut: str, size: int, image_size: int) -> tuple[int, int]:
+    """(rows, columns) of pieces: 7×7 for tiles of 4, 14×1 for horizontal strips 2 rows high."""
+    height, width = piece_shape(cut, size, image_size)
+    return image_size // height, image_size // width
+
+
+def pieces(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Cut into rectangles `height` × `width`, row by row, by hand: (B, C, H, W) -> (B, N, C, height, width).
+    Tiles are squares; a horizontal strip is a rectangle as wide as the image, a vertical one as high."""
+    b, c, h, w = images.shape
+    check_divides(h, height, "piece height")
+    check_divides(w, width, "piece width")
+    grid = images.view(b, c, h // height, height, w // width, width).permute(0, 2, 4, 1, 3, 5)  # (B, r, c, C, h, w)
+    return grid.reshape(b, -1, c, height, width)
+
+
+def pieces_einops(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Cut into rectangles `height` × `width` with einops."""
+    check_divides(images.shape[2], height, "piece height")
+    check_divides(images.shape[3], width, "piece width")
+    return einops.rearrange(images, "b c (r h) (k w) -> b (r k) c h w", h=height, w=width)
+
+
+def unpieces(parts: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Put rectangles back together: (B, N, C, h, w) -> (B, C, height, width)."""
+    return einops.rearrange(parts, "b (r k) c h w -> b c (r h) (k w)", r=height // parts.shape[-2],
+                            k=width // parts.shape[-1])
+
+
+def cut_pieces(images: torch.Tensor, cut: str, size: int) -> torch.Tensor:
+    """The pieces a model with this cut reads, (B, N, C, h, w)."""
+    return pieces(images, *piece_shape(cut, size, images.shape[-1]))
+
+
+def patchify(images: torch.Tensor, tile_size: int, cut: str = "tiles") -> torch.Tensor:
+    """The model's view: pieces flattened into vectors, (B, C, H, W) -> (B, N, C*h*w)."""
+    return cut_pieces(images, cut, tile_size).flatten(2)  # (B, N, C*h*w)
+
+
+def cut_words(cut: str, size: int, image_size: int = 28) -> str:
+    """The pieces in words: "4×4 tiles", "horizontal strips 2 rows high", "vertical strips 2 columns wide"."""
+    piece_shape(cut, size, image_size)  # raises on a bad cut
+    unit = "row" if cut == "horizontal-strips" else "column"
+    return {"tiles": f"{size}×{size} tiles",
+            "horizontal-strips": f"horizontal strips {size} {unit}{'s' * (size > 1)} high",
+            "vertical-strips": f"vertical strips {size} {unit}{'s' * (size > 1)} wide"}[cut]

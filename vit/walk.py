@@ -103,7 +103,7 @@ def walk(model: ViT, image: torch.Tensor, temperature: float = 1.0) -> Walk:
     """The forward pass of one image (H, W) or (C, H, W), pixels in [0, 1], written out."""
     pixels = image.float().reshape(model.channels, model.image_size, model.image_size)
     normalised = (pixels - model.pixel_mean) / model.pixel_std
-    tile_vectors = patchify(normalised[None], model.tile_size)[0]  # (N, C·t²), the model's own cut
+    tile_vectors = patchify(normalised[None], model.tile_size, model.cut)[0]  # (N, C·h·w), the model's own cut
     embedded = linear(tile_vectors, model.tile_embedding)
     tokens = torch.cat([model.cls_token[0].detach(), embedded])  # (T, D)
     positions = model.pos_embedding[0].detach()  # a view of a parameter keeps requires_grad, even here
