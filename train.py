@@ -25,6 +25,7 @@ from vit.bundle import load_folder
 from vit.data import DATA_DIR_VARIABLE, DATASETS, DataError, carve_validation, load_split
 from vit.hub import REPO_ID, PushError, check_push_access, push_folder
 from vit.model import ViT
+from vit.tiling import CUTS
 from vit import distributed, faithfulness, pacing
 from vit.training import PRESETS, Interrupted, Recipe, read_checkpoint_state, train, write_model_folder
 
@@ -48,6 +49,7 @@ pushing to the Hugging Face Hub:
   repo and branch created) before training starts, so a bad token fails in seconds. The app names a pushed
   repo by its name without "vit-": you/vit-mnist is shown as "mnist"."""
 
+RECIPE_OPTIONS = ("epochs", "batch_size", "lr", "weight_decay", "rotate", "thickness", "elastic", "flip")
 HUB_OPTIONS = {"--push": 0, "--private": 0, "--repo-id": 1, "--revision": 1}  # option -> values it takes
 
 
@@ -72,6 +74,20 @@ def duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def chance(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a chance between 0 and 1, not {text}")
+    return value
+
+
 def positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -89,7 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"folder holding the IDX .gz files (default: ${DATA_DIR_VARIABLE}, else download into the cache)")
     model = parser.add_argument_group("model (unset: the preset's value)")
     model.add_argument("--preset", choices=sorted(PRESETS), default="default", help="architecture and recipe (default: default)")
-    model.add_argument("--tile-size", type=positive_int, help="side of each square tile; must divide 28")
+    model.add_argument("--cut", choices=list(CUTS), default="tiles",
+                       help="what a word is: square tiles, or strips of --tile-size rows or columns (default: tiles)")
+    model.add_argument("--tile-size", type=positive_int, help="side of each square tile, or each strip's width; must "
+                       "divide 28")
     model.add_argument("--num-layers", type=positive_int, help="transformer blocks")
     model.add_argument("--num-heads", type=positive_int, help="attention heads per block")
     model.add_argument("--embed-size", type=positive_int, help="token width; a multiple of --num-heads")
@@ -103,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("--lr", type=positive_float, help="peak learning rate")
     recipe.add_argument("--weight-decay", type=float, help="AdamW weight decay on matrices")
     recipe.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    recipe.add_argument("--rotate", type=non_negative, help="augmentation: random rotation up to this many degrees")
+    recipe.add_argument("--thickness", type=non_negative,
+                        help="augmentation: strokes thickened or thinned by up to this share of a pixel (digits)")
+    recipe.add_argument("--elastic", type=non_negative, help="augmentation: elastic distortion up to this many pixels")
+    recipe.add_argument("--flip", type=chance, help="augmentation: chance of a left-right mirror image (garments, "
+                        "not digits)")
     run = parser.add_argument_group("run")
     run.add_argument("--threads", type=positive_int, default=None,
                      help="CPU threads (default: a few steps are timed on 1 and on 2 threads and the faster is kept: "
@@ -253,8 +278,8 @@ def build(args: argparse.Namespace) -> tuple[ViT, Recipe]:
     overrides = {key: getattr(args, key) for key in ("tile_size", "num_layers", "num_heads", "embed_size", "mlp_size")
                  if getattr(args, key) is not None}
     recipe = replace(preset_recipe, seed=args.seed, **{key: getattr(args, key) for key in
-                     ("epochs", "batch_size", "lr", "weight_decay") if getattr(args, key) is not None})
-    config = architecture | overrides | {"pos_embedding": args.pos_embedding,
+                     RECIPE_OPTIONS if getattr(args, key) is not None})
+    config = architecture | overrides | {"cut": args.cut, "pos_embedding": args.pos_embedding,
                                          "class_names": list(DATASETS[args.dataset].class_names)}
     try:
         model = ViT(**config)

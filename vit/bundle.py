@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from . import novelty
+from .preprocess import FRAMINGS, Framing
 from .analysis import confusion_matrix
 from .model import ViT, WEIGHTS_NAME
 
@@ -30,13 +31,15 @@ REQUIRED = tuple(name for name in FILES if name != CALIBRATION)  # what a comple
 # The config's and the recipe's keys in words, for model cards and the About tab.
 SETTING_NAMES = {
     "image_size": "image side, pixels", "channels": "colour channels", "num_classes": "classes",
-    "tile_size": "tile side, pixels", "embed_size": "token width", "num_layers": "transformer blocks",
+    "tile_size": "tile side or strip width, pixels", "cut": "pieces", "embed_size": "token width",
+    "num_layers": "transformer blocks",
     "num_heads": "attention heads per block", "mlp_size": "MLP hidden width", "pos_embedding": "positions",
     "dropout": "dropout", "pixel_mean": "pixel mean (normalisation)", "pixel_std": "pixel spread (normalisation)",
     "class_names": "class names", "epochs": "epochs", "batch_size": "batch size", "lr": "peak learning rate",
     "weight_decay": "weight decay", "warmup_epochs": "warm-up epochs", "label_smoothing": "label smoothing",
     "rotate": "rotation, degrees", "shift": "shift, pixels", "scale": "zoom range",
     "thickness": "stroke thickness change", "elastic": "elastic distortion, pixels",
+    "flip": "chance of a mirror image",
     "ema_decay": "weight-average decay", "seed": "seed"}
 
 HIGHEST_LOSSES = 64      # test images kept by loss, right or wrong
@@ -162,9 +165,18 @@ class ModelBundle:
         return novelty.Limits(**self.calibration["not_a_digit"]) if self.calibration else None
 
     @property
+    def dataset(self) -> str:
+        return self.evaluation.get("dataset", "mnist")
+
+    @property
     def noun(self) -> str:
-        """What one input is called in sentences: a digit, or for other datasets an item."""
-        return "digit" if self.evaluation.get("dataset", "mnist") == "mnist" else "item"
+        """What one input is called in sentences: a digit, or a fashion item."""
+        return {"mnist": "digit", "fashion-mnist": "fashion item"}.get(self.dataset, "item")
+
+    @property
+    def framing(self) -> Framing:
+        """How a visitor's picture is placed in the frame: as the model's dataset places its own."""
+        return FRAMINGS.get(self.dataset, FRAMINGS["mnist"])
 
     @torch.inference_mode()
     def read(self, image: np.ndarray | torch.Tensor) -> Reading:
@@ -277,7 +289,23 @@ def _read_json(path: Path, what: str) -> dict:
     return content
 
 
-def bundled_folders(root: str | Path = Path(__file__).resolve().parent.parent / "weights") -> dict[str, Path]:
-    """Model folders shipped in weights/, by name."""
-    root = Path(root)
-    return {p.name: p for p in sorted(root.iterdir()) if (p / CONFIG).is_file()} if root.is_dir() else {}
+WEIGHTS_ROOT = Path(__file__).resolve().parent.parent / "weights"
+ZOO = "zoo"  # weights/zoo/: one recipe, one change each (the Compare tab's models, not the menu's)
+
+
+def bundled_folders(root: str | Path = WEIGHTS_ROOT) -> dict[str, Path]:
+    """Model folders shipped in weights/, by name: those in it and those in its group folders (weights/fashion/),
+    but not the zoo's."""
+    root, found = Path(root), {}
+    for path in sorted(root.iterdir()) if root.is_dir() else ():
+        if (path / CONFIG).is_file():
+            found[path.name] = path
+        elif path.is_dir() and path.name != ZOO:
+            found.update((inner.name, inner) for inner in sorted(path.iterdir()) if (inner / CONFIG).is_file())
+    return found
+
+
+def zoo_folders(root: str | Path = WEIGHTS_ROOT) -> dict[str, Path]:
+    """The zoo's model folders, by name."""
+    zoo = Path(root) / ZOO
+    return {p.name: p for p in sorted(zoo.iterdir()) if (p / CONFIG).is_file()} if zoo.is_dir() else {}

@@ -31,6 +31,7 @@ from .bundle import SETTING_NAMES, Answers, summarise, write_folder
 from .data import Split
 from .distributed import ALONE, Team
 from .model import ViT
+from .tiling import cut_words, grid_shape
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Recipe:
     scale: float = 0.15           # random zoom in [1 - scale, 1 + scale]
     thickness: float = 0.0        # strokes thickened or thinned: up to this share of one pixel's dilation/erosion
     elastic: float = 0.0          # pixels: a smooth random displacement field (elastic distortion) up to this size
+    flip: float = 0.0             # chance of a left-right mirror image: for garments, never for digits (a mirrored 7)
     ema_decay: float = 0.999      # the weights kept and evaluated are an exponential moving average
     seed: int = 0
 
@@ -69,11 +71,15 @@ PRESETS: dict[str, tuple[dict, Recipe]] = {
 
 def augment(images: torch.Tensor, recipe: Recipe, generator: torch.Generator) -> torch.Tensor:
     """Random stroke thickness, then rotation, zoom, shift and elastic distortion of a whole batch (B, C, H, W)
-    in one resampling. Thickness and elastic distortion stand in for writers MNIST does not have."""
+    in one resampling, and a left-right mirror for a share of the images. Thickness and elastic distortion stand
+    in for writers MNIST does not have."""
     b, _, h, _ = images.shape
     uniform = lambda *shape: torch.rand(*shape, generator=generator) * 2 - 1  # noqa: E731
     if recipe.thickness:
         images = vary_thickness(images, uniform(b) * recipe.thickness)
+    if recipe.flip:
+        mirrored = torch.rand(b, generator=generator) < recipe.flip
+        images = torch.where(mirrored.view(-1, 1, 1, 1), images.flip(-1), images)
     angle = uniform(b) * math.radians(recipe.rotate)
     zoom = 1 + uniform(b) * recipe.scale
     shift = uniform(b, 2) * recipe.shift * 2 / h  # affine_grid works in [-1, 1] coordinates
@@ -303,6 +309,8 @@ def model_card(config: dict, recipe: Recipe, summary: dict, dataset: str, second
                                  metric_value=round(summary["accuracy"], 4))])
     architecture = "\n".join(f"| {SETTING_NAMES.get(key, key)} (`{key}`) | {value} |" for key, value in config.items())
     training = "\n".join(f"| {SETTING_NAMES.get(key, key)} (`{key}`) | {value} |" for key, value in asdict(recipe).items())
+    rows, columns = grid_shape(config.get("cut", "tiles"), config["tile_size"], config["image_size"])
+    tokens = rows * columns
     content = f"""---
 {data.to_yaml()}
 ---
@@ -310,7 +318,7 @@ def model_card(config: dict, recipe: Recipe, summary: dict, dataset: str, second
 # A Vision Transformer for {pretty}
 
 A pure Vision Transformer ({parameters:,} parameters) that cuts each 28×28 image into
-{config['tile_size']}×{config['tile_size']} tiles, reads them as a sequence of {(28 // config['tile_size']) ** 2} "words"
+{cut_words(config.get('cut', 'tiles'), config['tile_size'])}, reads them as a sequence of {tokens} "words"
 plus a CLS token, and predicts the class from the CLS token.
 
 **Test accuracy: {summary['accuracy'] * 100:.2f} %** on the {summary['n']:,} {pretty} test images
