@@ -81,7 +81,7 @@ def open_image(model_name: str, true: str, predicted: str, event: gr.SelectData)
     t, p = model.class_names.index(true), model.class_names.index(predicted)
     image = model.confused(t, p)[event.index]
     source = f"a test {true}" if t == p else f"a {true} read as {predicted}"
-    return Picture(image.input, source), gr.Tabs(selected="predict")
+    return Picture(image.input, source, dataset=model.dataset), gr.Tabs(selected="predict")
 
 
 def refresh(model_name: str):

@@ -16,13 +16,13 @@ from vit import pictures
 from vit.analysis import explain
 from vit.bundle import ModelBundle
 from vit.numbers import explanation_numbers
-from vit.preprocess import ImageError, open_image, to_model_input
+from vit.preprocess import DIGITS, ImageError, open_image, to_model_input
 
 from . import images
 from .shared import Context, Picture, TabWiring, bundle, default_label, enlarged, thumbnail
 
 EXAMPLES_PER_CLASS = 1  # example digits offered per class
-PROMPT = "Draw a digit"
+PROMPT = "Draw a digit"  # the label with nothing to read (for a digit model)
 NO_MAPS = (None,) * 5 + ("",)
 OCCLUSION_FLOOR = 1.0  # log-odds: the colour scale never spans less, so a tiny effect looks tiny
 # The sketchpad opens with no tool chosen ("select the draw tool to start"): pick the brush for the visitor,
@@ -43,24 +43,28 @@ PICK_BRUSH = """() => {
 
 # --- Views: a model and a picture in; Markdown, label confidences and pictures out ---------------------------
 
-def picture_from_sketch(sketch: dict | None) -> Picture | str:
-    """The sketchpad's composite as a Picture, or the message to show instead."""
+def picture_from_sketch(sketch: dict | None, model: ModelBundle | None = None) -> Picture | str:
+    """The sketchpad's composite as a Picture framed as the model's dataset frames its own (MNIST's without a
+    model), or the message to show instead."""
     composite = sketch.get("composite") if sketch else None
     if composite is None:
-        return "Draw a digit on the canvas."
+        return f"Draw a {model.noun if model else 'digit'} on the canvas."
     try:
-        return Picture(to_model_input(composite).numpy(), "your drawing", thumbnail(composite))
+        framed = to_model_input(composite, model.framing if model else DIGITS).numpy()
+        return Picture(framed, "your drawing", thumbnail(composite), model.dataset if model else "mnist")
     except ImageError as error:
         return str(error)
 
 
-def picture_from_file(path: str | None) -> Picture | str:
+def picture_from_file(path: str | None, model: ModelBundle | None = None) -> Picture | str:
     """An uploaded file as a Picture, or the message to show instead."""
+    noun = model.noun if model else "digit"
     if not path:
-        return "Draw a digit, upload a picture, or pick a test digit."
+        return f"Draw a {noun}, upload a picture, or pick a test {noun}."
     try:
         image = open_image(path)
-        return Picture(to_model_input(image).numpy(), "your picture", thumbnail(image))
+        framed = to_model_input(image, model.framing if model else DIGITS).numpy()
+        return Picture(framed, "your picture", thumbnail(image), model.dataset if model else "mnist")
     except ImageError as error:
         return str(error)
 
@@ -71,7 +75,7 @@ def answer(model: ModelBundle, picture: Picture | None) -> tuple[str, dict | str
     Confidences are calibrated (the folder's temperature); a picture that does not look like a digit gets
     that sentence instead of an answer, and every status shows the four scores the verdict rests on."""
     if picture is None:
-        return prompt("Draw a digit on the canvas, upload a picture, or pick a test digit.")
+        return prompt(f"Draw a {model.noun} on the canvas, upload a picture, or pick a test {model.noun}.", model.noun)
     reading = model.read(picture.input)
     names, best = model.class_names, reading.best
     confidence = float(reading.probabilities[best])
@@ -95,12 +99,19 @@ def scores_line(model: ModelBundle, reading) -> str:
             f"{limits.min_evidence:.2f}) · ink cover {s['ink_cover']:.0%} (≤ {limits.max_ink_cover:.0%}) · grey ink "
             f"{s['grey_share']:.0%} (≤ {limits.max_grey_share:.0%}) · stroke width {s['stroke_width']:.1f} px "
             f"(≤ {limits.max_stroke_width:.1f}). Confidence calibrated: divided by "
-            f"T = {model.temperature:.2f}, fitted on validation digits.</small>")
+            f"T = {model.temperature:.2f}, fitted on validation {model.noun}s.</small>")
 
 
-def prompt(message: str) -> tuple[str, str]:
+def prompt(message: str, noun: str = "digit") -> tuple[str, str]:
     """The status line and label when there is nothing to read."""
-    return f"### ✏️ {message}", PROMPT
+    return f"### ✏️ {message}", PROMPT.replace("digit", noun)
+
+
+def introduction(model: ModelBundle) -> str:
+    """The words above the pad, for the model's dataset: a digit, or a fashion item."""
+    noun = model.noun
+    return (f"Draw a {noun} (big, in the middle), upload a picture, or pick a test {noun}: the answer updates with "
+            f"every stroke. Below it, three answers to *which parts mattered?* and where the CLS token looks.")
 
 
 def maps(model: ModelBundle, picture: Picture | None) -> tuple:
@@ -112,14 +123,14 @@ def maps(model: ModelBundle, picture: Picture | None) -> tuple:
     image = picture.input
     name = model.class_names[result.predicted]
     single, blocks = result.occlusion.numpy(), result.occlusion_blocks.numpy()
-    return (seen_picture(picture, model.model.tile_size), attention_picture(image, result.cls_attention.numpy()),
+    return (seen_picture(picture, model.model.piece), attention_picture(image, result.cls_attention.numpy()),
             rollout_picture(image, result.rollout.numpy()), saliency_picture(image, result.saliency.numpy()),
             occlusion_picture(image, single, blocks, name), occlusion_words(single, blocks, name))
 
 
-def seen_picture(picture: Picture, tile_size: int) -> np.ndarray:
+def seen_picture(picture: Picture, piece: tuple[int, int]) -> np.ndarray:
     size = picture.input.shape[0]
-    seen = pictures.titled(pictures.grey(picture.input, tile_size=tile_size),
+    seen = pictures.titled(pictures.grey(picture.input, piece=piece),
                            f"what the model sees ({size}×{size})")
     if picture.original is None:
         return seen
@@ -145,12 +156,19 @@ def saliency_picture(image: np.ndarray, saliency: np.ndarray) -> np.ndarray:
                            pictures.colour_bar("inferno", 0, 1, heat.shape[1], "|gradient|, ÷ its maximum")])
 
 
+def piece_names(values: np.ndarray) -> tuple[str, str]:
+    """What one piece and one occlusion block are called, from the map's shape: a square grid is tiles."""
+    return ("tile", "2×2 block") if values.shape[0] == values.shape[1] else ("strip", "pair of strips")
+
+
 def occlusion_picture(image: np.ndarray, single: np.ndarray, blocks: np.ndarray, class_name: str) -> np.ndarray:
-    """Blanking one tile and blanking 2×2 blocks, side by side on one symmetric scale of at least ±1 log-odds."""
+    """Blanking one tile and blanking 2×2 blocks (one strip, two strips), side by side on one symmetric scale of
+    at least ±1 log-odds."""
     limit = max(float(np.abs(single).max()), float(np.abs(blocks).max()), OCCLUSION_FLOOR)
+    piece, block = piece_names(single)
     heats = [pictures.titled(pictures.heatmap(values, image, "RdBu_r", -limit, limit, factor=3,
                                               outline=pictures.DARK_INK), title)
-             for values, title in ((single, "one tile"), (blocks, "2×2 tiles"))]
+             for values, title in ((single, f"one {piece}"), (blocks, block))]
     pair = pictures.side_by_side(heats, gap=6)
     return pictures.stack([pictures.titled(pair, f"occlusion (class {class_name})"),
                            pictures.colour_bar("RdBu_r", -limit, limit, pair.shape[1], "log-odds drop when blanked")])
@@ -159,12 +177,13 @@ def occlusion_picture(image: np.ndarray, single: np.ndarray, blocks: np.ndarray,
 def occlusion_words(single: np.ndarray, blocks: np.ndarray, class_name: str) -> str:
     """How much blanking moves the answer, in a sentence: the size the colours alone would not tell."""
     one, four = float(np.abs(single).max()), float(np.abs(blocks).max())
+    piece, block = piece_names(single)
     if one < 0.5:
-        said = (f"blanking any one tile moves the answer *{class_name}* by at most {one:.2g} log-odds: no single "
-                f"tile decides (a 2×2 block: up to {four:.2g})")
+        said = (f"blanking any one {piece} moves the answer *{class_name}* by at most {one:.2g} log-odds: no single "
+                f"{piece} decides (a {block}: up to {four:.2g})")
     else:
-        said = (f"blanking the tile that matters most moves the answer *{class_name}* by {one:.2g} log-odds "
-                f"(a 2×2 block: up to {four:.2g})")
+        said = (f"blanking the {piece} that matters most moves the answer *{class_name}* by {one:.2g} log-odds "
+                f"(a {block}: up to {four:.2g})")
     return f"**Occlusion:** {said}. One log-odds is the step from 73 % to 50 %."
 
 
@@ -194,35 +213,37 @@ def offered_examples(model: ModelBundle) -> list[tuple[np.ndarray, int]]:
 def start_picture(model: ModelBundle) -> Picture:
     """What the tab explains before the visitor does anything: a stored test 7."""
     example = model.example(default_label(model))
-    return Picture(example.input, f"a test {model.class_names[example.label]}")
+    return Picture(example.input, f"a test {model.class_names[example.label]}", dataset=model.dataset)
 
 
 def picture_or_start(model: ModelBundle, current: Picture | None) -> Picture:
-    """The picture for the tabs that follow this one: the visitor's, or the start picture when there is none."""
-    return current if current is not None else start_picture(model)
+    """The picture for the tabs that follow this one: the visitor's, or the start picture when there is none or
+    it was made for a model of another dataset (a digit is no garment, and it was framed as digits are)."""
+    return current if current is not None and current.dataset == model.dataset else start_picture(model)
 
 
 # --- Handlers: a model name and the event's values in, component values out ---------------------------------
 
 def read_sketch(sketch: dict | None, model_name: str):
     """A stroke: the new picture, the status and the label (the maps follow in show_maps)."""
-    return read(picture_from_sketch(sketch), model_name)
+    return read(picture_from_sketch(sketch, bundle(model_name)), model_name)
 
 
 def read_upload(path: str | None, model_name: str):
-    return read(picture_from_file(path), model_name)
+    return read(picture_from_file(path, bundle(model_name)), model_name)
 
 
 def read_example(model_name: str, event: gr.SelectData):
     model = bundle(model_name)
     pixels, label = offered_examples(model)[event.index]
-    return read(Picture(pixels.astype(np.float32) / 255, f"a test {model.class_names[label]}"), model_name)
+    return read(Picture(pixels.astype(np.float32) / 255, f"a test {model.class_names[label]}", dataset=model.dataset),
+                model_name)
 
 
 def read(picture: Picture | str, model_name: str):
     """(current, status, label) for a Picture, or for a message when the input could not become one."""
     if isinstance(picture, str):
-        return (None, *prompt(picture))
+        return (None, *prompt(picture, bundle(model_name).noun))
     return (picture, *answer(bundle(model_name), picture))
 
 
@@ -246,7 +267,13 @@ def export_numbers(current: Picture | None, model_name: str):
 
 
 def refresh(model_name: str, current: Picture | None):
-    return (*show(current, model_name), example_items(bundle(model_name)))
+    """A model switch: the picture again (a model of another dataset starts from its own example), its answer and
+    maps, the model's examples and the words for its dataset."""
+    model = bundle(model_name)
+    if current is not None and current.dataset != model.dataset:
+        current = start_picture(model)
+    return (current, *show(current, model_name), example_items(model), introduction(model),
+            f"or pick a test {model.noun}:")
 
 
 # --- Layout and wiring --------------------------------------------------------------------------------------
@@ -256,9 +283,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
     status_start, label_start = answer(first, start)
     maps_start = maps(first, start)
     with gr.Tab("2 · Predict", id="predict") as tab:
-        gr.Markdown("Draw a digit (big, in the middle), upload a picture, or pick a test digit: the answer "
-                    "updates with every stroke. Below it, three answers to *which parts mattered?* and where the "
-                    "CLS token looks.")
+        intro = gr.Markdown(introduction(first))
         with gr.Row():
             with gr.Column(scale=1, min_width=340):
                 sketch = gr.Sketchpad(label="draw here", type="numpy", image_mode="L", canvas_size=(336, 336),
@@ -269,7 +294,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                                       elem_id="sketchpad")
                 upload = gr.File(label="or upload a picture", file_types=["image"], type="filepath", height=120,
                                  elem_id="upload")
-                gr.Markdown("or pick a test digit:")
+                pick = gr.Markdown(f"or pick a test {first.noun}:")
                 # no label: a gallery's label floats over its top row
                 examples = images.Gallery(example_items(first), label="test digits", show_label=False, columns=5,
                                       rows=2, height=260, allow_preview=False, object_fit="contain",
@@ -301,7 +326,8 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
     shown = [seen, attention, rollout, saliency, occlusion, words]
     context.predict_outputs, context.show_picture = [status, label, *shown], show
     wire(context, tab, sketch, upload, examples, reads, shown)
-    return TabWiring("predict", tab, refresh, [context.current], [status, label, *shown, examples])
+    return TabWiring("predict", tab, refresh, [context.current],
+                     [context.current, status, label, *shown, examples, intro, pick])
 
 
 def image(value, label: str, elem_id: str) -> gr.Image:

@@ -16,6 +16,7 @@ from PIL import Image, ImageOps
 from vit.bundle import ModelBundle
 from vit import pictures
 from vit.pictures import plural
+from vit.tiling import cut_words
 
 from . import images
 
@@ -67,6 +68,8 @@ class Picture:
     input: np.ndarray                 # (28, 28) float32 in [0, 1]: what the model reads
     source: str                       # "your drawing", "a test 7", ...
     original: np.ndarray | None = None  # the visitor's own picture, small, for "your image"
+    dataset: str = "mnist"            # whose framing (and stored examples) it has: a model of another dataset
+                                      # starts from its own example instead (predict.picture_or_start)
 
 
 @dataclass
@@ -142,11 +145,10 @@ def shown_source(source: str) -> str:
 def model_summary(bundle: ModelBundle) -> str:
     """One line about the model, for the header and the About tab."""
     model = bundle.model
-    grid = model.image_size // model.tile_size
     parameters = sum(p.numel() for p in model.parameters())
     accuracy = f" · test accuracy **{bundle.accuracy * 100:.2f} %**" if bundle.accuracy is not None else ""
-    return (f"**{bundle.name}**: {model.tile_size}×{model.tile_size} tiles → {grid * grid} words + CLS = "
-            f"{grid * grid + 1} tokens · {plural(model.num_layers, 'layer')} × {plural(model.num_heads, 'head')} · "
+    return (f"**{bundle.name}**: {cut_words(model.cut, model.tile_size)} → {model.num_tiles} words + CLS = "
+            f"{model.num_tiles + 1} tokens · {plural(model.num_layers, 'layer')} × {plural(model.num_heads, 'head')} · "
             f"{parameters:,} parameters{accuracy}  \nsource: `{shown_source(bundle.source)}`")
 
 

@@ -35,7 +35,7 @@ def open_image(model_name: str, event: gr.SelectData):
     model = bundle(model_name)
     image = model.worst(event.index + 1)[event.index]
     source = f"worst-loss image #{event.index + 1} (true label {model.class_names[image.label]})"
-    return Picture(image.input, source), gr.Tabs(selected="predict")
+    return Picture(image.input, source, dataset=model.dataset), gr.Tabs(selected="predict")
 
 
 def refresh(model_name: str, count: int):

@@ -4,10 +4,16 @@ MNIST's digits are light ink on black, scaled with anti-aliasing to fit a 20x20 
 and placed in a 28x28 frame with their centre of mass at the centre. A sketch or a photo takes the same
 road: first frame, EXIF orientation, shrink early (memory stays bounded), flatten transparency, grey,
 polarity from the border, contrast, crop to the ink, fit into 20x20, centre by mass.
+
+Fashion-MNIST frames its pictures otherwise (measured on 20,000 of its training images: the ink's bounding
+box has a longer side of 28 pixels in the median, 27 or 28 in 99.6 % of them, and its centre sits at 13.5
+with a spread of 0.25 px, while the centre of mass spreads 1.4 px): the item fills the frame and is centred
+by its box. Each dataset's framing is a Framing in FRAMINGS.
 """
 
 import io
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +32,19 @@ MIN_SPAN = 0.1  # the ink must reach across a tenth of the picture; one brush do
 NOISE_FLOOR = 0.05         # share of the strongest ink below which a pixel is set to background, as in MNIST
 PEN_WIDTH = (1.2, 1.8)     # in 20x20-box pixels: thinner strokes than the first are thickened to the second
                            # (MNIST's 5th percentile and median of 2 * area / perimeter, measured on the test set)
+
+
+
+@dataclass(frozen=True)
+class Framing:
+    """How a dataset places its pictures in the frame."""
+    box: int        # the longer side of the ink's bounding box, pixels
+    by_mass: bool   # centre of mass at CENTRE (MNIST) or the bounding box in the middle (Fashion-MNIST)
+    pen: bool       # thin strokes thickened to MNIST's pen width (digits are pen strokes; garments are not)
+
+
+DIGITS = Framing(box=BOX, by_mass=True, pen=True)
+FRAMINGS = {"mnist": DIGITS, "fashion-mnist": Framing(box=FRAME, by_mass=False, pen=False)}
 
 # EXIF orientation tag -> the transpose that shows the picture upright (EXIF 2.3, tag 0x0112)
 UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
@@ -63,8 +82,9 @@ def open_image(source: str | Path | bytes) -> Image.Image:
     return image
 
 
-def to_model_input(image: Image.Image | np.ndarray) -> torch.Tensor:
-    """A PIL image or an (H, W), (H, W, 3) or (H, W, 4) array -> (28, 28) float in [0, 1], light ink on black."""
+def to_model_input(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -> torch.Tensor:
+    """A PIL image or an (H, W), (H, W, 3) or (H, W, 4) array -> (28, 28) float in [0, 1], light ink on black,
+    framed as the model's dataset frames its pictures."""
     if isinstance(image, np.ndarray):
         image = _from_array(image)
     elif not isinstance(image, Image.Image):
@@ -76,8 +96,9 @@ def to_model_input(image: Image.Image | np.ndarray) -> torch.Tensor:
     grey, alpha = _grey_and_alpha(working)
     ink = _ink(_flatten(grey, alpha))
     _check_span(ink)
-    digit = _fit(_thicken_thin_strokes(_crop_to_ink(ink), BOX), BOX)
-    return torch.from_numpy(_centre_by_mass(digit, FRAME))
+    cropped = _crop_to_ink(ink)
+    digit = _fit(_thicken_thin_strokes(cropped, framing.box) if framing.pen else cropped, framing.box)
+    return torch.from_numpy(_centre_by_mass(digit, FRAME) if framing.by_mass else _centre_by_box(digit, FRAME))
 
 
 def _from_array(array: np.ndarray) -> Image.Image:
@@ -215,6 +236,15 @@ def _fit(digit: np.ndarray, box: int) -> np.ndarray:
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     resized = np.asarray(Image.fromarray(digit.astype(np.float32)).resize(size, Image.Resampling.LANCZOS))
     return np.clip(resized / max(float(resized.max()), 1e-6), 0, 1).astype(np.float32)
+
+
+def _centre_by_box(item: np.ndarray, frame: int) -> np.ndarray:
+    """Place in a frame x frame black image with the bounding box in the middle."""
+    height, width = item.shape
+    placed = np.zeros((frame, frame), dtype=np.float32)
+    top, left = (frame - height) // 2, (frame - width) // 2
+    placed[top:top + height, left:left + width] = item
+    return placed
 
 
 def _centre_by_mass(digit: np.ndarray, frame: int) -> np.ndarray:
