@@ -25,7 +25,7 @@ TABS = [("1 · Tiling", "tiling", "#tiling-picture img"), ("2 · Predict", "pred
         ("5 · Confusion", "confusion", "#confusion img"), ("6 · Worst losses", "worst-losses", "#worst img"),
         ("7 · What it learned", "positions", "#positions img"),
         ("8 · Attention by label", "attention-by-label", "#label-attention img"),
-        ("About the model", "about", "#reliability img")]
+        ("9 · Compare the cuts", "compare", "#zoo-figure img"), ("About the model", "about", "#reliability img")]
 pytestmark = pytest.mark.slow
 
 
@@ -262,6 +262,36 @@ def test_switching_to_the_tiny_model_updates_every_tab(page, served):
         open_tab(page, tab)
         image_ready(page, picture)
     wait_for_text(page, "#tiling-text", r"16 words \+ 1 CLS token = 17 tokens")
+    no_error_shown(page)
+
+
+def test_compare_the_zoo_and_run_both_experiments(page):
+    open_tab(page, "9 · Compare the cuts")
+    image_ready(page, "#zoo-figure img")
+    wait_for_text(page, "#zoo-table", r"horizontal-strips-2.*\n(.*\n)*.*tiles-7-no-positions")
+    wait_for_text(page, "#zoo-readings", r"read by every model")
+    page.locator("#shuffle").click()
+    image_ready(page, "#shuffled img")
+    text = wait_for_text(page, "#shuffle-text", r"tiles-7-no-positions")
+    rows = {cells[0]: cells for cells in (re.split(r"\s*\t\s*|\s*\|\s*", row.strip()) for row in text.splitlines())}
+    unchanged = next(row for name, row in rows.items() if name.startswith("tiles-7-no-positions"))
+    assert float(unchanged[-1]) < 1e-4, unchanged  # without positions the shuffled digit is the same digit
+    page.locator("#blocks-off").get_by_text("block 1", exact=True).click()
+    page.locator("#switch").click()
+    wait_for_text(page, "#switch-text", r"tiles-7\*?\*? with block 1 switched off")
+    no_error_shown(page)
+
+
+def test_a_fashion_model_has_its_own_words_and_examples(page):
+    page.locator("#model-choice input").first.click()
+    page.get_by_role("option", name="fashion-mnist-tiny", exact=True).click()
+    wait_for_text(page, "#model-info", r"fashion-mnist-tiny")
+    open_tab(page, "2 · Predict")
+    wait_for_text(page, "#status", r"a test T-shirt/top")
+    assert "Draw a fashion item" in page.content() and "pick a test fashion item" in page.content()
+    draw(page, [line((0.3, 0.2), (0.3, 0.8)), line((0.7, 0.2), (0.7, 0.8)), line((0.3, 0.2), (0.7, 0.2))])
+    status = wait_for_text(page, "#status", r"your drawing")
+    assert "digit" not in status
     no_error_shown(page)
 
 

@@ -14,7 +14,10 @@ def rgb(picture) -> bool:
 
 def test_models_are_registered_default_first(models):
     from tabs import shared
-    assert shared.model_names()[0] == "mnist" and set(shared.model_names()) == {"mnist", "mnist-tiny", "mnist-fast"}
+    # weights/ and its group folders (weights/fashion/), not the zoo (the Compare tab's)
+    names = shared.model_names()
+    assert names[0] == "mnist" and {"mnist", "mnist-tiny", "mnist-fast", "fashion-mnist-tiny"} <= set(names)
+    assert set(names) <= {"mnist", "mnist-tiny", "mnist-fast", "fashion-mnist-tiny", "fashion-mnist"}
     assert shared.bundle("no such model").name == "mnist"
 
 
@@ -53,7 +56,29 @@ def test_predict_without_a_picture_prompts_and_clears_the_maps(models):
 def test_predict_refresh_gives_every_output_for_the_new_model(models):
     from tabs import predict
     outputs = predict.refresh("mnist-tiny", predict.start_picture(models["mnist"]))
-    assert len(outputs) == 9 and len(outputs[-1]) == 10  # status, label, five maps, their words, ten examples
+    # the picture, status, label, five maps, their words, ten examples, the words above the pad and the examples
+    assert len(outputs) == 12 and len(outputs[9]) == 10 and outputs[0].source == "a test 7"
+    assert "Draw a digit" in outputs[10] and outputs[11] == "or pick a test digit:"
+
+
+def test_a_fashion_model_has_its_own_examples_words_and_framing(models):
+    from tabs import predict
+    fashion = models["fashion-mnist-tiny"]
+    assert fashion.class_names[0] == "T-shirt/top" and fashion.noun == "fashion item"
+    outputs = predict.refresh(fashion.name, predict.start_picture(models["mnist"]))  # from the digits' 7
+    assert outputs[0].source == "a test T-shirt/top" and outputs[0].dataset == "fashion-mnist"
+    assert "digit" not in outputs[10] and "Draw a fashion item" in outputs[10] and "fashion item" in outputs[11]
+    assert "T-shirt/top" in outputs[1] and "digit" not in outputs[1]
+    first, _ = fashion.examples(0)
+    assert np.array_equal(np.asarray(outputs[9][0][0])[::4, ::4], first[0].numpy())  # its own test T-shirt
+    # a drawn shape fills the frame, centred by its box, as Fashion-MNIST's pictures do (a digit: 20 px, by mass)
+    pad = np.full((336, 336), 255, np.uint8)
+    pad[100:300, 40:120] = 0  # a tall bar, low and to the left
+    item = predict.picture_from_sketch({"composite": pad}, fashion).input
+    digit = predict.picture_from_sketch({"composite": pad}).input
+    rows, cols = np.nonzero(item > 0.05)
+    assert rows.max() - rows.min() + 1 == 28 and abs((cols.min() + cols.max()) / 2 - 13.5) <= 0.5
+    assert np.ptp(np.nonzero(digit > 0.05)[0]) + 1 == 20
 
 
 def test_tiling_view_agrees_by_hand_and_with_einops_for_every_cut(models):
@@ -130,7 +155,7 @@ def test_positions_labels_and_about_draw(models):
     curve, diagram, text = about.show_about("mnist")
     accuracy = f"{models['mnist'].accuracy * 100:.2f} %"
     assert rgb(curve) and rgb(diagram) and accuracy in text
-    assert "Expected calibration error" in text and "tile side, pixels" in text and "`--budget`" not in text
+    assert "Expected calibration error" in text and "tile side or strip width, pixels" in text and "`--budget`" not in text
     *_, text = about.show_about("mnist-fast")  # a --budget run says what it was given and what it took
     assert "a budget of 180 s (`--budget`), evaluation included: 14 epochs fitted, and the whole run took 161 s" in text
 
@@ -227,3 +252,51 @@ def test_a_picture_sent_twice_is_not_rewritten_under_the_browser(component, tmp_
         Path(first).write_bytes(b"what the browser is reading")  # stands in for a copy mid-fetch
         second = cached_copy(block_)
         assert second == first and (Path(second).read_bytes() != b"what the browser is reading") is rewritten
+
+
+@pytest.fixture(scope="module")
+def zoo():
+    from tabs import compare
+    bundles = compare.load_zoo()
+    compare.use_zoo(bundles)
+    return {bundle.name: bundle for bundle in bundles}
+
+
+def test_compare_lists_the_zoo_and_reads_the_picture_with_every_model(models, zoo):
+    from tabs import compare, predict
+    assert list(zoo) == list(compare.ORDER)  # the six, in the table's order
+    table, read, art, words = compare.show_compare(predict.start_picture(models["mnist"]))
+    for name, bundle in zoo.items():
+        assert f"| **{name}** |" in table and f"{bundle.accuracy * 100:.2f} %" in table
+        assert f"| {name} | **" in read
+    assert "horizontal strips 2 rows high: 14 + CLS" in table and "7×7 tiles: 16 + CLS" in table
+    assert rgb(art) and "Taking the positions away costs" in words
+    gap = (zoo["tiles-7"].accuracy - zoo["tiles-7-no-positions"].accuracy) * 100
+    assert f"costs {gap:.2f} points" in words
+
+
+def test_shuffling_the_tiles_changes_only_the_models_with_positions(models, zoo):
+    from tabs import compare, predict
+    picture = predict.start_picture(models["mnist"])
+    mixed, order = compare.shuffled(picture.input, 3)
+    assert sorted(order) == list(range(1, 17)) and not np.array_equal(mixed, picture.input)
+    assert np.isclose(mixed.sum(), picture.input.sum())  # the same tiles, elsewhere
+    both, text = compare.shuffle_view(list(zoo.values()), picture, 3)
+    assert rgb(both)
+    changes = {line.split(" | ")[0].strip("| "): float(line.rsplit("|", 2)[1]) for line in text.splitlines()
+               if line.startswith("| tiles-7")}
+    assert set(changes) == {"tiles-7", "tiles-7-sinusoidal", "tiles-7-no-positions"}
+    assert changes["tiles-7-no-positions"] < 1e-4 and min(changes["tiles-7"], changes["tiles-7-sinusoidal"]) > 0.1
+
+
+def test_switching_off_a_block_costs_accuracy_on_the_stored_digits(models, zoo):
+    from tabs import compare, predict
+    heads, blocks = compare.switch_choices(zoo["tiles-7"])
+    assert len(heads) == 16 and blocks == ["block 1", "block 2", "block 3", "block 4"]
+    picture = predict.start_picture(models["mnist"])
+    nothing = compare.switched_off(zoo["tiles-7"], picture, [], [])
+    assert nothing.count("100.0 %") >= 2  # whole, it reads every stored digit it read when evaluated
+    text = compare.switched_off(zoo["tiles-7"], picture, ["block 2 · head 1"], ["block 1"])
+    assert "block 1, block 2 · head 1 switched off" in text
+    after = float(text.splitlines()[-1].rsplit("|", 2)[1].strip(" %"))
+    assert after < 90  # without its first block it loses much of what it could read
