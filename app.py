@@ -84,7 +84,7 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
     use_models(models)
     first = models[0]
     with gr.Blocks(title="Vision Transformer explainer") as demo:
-        gr.Markdown("# How a Vision Transformer reads a digit\nA Vision Transformer cuts a picture into tiles and "
+        gr.Markdown("# How a Vision Transformer reads a picture\nA Vision Transformer cuts a picture into tiles and "
                     "reads them like the words of a sentence. Each tab shows one step, from cutting to the model's "
                     "decision. Pick a model:", elem_classes="lead")
         with gr.Row(equal_height=True):

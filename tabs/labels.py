@@ -18,7 +18,7 @@ def label_view(model: ModelBundle, labels: tuple[int, ...], view: str, differenc
     from vit import plots  # matplotlib loads with the first figure, not at start-up
     images, stored_labels = model.examples()
     maps = median_attention_by_label(model.model, images, stored_labels, list(labels))
-    return plots.render(plots.attention_by_label_figure(maps, model.class_names, view, difference))
+    return plots.render(plots.attention_by_label_figure(maps, model.class_names, view, difference, model.model.grid))
 
 
 @cached(maxsize=64)

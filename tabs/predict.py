@@ -307,7 +307,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     "*saliency* shows where a little more ink would change the answer most; *occlusion* blanks one "
                     "tile at a time and measures the answer's log-odds (red: the tile supports the answer, blue: it "
                     "argues against it). Decisions often hinge on **what is missing**: look for empty areas "
-                    "lighting up in the saliency map — a 1 is partly a 1 because there is no bar of a 7. Which of these "
+                    "lighting up in the saliency map — a digit 1 is partly a 1 because there is no bar of a 7. Which of these "
                     "maps deserves belief is tested in tab 4, *Which map to trust?*")
         with gr.Row():
             rollout, saliency, occlusion = (image(maps_start[i], name, name) for i, name in

@@ -55,3 +55,10 @@ def test_colour_bar_and_grid_are_pictures():
     grid = pictures.labelled_grid(cells, "layer", "head")
     assert grid.shape[0] > 2 * 20 and grid.shape[1] > 3 * 20
     assert pictures.number(0) == "0" and pictures.number(0.0123) == "0.0123" and pictures.number(0.004) == "0.004"
+
+
+def test_a_map_of_strips_covers_the_whole_picture():
+    strips = np.arange(14.0).reshape(14, 1)  # horizontal strips 2 rows high: one value per band of rows
+    rgb = pictures.heatmap(strips, np.zeros((28, 28)), "inferno", 0, 13, factor=2)
+    assert rgb.shape == (56, 56, 3)
+    assert (rgb[:4] == rgb[0, 0]).all() and not (rgb[4] == rgb[0, 0]).all()  # each band 2 rows × factor 2

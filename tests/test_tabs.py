@@ -300,3 +300,23 @@ def test_switching_off_a_block_costs_accuracy_on_the_stored_digits(models, zoo):
     assert "block 1, block 2 · head 1 switched off" in text
     after = float(text.splitlines()[-1].rsplit("|", 2)[1].strip(" %"))
     assert after < 90  # without its first block it loses much of what it could read
+
+
+def test_every_tab_draws_a_strip_model_on_its_strips(models, zoo):
+    from tabs import labels, positions, predict, shared, tiling, trust, walk
+    strips = [zoo["horizontal-strips-2"], zoo["vertical-strips-2"]]
+    shared.use_models([*models.values(), *strips])
+    try:
+        for model in strips:
+            picture = predict.start_picture(model)
+            outputs = predict.refresh(model.name, picture)
+            assert all(rgb(p) for p in outputs[3:8]) and "strip" in outputs[8]
+            steps = walk.show_walk(model.name, picture)
+            assert "14 strips + CLS = 15 tokens" in steps[0] and sum(rgb(p) for p in steps) >= 8
+            assert all(rgb(p) for p in positions.show_positions(model.name)[:4])
+            assert rgb(labels.show_labels(model.name, ["3", "7"], "CLS → tiles, in the tile layout", False))
+            assert any(rgb(p) for p in trust.show_trust(model.name, picture, None))
+            cut = tiling.refresh(model.name, tiling.YOURS, picture)
+            assert cut[0] == model.model.cut.replace("-", " ") and "exactly the words" in cut[-2]
+    finally:
+        shared.use_models(list(models.values()))

@@ -54,8 +54,9 @@ def upscale(array: np.ndarray, factor: int) -> np.ndarray:
 
 
 def to_pixels(values: np.ndarray, size: int) -> np.ndarray:
-    """A (g, g) per-tile grid or an (H, W) per-pixel map, upscaled to (size, size)."""
-    return upscale(values, size // values.shape[0])
+    """A (rows, columns) per-piece grid (square for tiles, one column or row for strips) or an (H, W) per-pixel
+    map, upscaled to (size, size)."""
+    return values.repeat(size // values.shape[0], axis=0).repeat(size // values.shape[1], axis=1)
 
 
 def outline_mask(image: np.ndarray, factor: int) -> np.ndarray:

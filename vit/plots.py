@@ -323,11 +323,12 @@ def embedding_matrix_figure(embedding) -> Figure:
 
 
 def attention_by_label_figure(maps: dict, class_names: list[str], view: str = "matrix",
-                              difference: bool = False) -> Figure:
+                              difference: bool = False, grid: tuple[int, int] | None = None) -> Figure:
     """Median attention per layer (rows) and head (columns) for each chosen label, side by side.
 
     maps: label -> (L, H, T, T). view "matrix" draws the full T×T maps (row = query token, CLS first);
-    view "cls" draws the CLS row in the tile layout. Each layer and head is scaled by its maximum over the
+    view "cls" draws the CLS row in the tile layout (grid: the model's rows and columns of pieces, square when
+    not given; a strip is drawn as wide as the picture). Each layer and head is scaled by its maximum over the
     labels; difference instead subtracts the mean over the chosen labels, leaving what is specific to each.
     """
     labels = list(maps)
@@ -337,8 +338,9 @@ def attention_by_label_figure(maps: dict, class_names: list[str], view: str = "m
         return figure
     stacked = np.stack([as_array(maps[label]) for label in labels])  # (K, L, H, T, T)
     if view == "cls":
-        grid = math.isqrt(stacked.shape[-1] - 1)
-        stacked = stacked[:, :, :, 0, 1:].reshape(*stacked.shape[:3], grid, grid)  # (K, L, H, g, g)
+        rows, columns = grid or (math.isqrt(stacked.shape[-1] - 1),) * 2
+        stacked = stacked[:, :, :, 0, 1:].reshape(*stacked.shape[:3], rows, columns)  # (K, L, H, rows, columns)
+        stacked = stacked.repeat(max(columns // rows, 1), axis=3).repeat(max(rows // columns, 1), axis=4)
     if difference:
         stacked = stacked - stacked.mean(axis=0, keepdims=True)
         limit = max(float(np.abs(stacked).max()), 1e-9)
