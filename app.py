@@ -76,6 +76,8 @@ def switch_model(wirings: list[TabWiring], model_name: str, open_tab: str, *valu
         else:
             result = wiring.refresh(model_name, *inputs)
             updates += list(result) if len(wiring.outputs) > 1 else [result]
+    for wiring in wirings:
+        updates += list(wiring.controls(model_name)) if wiring.controls else []
     return tuple(updates)
 
 
@@ -103,7 +105,8 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
             wiring.tab.select(functools.partial(str, wiring.id), None, open_tab, api_visibility="private", queue=False)
         gr.on([model_choice.change], functools.partial(switch_model, wirings),
               [model_choice, open_tab, *(i for w in wirings for i in w.inputs)],
-              [model_info, notice, *(o for w in wirings for o in w.outputs)], api_visibility="private")
+              [model_info, notice, *(o for w in wirings for o in w.outputs),
+               *(c for w in wirings for c in w.control_outputs)], api_visibility="private")
         api.build(first.name)
     return demo
 

@@ -85,12 +85,18 @@ def open_image(model_name: str, true: str, predicted: str, event: gr.SelectData)
 
 
 def refresh(model_name: str):
-    """A new model: open at its most common mistake."""
+    """A new model: open at its most common mistake (pair_choices sets the two menus to it)."""
+    model = bundle(model_name)
+    true, predicted = most_common_mistake(model)
+    return (matrix_picture(model.name, (true, predicted))[0], *pair_view(model, true, predicted))
+
+
+def pair_choices(model_name: str) -> tuple:
+    """The two label menus for a model: its own class names, at its most common mistake."""
     model = bundle(model_name)
     true, predicted = most_common_mistake(model)
     names = model.class_names
-    return (matrix_picture(model.name, (true, predicted))[0], names[true], names[predicted],
-            *pair_view(model, true, predicted))
+    return gr.Dropdown(names, value=names[true]), gr.Dropdown(names, value=names[predicted])
 
 
 # --- Layout and wiring --------------------------------------------------------------------------------------
@@ -121,5 +127,5 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
            .then(show_pair, pair, shown, **private)
     gallery.select(open_image, pair, [context.current, context.layout], **private) \
            .then(context.show_picture, [context.current, context.model_choice], context.predict_outputs, **private)
-    return TabWiring("confusion", tab, refresh, [], [picture, true_choice, predicted_choice, gallery, text],
-                     lazy=True)
+    return TabWiring("confusion", tab, refresh, [], [picture, gallery, text],
+                     lazy=True, controls=pair_choices, control_outputs=[true_choice, predicted_choice])

@@ -38,6 +38,12 @@ def show_labels(model_name: str, labels: list[str], view: str, difference: bool)
     return label_picture(model.name, chosen, VIEWS[view], bool(difference))
 
 
+def label_choices(model_name: str) -> tuple:
+    """The label boxes for a model: its own class names, its start labels ticked."""
+    model = bundle(model_name)
+    return (gr.CheckboxGroup(model.class_names, value=start_labels(model)),)
+
+
 # --- Layout and wiring --------------------------------------------------------------------------------------
 
 def build(context: Context, first: ModelBundle) -> TabWiring:
@@ -57,4 +63,5 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
     # always_last: ticking labels quickly must end on the picture of the last choice, not of the first
     gr.on([tab.select, labels.input, view.input, difference.input], show_labels, [context.model_choice, *inputs],
           picture, trigger_mode="always_last", api_visibility="private")
-    return TabWiring("labels", tab, show_labels, inputs, [picture], lazy=True)
+    return TabWiring("labels", tab, show_labels, inputs, [picture], lazy=True, controls=label_choices,
+                     control_outputs=[labels])

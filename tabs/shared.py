@@ -84,6 +84,10 @@ class TabWiring:
     inputs: list = field(default_factory=list)
     outputs: list = field(default_factory=list)
     lazy: bool = False
+    # Controls named after the model's classes (a label menu), set on every switch, open or not: a lazy tab
+    # opened later must not offer the digits to a Fashion-MNIST model. (model name) -> a value per control.
+    controls: Callable[[str], tuple] | None = None
+    control_outputs: list = field(default_factory=list)
 
 
 @dataclass

@@ -130,6 +130,13 @@ def refresh(model_name: str, source: str, current: Picture | None):
             *tiling_view(model, source, name, size, current))
 
 
+def source_choices(model_name: str) -> tuple:
+    """What the tab can cut for a model: one test example of each of its classes, or the Predict tab's picture."""
+    model = bundle(model_name)
+    names = model.class_names
+    return (gr.Radio(names + [YOURS], value=names[default_label(model)]),)
+
+
 # --- Layout and wiring --------------------------------------------------------------------------------------
 
 def build(context: Context, first: ModelBundle) -> TabWiring:
@@ -161,4 +168,5 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
           [context.model_choice, source, cut_choice, size, strips, context.current, sized_for],
           [size, sized_for, picture, text, code], trigger_mode="always_last", **private)
     return TabWiring("tiling", tab, refresh, [source, context.current],
-                     [cut_choice, size, strips, sized_for, picture, text, code], lazy=True)
+                     [cut_choice, size, strips, sized_for, picture, text, code], lazy=True,
+                     controls=source_choices, control_outputs=[source])

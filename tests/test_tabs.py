@@ -118,7 +118,8 @@ def test_tiling_of_the_predict_tabs_digit_and_without_one(models):
 def test_confusion_opens_at_the_most_common_mistake_and_maps_clicks_to_cells(models):
     from tabs import confusion
     model = models["mnist"]
-    picture, true, predicted, items, text = confusion.refresh("mnist")
+    picture, items, text = confusion.refresh("mnist")
+    true, predicted = (menu.value for menu in confusion.pair_choices("mnist"))
     matrix = model.confusion
     t, p = model.class_names.index(true), model.class_names.index(predicted)
     assert t != p and matrix[t, p] == (matrix - np.diag(np.diag(matrix))).max()
@@ -160,6 +161,18 @@ def test_positions_labels_and_about_draw(models):
     assert "a budget of 180 s (`--budget`), evaluation included: 14 epochs fitted, and the whole run took 161 s" in text
 
 
+def test_a_model_switch_sets_every_class_menu_to_the_new_models_classes(models):
+    from tabs import confusion, labels, tiling
+    fashion = models["fashion-mnist-tiny"]
+    (boxes,) = labels.label_choices(fashion.name)
+    true, predicted = confusion.pair_choices(fashion.name)
+    (source,) = tiling.source_choices(fashion.name)
+    names = fashion.class_names
+    assert [c[0] for c in boxes.choices] == names and set(boxes.value) <= set(names) and boxes.value
+    assert [c[0] for c in true.choices] == names and true.value in names and predicted.value in names
+    assert [c[0] for c in source.choices] == names + [tiling.YOURS] and source.value == "T-shirt/top"
+
+
 def test_one_model_switch_listener_skips_lazy_tabs_that_are_closed(models):
     import gradio as gr
 
@@ -173,6 +186,10 @@ def test_one_model_switch_listener_skips_lazy_tabs_that_are_closed(models):
     assert isinstance(updates[4], dict) and updates[4] == gr.skip()
     app.switch_model([eager, lazy], "mnist-tiny", "about", "x")
     assert calls[-1] == ("lazy", "mnist-tiny")
+    # a closed lazy tab's class menus are set all the same, after every tab's outputs
+    lazy.controls, lazy.control_outputs = (lambda name: calls.append(("menus", name)) or ("d",)), [4]
+    updates = app.switch_model([eager, lazy], "mnist-tiny", "predict", "x")
+    assert calls[-1] == ("menus", "mnist-tiny") and len(updates) == 6 and updates[-1] == "d"
 
 
 def test_predict_offers_the_numbers_behind_the_maps(models):
