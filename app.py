@@ -42,6 +42,9 @@ CSS = """
 @media (max-width: 640px) {
   .figure .image-frame { justify-content: flex-start; overflow-x: auto; }
   .figure img { min-width: 620px; max-width: none !important; }
+  /* tables (the zoo, the walk's numbers) scroll sideways too, instead of wrapping a word per line */
+  .prose table { display: block; overflow-x: auto; }
+  .prose th, .prose td { white-space: nowrap; }
 }
 """
 

@@ -388,7 +388,8 @@ def test_attention_by_label_with_all_ten_labels(page):
 
 
 @pytest.mark.parametrize("tab, slug, picture", [("1 · Tiling", "phone-tiling", "#tiling-picture img"),
-                                                ("2 · Predict", "phone-predict", "#occlusion img")])
+                                                ("2 · Predict", "phone-predict", "#occlusion img"),
+                                                ("9 · Compare the cuts", "phone-compare", "#zoo-figure img")])
 def test_phone_width(browser, served, tab, slug, picture):
     context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True,
                                   has_touch=True)
@@ -404,6 +405,9 @@ def test_phone_width(browser, served, tab, slug, picture):
     widths = page.evaluate("() => [...document.querySelectorAll('.figure img')].filter(i => i.offsetParent)"
                            ".map(i => i.getBoundingClientRect().width)")
     assert all(width >= 600 for width in widths), widths  # wide figures keep a legible size, scrolling inside
+    cells = page.evaluate("() => [...document.querySelectorAll('.prose td')].filter(c => c.offsetParent)"
+                          ".map(c => c.getBoundingClientRect().height)")
+    assert all(height < 80 for height in cells), cells  # table cells on one line, the table scrolling sideways
     no_error_shown(page)
     page.screenshot(path=str(served[2] / f"{slug}.png"), full_page=True)
     context.close()
