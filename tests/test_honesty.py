@@ -112,7 +112,7 @@ def test_every_shipped_model_is_calibrated_and_refuses_what_is_not_a_digit(model
         assert evaluation["not_a_digit"]["test_refused"] <= 0.01, bundle.name
         assert evaluation["not_a_digit"]["drawn_test_refused"] <= 0.01, bundle.name
         assert bundle.temperature != 1.0 and bundle.limits is not None
-        assert bundle.read(to_model_input(probes.noise(np.random.default_rng(0)))).refused, bundle.name
+        assert bundle.read(to_model_input(probes.noise(np.random.default_rng(0)), bundle.framing)).refused, bundle.name
 
 
 def test_probes_and_rendered_digits_are_reproducible_pictures():

@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -158,6 +159,20 @@ def test_shipped_weights_reach_their_model_card_figure(name, data_dir):
     ece = evaluation["calibration"]
     assert measured["ece_after"] == pytest.approx(ece["ece_after"], abs=1e-4) and measured["ece_after"] <= 0.015
     assert f"{ece['ece_before'] * 100:.2f} % before, {ece['ece_after'] * 100:.2f} % after" in card
+
+
+@pytest.mark.slow
+def test_a_fashion_folders_limits_are_fitted_on_pictures_framed_as_the_app_frames_them(data_dir, tmp_path):
+    # refitting the shipped folder (python -m vit.evaluate --refit) rewrites exactly what is committed
+    shipped = ROOT / "weights" / "fashion" / "fashion-mnist-tiny"
+    copy = tmp_path / "fashion-mnist-tiny"
+    shutil.copytree(shipped, copy)
+    result = subprocess.run([sys.executable, "-m", "vit.evaluate", str(copy), "--data-dir", str(data_dir), "--refit"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    for name in ("calibration.json", "evaluation.json", "README.md"):
+        assert (copy / name).read_text() == (shipped / name).read_text(), name
+    assert "Not a fashion item" in (copy / "README.md").read_text()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")

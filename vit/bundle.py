@@ -42,6 +42,8 @@ SETTING_NAMES = {
     "flip": "chance of a mirror image",
     "ema_decay": "weight-average decay", "seed": "seed"}
 
+NOUNS = {"mnist": "digit", "fashion-mnist": "fashion item"}  # what one input is called in sentences
+
 HIGHEST_LOSSES = 64      # test images kept by loss, right or wrong
 EXAMPLES_PER_CLASS = 20  # correctly read test images per class (attention by label, confusion cells)
 MAX_MISTAKES = 1000      # misclassified test images kept, so every confusion cell can be opened
@@ -92,6 +94,15 @@ def write_folder(folder: str | Path, model: ViT, answers: Answers, *, facts: dic
     (folder / EVALUATION_JSON).write_text(json.dumps(summary, indent=1))
     (folder / CARD).write_text(card)
     return summary
+
+
+def rewrite_choices(folder: str | Path, chosen: dict, evaluation: dict, card: str) -> None:
+    """Replace calibration.json, evaluation.json and the model card of a written folder (the weights and the
+    stored test images stay)."""
+    folder = Path(folder)
+    (folder / CALIBRATION).write_text(json.dumps(chosen, indent=1))
+    (folder / EVALUATION_JSON).write_text(json.dumps(evaluation, indent=1))
+    (folder / CARD).write_text(card)
 
 
 def add_to_evaluation(folder: str | Path, **entries) -> dict:
@@ -171,7 +182,7 @@ class ModelBundle:
     @property
     def noun(self) -> str:
         """What one input is called in sentences: a digit, or a fashion item."""
-        return {"mnist": "digit", "fashion-mnist": "fashion item"}.get(self.dataset, "item")
+        return NOUNS.get(self.dataset, "item")
 
     @property
     def framing(self) -> Framing:

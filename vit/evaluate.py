@@ -1,7 +1,9 @@
 """Test accuracy of a model folder, its calibration error before and after the folder's temperature, and
 with --faithfulness which explanation to trust (vit.faithfulness):
 `python -m vit.evaluate weights/mnist --data-dir DIR [--json] [--faithfulness [--count N] [--randomised N]
-[--write]]`."""
+[--write]]`; `--refit` fits the temperature and the "not a digit" limits again on the validation split, as train.py
+does after training, and rewrites them with their test report and the model card (after the preprocessing
+changed)."""
 
 import argparse
 import json
@@ -13,7 +15,7 @@ import torch
 from . import faithfulness
 from .bundle import CALIBRATION, add_to_evaluation
 from .calibration import expected_calibration_error
-from .data import DATA_DIR_VARIABLE, DATASETS, DataError, load_split
+from .data import DATA_DIR_VARIABLE, DATASETS, DataError, carve_validation, load_split
 from .model import ViT
 from .validation import logits_of
 
@@ -34,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"test images for the randomisation test (default: {faithfulness.RANDOMISED_IMAGES})")
     parser.add_argument("--write", action="store_true", help="store the --faithfulness results in the folder's "
                                                              "evaluation.json")
+    parser.add_argument("--refit", action="store_true", help="fit the temperature and the 'not a digit' limits "
+                        "again on the validation split and rewrite calibration.json, evaluation.json's reports and "
+                        "the model card")
     args = parser.parse_args(argv)
     if args.count < 1 or args.randomised < 1:
         parser.error("--count and --randomised must be at least 1")
@@ -51,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         test = load_split(dataset, "test", args.data_dir)
     except (ValueError, DataError) as error:
         parser.error(str(error))
+    if args.refit:
+        from .training import refit_folder  # the training module only when asked: it is slow to import
+        _, val = carve_validation(load_split(dataset, "train", args.data_dir))
+        refit_folder(args.folder, val, test)
     calibration = args.folder / CALIBRATION
     temperature = json.loads(calibration.read_text())["temperature"] if calibration.is_file() else 1.0
     logits = logits_of(model, test.images[:, 0].float() / 255)

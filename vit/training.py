@@ -27,10 +27,11 @@ from tqdm.auto import tqdm
 
 from . import distributed, faithfulness, rendered, validation
 from .analysis import predict_split
-from .bundle import SETTING_NAMES, Answers, summarise, write_folder
+from .bundle import NOUNS, SETTING_NAMES, Answers, load_folder, rewrite_choices, summarise, write_folder
 from .data import Split
 from .distributed import ALONE, Team
 from .model import ViT
+from .preprocess import FRAMINGS
 from .tiling import cut_words, grid_shape
 
 
@@ -381,16 +382,17 @@ def honesty_section(summary: dict) -> str:
         return ""
     calibration, refusals, others = summary["calibration"], summary["not_a_digit"], summary.get("other_writers")
     kinds = ", ".join(f"{kind} {share:.0%}" for kind, share in refusals["others_refused"].items())
+    noun = NOUNS[summary.get("dataset", "mnist")]
     text = f"""
 ## How far to trust it
 
 - **Calibration** (temperature scaling, fitted on the validation split): logits are divided by
   T = {calibration['temperature']:.3f}. Expected calibration error on the test set (15 bins):
   **{calibration['ece_before'] * 100:.2f} % before, {calibration['ece_after'] * 100:.2f} % after**.
-- **"Not a digit"**: limits on four scores (evidence, ink cover, grey share, stroke width), set on validation digits,
-  refuse {refusals['test_refused'] * 100:.2f} % of the test digits and {refusals['drawn_test_refused'] * 100:.2f} % of
-  {refusals['drawn_test_count']:,} test digits drawn on a large white page; of {refusals['others_count']} pictures of each
-  kind that are not digits they refuse {kinds}.
+- **"Not a {noun}"**: limits on four scores (evidence, ink cover, grey share, stroke width), set on validation
+  {noun}s, refuse {refusals['test_refused'] * 100:.2f} % of the test {noun}s and {refusals['drawn_test_refused'] * 100:.2f} %
+  of {refusals['drawn_test_count']:,} test {noun}s drawn on a large white page; of {refusals['others_count']} pictures of
+  each kind that are not {noun}s they refuse {kinds}.
 """
     if others:
         text += (f"- **Digits from outside MNIST** (vit.rendered): {others['typed'] * 100:.1f} % of "
@@ -398,6 +400,28 @@ def honesty_section(summary: dict) -> str:
                  f"{others['drawn_count']} drawn in {sum(len(s) for s in rendered.STYLES.values())} pen styles, "
                  f"thin to thick.\n")
     return text
+
+
+def choose_and_report(model: ViT, val_split: Split, test_split: Split, dataset: str) -> tuple[dict, dict]:
+    """The temperature and the "not a digit" limits fitted on the validation split, pictures framed as the app
+    frames this dataset's, and their test-split report (vit.validation)."""
+    framing = FRAMINGS[dataset]
+    chosen = validation.choose(model, val_split, framing)
+    return chosen, validation.report(model, test_split, chosen, NOUNS[dataset], framing)
+
+
+def refit_folder(folder: Path, val_split: Split, test_split: Split) -> dict:
+    """Fit the temperature and the limits of a written folder again (after the preprocessing changed) and
+    rewrite calibration.json, evaluation.json's reports and the model card; evaluation.json's new content."""
+    bundle = load_folder(folder)
+    chosen, reported = choose_and_report(bundle.model, val_split, test_split, bundle.dataset)
+    evaluation = bundle.evaluation | reported
+    recipe = Recipe(**evaluation["recipe"])
+    parameters = sum(p.numel() for p in bundle.model.parameters())
+    card = model_card(bundle.model.config, recipe, evaluation, bundle.dataset, evaluation["training_seconds"],
+                      evaluation["command"], parameters, evaluation["device"])
+    rewrite_choices(folder, chosen, evaluation, card.content)
+    return evaluation
 
 
 def write_model_folder(folder: Path, model: ViT, recipe: Recipe, test_split: Split, *, dataset: str,
@@ -418,8 +442,8 @@ def write_model_folder(folder: Path, model: ViT, recipe: Recipe, test_split: Spl
              "device": device, "recipe": asdict(recipe)}
     chosen = None
     if val_split is not None:
-        chosen = validation.choose(model, val_split)
-        facts |= validation.report(model, test_split, chosen, "digit" if dataset == "mnist" else "item")
+        chosen, reported = choose_and_report(model, val_split, test_split, dataset)
+        facts |= reported
         if dataset == "mnist":
             facts["other_writers"] = rendered.evaluate(model)
     if faithfulness_count:

@@ -12,7 +12,7 @@ import torch
 from . import calibration, novelty, probes
 from .data import Split
 from .model import ViT
-from .preprocess import ImageError, to_model_input
+from .preprocess import DIGITS, Framing, ImageError, to_model_input
 
 ON_CANVAS = 1_000  # digits drawn on a page per split: preprocessing 600×500 pages is the slow part
 NOT_DIGITS_EACH = 100  # pictures of each kind in vit.probes.NOT_DIGITS
@@ -25,24 +25,25 @@ def logits_of(model: ViT, inputs: torch.Tensor, batch: int = 250) -> torch.Tenso
     return torch.cat([model(inputs[i:i + batch, None]).float() for i in range(0, len(inputs), batch)])
 
 
-def drawn(split: Split, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first `count` digits of a split drawn on a page and read back by the app's preprocessing: inputs
-    (N, 28, 28) and labels (N,). A digit the preprocessing refuses is left out (none was, measured)."""
+def drawn(split: Split, count: int, seed: int, framing: Framing = DIGITS) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first `count` digits of a split drawn on a page and read back by the app's preprocessing, framed as
+    the app frames them for this dataset: inputs (N, 28, 28) and labels (N,). A digit the preprocessing refuses
+    is left out (none was, measured)."""
     rng = np.random.default_rng(seed)
     inputs, labels = [], []
     for pixels, label in zip(split.images[:count, 0].numpy(), split.labels[:count].tolist()):
         try:
-            inputs.append(to_model_input(probes.on_canvas(pixels, rng)))
+            inputs.append(to_model_input(probes.on_canvas(pixels, rng), framing))
             labels.append(label)
         except ImageError:
             pass
     return torch.stack(inputs), torch.tensor(labels)
 
 
-def choose(model: ViT, val: Split) -> dict:
+def choose(model: ViT, val: Split, framing: Framing = DIGITS) -> dict:
     """calibration.json's content: the temperature and the limits, with what they were fitted on."""
     raw = val.images[:, 0].float() / 255
-    on_page, _ = drawn(val, ON_CANVAS, seed=1)
+    on_page, _ = drawn(val, ON_CANVAS, seed=1, framing=framing)
     raw_logits, page_logits = logits_of(model, raw), logits_of(model, on_page)
     temperature = calibration.fit_temperature(raw_logits, val.labels)
     limits = novelty.fit([(raw, raw_logits), (on_page, page_logits)])
@@ -51,21 +52,21 @@ def choose(model: ViT, val: Split) -> dict:
                          f"(vit.data.carve_validation), and {len(on_page):,} of them drawn on a page"}
 
 
-def report(model: ViT, test: Split, chosen: dict, noun: str = "digit") -> dict:
+def report(model: ViT, test: Split, chosen: dict, noun: str = "digit", framing: Framing = DIGITS) -> dict:
     """The test-set figures of the choices: evaluation.json's "calibration" and "not_a_digit" entries."""
     logits = logits_of(model, test.images[:, 0].float() / 255)
     before = calibration.reliability(logits.softmax(-1), test.labels)
     after = calibration.reliability((logits / chosen["temperature"]).softmax(-1), test.labels)
     limits = novelty.Limits(**chosen["not_a_digit"])
     refused = lambda inputs, lg: sum(v.refused for v in novelty.judge(limits, inputs, lg, noun))  # noqa: E731
-    on_page, _ = drawn(test, ON_CANVAS, seed=2)
+    on_page, _ = drawn(test, ON_CANVAS, seed=2, framing=framing)
     others = {}
     for kind, make in probes.NOT_DIGITS.items():
         rng = np.random.default_rng(3)
         inputs = []
         for _ in range(NOT_DIGITS_EACH):
             try:
-                inputs.append(to_model_input(make(rng)))
+                inputs.append(to_model_input(make(rng), framing))
             except ImageError:  # refused before the model even sees it (a blank page): counts as refused
                 pass
         kept = torch.stack(inputs) if inputs else torch.zeros(0, 28, 28)
