@@ -41,10 +41,13 @@ class Framing:
     box: int        # the longer side of the ink's bounding box, pixels
     by_mass: bool   # centre of mass at CENTRE (MNIST) or the bounding box in the middle (Fashion-MNIST)
     pen: bool       # thin strokes thickened to MNIST's pen width (digits are pen strokes; garments are not)
+    crop_at: float = INK_THRESHOLD  # share of the strongest ink a pixel needs to count for the crop
 
 
 DIGITS = Framing(box=BOX, by_mass=True, pen=True)
-FRAMINGS = {"mnist": DIGITS, "fashion-mnist": Framing(box=FRAME, by_mass=False, pen=False)}
+# Fashion-MNIST's crop counts faint ink too (a garment's pale edge): chosen on 2,000 validation items drawn on a
+# page, read at 87.6 % by the default model with a crop at 0.05 or 0.1 of the strongest ink, 87.3 % at 0.2.
+FRAMINGS = {"mnist": DIGITS, "fashion-mnist": Framing(box=FRAME, by_mass=False, pen=False, crop_at=NOISE_FLOOR)}
 
 # EXIF orientation tag -> the transpose that shows the picture upright (EXIF 2.3, tag 0x0112)
 UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
@@ -96,7 +99,7 @@ def to_model_input(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -
     grey, alpha = _grey_and_alpha(working)
     ink = _ink(_flatten(grey, alpha))
     _check_span(ink)
-    cropped = _crop_to_ink(ink)
+    cropped = _crop_to_ink(ink, framing.crop_at)
     digit = _fit(_thicken_thin_strokes(cropped, framing.box) if framing.pen else cropped, framing.box)
     return torch.from_numpy(_centre_by_mass(digit, FRAME) if framing.by_mass else _centre_by_box(digit, FRAME))
 
@@ -193,9 +196,9 @@ def _check_span(ink: np.ndarray) -> None:
         raise ImageError("That is too small to be a digit. Please draw it bigger, filling most of the box.")
 
 
-def _crop_to_ink(ink: np.ndarray) -> np.ndarray:
+def _crop_to_ink(ink: np.ndarray, threshold: float = INK_THRESHOLD) -> np.ndarray:
     """The bounding box of the pixels that count as ink, (H, W) -> (h, w)."""
-    rows, cols = np.nonzero(ink >= INK_THRESHOLD)
+    rows, cols = np.nonzero(ink >= threshold)
     return ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
 
 
