@@ -49,7 +49,8 @@ pushing to the Hugging Face Hub:
   repo and branch created) before training starts, so a bad token fails in seconds. The app names a pushed
   repo by its name without "vit-": you/vit-mnist is shown as "mnist"."""
 
-RECIPE_OPTIONS = ("epochs", "batch_size", "lr", "weight_decay", "rotate", "thickness", "elastic", "flip")
+RECIPE_OPTIONS = ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "rotate", "shift", "scale",
+                  "thickness", "elastic", "flip")
 HUB_OPTIONS = {"--push": 0, "--private": 0, "--repo-id": 1, "--revision": 1}  # option -> values it takes
 
 
@@ -81,10 +82,10 @@ def non_negative(text: str) -> float:
     return value
 
 
-def chance(text: str) -> float:
+def share(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a chance between 0 and 1, not {text}")
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
     return value
 
 
@@ -121,12 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("--batch-size", type=positive_int, help="images per optimiser step")
     recipe.add_argument("--lr", type=positive_float, help="peak learning rate")
     recipe.add_argument("--weight-decay", type=float, help="AdamW weight decay on matrices")
+    recipe.add_argument("--label-smoothing", type=share, help="share of each target spread over the other classes")
     recipe.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     recipe.add_argument("--rotate", type=non_negative, help="augmentation: random rotation up to this many degrees")
+    recipe.add_argument("--shift", type=non_negative, help="augmentation: random shift up to this many pixels")
+    recipe.add_argument("--scale", type=share, help="augmentation: random zoom in or out by up to this share")
     recipe.add_argument("--thickness", type=non_negative,
                         help="augmentation: strokes thickened or thinned by up to this share of a pixel (digits)")
     recipe.add_argument("--elastic", type=non_negative, help="augmentation: elastic distortion up to this many pixels")
-    recipe.add_argument("--flip", type=chance, help="augmentation: chance of a left-right mirror image (garments, "
+    recipe.add_argument("--flip", type=share, help="augmentation: chance of a left-right mirror image (garments, "
                         "not digits)")
     run = parser.add_argument_group("run")
     run.add_argument("--threads", type=positive_int, default=None,
