@@ -53,8 +53,7 @@ VIEWPORT = {"width": 1400, "height": 1000}
 MAPS = ("#seen", "#attention", "#rollout", "#saliency", "#occlusion")
 LABEL = '#prediction [data-testid="label-output-value"]'
 PROMPT = "Draw a digit"  # tabs.predict.PROMPT
-CANVAS, BRUSH = "#sketchpad canvas", "#sketchpad button[aria-label='Brush']"
-CLEAR = "#sketchpad button[aria-label='Clear canvas']"
+CANVAS, CLEAR = "#pad canvas", "#pad button[aria-label='Clear canvas']"  # tabs/pad.py
 STROKE_TIMEOUT = 30  # seconds a stroke may take to show its label and maps before it counts as failed
 STROKES = (  # a 1, a 7 and a 0 in turn, in fractions of the square canvas: consecutive drawings differ
     ((0.5, 0.25), (0.5, 0.75)),
@@ -313,7 +312,6 @@ WATCH_STROKES = """([label, maps, limit]) => {
 STROKE_DONE = "() => window.benchStroke.label !== undefined && window.benchStroke.maps !== undefined"
 PROMPT_SHOWN = "([label, prompt]) => (document.querySelector(label)?.textContent ?? '').trim() === prompt"
 NO_MAPS = "(maps) => maps.every((map) => !document.querySelector(`${map} img`))"
-BRUSH_CHOSEN = "(brush) => document.querySelector(brush)?.classList.contains('highlight')"
 
 
 def browser_missing() -> str | None:
@@ -340,52 +338,37 @@ def waited(page, expression: str, arg=None, seconds: float = STROKE_TIMEOUT) -> 
         return False
 
 
-def open_predict(page, url: str) -> bool:
-    """Open the app, its Predict tab, and start watching strokes; whether the app picked the brush itself."""
+def open_predict(page, url: str) -> None:
+    """Open the app, its Predict tab, and start watching strokes."""
     page.goto(url, timeout=120_000)
     page.get_by_role("tab", name=re.compile("Predict")).first.click(timeout=60_000)
     page.locator(CANVAS).first.wait_for(timeout=60_000)
     page.evaluate(WATCH_STROKES, [LABEL, list(MAPS), STROKE_TIMEOUT * 1000])
-    return waited(page, BRUSH_CHOSEN, BRUSH, seconds=5)  # the app picks it when the tab opens
-
-
-def pick_brush(page) -> bool:
-    """Click the brush unless it is the chosen tool; whether it had to be clicked."""
-    brush = page.locator(BRUSH).first
-    brush.wait_for(timeout=30_000)
-    if "highlight" in (brush.get_attribute("class") or ""):
-        return False
-    brush.click()
-    return True
 
 
 def draw(page, points: tuple[tuple[float, float], ...]) -> None:
-    """One stroke through `points` (fractions of the square drawing area), a few moves per segment."""
+    """One stroke through `points` (fractions of the pad's square canvas), a few moves per segment."""
     box = page.locator(CANVAS).first.bounding_box()
-    side = min(box["width"], box["height"])  # the square drawing area sits in the middle of the canvas
-    left, top = box["x"] + (box["width"] - side) / 2, box["y"] + (box["height"] - side) / 2
+    side, left, top = box["width"], box["x"], box["y"]
     page.mouse.move(left + points[0][0] * side, top + points[0][1] * side)
     page.mouse.down()
     for (x0, y0), (x1, y1) in zip(points, points[1:]):
-        for step in range(1, 4):  # each move redraws the canvas in software: a few per segment keep this quick
+        for step in range(1, 4):
             page.mouse.move(left + (x0 + (x1 - x0) * step / 3) * side, top + (y0 + (y1 - y0) * step / 3) * side)
     page.mouse.up()
 
 
 def timed_stroke(page, index: int) -> dict:
-    """Clear the canvas, draw stroke `index`, and read its timings: {"label": ms, "maps": ms, "brush_clicked"}."""
+    """Clear the pad, draw stroke `index`, and read its timings: {"label": ms, "maps": ms}."""
     page.locator(CLEAR).first.click()
     if not waited(page, PROMPT_SHOWN, [LABEL, PROMPT]):
-        return {"label": None, "maps": None, "brush_clicked": False,
-                "error": f"the label did not return to {PROMPT!r} after Clear canvas"}
-    waited(page, NO_MAPS, list(MAPS), seconds=3)  # the cleared canvas's maps go too: a stroke would queue behind
-    clicked = pick_brush(page)  # clearing the canvas can leave no tool chosen
+        return {"label": None, "maps": None, "error": f"the label did not return to {PROMPT!r} after Clear"}
+    waited(page, NO_MAPS, list(MAPS), seconds=3)  # the cleared pad's maps go too: a stroke would queue behind
     page.evaluate("() => { window.benchStroke = {armed: true}; }")
     draw(page, STROKES[index % len(STROKES)])
     done = waited(page, STROKE_DONE)
     timings = page.evaluate("() => ({label: window.benchStroke.label ?? null, maps: window.benchStroke.maps ?? null})")
-    return {**timings, "brush_clicked": clicked,
-            **({} if done else {"error": f"no new label and maps within {STROKE_TIMEOUT} s of mouse-up"})}
+    return {**timings, **({} if done else {"error": f"no new label and maps within {STROKE_TIMEOUT} s of mouse-up"})}
 
 
 def bench_browser(url: str, budget: Budget) -> dict:
@@ -399,27 +382,25 @@ def bench_browser(url: str, budget: Budget) -> dict:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport=VIEWPORT)
-                brush_picked = open_predict(page, url)
+                open_predict(page, url)
                 timed_stroke(page, len(STROKES) - 1)  # warm-up: the first stroke's server and page work
                 strokes = [timed_stroke(page, index) for index in range(budget.strokes)]
             finally:
                 browser.close()
     except Error as error:  # a browser that cannot start, or a page that never shows the tab
         return not_measured(f"{type(error).__name__}: {error}".splitlines()[0][:200])
-    return summarise_strokes(strokes, brush_picked)
+    return summarise_strokes(strokes)
 
 
-def summarise_strokes(strokes: list[dict], brush_picked: bool) -> dict:
+def summarise_strokes(strokes: list[dict]) -> dict:
     label = [stroke["label"] for stroke in strokes if stroke["label"] is not None]
     maps = [stroke["maps"] for stroke in strokes if stroke["maps"] is not None]
     failed = sum(stroke["label"] is None or stroke["maps"] is None for stroke in strokes)
     return {"label_ms": percentiles(label, goal_p50=150), "maps_ms": percentiles(maps, goal_p50=300),
             "failed": figure(failed, "strokes", goal=0), "strokes": len(strokes), "maps": list(MAPS),
             "first_failure": next((stroke["error"] for stroke in strokes if "error" in stroke), None),
-            "brush_picked_by_app": brush_picked,
-            "brush_clicks_after_clear": sum(stroke["brush_clicked"] for stroke in strokes),
             "method": f"Chromium {VIEWPORT['width']}×{VIEWPORT['height']}, Predict tab; each stroke (a 1, a 7, a 0 in "
-                      "turn) on a cleared canvas, timed in the page from mouse-up until the label's text changes and "
+                      "turn) on a cleared pad, timed in the page from mouse-up until the label's text changes and "
                       f"until every map image under {', '.join(MAPS)} is replaced and loaded; one warm-up stroke."}
 
 

@@ -236,8 +236,9 @@ def notes(results: dict) -> list[str]:
              "- Before / now: each speed choice in `vit.training` and `vit.analysis` timed beside the code it "
              "replaced, medians on 1 thread in the same run."]
     if update and not update.get("not_measured"):
-        lines.append(f"- Predict update in process: `tabs.predict.read_sketch` then `show_maps` on {update['runs']} "
-                     "MNIST test digits drawn as the sketchpad sends them (black on white, 336×336), 1 thread.")
+        lines.append(f"- Predict update in process: `tabs.predict.read_drawing` then `show_maps` on "
+                     f"{update['runs']} MNIST test digits sent as the drawing pad sends a stroke (black on white, "
+                     "336×336, a PNG data URL), 1 thread.")
     if not app.get("skipped"):
         lines += [f"- App: `python app.py` with weights `{app['weights']}`, called through {app['client']}.",
                   f"- Start-up: from starting the process to the first HTTP 200 on `/`, the app and "

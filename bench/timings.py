@@ -23,6 +23,7 @@ from vit.pacing import choose_threads
 from vit.analysis import explain, predict_split
 from vit.data import Split, carve_validation
 from vit.model import ViT
+from vit.preprocess import data_url
 from vit.training import PRESETS, make_optimizer, resample, train, update_ema, write_model_folder
 
 from . import ROOT
@@ -36,7 +37,7 @@ ANCHORS = {  # test accuracy in %, for the accuracy table
     "best single CNN": 99.83,
     "label-noise ceiling (about)": 99.85,
 }
-SKETCH_SIDE = 336  # the Predict tab's canvas
+SKETCH_SIDE = 336  # the Predict tab's drawing pad (tabs/pad.py SIDE)
 
 
 def bench_choices(train_split: Split, test_split: Split, model: ViT, name: str, budget: Budget) -> dict:
@@ -220,38 +221,44 @@ def predict_handlers():
     """The app's model loader and the Predict tab's registry and handlers (imported here: they bring gradio)."""
     if str(ROOT) not in sys.path:  # app.py and tabs/ sit at the top of the repository, not in a package
         sys.path.insert(0, str(ROOT))
+    import gradio as gr
     import app
     import tabs.predict
     import tabs.shared
-    return app.load_models, tabs.shared.use_models, tabs.predict.read_sketch, tabs.predict.show_maps
+
+    def read_stroke(model_name: str, drawing: str):
+        return tabs.predict.read_drawing(model_name, gr.EventData(None, {"drawing": drawing}))
+    return app.load_models, tabs.shared.use_models, read_stroke, tabs.predict.show_maps
 
 
-def drawing(digit: np.ndarray) -> dict:
-    """A uint8 (28, 28) MNIST digit as the sketchpad sends a drawing: black ink on white, 336×336 grey."""
+def drawing(digit: np.ndarray) -> str:
+    """A uint8 (28, 28) MNIST digit as the drawing pad sends a stroke: its 336×336 canvas, black ink on white,
+    as a PNG data URL."""
     picture = Image.fromarray(255 - digit).resize((SKETCH_SIDE, SKETCH_SIDE), Image.Resampling.BILINEAR)
-    return {"background": None, "layers": [], "composite": np.asarray(picture)}
+    return data_url(picture.convert("RGBA"))  # the canvas's PNG is RGBA
 
 
 def bench_predict_update(weights_dir: Path, source: str, test_split: Split, budget: Budget) -> dict:
-    """One stroke's work on the server, without HTTP: read_sketch (the label), then show_maps (every map)."""
+    """One stroke's work on the server, without HTTP: read_drawing (the PNG decoded and read: the label), then
+    show_maps (every map)."""
     try:
-        load_models, use_models, read_sketch, show_maps = predict_handlers()
+        load_models, use_models, read_stroke, show_maps = predict_handlers()
     except (ImportError, AttributeError) as error:  # the app's side of the contract is missing
         return {"not_measured": f"{type(error).__name__}: {error}"[:200], **percentiles([], goal_p95=30)}
     torch.set_num_threads(OUR_THREADS)
     bundles = load_models(weights_dir)
     use_models(bundles)
     name = bundles[0].name  # the model a visitor draws for
-    sketches = [drawing(test_split.images[i, 0].numpy()) for i in range(budget.latency_runs)]
+    strokes = [drawing(test_split.images[i, 0].numpy()) for i in range(budget.latency_runs)]
     unread = set()
 
     def update(index: int) -> None:
-        current, _, _ = read_sketch(sketches[index], name)
+        current, _, _ = read_stroke(name, strokes[index])
         maps = show_maps(current, name)
         if current is None or any(picture is None for picture in maps):  # a prompt instead: nothing was timed
             unread.add(index)
 
-    durations = milliseconds(update, list(range(len(sketches))))
+    durations = milliseconds(update, list(range(len(strokes))))
     return {"model": name, "weights": source, "threads": OUR_THREADS, **percentiles(durations, goal_p95=30),
             "not_read": figure(len(unread), "calls", goal=0)}
 

@@ -1,6 +1,6 @@
 """Predict: draw, upload or pick a digit; the answer on every stroke, then where CLS looks and what mattered.
 
-A stroke runs two steps: `read_sketch` (preprocess and one forward pass: the label) and then `show_maps`
+A stroke runs two steps: `read_drawing` (preprocess and one forward pass: the label) and then `show_maps`
 (vit.analysis.explain and the maps, drawn from arrays by vit.pictures), so the label is on screen before
 the maps are computed. Nothing on this path touches matplotlib.
 """
@@ -16,42 +16,28 @@ from vit import pictures
 from vit.analysis import explain
 from vit.bundle import ModelBundle
 from vit.numbers import explanation_numbers
-from vit.preprocess import DIGITS, ImageError, open_image, to_model_input
+from vit.preprocess import DIGITS, ImageError, open_data_url, open_image, to_model_input
 
-from . import images
+from . import images, pad
 from .shared import Context, Picture, TabWiring, bundle, default_label, enlarged, thumbnail
 
 EXAMPLES_PER_CLASS = 1  # example digits offered per class
 PROMPT = "Draw a digit"  # the label with nothing to read (for a digit model)
 NO_MAPS = (None,) * 5 + ("",)
 OCCLUSION_FLOOR = 1.0  # log-odds: the colour scale never spans less, so a tiny effect looks tiny
-# The sketchpad opens with no tool chosen ("select the draw tool to start"): pick the brush for the visitor,
-# unless they already chose a tool. The canvas mounts when its tab opens, hence the retries.
-PICK_BRUSH = """() => {
-  const pick = (tries) => {
-    const buttons = document.querySelectorAll(
-      '#sketchpad button[aria-label="Brush"], #sketchpad button[aria-label="Erase"]');
-    if (buttons.length) {
-      if (![...buttons].some((b) => b.classList.contains('highlight'))) buttons[0].click();
-    } else if (tries > 0) {
-      setTimeout(() => pick(tries - 1), 100);
-    }
-  };
-  pick(30);
-}"""
 
 
 # --- Views: a model and a picture in; Markdown, label confidences and pictures out ---------------------------
 
-def picture_from_sketch(sketch: dict | None, model: ModelBundle | None = None) -> Picture | str:
-    """The sketchpad's composite as a Picture framed as the model's dataset frames its own (MNIST's without a
-    model), or the message to show instead."""
-    composite = sketch.get("composite") if sketch else None
-    if composite is None:
-        return f"Draw a {model.noun if model else 'digit'} on the canvas."
+def picture_from_drawing(drawing: str | None, model: ModelBundle | None = None) -> Picture | str:
+    """The pad's canvas (a PNG data URL) as a Picture framed as the model's dataset frames its own (MNIST's
+    without a model), or the message to show instead."""
+    if drawing is None:
+        return f"Draw a {model.noun if model else 'digit'} on the pad."
     try:
-        framed = to_model_input(composite, model.framing if model else DIGITS).numpy()
-        return Picture(framed, "your drawing", thumbnail(composite), model.dataset if model else "mnist")
+        image = open_data_url(drawing)
+        framed = to_model_input(image, model.framing if model else DIGITS).numpy()
+        return Picture(framed, "your drawing", thumbnail(image), model.dataset if model else "mnist")
     except ImageError as error:
         return str(error)
 
@@ -224,9 +210,9 @@ def picture_or_start(model: ModelBundle, current: Picture | None) -> Picture:
 
 # --- Handlers: a model name and the event's values in, component values out ---------------------------------
 
-def read_sketch(sketch: dict | None, model_name: str):
-    """A stroke: the new picture, the status and the label (the maps follow in show_maps)."""
-    return read(picture_from_sketch(sketch, bundle(model_name)), model_name)
+def read_drawing(model_name: str, event: gr.EventData):
+    """A stroke, Undo or Clear: the new picture, the status and the label (the maps follow in show_maps)."""
+    return read(picture_from_drawing(pad.drawing(event), bundle(model_name)), model_name)
 
 
 def read_upload(path: str | None, model_name: str):
@@ -286,12 +272,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
         intro = gr.Markdown(introduction(first))
         with gr.Row():
             with gr.Column(scale=1, min_width=340):
-                sketch = gr.Sketchpad(label="draw here", type="numpy", image_mode="L", canvas_size=(336, 336),
-                                      fixed_canvas=True, layers=False, transforms=(), height=420,
-                                      # radius 13 on a 336 canvas: a stroke about 1/13 of the digit's height,
-                                      # like MNIST's pen once the digit is fitted into 20×20
-                                      brush=gr.Brush(default_size=13, colors=["#000000"], color_mode="fixed"),
-                                      elem_id="sketchpad")
+                drawn = pad.drawing_pad()
                 upload = gr.File(label="or upload a picture", file_types=["image"], type="filepath", height=120,
                                  elem_id="upload")
                 pick = gr.Markdown(f"or pick a test {first.noun}:")
@@ -325,7 +306,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
     reads = [context.current, status, label]
     shown = [seen, attention, rollout, saliency, occlusion, words]
     context.predict_outputs, context.show_picture = [status, label, *shown], show
-    wire(context, tab, sketch, upload, examples, reads, shown)
+    wire(context, drawn, upload, examples, reads, shown)
     return TabWiring("predict", tab, refresh, [context.current],
                      [context.current, status, label, *shown, examples, intro, pick])
 
@@ -336,12 +317,10 @@ def image(value, label: str, elem_id: str) -> gr.Image:
                     elem_classes="figure" if elem_id == "attention" else None)  # the one map wider than a phone
 
 
-def wire(context: Context, tab, sketch, upload, examples, reads: list, shown: list) -> None:
+def wire(context: Context, drawn, upload, examples, reads: list, shown: list) -> None:
     model_choice, private = context.model_choice, dict(api_visibility="private", show_progress="hidden")
-    tab.select(None, js=PICK_BRUSH)
-    sketch.clear(None, js=PICK_BRUSH)  # "Clear canvas" deselects the brush: the next stroke would draw nothing
     # Every stroke re-reads; always_last drops the strokes that arrive while one is being read.
-    sketch.change(read_sketch, [sketch, model_choice], reads, trigger_mode="always_last", **private) \
+    drawn.input(read_drawing, model_choice, reads, trigger_mode="always_last", **private) \
           .then(show_maps, [context.current, model_choice], shown, **private)
     upload.upload(read_upload, [upload, model_choice], reads, **private) \
           .then(show_maps, [context.current, model_choice], shown, **private)

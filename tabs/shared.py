@@ -71,6 +71,16 @@ class Picture:
     dataset: str = "mnist"            # whose framing (and stored examples) it has: a model of another dataset
                                       # starts from its own example instead (predict.picture_or_start)
 
+class ClassRadio(gr.Radio):
+    """A radio of a model's classes. A model switch gives it the new model's classes, but a redraw the page sent
+    just before can still carry an old one (a "7" once the menu lists garments): gradio would refuse it with an
+    error toast, so it is passed on as it is and the tab's view falls back to the model's default example."""
+
+    def preprocess(self, payload):
+        if payload not in [value for _, value in self.choices]:
+            return payload
+        return super().preprocess(payload)
+
 
 @dataclass
 class TabWiring:

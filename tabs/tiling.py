@@ -11,7 +11,7 @@ import torch
 from vit import tiling
 from vit.bundle import ModelBundle
 
-from .shared import Context, Picture, TabWiring, bundle, cached, default_label, figure, plural
+from .shared import ClassRadio, Context, Picture, TabWiring, bundle, cached, default_label, figure, plural
 
 YOURS = "the Predict tab's digit"
 CUTS = {"tiles": "tiles", "horizontal strips": "horizontal", "vertical strips": "vertical"}
@@ -147,7 +147,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     "token from which the answer is read. Try the cuts: strips keep only one direction, small tiles "
                     "make long sequences, big tiles make a few rich words.")
         with gr.Row():
-            source = gr.Radio(names + [YOURS], value=names[default_label(first)], scale=3, elem_id="tiling-source",
+            source = ClassRadio(names + [YOURS], value=names[default_label(first)], scale=3, elem_id="tiling-source",
                               label="digit to cut: a test example, or the one in the Predict tab")
             cut_choice = gr.Radio(list(CUTS), value="tiles", label="cut into", scale=2, elem_id="tiling-cut")
             sizes = [str(d) for d in tiling.divisors(first.model.image_size)]

@@ -248,8 +248,8 @@ def test_an_unknown_model_gets_a_clear_error(client, test_digits, tmp_path):
 
 
 def test_private_events_are_not_callable(client):
-    with pytest.raises(ValueError, match="Cannot find a function with `?api_name`?: /read_sketch"):
-        client.predict(None, "mnist", api_name="/read_sketch")
+    with pytest.raises(ValueError, match="Cannot find a function with `?api_name`?: /read_drawing"):
+        client.predict(None, "mnist", api_name="/read_drawing")
 
 
 def test_hub_fallback_notice_and_source_are_shown(tmp_path):

@@ -93,12 +93,11 @@ def test_percentiles_carry_a_goal_on_the_median_and_tolerate_no_runs():
     assert (empty["p50"]["value"], empty["p50"]["met"], empty["runs"]) == (None, None, 0)
 
 
-def test_drawing_is_what_the_sketchpad_sends():
+def test_drawing_is_what_the_drawing_pad_sends():
+    from vit.preprocess import open_data_url
     digit = np.zeros((28, 28), dtype=np.uint8)
     digit[4:24, 13:15] = 255  # a white "1" on black, as MNIST stores it
-    sketch = timings.drawing(digit)
-    composite = sketch["composite"]
-    assert (sketch["background"], sketch["layers"]) == (None, [])
+    composite = np.asarray(open_data_url(timings.drawing(digit)))
     assert composite.shape == (336, 336) and composite.dtype == np.uint8
     assert composite[0, 0] == 255 and composite[168, 168] == 0  # black ink on white paper
 

@@ -236,3 +236,13 @@ def test_drawings_keep_99_percent_of_the_accuracy_on_the_dataset_itself(data_dir
             original = (bundle.model(images[:, None].float() / 255).argmax(-1) == labels).float().mean()
             preprocessed = (bundle.model(pages[:, None]).argmax(-1) == labels).float().mean()
         assert preprocessed >= 0.99 * original, f"{name}: {preprocessed:.4f} on drawings, {original:.4f} as stored"
+
+
+def test_the_pads_data_url_reads_back_as_the_same_picture():
+    from vit.preprocess import data_url, open_data_url
+    canvas = np.full((336, 336, 4), 255, np.uint8)
+    canvas[60:280, 160:176, :3] = 0  # a black "1" on the pad's opaque white, RGBA as a canvas sends it
+    assert np.array_equal(np.asarray(open_data_url(data_url(canvas))), canvas)
+    for sent in [None, "", "data:image/jpeg;base64,/9j/", "data:image/png;base64,@@", "data:image/png;base64,"]:
+        with pytest.raises(ImageError, match="did not arrive as a picture"):
+            open_data_url(sent)

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from vit.preprocess import data_url
+
 
 def rgb(picture) -> bool:
     return isinstance(picture, np.ndarray) and picture.ndim == 3 and picture.shape[2] == 3 and picture.dtype == np.uint8
@@ -34,12 +36,18 @@ def test_predict_reads_a_stored_seven_and_draws_every_map(models, name):
     assert attention.shape[1] > layers * 112 and attention.shape[0] > heads * 112  # a 112-px map per layer and head
 
 
-def test_predict_sketch_then_maps_is_the_label_first_then_the_pictures(models):
+def stroke(canvas: np.ndarray | None):
+    """The event a stroke on the drawing pad sends: its canvas as a PNG data URL (None: the pad was cleared)."""
+    import gradio as gr
+    return gr.EventData(None, {"drawing": None if canvas is None else data_url(canvas)})
+
+
+def test_predict_drawing_then_maps_is_the_label_first_then_the_pictures(models):
     from tabs import predict
     example = models["mnist"].example(3)
     canvas = np.full((336, 336), 255, np.uint8)
     canvas[28:308, 28:308] = 255 - np.kron(example.pixels, np.ones((10, 10), np.uint8))  # black ink on white
-    current, status, label = predict.read_sketch({"background": None, "layers": [], "composite": canvas}, "mnist")
+    current, status, label = predict.read_drawing("mnist", stroke(canvas))
     assert current.source == "your drawing" and current.original is not None
     assert max(label, key=label.get) == "3"
     *pictures, words = predict.show_maps(current, "mnist")
@@ -48,7 +56,7 @@ def test_predict_sketch_then_maps_is_the_label_first_then_the_pictures(models):
 
 def test_predict_without_a_picture_prompts_and_clears_the_maps(models):
     from tabs import predict
-    current, status, label = predict.read_sketch(None, "mnist")
+    current, status, label = predict.read_drawing("mnist", stroke(None))
     assert current is None and label == predict.PROMPT and "Draw a digit" in status
     assert predict.show_maps(None, "mnist") == predict.NO_MAPS
 
@@ -74,11 +82,25 @@ def test_a_fashion_model_has_its_own_examples_words_and_framing(models):
     # a drawn shape fills the frame, centred by its box, as Fashion-MNIST's pictures do (a digit: 20 px, by mass)
     pad = np.full((336, 336), 255, np.uint8)
     pad[100:300, 40:120] = 0  # a tall bar, low and to the left
-    item = predict.picture_from_sketch({"composite": pad}, fashion).input
-    digit = predict.picture_from_sketch({"composite": pad}).input
+    item = predict.picture_from_drawing(data_url(pad), fashion).input
+    digit = predict.picture_from_drawing(data_url(pad)).input
     rows, cols = np.nonzero(item > 0.05)
     assert rows.max() - rows.min() + 1 == 28 and abs((cols.min() + cols.max()) / 2 - 13.5) <= 0.5
     assert np.ptp(np.nonzero(digit > 0.05)[0]) + 1 == 20
+
+
+def test_a_class_from_before_a_model_switch_falls_back_to_the_models_example(models):
+    import gradio as gr
+    from tabs import tiling
+    from tabs.shared import ClassRadio, default_label
+    fashion = models["fashion-mnist-tiny"]
+    menu = ClassRadio(fashion.class_names, value="Trouser")
+    with pytest.raises(gr.Error, match="not in the list of choices"):  # what gradio's own radio does with it
+        gr.Radio(fashion.class_names).preprocess("7")
+    assert menu.preprocess("Trouser") == "Trouser" and menu.preprocess("7") == "7"
+    picture, text, code = tiling.tiling_view(fashion, "7", "tiles", 7, None)
+    default = fashion.class_names[default_label(fashion)]
+    assert f"cut from a test {default}" in text and picture is not None  # the default example, no error
 
 
 def test_tiling_view_agrees_by_hand_and_with_einops_for_every_cut(models):

@@ -11,6 +11,8 @@ with a spread of 0.25 px, while the centre of mass spreads 1.4 px): the item fil
 by its box. Each dataset's framing is a Framing in FRAMINGS.
 """
 
+import base64
+import binascii
 import io
 import warnings
 from dataclasses import dataclass
@@ -58,6 +60,9 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601 weights of
 
 BLANK = "Draw a digit first: the picture looks empty."
 DAMAGED = "This picture is damaged or incomplete. Please try another file."
+DATA_URL = "data:image/png;base64,"  # how the drawing pad sends its canvas
+MAX_DRAWING = 4_000_000   # characters of a drawing's data URL; the pad's 336×336 canvas sends about 10,000
+UNREADABLE_DRAWING = "The drawing did not arrive as a picture. Please clear the pad and draw again."
 
 
 class ImageError(ValueError):
@@ -83,6 +88,27 @@ def open_image(source: str | Path | bytes) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError):  # what Pillow raises for a damaged or cut-off file
         raise ImageError(DAMAGED) from None
     return image
+
+
+def open_data_url(url: object) -> Image.Image:
+    """A drawing sent as a PNG data URL, decoded as open_image decodes a file; anything else raises ImageError."""
+    if not isinstance(url, str) or not url.startswith(DATA_URL) or len(url) > MAX_DRAWING:
+        raise ImageError(UNREADABLE_DRAWING)
+    try:
+        data = base64.b64decode(url[len(DATA_URL):], validate=True)
+    except (binascii.Error, ValueError):
+        raise ImageError(UNREADABLE_DRAWING) from None
+    if not data:
+        raise ImageError(UNREADABLE_DRAWING)
+    return open_image(data)
+
+
+def data_url(picture: Image.Image | np.ndarray) -> str:
+    """A picture as the drawing pad sends its canvas: a PNG data URL (what open_data_url reads back)."""
+    image = picture if isinstance(picture, Image.Image) else Image.fromarray(picture)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return DATA_URL + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def to_model_input(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -> torch.Tensor:

@@ -1,0 +1,104 @@
+"""The drawing pad: a canvas that sends the whole drawing with the mouse-up, in one request.
+
+gradio's Sketchpad made three component-server calls and two rounds of uploads per stroke, so its change
+event reached the server about 800 ms after the mouse was lifted (bench/README.md). This pad is a plain
+canvas in a gr.HTML: the page keeps the strokes, paints them, and on every mouse-up, Undo or Clear sends the
+canvas as a PNG data URL in the event's data (`trigger("input", {drawing: ...})`, None once it is empty).
+vit.preprocess.open_data_url decodes it like any uploaded file.
+"""
+
+import html
+
+import gradio as gr
+
+SIDE = 336    # canvas pixels, like the Sketchpad it replaces: what the preprocessing was checked on
+RADIUS = 13   # pen radius on that canvas: a stroke about 1/13 of the digit's height, like MNIST's pen once the
+              # digit is fitted into 20×20
+
+TEMPLATE = """<div class="pad">
+  <div class="pad-title">{label}</div>
+  <canvas width="{side}" height="{side}" aria-label="{label}: the drawing area"></canvas>
+  <div class="pad-buttons">
+    <button type="button" class="undo" aria-label="Undo">↶ Undo</button>
+    <button type="button" class="clear" aria-label="Clear canvas">✕ Clear</button>
+  </div>
+</div>"""
+
+CSS = """
+.pad { display: flex; flex-direction: column; gap: 6px; max-width: 420px; }
+.pad-title { font-size: var(--block-label-text-size); color: var(--block-label-text-color); }
+/* touch-action: none: a finger on the pad draws instead of scrolling the page */
+.pad canvas { width: 100%; aspect-ratio: 1; touch-action: none; cursor: crosshair; background: #fff;
+              border: 1px solid var(--border-color-primary); border-radius: var(--radius-lg); }
+.pad-buttons { display: flex; gap: 8px; }
+.pad-buttons button { padding: 4px 12px; border-radius: var(--radius-md); cursor: pointer;
+                      border: 1px solid var(--button-secondary-border-color);
+                      background: var(--button-secondary-background-fill);
+                      color: var(--button-secondary-text-color); }
+"""
+
+# Strokes are kept as points in canvas pixels, so Undo can repaint without the last one.
+SCRIPT = f"""
+const canvas = element.querySelector('canvas');
+const context = canvas.getContext('2d');
+const strokes = [];
+let stroke = null;
+const paint = () => {{
+  context.fillStyle = '#fff';
+  context.fillRect(0, 0, canvas.width, canvas.height);
+  context.fillStyle = context.strokeStyle = '#000';
+  context.lineWidth = {2 * RADIUS};
+  context.lineCap = context.lineJoin = 'round';
+  for (const points of strokes) {{
+    if (points.length === 1) {{  // a dot: a path of one point strokes nothing
+      context.beginPath();
+      context.arc(points[0][0], points[0][1], {RADIUS}, 0, 2 * Math.PI);
+      context.fill();
+      continue;
+    }}
+    context.beginPath();
+    context.moveTo(...points[0]);
+    for (const point of points.slice(1)) context.lineTo(...point);
+    context.stroke();
+  }}
+}};
+const at = (event) => {{
+  const box = canvas.getBoundingClientRect();
+  return [(event.clientX - box.left) * canvas.width / box.width, (event.clientY - box.top) * canvas.height / box.height];
+}};
+const send = () => trigger('input', {{drawing: strokes.length ? canvas.toDataURL('image/png') : null}});
+canvas.addEventListener('pointerdown', (event) => {{
+  canvas.setPointerCapture(event.pointerId);
+  stroke = [at(event)];
+  strokes.push(stroke);
+  paint();
+}});
+canvas.addEventListener('pointermove', (event) => {{
+  if (!stroke) return;
+  stroke.push(at(event));
+  paint();
+}});
+const finish = () => {{
+  if (!stroke) return;
+  stroke = null;
+  send();
+}};
+canvas.addEventListener('pointerup', finish);
+canvas.addEventListener('pointercancel', finish);
+element.querySelector('.undo').addEventListener('click', () => {{ if (strokes.length) {{ strokes.pop(); paint(); send(); }} }});
+element.querySelector('.clear').addEventListener('click', () => {{ strokes.length = 0; paint(); send(); }});
+paint();
+"""
+
+
+def drawing_pad(label: str = "draw here", elem_id: str = "pad") -> gr.HTML:
+    """The pad; its `input` event carries {"drawing": a PNG data URL, or None when the pad is empty}."""
+    template = TEMPLATE.format(label=html.escape(label), side=SIDE)
+    return gr.HTML(html_template=template, css_template=CSS, js_on_load=SCRIPT, label=label, elem_id=elem_id,
+                   apply_default_css=False)
+
+
+def drawing(event: gr.EventData | None) -> str | None:
+    """The data URL an `input` event of the pad carries, or None (an empty pad, or an event without one)."""
+    data = getattr(event, "_data", None)
+    return data.get("drawing") if isinstance(data, dict) else None
