@@ -76,6 +76,9 @@ class ClassRadio(gr.Radio):
     just before can still carry an old one (a "7" once the menu lists garments): gradio would refuse it with an
     error toast, so it is passed on as it is and the tab's view falls back to the model's default example."""
 
+    def get_block_name(self) -> str:
+        return "radio"  # the page draws it with gradio's own radio (the name picks the Svelte component)
+
     def preprocess(self, payload):
         if payload not in [value for _, value in self.choices]:
             return payload

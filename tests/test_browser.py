@@ -290,6 +290,8 @@ def test_a_fashion_model_has_its_own_words_and_examples(page):
 
 def test_tiling_controls(page):
     open_tab(page, "1 · Tiling")
+    page.locator("#tiling-source").get_by_text("3", exact=True).click()
+    wait_for_text(page, "#tiling-text", r"cut from a test 3")
     page.locator("#tiling-size").get_by_text("28", exact=True).click()
     wait_for_text(page, "#tiling-text", r"1 word \+ 1 CLS token = 2 tokens")  # not "1 words"
     page.locator("#tiling-cut").get_by_text("horizontal strips").click()
@@ -403,4 +405,26 @@ def test_phone_width(browser, served, tab, slug, picture):
     assert all(height < 80 for height in cells), cells  # table cells on one line, the table scrolling sideways
     no_error_shown(page)
     page.screenshot(path=str(served[2] / f"{slug}.png"), full_page=True)
+    context.close()
+
+
+def test_a_finger_draws_on_the_pad_without_scrolling_the_page(browser, served):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True,
+                                  has_touch=True)
+    page = context.new_page()
+    page.goto(served[0])
+    page.wait_for_selector("#model-info", timeout=60_000)
+    open_tab(page, "2 · Predict")
+    canvas = page.locator("#pad canvas").first
+    canvas.scroll_into_view_if_needed()
+    box, touch = canvas.bounding_box(), context.new_cdp_session(page)  # a real touch, as a phone's screen sends it
+    scrolled = page.evaluate("() => window.scrollY")
+    x, ys = box["x"] + box["width"] / 2, [box["y"] + box["height"] * share for share in (0.2, 0.4, 0.6, 0.8)]
+    touch.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": ys[0]}]})
+    for y in ys[1:]:
+        touch.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+    touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    wait_for_text(page, "#status", r"your drawing: the model reads \*?\*?1")
+    assert page.evaluate("() => window.scrollY") == scrolled  # the finger drew; the page stayed put
+    no_error_shown(page)
     context.close()

@@ -359,3 +359,15 @@ def test_every_tab_draws_a_strip_model_on_its_strips(models, zoo):
             assert cut[0] == model.model.cut.replace("-", " ") and "exactly the words" in cut[-2]
     finally:
         shared.use_models(list(models.values()))
+
+
+def test_every_component_of_our_own_is_drawn_by_gradios_own_svelte_component(models):
+    # the page picks a component's Svelte file by its block name: a subclass named otherwise draws nothing and
+    # leaves a loading veil over the whole page (a radio named "classradio" did)
+    import app
+    demo = app.build_demo(list(models.values()))
+    ours = [block for block in demo.blocks.values() if not type(block).__module__.startswith("gradio")]
+    assert ours, "no component of our own: this test checks nothing"
+    for block in ours:
+        base = next(kind for kind in type(block).__mro__ if kind.__module__.startswith("gradio."))
+        assert block.get_block_name() == base.__name__.lower(), type(block)
