@@ -72,9 +72,13 @@ def zoo_table(zoo: list[ModelBundle]) -> str:
     return "\n".join(lines)
 
 
-def readings(zoo: list[ModelBundle], picture: Picture) -> str:
-    """The picture read by every model at once: its answer, the calibrated confidence, the runner-up."""
-    lines = [f"**{picture.source}, read by every model:**", "", "| model | answer | runner-up |", "| --- | --- | --- |"]
+def readings(zoo: list[ModelBundle], picture: Picture, instead_of: Picture | None = None) -> str:
+    """The picture read by every model at once: its answer, the calibrated confidence, the runner-up; with why
+    it is not the Predict tab's when that one is of another dataset (`instead_of`)."""
+    why = (f" (the zoo reads {zoo[0].noun}s: the Predict tab's picture, {instead_of.source} for a {instead_of.dataset}"
+           f" model, is not one, so a stored test {zoo[0].noun} stands in)") if instead_of is not None else ""
+    lines = [f"**{picture.source}, read by every model{why}:**", "", "| model | answer | runner-up |",
+             "| --- | --- | --- |"]
     for bundle in zoo:
         reading = bundle.read(picture.input)
         order = reading.probabilities.argsort(descending=True)
@@ -195,7 +199,8 @@ def show_compare(current: Picture | None):
     parts = [similarity_and_reach(b.name) for b in _zoo]
     art = plots.render(plots.zoo_figure([b.name for b in _zoo], [p[0] for p in parts], [p[1] for p in parts],
                                         [p[2] for p in parts]))
-    return zoo_table(_zoo), readings(_zoo, picture), art, zoo_words(_zoo)
+    other = current if current is not None and current.dataset != _zoo[0].dataset else None
+    return zoo_table(_zoo), readings(_zoo, picture, other), art, zoo_words(_zoo)
 
 
 def run_shuffle(current: Picture | None, seed):

@@ -13,7 +13,7 @@ from vit.bundle import ModelBundle
 
 from .shared import ClassRadio, Context, Picture, TabWiring, bundle, cached, default_label, figure, plural
 
-YOURS = "the Predict tab's digit"
+YOURS = "the Predict tab's picture"
 CUTS = {"tiles": "tiles", "horizontal strips": "horizontal", "vertical strips": "vertical"}
 CUT_FUNCTIONS = {"tiles": (tiling.tiles, tiling.tiles_einops),
                  "horizontal": (tiling.horizontal_strips, tiling.horizontal_strips_einops),
@@ -35,12 +35,12 @@ CUT_CODE = {
 # --- Views --------------------------------------------------------------------------------------------------
 
 def digit(model: ModelBundle, source: str, current: Picture | None) -> tuple[np.ndarray, str, str]:
-    """The (28, 28) image to cut, what it is, and a note when the Predict tab's digit was asked for but absent."""
+    """The (28, 28) image to cut, what it is, and a note when the Predict tab's picture was asked for but absent."""
     if source == YOURS and current is not None:
         return current.input, f"the Predict tab's picture ({current.source}, as the model sees it)", ""
     names = model.class_names
     label = names.index(source) if source in names else default_label(model)
-    note = " (the Predict tab has no digit yet)" if source == YOURS else ""
+    note = " (the Predict tab has no picture yet)" if source == YOURS else ""
     return model.example(label).input, f"a test {names[label]}", note
 
 
@@ -148,7 +148,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     "make long sequences, big tiles make a few rich words.")
         with gr.Row():
             source = ClassRadio(names + [YOURS], value=names[default_label(first)], scale=3, elem_id="tiling-source",
-                              label="digit to cut: a test example, or the one in the Predict tab")
+                              label="picture to cut: a test example, or the one in the Predict tab")
             cut_choice = gr.Radio(list(CUTS), value="tiles", label="cut into", scale=2, elem_id="tiling-cut")
             sizes = [str(d) for d in tiling.divisors(first.model.image_size)]
             size = gr.Radio(sizes, value=str(first.model.tile_size), label="tile size (pixels)", scale=2,

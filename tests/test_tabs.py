@@ -132,7 +132,7 @@ def test_a_tile_size_set_for_another_model_becomes_the_new_models_own(models):
 def test_tiling_of_the_predict_tabs_digit_and_without_one(models):
     from tabs import predict, tiling
     *_, text, _ = tiling.show_tiling("mnist", tiling.YOURS, "tiles", "7", "7", None)
-    assert "the Predict tab has no digit yet" in text
+    assert "the Predict tab has no picture yet" in text
     *_, text, _ = tiling.show_tiling("mnist", tiling.YOURS, "tiles", "7", "7", predict.start_picture(models["mnist"]))
     assert "the Predict tab's picture (a test 7" in text and "your digit" not in text
 
@@ -312,6 +312,10 @@ def test_compare_lists_the_zoo_and_reads_the_picture_with_every_model(models, zo
     assert rgb(art) and "Taking the positions away costs" in words
     gap = (zoo["tiles-7"].accuracy - zoo["tiles-7-no-positions"].accuracy) * 100
     assert f"costs {gap:.2f} points" in words
+    assert "stands in" not in read  # the Predict tab's digit itself
+    garment = predict.start_picture(models["fashion-mnist-tiny"])
+    read = compare.show_compare(garment)[1]  # the zoo reads digits: a stored digit, and why
+    assert "a test 7, read by every model (the zoo reads digits" in read and "a test T-shirt/top" in read
 
 
 def test_shuffling_the_tiles_changes_only_the_models_with_positions(models, zoo):
