@@ -40,6 +40,31 @@ def font(size: int = 12) -> ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
+@functools.lru_cache(maxsize=4096)
+def _stamp(text: str, size: int, anchor: str, rim: int) -> tuple[tuple[int, int], Image.Image, Image.Image | None]:
+    """A line of text rendered once as masks: (offset from the anchor point, the letters, the rim around them)."""
+    face = font(size)
+    left, top, right, bottom = face.getbbox(text, anchor=anchor, stroke_width=rim)
+    shape = (max(right - left, 1), max(bottom - top, 1))
+
+    def mask(width: int) -> Image.Image:
+        out = Image.new("L", shape, 0)
+        ImageDraw.Draw(out).text((-left, -top), text, fill=255, font=face, anchor=anchor, stroke_width=width)
+        return out
+    return (left, top), mask(0), mask(rim) if rim else None
+
+
+def write(canvas: Image.Image, xy: tuple[float, float], text: str, size: int, anchor: str = "la",
+          fill: tuple = TEXT, rim: int = 0) -> None:
+    """draw.text, from masks rendered once per text: the Predict tab writes the same few dozen labels on every
+    stroke, and rendering them cost about a sixth of a stroke's pictures. A rim is drawn in paper colour."""
+    (left, top), letters, outline = _stamp(text, size, anchor, rim)
+    at = (round(xy[0]) + left, round(xy[1]) + top)
+    if outline is not None:
+        canvas.paste(PAPER, at, outline)
+    canvas.paste(fill, at, letters)
+
+
 def colour(values: np.ndarray, name: str, low: float, high: float) -> np.ndarray:
     """Values (...) mapped through a colour table on the scale [low, high], clipped: (..., 3) uint8."""
     span = high - low if high > low else 1.0
@@ -106,11 +131,10 @@ def colour_bar(name: str, low: float, high: float, width: int, label: str, heigh
     strip = colour(np.linspace(low, high, width)[None].repeat(height, axis=0), name, low, high)
     canvas = Image.new("RGB", (width, height + 30), PAPER)
     canvas.paste(Image.fromarray(strip), (0, 0))
-    draw = ImageDraw.Draw(canvas)
     ticks = [(0, "la", low), (width // 2, "ma", (low + high) / 2), (width - 1, "ra", high)]
     for x, anchor, value in ticks:
-        draw.text((x, height + 2), number(value), fill=TEXT, font=font(11), anchor=anchor)
-    draw.text((width // 2, height + 16), label, fill=TEXT, font=font(11), anchor="ma")
+        write(canvas, (x, height + 2), number(value), 11, anchor)
+    write(canvas, (width // 2, height + 16), label, 11, "ma")
     return np.asarray(canvas)
 
 
@@ -130,7 +154,7 @@ def titled(picture: np.ndarray, title: str, size: int = 13) -> np.ndarray:
     """The picture with a line of text above it."""
     canvas = Image.new("RGB", (picture.shape[1], picture.shape[0] + size + 8), PAPER)
     canvas.paste(Image.fromarray(picture), (0, size + 8))
-    ImageDraw.Draw(canvas).text((picture.shape[1] // 2, 3), title, fill=TEXT, font=font(size), anchor="ma")
+    write(canvas, (picture.shape[1] // 2, 3), title, size, "ma")
     return np.asarray(canvas)
 
 
@@ -138,8 +162,7 @@ def captioned(picture: np.ndarray, caption: str, size: int = 12) -> np.ndarray:
     """The picture with a line of text under it."""
     canvas = Image.new("RGB", (picture.shape[1], picture.shape[0] + size + 8), PAPER)
     canvas.paste(Image.fromarray(picture), (0, 0))
-    ImageDraw.Draw(canvas).text((picture.shape[1] // 2, picture.shape[0] + 3), caption, fill=TEXT, font=font(size),
-                                anchor="ma")
+    write(canvas, (picture.shape[1] // 2, picture.shape[0] + 3), caption, size, "ma")
     return np.asarray(canvas)
 
 
@@ -178,13 +201,10 @@ def labelled_grid(cells: np.ndarray, column_name: str, row_name: str, gap: int =
             top, left = margin_top + r * (height + gap), margin_left + c * (width + gap)
             out[top:top + height, left:left + width] = cells[r, c]
     canvas = Image.fromarray(out)
-    draw = ImageDraw.Draw(canvas)
     for r in range(rows):
-        draw.text((margin_left - 6, margin_top + r * (height + gap) + height // 2), f"{row_name} {r + 1}",
-                  fill=TEXT, font=font(12), anchor="rm")
+        write(canvas, (margin_left - 6, margin_top + r * (height + gap) + height // 2), f"{row_name} {r + 1}", 12, "rm")
     for c in range(cols):
-        draw.text((margin_left + c * (width + gap) + width // 2, 3), f"{column_name} {c + 1}", fill=TEXT,
-                  font=font(12), anchor="ma")
+        write(canvas, (margin_left + c * (width + gap) + width // 2, 3), f"{column_name} {c + 1}", 12, "ma")
     return np.asarray(canvas)
 
 
@@ -200,11 +220,10 @@ def written(picture: np.ndarray, texts: np.ndarray, size: int = 11) -> np.ndarra
     rows, cols = texts.shape
     height, width = picture.shape[0] // rows, picture.shape[1] // cols
     canvas = Image.fromarray(np.ascontiguousarray(picture))
-    draw = ImageDraw.Draw(canvas)
     for r in range(rows):
         for c in range(cols):
-            draw.text((c * width + width // 2, r * height + height // 2), str(texts[r, c]), anchor="mm",
-                      fill=(15, 15, 15), font=font(size), stroke_width=2, stroke_fill=PAPER)
+            write(canvas, (c * width + width // 2, r * height + height // 2), str(texts[r, c]), size, "mm",
+                  fill=(15, 15, 15), rim=2)
     return np.asarray(canvas)
 
 
@@ -228,14 +247,12 @@ def vector_rows(rows: list[tuple[str, np.ndarray]], cell: int | None = None, lab
     cell = cell or max(4, min(24, 640 // longest))
     height, right = cell * 2, 70
     canvas = Image.new("RGB", (label_width + longest * cell + right, len(rows) * (height + 6)), PAPER)
-    draw = ImageDraw.Draw(canvas)
     for index, (label, values) in enumerate(rows):
         values = np.asarray(values, dtype=np.float64)
         limit = max(float(np.abs(values).max()), 1e-9)
         top = index * (height + 6)
         strip = cells(values[None], "RdBu_r", -limit, limit, height, cell)
         canvas.paste(Image.fromarray(strip), (label_width, top))
-        draw.text((label_width - 6, top + height // 2), label, fill=TEXT, font=font(11), anchor="rm")
-        draw.text((label_width + len(values) * cell + 6, top + height // 2), f"±{number(limit)}", fill=TEXT,
-                  font=font(11), anchor="lm")
+        write(canvas, (label_width - 6, top + height // 2), label, 11, "rm")
+        write(canvas, (label_width + len(values) * cell + 6, top + height // 2), f"±{number(limit)}", 11, "lm")
     return np.asarray(canvas)
