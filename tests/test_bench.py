@@ -97,7 +97,8 @@ def test_drawing_is_what_the_drawing_pad_sends():
     from vit.preprocess import open_data_url
     digit = np.zeros((28, 28), dtype=np.uint8)
     digit[4:24, 13:15] = 255  # a white "1" on black, as MNIST stores it
-    composite = np.asarray(open_data_url(timings.drawing(digit)))
+    composite = np.asarray(open_data_url(timings.drawing(digit)).convert("L"))
+    assert open_data_url(timings.drawing(digit)).mode == "RGBA"  # as a canvas's PNG is
     assert composite.shape == (336, 336) and composite.dtype == np.uint8
     assert composite[0, 0] == 255 and composite[168, 168] == 0  # black ink on white paper
 

@@ -344,6 +344,8 @@ def test_undo_takes_back_a_stroke_and_the_numbers_download(page, tmp_path):
     wait_for_text(page, "#status", r"Draw a digit")  # its only stroke taken back: the pad is empty again
     draw(page, [line((0.25, 0.22), (0.75, 0.22)), line((0.75, 0.22), (0.42, 0.82))])
     wait_for_text(page, "#status", r"your drawing: the model reads \*?\*?7")
+    for picture in ("#seen", "#attention", "#rollout", "#saliency", "#occlusion"):
+        image_ready(page, picture + " img")  # the maps in place: the button below them stops moving
     page.locator("#export").click()
     link = page.locator("#exported a").first
     link.wait_for(timeout=60_000)
