@@ -108,8 +108,7 @@ def test_a_folder_without_calibration_reads_raw_and_a_broken_one_is_refused(tmp_
 def test_every_shipped_model_is_calibrated_and_refuses_what_is_not_a_digit(models):
     for bundle in models.values():
         evaluation = bundle.evaluation
-        # the goal (1.5 %) is every MNIST model's; the Fashion-MNIST default misses it at 2.37 % (README)
-        assert evaluation["calibration"]["ece_after"] <= (0.015 if bundle.name != "fashion-mnist" else 0.025), bundle.name
+        assert evaluation["calibration"]["ece_after"] <= 0.015, bundle.name
         assert evaluation["not_a_digit"]["test_refused"] <= 0.01, bundle.name
         assert evaluation["not_a_digit"]["drawn_test_refused"] <= 0.01, bundle.name
         assert bundle.temperature != 1.0 and bundle.limits is not None

@@ -157,8 +157,7 @@ def test_shipped_weights_reach_their_model_card_figure(name, data_dir):
     card = (folder / "README.md").read_text()
     assert f"{claimed * 100:.2f} %" in card
     ece = evaluation["calibration"]
-    assert measured["ece_after"] == pytest.approx(ece["ece_after"], abs=1e-4)
-    assert measured["ece_after"] <= (0.015 if name != "fashion/fashion-mnist" else 0.025)  # README: its 2.37 % misses
+    assert measured["ece_after"] == pytest.approx(ece["ece_after"], abs=1e-4) and measured["ece_after"] <= 0.015
     assert f"{ece['ece_before'] * 100:.2f} % before, {ece['ece_after'] * 100:.2f} % after" in card
 
 
