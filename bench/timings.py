@@ -221,13 +221,13 @@ def predict_handlers():
     """The app's model loader and the Predict tab's registry and handlers (imported here: they bring gradio)."""
     if str(ROOT) not in sys.path:  # app.py and tabs/ sit at the top of the repository, not in a package
         sys.path.insert(0, str(ROOT))
-    import gradio as gr
     import app
+    import tabs.pad
     import tabs.predict
     import tabs.shared
 
     def read_stroke(model_name: str, drawing: str):
-        return tabs.predict.read_drawing(model_name, gr.EventData(None, {"drawing": drawing}))
+        return tabs.predict.read_drawing(model_name, tabs.pad.event(drawing))
     return app.load_models, tabs.shared.use_models, read_stroke, tabs.predict.show_maps
 
 

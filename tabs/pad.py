@@ -98,6 +98,12 @@ def drawing_pad(label: str = "draw here", elem_id: str = "pad") -> gr.HTML:
                    apply_default_css=False)
 
 
+def event(drawing: object) -> gr.EventData:
+    """The event a stroke, Undo or Clear sends, as its handler receives it: what the tests and the bench send
+    in place of a page."""
+    return gr.EventData(None, {"drawing": drawing})
+
+
 def drawing(event: gr.EventData | None) -> str | None:
     """The data URL an `input` event of the pad carries, or None (an empty pad, or an event without one)."""
     data = getattr(event, "_data", None)

@@ -34,12 +34,7 @@ def picture_from_drawing(drawing: str | None, model: ModelBundle | None = None) 
     without a model), or the message to show instead."""
     if drawing is None:
         return f"Draw a {model.noun if model else 'digit'} on the pad."
-    try:
-        image = open_data_url(drawing)
-        framed = to_model_input(image, model.framing if model else DIGITS).numpy()
-        return Picture(framed, "your drawing", thumbnail(image), model.dataset if model else "mnist")
-    except ImageError as error:
-        return str(error)
+    return framed_picture(open_data_url, drawing, "your drawing", model)
 
 
 def picture_from_file(path: str | None, model: ModelBundle | None = None) -> Picture | str:
@@ -47,10 +42,16 @@ def picture_from_file(path: str | None, model: ModelBundle | None = None) -> Pic
     noun = model.noun if model else "digit"
     if not path:
         return f"Draw a {noun}, upload a picture, or pick a test {noun}."
+    return framed_picture(open_image, path, "your picture", model)
+
+
+def framed_picture(opener, sent, source: str, model: ModelBundle | None) -> Picture | str:
+    """What a visitor sent, opened by `opener` and framed for the model (as MNIST frames digits without one), as
+    a Picture called `source`; or the message to show when it cannot become one."""
     try:
-        image = open_image(path)
+        image = opener(sent)
         framed = to_model_input(image, model.framing if model else DIGITS).numpy()
-        return Picture(framed, "your picture", thumbnail(image), model.dataset if model else "mnist")
+        return Picture(framed, source, thumbnail(image), model.dataset if model else "mnist")
     except ImageError as error:
         return str(error)
 

@@ -210,17 +210,16 @@ def test_ui_predict_function_gives_ten_confidences_or_a_clear_error(ui, digits, 
     assert sum(c["confidence"] for c in result["confidences"]) == pytest.approx(1, abs=1e-4)
 
 
-def stroke(drawing: object):
-    """The event the drawing pad sends: {"drawing": its canvas as a PNG data URL, or None once cleared}."""
-    import gradio as gr
-    return gr.EventData(None, {"drawing": drawing})
+def pad_event(drawing: object):
+    from tabs import pad  # imported with the ui fixture's environment in place
+    return pad.event(drawing)
 
 
 def test_ui_blank_or_cleared_pad_asks_for_a_digit(ui):
     from vit.preprocess import data_url
     for value, words in [(data_url(np.full((CANVAS, CANVAS), 255, np.uint8)), "Draw a digit first"),
                          (None, "Draw a digit on the pad")]:
-        current, status, label = ui.predict.read_drawing(MODEL, stroke(value))
+        current, status, label = ui.predict.read_drawing(MODEL, pad_event(value))
         assert current is None and ui.predict.show_maps(current, MODEL) == ui.predict.NO_MAPS
         assert words in status and label == "Draw a digit"
         assert_friendly(status)
@@ -231,7 +230,7 @@ def test_ui_a_drawing_that_is_not_a_png_data_url_gets_a_message(ui):
     for value in ["data:image/png;base64,!!!", "data:text/html;base64,PGI+", "data:image/png;base64,",
                   "data:image/png;base64," + "A" * 5_000_000, 42, ["a list"],
                   "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAA"]:  # a PNG cut off after its header
-        current, status, label = ui.predict.read_drawing(MODEL, stroke(value))
+        current, status, label = ui.predict.read_drawing(MODEL, pad_event(value))
         assert current is None and label == "Draw a digit", value
         assert_friendly(status)
     import gradio as gr
@@ -243,8 +242,8 @@ def test_ui_one_dot_on_the_pad_is_not_read_as_a_sure_digit(ui, digits):
     drawing, label = digits[8]  # control: a real digit drawn on the same canvas is read right
     canvas = Image.new("L", (CANVAS, CANVAS), 255)
     canvas.paste(drawing, (28, 28))
-    assert top_label(ui.predict.read_drawing(MODEL, stroke(data_url(canvas)))[2]) == str(label)
-    current, status, label = ui.predict.read_drawing(MODEL, stroke(data_url(dot_on(CANVAS))))
+    assert top_label(ui.predict.read_drawing(MODEL, pad_event(data_url(canvas)))[2]) == str(label)
+    current, status, label = ui.predict.read_drawing(MODEL, pad_event(data_url(dot_on(CANVAS))))
     assert current is None or max(label.values()) < 0.5, status  # a message, or the app's own "not sure" hedge
 
 

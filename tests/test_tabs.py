@@ -38,8 +38,8 @@ def test_predict_reads_a_stored_seven_and_draws_every_map(models, name):
 
 def stroke(canvas: np.ndarray | None):
     """The event a stroke on the drawing pad sends: its canvas as a PNG data URL (None: the pad was cleared)."""
-    import gradio as gr
-    return gr.EventData(None, {"drawing": None if canvas is None else data_url(canvas)})
+    from tabs import pad
+    return pad.event(None if canvas is None else data_url(canvas))
 
 
 def test_predict_drawing_then_maps_is_the_label_first_then_the_pictures(models):
