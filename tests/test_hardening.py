@@ -42,7 +42,7 @@ from hub_server import StandInHub, Token
 BUNDLED = ROOT / "weights" / "mnist-tiny"  # committed: the server and the UI tests need no training
 MODEL = "mnist-tiny"
 TOKEN = "hf_hardening" + "TEST5ecretT0ken0123456789"  # recognisable, so a leak is easy to spot
-CANVAS = 336  # the Predict tab's Sketchpad, canvas_size=(336, 336), brush radius 13
+CANVAS = 336  # the Predict tab's drawing pad (tabs/pad.py: SIDE 336, pen radius 13)
 EXCEPTION_NAME = re.compile(r"Traceback|\w*(Error|Exception)\b")  # e.g. "ValueError", "Error" in a visitor's message
 
 

@@ -11,7 +11,7 @@ CANVAS = (600, 500)  # width, height: a large page, the digit somewhere on it
 
 def on_canvas(pixels: np.ndarray, rng: np.random.Generator) -> Image.Image:
     """An MNIST digit (28, 28) uint8 as dark ink on a large white page, ten times its size, placed at random:
-    what the sketchpad or a scan sends, rather than the dataset's own framing."""
+    what the drawing pad or a scan sends, rather than the dataset's own framing."""
     big = Image.fromarray(255 - pixels).resize((280, 280), Image.Resampling.BILINEAR)
     page = Image.new("L", CANVAS, 255)
     page.paste(big, (int(rng.integers(0, CANVAS[0] - 280)), int(rng.integers(0, CANVAS[1] - 280))))

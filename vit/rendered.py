@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .preprocess import to_model_input
 
 FONT_FOLDERS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home() / ".fonts")
-PAGE = 336  # the sketchpad's canvas
+PAGE = 336  # the drawing pad's canvas (tabs/pad.py)
 
 
 def _arc(cx, cy, rx, ry, start, end, steps=24):
@@ -69,7 +69,7 @@ def typed(digit: int, font: Path) -> Image.Image:
 
 
 def drawn(strokes: list[list[tuple[float, float]]], pen: float, rng: np.random.Generator) -> Image.Image:
-    """Strokes drawn with a round pen on the sketchpad's page, with a random slant, size and wobble."""
+    """Strokes drawn with a round pen on the drawing pad's page, with a random slant, size and wobble."""
     slant, height = rng.uniform(-0.35, 0.35), rng.uniform(0.55, 0.8) * PAGE
     width_ratio = rng.uniform(0.45, 0.85)
     top, left = (PAGE - height) / 2, PAGE / 2 - height * width_ratio / 2
