@@ -11,7 +11,7 @@ import numpy as np
 from vit.bundle import ModelBundle
 
 from . import images
-from .shared import Context, Picture, TabWiring, bundle, cached, captioned, figure
+from .shared import ClassDropdown, Context, Picture, TabWiring, bundle, cached, captioned, figure
 
 
 # --- Views --------------------------------------------------------------------------------------------------
@@ -61,9 +61,17 @@ def cell_at(model: ModelBundle, x: float, y: float) -> tuple[int, int] | None:
 
 # --- Handlers -----------------------------------------------------------------------------------------------
 
+def pair_indices(model: ModelBundle, true: str, predicted: str) -> tuple[int, int]:
+    """The pair the menus name; labels from before a model switch (see ClassDropdown) give its most common
+    mistake, the pair a model opens at."""
+    if true in model.class_names and predicted in model.class_names:
+        return model.class_names.index(true), model.class_names.index(predicted)
+    return most_common_mistake(model)
+
+
 def show_pair(model_name: str, true: str, predicted: str):
     model = bundle(model_name)
-    t, p = model.class_names.index(true), model.class_names.index(predicted)
+    t, p = pair_indices(model, true, predicted)
     return (matrix_picture(model.name, (t, p))[0], *pair_view(model, t, p))
 
 
@@ -78,8 +86,9 @@ def click_cell(model_name: str, event: gr.SelectData):
 def open_image(model_name: str, true: str, predicted: str, event: gr.SelectData):
     """A gallery image clicked: it becomes the Predict tab's picture, and that tab opens."""
     model = bundle(model_name)
-    t, p = model.class_names.index(true), model.class_names.index(predicted)
+    t, p = pair_indices(model, true, predicted)
     image = model.confused(t, p)[event.index]
+    true, predicted = model.class_names[t], model.class_names[p]
     source = f"a test {true}" if t == p else f"a {true} read as {predicted}"
     return Picture(image.input, source, dataset=model.dataset), gr.Tabs(selected="predict")
 
@@ -113,8 +122,8 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                 picture = figure("confusion matrix", "confusion")
             with gr.Column(scale=2):
                 with gr.Row():
-                    true_choice = gr.Dropdown(names, value=names[true], label="true label")
-                    predicted_choice = gr.Dropdown(names, value=names[predicted], label="predicted")
+                    true_choice = ClassDropdown(names, value=names[true], label="true label")
+                    predicted_choice = ClassDropdown(names, value=names[predicted], label="predicted")
                 text = gr.Markdown(elem_id="pair-text")
                 gallery = images.Gallery(label="these test images", columns=4, height=420, allow_preview=False,
                                      object_fit="contain", elem_id="pair-gallery")

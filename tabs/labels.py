@@ -6,7 +6,7 @@ import numpy as np
 from vit.analysis import median_attention_by_label
 from vit.bundle import ModelBundle
 
-from .shared import Context, TabWiring, bundle, cached, figure
+from .shared import ClassBoxes, Context, TabWiring, bundle, cached, figure
 
 VIEWS = {"full attention matrices": "matrix", "CLS → tiles, in the tile layout": "cls"}
 START = ("3", "7", "8")  # the labels the notebook compared
@@ -34,7 +34,9 @@ def start_labels(model: ModelBundle) -> list[str]:
 
 def show_labels(model_name: str, labels: list[str], view: str, difference: bool):
     model = bundle(model_name)
-    chosen = tuple(sorted(model.class_names.index(label) for label in labels if label in model.class_names))
+    if any(label not in model.class_names for label in labels):  # from before a model switch (ClassBoxes)
+        labels = start_labels(model)
+    chosen = tuple(sorted(model.class_names.index(label) for label in labels))
     return label_picture(model.name, chosen, VIEWS[view], bool(difference))
 
 
@@ -54,8 +56,8 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     "labels: tick *difference* to subtract their average and keep only what is specific to each "
                     "label.")
         with gr.Row():
-            labels = gr.CheckboxGroup(first.class_names, value=start_labels(first), label="labels", scale=3,
-                              elem_id="label-attention-labels")
+            labels = ClassBoxes(first.class_names, value=start_labels(first), label="labels", scale=3,
+                                elem_id="label-attention-labels")
             view = gr.Radio(list(VIEWS), value=list(VIEWS)[0], label="show", scale=2)
             difference = gr.Checkbox(False, label="difference from the average of these labels", scale=1)
         picture = figure("median attention", "label-attention")

@@ -71,18 +71,32 @@ class Picture:
     dataset: str = "mnist"            # whose framing (and stored examples) it has: a model of another dataset
                                       # starts from its own example instead (predict.picture_or_start)
 
-class ClassRadio(gr.Radio):
-    """A radio of a model's classes. A model switch gives it the new model's classes, but a redraw the page sent
+class _ClassMenu:
+    """A menu of a model's classes. A model switch gives it the new model's classes, but a redraw the page sent
     just before can still carry an old one (a "7" once the menu lists garments): gradio would refuse it with an
-    error toast, so it is passed on as it is and the tab's view falls back to the model's default example."""
+    error toast, so it is passed on as it is and the tab's view falls back to the model's own classes."""
 
     def get_block_name(self) -> str:
-        return "radio"  # the page draws it with gradio's own radio (the name picks the Svelte component)
+        gradio_base = next(base for base in type(self).__mro__ if base.__module__.startswith("gradio"))
+        return gradio_base.__name__.lower()  # the name picks the Svelte component: gradio's own draws it
 
     def preprocess(self, payload):
-        if payload not in [value for _, value in self.choices]:
+        choices = [value for _, value in self.choices]
+        if any(value not in choices for value in (payload if isinstance(payload, list) else [payload])):
             return payload
         return super().preprocess(payload)
+
+
+class ClassRadio(_ClassMenu, gr.Radio):
+    """A radio of a model's classes (see _ClassMenu)."""
+
+
+class ClassDropdown(_ClassMenu, gr.Dropdown):
+    """A dropdown of a model's classes (see _ClassMenu)."""
+
+
+class ClassBoxes(_ClassMenu, gr.CheckboxGroup):
+    """Tick boxes of a model's classes (see _ClassMenu)."""
 
 
 @dataclass

@@ -91,16 +91,24 @@ def test_a_fashion_model_has_its_own_examples_words_and_framing(models):
 
 def test_a_class_from_before_a_model_switch_falls_back_to_the_models_example(models):
     import gradio as gr
-    from tabs import tiling
-    from tabs.shared import ClassRadio, default_label
+    from tabs import confusion, labels, tiling
+    from tabs.shared import ClassBoxes, ClassDropdown, ClassRadio, default_label
     fashion = models["fashion-mnist-tiny"]
-    menu = ClassRadio(fashion.class_names, value="Trouser")
-    with pytest.raises(gr.Error, match="not in the list of choices"):  # what gradio's own radio does with it
-        gr.Radio(fashion.class_names).preprocess("7")
-    assert menu.preprocess("Trouser") == "Trouser" and menu.preprocess("7") == "7"
+    names = fashion.class_names
+    for ours, theirs, stale, fresh in [(ClassRadio, gr.Radio, "7", "Trouser"), (ClassDropdown, gr.Dropdown, "7", "Trouser"),
+                                       (ClassBoxes, gr.CheckboxGroup, ["3", "7"], ["Trouser"])]:
+        with pytest.raises(gr.Error, match="not in the list of choices"):  # what gradio's own menu does with it
+            theirs(names).preprocess(stale)
+        assert ours(names).preprocess(stale) == stale and ours(names).preprocess(fresh) == fresh, ours
     picture, text, code = tiling.tiling_view(fashion, "7", "tiles", 7, None)
-    default = fashion.class_names[default_label(fashion)]
+    default = names[default_label(fashion)]
     assert f"cut from a test {default}" in text and picture is not None  # the default example, no error
+    true, predicted = confusion.most_common_mistake(fashion)
+    *_, pair_text = confusion.show_pair(fashion.name, "4", "9")  # the digits' pair, sent as garments came in
+    assert pair_text == confusion.show_pair(fashion.name, names[true], names[predicted])[-1]
+    assert names[true] in pair_text and "4 read as 9" not in pair_text
+    started = labels.show_labels(fashion.name, labels.start_labels(fashion), list(labels.VIEWS)[0], False)
+    assert np.array_equal(labels.show_labels(fashion.name, ["3", "7"], list(labels.VIEWS)[0], False), started)
 
 
 def test_tiling_view_agrees_by_hand_and_with_einops_for_every_cut(models):
