@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--num-heads", type=positive_int, help="attention heads per block")
     model.add_argument("--embed-size", type=positive_int, help="token width; a multiple of --num-heads")
     model.add_argument("--mlp-size", type=positive_int, help="hidden width of each block's MLP")
+    model.add_argument("--dropout", type=share, help="share of activations dropped at random while training")
     model.add_argument("--pos-embedding", choices=["learned", "sinusoidal", "none"], default="learned",
                        help="positional embedding (default: learned)")
     recipe = parser.add_argument_group("recipe (unset: the preset's value)")
@@ -279,7 +280,8 @@ def train_and_write(args: argparse.Namespace, team: distributed.Team, started: f
 def build(args: argparse.Namespace) -> tuple[ViT, Recipe]:
     """The model and recipe the preset and the options describe; a --resume checkpoint must match the model."""
     architecture, preset_recipe = PRESETS[args.preset]
-    overrides = {key: getattr(args, key) for key in ("tile_size", "num_layers", "num_heads", "embed_size", "mlp_size")
+    overrides = {key: getattr(args, key) for key in ("tile_size", "num_layers", "num_heads", "embed_size", "mlp_size",
+                                                      "dropout")
                  if getattr(args, key) is not None}
     recipe = replace(preset_recipe, seed=args.seed, **{key: getattr(args, key) for key in
                      RECIPE_OPTIONS if getattr(args, key) is not None})

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from conftest import ROOT, TINY
 from vit import ViT
 from vit.data import Split, load_split
-from vit.training import Interrupted, Recipe, augment, learning_rate, resample, train, write_model_folder
+from vit.training import PRESETS, Interrupted, Recipe, augment, learning_rate, resample, train, write_model_folder
 
 QUICK = Recipe(epochs=1, batch_size=128, lr=3e-3, warmup_epochs=0.1, label_smoothing=0.0, ema_decay=0.99,
                rotate=0, shift=0, scale=0)
@@ -119,6 +119,7 @@ def run_train(*args, cwd=ROOT):
     (["--data-dir", "/nonexistent/folder"], "does not exist"),
     (["--output", "/proc/not-writable"], "cannot write"),
     (["--resume", "/nonexistent/checkpoint.safetensors"], "no checkpoint"),
+    (["--dropout", "1.5"], "between 0 and 1"),
 ])
 def test_cli_rejects_bad_arguments_before_any_work(args, message, tmp_path):
     result = run_train("--preset", "tiny", "--output", str(tmp_path / "out"), *args)
@@ -133,11 +134,20 @@ def test_output_folder_names_the_checkpoint(tmp_path):
     assert parse_args(["--preset", "tiny"]).checkpoint == Path("checkpoints/mnist-tiny.safetensors")
 
 
+def test_model_options_reach_the_model_and_unset_ones_keep_the_presets():
+    from train import build, parse_args
+    model, _ = build(parse_args(["--dropout", "0", "--mlp-size", "96"]))
+    assert model.config["dropout"] == 0 and model.config["mlp_size"] == 96
+    preset, _ = build(parse_args([]))
+    assert preset.config["dropout"] == PRESETS["default"][0]["dropout"]
+    assert preset.config["mlp_size"] == PRESETS["default"][0]["mlp_size"]
+
+
 def test_help_documents_every_option():
     result = run_train("--help")
     for option in ("--dataset", "--data-dir", "--preset", "--tile-size", "--num-layers", "--num-heads", "--embed-size",
                    "--mlp-size", "--epochs", "--batch-size", "--lr", "--seed", "--threads", "--device", "--output",
-                   "--resume", "--faithfulness", "--cut", "--rotate", "--thickness", "--elastic", "--flip"):
+                   "--resume", "--faithfulness", "--cut", "--dropout", "--rotate", "--thickness", "--elastic", "--flip"):
         assert option in result.stdout
 
 
