@@ -66,7 +66,7 @@ PRESETS: dict[str, tuple[dict, Recipe]] = {
                     scale=0.1, ema_decay=0.998)),
     "tiny": (dict(tile_size=7, embed_size=16, num_layers=2, num_heads=1, mlp_size=32),
              Recipe(epochs=300, batch_size=128, lr=3e-3, weight_decay=0.01, warmup_epochs=5, label_smoothing=0.0,
-                    rotate=5, shift=1.0, scale=0.05, thickness=0.5, elastic=1.0, ema_decay=0.999)),  # 5.7k weights: milder
+                    rotate=5, shift=1.0, scale=0.05, thickness=0.3, elastic=0.5, ema_decay=0.999)),  # 5.7k weights: milder
 }
 
 
