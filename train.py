@@ -30,12 +30,12 @@ from vit import distributed, faithfulness, pacing
 from vit.training import PRESETS, Interrupted, Recipe, read_checkpoint_state, train, write_model_folder
 
 EPILOG = """presets (measured on a 2-core CPU, README "Models"):
-  default  tile 4, embedding 64, 6 blocks, 4 heads, dropout 0.1, 206k parameters, 26 epochs: 98.88 %,
-           97 min on 1 thread, then 2 (weights/mnist)
+  default  tile 4, embedding 64, 6 blocks, 4 heads, 206k parameters, 57 epochs: 99.41 %,
+           113 min on 1 thread (weights/mnist)
   fast     tile 7, embedding 64, 4 blocks, 4 heads, 139k parameters: with --budget 3m, 14 epochs fitted and
            98.87 %, the whole run 161 s on 2 threads (weights/mnist-fast)
   tiny     the notebook's model: tile 7, embedding 16, MLP 32, 2 blocks, 1 head, 5.7k parameters,
-           300 epochs: 97.72 %; 12.9 s an epoch on 1 thread beside another run (weights/mnist-tiny)
+           300 epochs: 98.08 %; 7 s an epoch on 1 thread beside another run (weights/mnist-tiny)
 Options left unset take the preset's value. Checkpoints go to checkpoints/NAME.safetensors each epoch.
 
 more than one process (README "Training"): torchrun --standalone --nproc-per-node N train.py ... trains with
