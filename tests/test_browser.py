@@ -146,8 +146,9 @@ def test_drawing_a_digit_shows_its_prediction(page, served):
 
 def test_drawing_a_seven_with_two_strokes(page, served):
     open_tab(page, "2 · Predict")
+    # the bar alone is answered first ("not a digit" for the default model): wait for the answer to both strokes
     draw(page, [line((0.25, 0.22), (0.75, 0.22)), line((0.75, 0.22), (0.42, 0.82))])
-    wait_for_text(page, "#status", r"your drawing")
+    wait_for_text(page, "#status", r"your drawing: the model reads 7 ")
     assert shown_label(page) == "7"
     no_error_shown(page)
 

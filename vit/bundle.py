@@ -232,9 +232,11 @@ class ModelBundle:
         return StoredImage(images[0].numpy(), int(labels[0]), int(labels[0]), None)
 
     def worst(self, count: int | None = None) -> list[StoredImage]:
-        """The stored test images with the highest loss, highest first."""
-        count = len(self.tensors["gallery_labels"]) if count is None else count
-        return [self._gallery(i) for i in range(min(count, len(self.tensors["gallery_labels"])))]
+        """The stored test images, the mistakes first, each group highest loss first (a right answer can lose
+        more than a mistake: a 0.4 for the right class costs more than a 0.45 beside a 0.46)."""
+        wrong = (self.tensors["gallery_labels"] != self.tensors["gallery_predictions"]).tolist()
+        order = sorted(range(len(wrong)), key=lambda i: not wrong[i])  # stable: the loss order within each group
+        return [self._gallery(i) for i in order[:count]]
 
     @property
     def mistakes(self) -> int:
