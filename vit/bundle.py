@@ -234,14 +234,18 @@ class ModelBundle:
     def worst(self, count: int | None = None) -> list[StoredImage]:
         """The stored test images, the mistakes first, each group highest loss first (a right answer can lose
         more than a mistake: a 0.4 for the right class costs more than a 0.45 beside a 0.46)."""
-        wrong = (self.tensors["gallery_labels"] != self.tensors["gallery_predictions"]).tolist()
+        wrong = self._wrong().tolist()
         order = sorted(range(len(wrong)), key=lambda i: not wrong[i])  # stable: the loss order within each group
         return [self._gallery(i) for i in order[:count]]
 
     @property
     def mistakes(self) -> int:
         """How many stored gallery images the model got wrong (all the test set's mistakes, up to MAX_MISTAKES)."""
-        return int((self.tensors["gallery_labels"] != self.tensors["gallery_predictions"]).sum())
+        return int(self._wrong().sum())
+
+    def _wrong(self) -> torch.Tensor:
+        """Which stored gallery images the model got wrong."""
+        return self.tensors["gallery_labels"] != self.tensors["gallery_predictions"]
 
     def confused(self, true: int, predicted: int) -> list[StoredImage]:
         """Stored test images of class `true` read as `predicted` (for true == predicted: the stored examples)."""
