@@ -50,7 +50,7 @@ pushing to the Hugging Face Hub:
   repo by its name without "vit-": you/vit-mnist is shown as "mnist"."""
 
 RECIPE_OPTIONS = ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "rotate", "shift", "scale",
-                  "thickness", "elastic", "flip")
+                  "thickness", "elastic", "flip", "flag_ones")
 HUB_OPTIONS = {"--push": 0, "--private": 0, "--repo-id": 1, "--revision": 1}  # option -> values it takes
 
 
@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("--elastic", type=non_negative, help="augmentation: elastic distortion up to this many pixels")
     recipe.add_argument("--flip", type=share, help="augmentation: chance of a left-right mirror image (garments, "
                         "not digits)")
+    recipe.add_argument("--flag-ones", type=share, help="augmentation: chance a training 1 gets a flag at its top, "
+                        "as many writers outside the US draw it (digits only)")
     run = parser.add_argument_group("run")
     run.add_argument("--threads", type=positive_int, default=None,
                      help="CPU threads (default: a few steps are timed on 1 and on 2 threads and the faster is kept: "
@@ -198,6 +200,8 @@ def check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace
         parser.error(f"--embed-size {args.embed_size} is not a multiple of --num-heads {args.num_heads}")
     if args.tile_size and 28 % args.tile_size:
         parser.error(f"--tile-size {args.tile_size} does not divide 28; choose one of 1, 2, 4, 7, 14, 28")
+    if args.flag_ones and args.dataset != "mnist":
+        parser.error(f"--flag-ones draws a flag on the digit 1; {args.dataset} has no digits")
     if args.budget and args.epochs:
         parser.error("choose one: --budget (the epochs that fit in that time) or --epochs")
     missing = {"cuda": not torch.cuda.is_available(), "mps": not torch.backends.mps.is_available()}

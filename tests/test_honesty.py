@@ -13,7 +13,7 @@ from vit.bundle import CALIBRATION, load_folder
 from vit.data import Split, carve_validation
 from vit.model import ViT
 from vit.preprocess import to_model_input
-from vit.training import Recipe, augment, elastic_field, vary_thickness
+from vit.training import Recipe, add_flag, augment, elastic_field, vary_thickness
 
 
 def sampled(logits: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -76,6 +76,20 @@ def test_thickness_and_elastic_distortion():
     assert field.shape == (3, 28, 28, 2) and field.abs().max() <= 1.25 * 2.0 * 2 / 28
     out = augment(images, Recipe(thickness=0.5, elastic=1.5), torch.Generator().manual_seed(0))
     assert out.shape == images.shape and out.min() >= 0 and out.max() <= 1 + 1e-5
+
+
+def test_a_flag_goes_down_and_left_from_the_top_of_a_one_and_only_on_ones():
+    images = torch.zeros(2, 1, 28, 28)
+    images[:, :, 4:24, 14:16] = 1.0  # an upright stick, 20 rows tall, 2 pixels wide
+    flagged = add_flag(images[:1], torch.Generator().manual_seed(0))
+    new_ink = (flagged - images[:1])[0, 0] > 0.5
+    rows, columns = new_ink.nonzero().unbind(1)
+    assert new_ink.sum() >= 4 and columns.max() < 14 and rows.max() < 4 + 20 // 2  # left of the stem, upper half
+    assert rows.min() >= 4 and columns.min() >= 14 - 20 * 0.5  # from its top, at most half its height long
+    flat = Recipe(rotate=0, shift=0, scale=0, flag_ones=1.0)  # no resampling blur: only the flag changes ink
+    out = augment(images, flat, torch.Generator().manual_seed(0), labels=torch.tensor([1, 7]))
+    assert out[0].sum() > images[0].sum() + 3 and torch.allclose(out[1], images[1], atol=1e-5)
+    assert torch.allclose(augment(images, flat, torch.Generator().manual_seed(0)), images, atol=1e-5)  # no labels
 
 
 def test_blanking_two_by_two_blocks_is_what_blanking_those_tiles_by_hand_gives():

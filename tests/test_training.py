@@ -120,6 +120,7 @@ def run_train(*args, cwd=ROOT):
     (["--output", "/proc/not-writable"], "cannot write"),
     (["--resume", "/nonexistent/checkpoint.safetensors"], "no checkpoint"),
     (["--dropout", "1.5"], "between 0 and 1"),
+    (["--flag-ones", "0.5", "--dataset", "fashion-mnist"], "has no digits"),
 ])
 def test_cli_rejects_bad_arguments_before_any_work(args, message, tmp_path):
     result = run_train("--preset", "tiny", "--output", str(tmp_path / "out"), *args)
@@ -138,7 +139,10 @@ def test_model_options_reach_the_model_and_unset_ones_keep_the_presets():
     from train import build, parse_args
     model, _ = build(parse_args(["--dropout", "0", "--mlp-size", "96"]))
     assert model.config["dropout"] == 0 and model.config["mlp_size"] == 96
-    preset, _ = build(parse_args([]))
+    _, recipe = build(parse_args(["--flag-ones", "0.25"]))
+    assert recipe.flag_ones == 0.25
+    preset, preset_recipe = build(parse_args([]))
+    assert preset_recipe.flag_ones == PRESETS["default"][1].flag_ones
     assert preset.config["dropout"] == PRESETS["default"][0]["dropout"]
     assert preset.config["mlp_size"] == PRESETS["default"][0]["mlp_size"]
 
@@ -147,7 +151,8 @@ def test_help_documents_every_option():
     result = run_train("--help")
     for option in ("--dataset", "--data-dir", "--preset", "--tile-size", "--num-layers", "--num-heads", "--embed-size",
                    "--mlp-size", "--epochs", "--batch-size", "--lr", "--seed", "--threads", "--device", "--output",
-                   "--resume", "--faithfulness", "--cut", "--dropout", "--rotate", "--thickness", "--elastic", "--flip"):
+                   "--resume", "--faithfulness", "--cut", "--dropout", "--rotate", "--thickness", "--elastic", "--flip",
+                   "--flag-ones"):
         assert option in result.stdout
 
 

@@ -39,7 +39,7 @@ SETTING_NAMES = {
     "weight_decay": "weight decay", "warmup_epochs": "warm-up epochs", "label_smoothing": "label smoothing",
     "rotate": "rotation, degrees", "shift": "shift, pixels", "scale": "zoom range",
     "thickness": "stroke thickness change", "elastic": "elastic distortion, pixels",
-    "flip": "chance of a mirror image",
+    "flip": "chance of a mirror image", "flag_ones": "chance of a flag on a 1",
     "ema_decay": "weight-average decay", "seed": "seed"}
 
 NOUNS = {"mnist": "digit", "fashion-mnist": "fashion item"}  # what one input is called in sentences
