@@ -20,8 +20,9 @@ def about_view(model: ModelBundle) -> tuple[np.ndarray, np.ndarray | None, str]:
     calibration = model.evaluation.get("calibration")
     diagram = plots.render(plots.reliability_figure(calibration["before"], calibration["after"])) if calibration else None
     config = {key: value for key, value in model.model.config.items() if key in SHOWN}
-    table = ("| " + " | ".join(SETTING_NAMES.get(key, key) for key in config) + " |\n|" + " --- |" * len(config)
-             + "\n| " + " | ".join(str(value) for value in config.values()) + " |")
+    # one setting a row, as in the model card: eight columns broke their headings mid-word at desktop width
+    table = "| architecture | value |\n| --- | --- |\n" + "\n".join(
+        f"| {SETTING_NAMES.get(key, key)} | {value} |" for key, value in config.items())
     evaluation, trained = model.evaluation, ""
     if "training_seconds" in evaluation:
         trained = (f"Trained for {plural(len(model.history), 'epoch')} in "

@@ -186,7 +186,7 @@ def test_positions_labels_and_about_draw(models):
     curve, diagram, text = about.show_about("mnist")
     accuracy = f"{models['mnist'].accuracy * 100:.2f} %"
     assert rgb(curve) and rgb(diagram) and accuracy in text
-    assert "Expected calibration error" in text and "tile side or strip width, pixels" in text
+    assert "Expected calibration error" in text and "| tile side or strip width, pixels | 4 |" in text  # a row each
     # a --budget run says what it was given and what it took; one trained for its epochs says nothing of it
     assert "a budget of 7800 s (`--budget`), evaluation included: 60 epochs fitted, and the whole run took 7871 s" in text
     *_, text = about.show_about("mnist-tiny")
