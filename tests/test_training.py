@@ -104,6 +104,7 @@ def test_model_folder_has_everything_the_app_needs(mnist, tmp_path):
     assert sum(map(sum, summary["confusion_matrix"])) == 500
     card = (tmp_path / "README.md").read_text()
     assert "model-index" in card and f"value: {round(summary['accuracy'], 4)}" in card
+    assert "(`flag_ones`) | 0.0 |" in card  # a digits-only setting, listed for digits (a garment card omits it)
 
 
 def run_train(*args, cwd=ROOT):
