@@ -30,8 +30,8 @@ from vit import distributed, faithfulness, pacing
 from vit.training import PRESETS, Interrupted, Recipe, read_checkpoint_state, train, write_model_folder
 
 EPILOG = """presets (measured on a 2-core CPU, README "Models"):
-  default  tile 4, embedding 64, 6 blocks, 4 heads, 206k parameters, 60 epochs: 99.44 %,
-           125 min on 1 thread (weights/mnist)
+  default  tile 4, embedding 64, 6 blocks, 4 heads, 206k parameters, 91 epochs: 99.51 %,
+           87 min on 2 idle threads (weights/mnist)
   fast     tile 7, embedding 64, 4 blocks, 4 heads, 139k parameters: with --budget 3m, 14 epochs fitted and
            98.87 %, the whole run 161 s on 2 threads (weights/mnist-fast)
   tiny     the notebook's model: tile 7, embedding 16, MLP 32, 2 blocks, 1 head, 5.7k parameters,

@@ -188,7 +188,7 @@ def test_positions_labels_and_about_draw(models):
     assert rgb(curve) and rgb(diagram) and accuracy in text
     assert "Expected calibration error" in text and "| tile side or strip width, pixels | 4 |" in text  # a row each
     # a --budget run says what it was given and what it took; one trained for its epochs says nothing of it
-    assert "a budget of 7800 s (`--budget`), evaluation included: 60 epochs fitted, and the whole run took 7871 s" in text
+    assert "a budget of 6300 s (`--budget`), evaluation included: 91 epochs fitted, and the whole run took 5464 s" in text
     *_, text = about.show_about("mnist-tiny")
     assert "300 epochs" in text and "`--budget`" not in text
     *_, text = about.show_about("mnist-fast")
