@@ -320,8 +320,9 @@ def image(value, label: str, elem_id: str) -> gr.Image:
 
 def wire(context: Context, drawn, upload, examples, reads: list, shown: list) -> None:
     model_choice, private = context.model_choice, dict(api_visibility="private", show_progress="hidden")
-    # Every stroke re-reads; always_last drops the strokes that arrive while one is being read.
-    drawn.input(read_drawing, model_choice, reads, trigger_mode="always_last", **private) \
+    # Every stroke re-reads, each in turn. Not always_last: gradio replays a deferred run with the event data of
+    # the run it waited for, so the strokes drawn while one was being read would be lost from the answer.
+    drawn.input(read_drawing, model_choice, reads, trigger_mode="multiple", **private) \
           .then(show_maps, [context.current, model_choice], shown, **private)
     upload.upload(read_upload, [upload, model_choice], reads, **private) \
           .then(show_maps, [context.current, model_choice], shown, **private)

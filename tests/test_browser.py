@@ -153,6 +153,18 @@ def test_drawing_a_seven_with_two_strokes(page, served):
     no_error_shown(page)
 
 
+def test_strokes_drawn_while_the_first_is_read_are_in_the_answer(browser, tmp_path):
+    # a server of its own: the first read after start-up is slow, so the flag's stroke is drawn while it runs
+    with running_app(ROOT / "weights", tmp_path / "app.log") as (url, _):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        open_tab(page, "2 · Predict")
+        draw(page, [line((0.42, 0.35), (0.55, 0.2)), line((0.55, 0.2), (0.55, 0.82))])  # a flag, then the stem
+        wait_for_text(page, "#status", r"your drawing: the model reads 1 ")
+        assert shown_label(page) == "1"
+        page.close()
+
+
 @pytest.mark.parametrize("tab, slug, picture", TABS)
 def test_every_tab_renders(page, served, tab, slug, picture):
     open_tab(page, tab)
