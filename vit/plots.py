@@ -103,22 +103,33 @@ def tiling_figure(image, pieces, kind: str) -> Figure:
     count, piece_height, piece_width = pieces.shape
     figure = Figure(figsize=(11, 4.6), dpi=DPI, layout="constrained")
     grid = figure.add_gridspec(2, 2, width_ratios=[1, 2.7], height_ratios=[1.6, 1])
-    ax_image = figure.add_subplot(grid[:, 0])
-    ax_words, ax_flat = figure.add_subplot(grid[0, 1]), figure.add_subplot(grid[1, 1])
+    _cut_image(figure.add_subplot(grid[:, 0]), image, kind, pieces)
+    _sentence(figure.add_subplot(grid[0, 1]), pieces)
+    _flattened(figure.add_subplot(grid[1, 1]), pieces)
+    names = {"horizontal": "horizontal strip", "vertical": "vertical strip", "tiles": "tile"}
+    figure.suptitle(f"{plural(count, names[kind])} of {piece_height}×{piece_width} pixels", fontsize=TITLE)
+    return figure
 
-    ax_image.imshow(image, cmap="gray", vmin=0, vmax=1)
-    _draw_cuts(ax_image, image, kind, piece_height, piece_width)
+
+def _cut_image(ax, image: np.ndarray, kind: str, pieces: np.ndarray) -> None:
+    """The image with its cuts drawn on it and, where they fit, each piece's number."""
+    count, piece_height, piece_width = pieces.shape
+    ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+    _draw_cuts(ax, image, kind, piece_height, piece_width)
     if count <= 49 and min(piece_height, piece_width) >= 4:  # number the pieces where they sit in the image
         per_row = image.shape[1] // piece_width
         for index in range(count):  # in each piece's top-left corner, on a dark box: off the digit's ink
             row, col = divmod(index, per_row)
-            ax_image.text(col * piece_width - 0.3, row * piece_height - 0.3, str(index + 1), color=CUT_COLOUR,
-                          fontsize=SMALL - 1 if count > 16 else SMALL, ha="left", va="top",
-                          bbox=dict(facecolor="black", alpha=0.65, pad=0.8, edgecolor="none"))
-    ax_image.set_title("the image and its cuts", fontsize=LABEL)
-    ax_image.set_axis_off()
+            ax.text(col * piece_width - 0.3, row * piece_height - 0.3, str(index + 1), color=CUT_COLOUR,
+                    fontsize=SMALL - 1 if count > 16 else SMALL, ha="left", va="top",
+                    bbox=dict(facecolor="black", alpha=0.65, pad=0.8, edgecolor="none"))
+    ax.set_title("the image and its cuts", fontsize=LABEL)
+    ax.set_axis_off()
 
-    # The sequence: CLS, then the pieces, wrapped like a line of text.
+
+def _sentence(ax, pieces: np.ndarray) -> None:
+    """The sequence the transformer reads: CLS, then the pieces, wrapped like a line of text."""
+    count, piece_height, piece_width = pieces.shape
     tokens = count + 1
     gap = max(1, min(piece_height, piece_width) // 3)
     per_line = _sentence_layout(tokens, piece_height, piece_width, gap, aspect=4.5)
@@ -131,38 +142,39 @@ def tiling_figure(image, pieces, kind: str) -> Figure:
     last_line, last_place = divmod(tokens - 1, per_line)
     top = last_line * (piece_height + gap)
     words[top:top + piece_height, (last_place + 1) * (piece_width + gap) - gap:] = 1.0  # after the last word: white
-    ax_words.imshow(words, interpolation="nearest")
-    ax_words.add_patch(Rectangle((-0.5, -0.5), piece_width, piece_height, facecolor=CLS_COLOUR, edgecolor="none"))
+    ax.imshow(words, interpolation="nearest")
+    ax.add_patch(Rectangle((-0.5, -0.5), piece_width, piece_height, facecolor=CLS_COLOUR, edgecolor="none"))
     if piece_width >= 3 and piece_height >= 3:
-        ax_words.text((piece_width - 1) / 2, (piece_height - 1) / 2, "CLS", ha="center", va="center",
-                      fontsize=SMALL, rotation=90 if piece_height > 2 * piece_width else 0)
+        ax.text((piece_width - 1) / 2, (piece_height - 1) / 2, "CLS", ha="center", va="center",
+                fontsize=SMALL, rotation=90 if piece_height > 2 * piece_width else 0)
     if tokens <= 50:
         for token in range(1, tokens):
             line, place = divmod(token, per_line)
-            ax_words.text(place * (piece_width + gap) + (piece_width - 1) / 2, line * (piece_height + gap) - 0.5,
-                          str(token), ha="center", va="bottom", fontsize=SMALL - 1, color="#555555")
-    ax_words.set_title(f"the sequence the transformer reads: CLS + {plural(count, 'word')} = {tokens} tokens",
-                       fontsize=LABEL)
-    ax_words.set_axis_off()
+            ax.text(place * (piece_width + gap) + (piece_width - 1) / 2, line * (piece_height + gap) - 0.5,
+                    str(token), ha="center", va="bottom", fontsize=SMALL - 1, color="#555555")
+    ax.set_title(f"the sequence the transformer reads: CLS + {plural(count, 'word')} = {tokens} tokens",
+                 fontsize=LABEL)
+    ax.set_axis_off()
 
+
+def _flattened(ax, pieces: np.ndarray) -> None:
+    """Each piece flattened into a column of pixel values, as the linear embedding reads it."""
+    count = len(pieces)
     flat = pieces.reshape(count, -1).T  # (h*w, N): one column per piece
-    ax_flat.imshow(flat, cmap="gray", vmin=0, vmax=1, aspect="auto", interpolation="nearest",
-                   extent=(0.5, count + 0.5, flat.shape[0] + 0.5, 0.5))
-    ax_flat.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.imshow(flat, cmap="gray", vmin=0, vmax=1, aspect="auto", interpolation="nearest",
+              extent=(0.5, count + 0.5, flat.shape[0] + 0.5, 0.5))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if count <= 8:  # a few words: one tick each, never a half word
-        ax_flat.set_xticks(range(1, count + 1))
-    ax_flat.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
+        ax.set_xticks(range(1, count + 1))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
     if flat.shape[0] < 4:
-        ax_flat.set_yticks(range(1, flat.shape[0] + 1))
+        ax.set_yticks(range(1, flat.shape[0] + 1))
     numbers = f"{flat.shape[0]} numbers" if flat.shape[0] > 1 else "1 number"
-    ax_flat.set_title(f"flattened: each word becomes a column of {numbers}, "
-                      f"which one linear layer turns into a token", fontsize=LABEL)
-    ax_flat.set_xlabel("word", fontsize=SMALL)
-    ax_flat.set_ylabel("pixel", fontsize=SMALL)
-    ax_flat.tick_params(labelsize=SMALL)
-    names = {"horizontal": "horizontal strip", "vertical": "vertical strip", "tiles": "tile"}
-    figure.suptitle(f"{plural(count, names[kind])} of {piece_height}×{piece_width} pixels", fontsize=TITLE)
-    return figure
+    ax.set_title(f"flattened: each word becomes a column of {numbers}, which one linear layer turns into a token",
+                 fontsize=LABEL)
+    ax.set_xlabel("word", fontsize=SMALL)
+    ax.set_ylabel("pixel", fontsize=SMALL)
+    ax.tick_params(labelsize=SMALL)
 
 
 def confusion_figure(matrix, accuracy: float, class_names: list[str],
