@@ -10,35 +10,32 @@ Every option, its default and the measured time and accuracy of each preset: `py
 """
 
 import argparse
-import math
 import os
 import shlex
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
-from vit.bundle import load_folder
-from vit.data import DATA_DIR_VARIABLE, DATASETS, DataError, carve_validation, load_split
+from vit.bundle import WEIGHTS_ROOT, load_folder, read_evaluation
+from vit.data import DATA_DIR_VARIABLE, DataError, carve_validation, load_split
+from vit.datasets import DATASETS
+from vit.evaluate import TrainingFacts, write_model_folder
 from vit.hub import REPO_ID, PushError, check_push_access, push_folder
 from vit.model import ViT
+from vit.optimiser import read_checkpoint_state
+from vit.recipe import PRESETS, Recipe
 from vit.tiling import CUTS
 from vit import distributed, faithfulness, pacing
-from vit.training import PRESETS, Interrupted, Recipe, read_checkpoint_state, train, write_model_folder
+from vit.training import Interrupted, train
 
-EPILOG = """presets (measured on a 2-core CPU, README "Models"):
-  default  tile 4, embedding 64, 6 blocks, 4 heads, 206k parameters, 91 epochs: 99.51 %,
-           87 min on 2 idle threads (weights/mnist)
-  fast     tile 7, embedding 64, 4 blocks, 4 heads, 139k parameters: with --budget 3m, 14 epochs fitted and
-           98.87 %, the whole run 161 s on 2 threads (weights/mnist-fast)
-  tiny     the notebook's model: tile 7, embedding 16, MLP 32, 2 blocks, 1 head, 5.7k parameters,
-           300 epochs: 98.08 %; 7 s an epoch on 1 thread beside another run (weights/mnist-tiny)
-Options left unset take the preset's value. Checkpoints go to checkpoints/NAME.safetensors each epoch.
+PRESET_FOLDERS = {"default": "mnist", "fast": "mnist-fast", "tiny": "mnist-tiny"}  # each preset's shipped model
+EPILOG = """Options left unset take the preset's value. Checkpoints go to checkpoints/NAME.safetensors each epoch.
 
-more than one process (README "Training"): torchrun --standalone --nproc-per-node N train.py ... trains with
+more than one process (docs/training.md): torchrun --standalone --nproc-per-node N train.py ... trains with
   DistributedDataParallel, each process on its share of every batch, rank 0 alone writing; --resume works
   the same way; --budget is refused there (give --epochs).
 
@@ -96,9 +93,26 @@ def positive_float(text: str) -> float:
     return value
 
 
+def presets_text() -> str:
+    """Each preset and what its shipped model measured, read from the model folders (the figures cannot drift)."""
+    lines = ["presets (each one's shipped model, as its folder in weights/ records it):"]
+    for preset, folder in PRESET_FOLDERS.items():
+        architecture, recipe = PRESETS[preset]
+        shape = (f"tile {architecture['tile_size']}, embedding {architecture['embed_size']}, "
+                 f"{architecture['num_layers']} blocks, {architecture['num_heads']} heads")
+        try:
+            evaluation = read_evaluation(WEIGHTS_ROOT / folder)
+        except ValueError:  # a checkout without that folder still gets --help
+            lines.append(f"  {preset:8} {shape}, {recipe.epochs} epochs")
+            continue
+        lines.append(f"  {preset:8} {shape}: {evaluation.accuracy * 100:.2f} % after {len(evaluation.history)} epochs,"
+                     f" {(evaluation.run_seconds or 0) / 60:.0f} min on {evaluation.device} (weights/{folder})")
+    return "\n".join(lines) + "\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """Every option, grouped as --help shows them."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=EPILOG,
+    """Every option, grouped as --help shows them (the one function over 60 lines: one line per option)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=presets_text() + EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", choices=sorted(DATASETS), default="mnist", help="what to learn (default: mnist)")
@@ -200,8 +214,9 @@ def check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace
         parser.error(f"--embed-size {args.embed_size} is not a multiple of --num-heads {args.num_heads}")
     if args.tile_size and 28 % args.tile_size:
         parser.error(f"--tile-size {args.tile_size} does not divide 28; choose one of 1, 2, 4, 7, 14, 28")
-    if args.flag_ones and args.dataset != "mnist":
-        parser.error(f"--flag-ones draws a flag on the digit 1; {args.dataset} has no digits")
+    unfit = DATASETS[args.dataset].check_recipe({key: getattr(args, key) for key in RECIPE_OPTIONS})
+    if unfit:
+        parser.error(f"--{unfit.replace('_', '-')}")
     if args.budget and args.epochs:
         parser.error("choose one: --budget (the epochs that fit in that time) or --epochs")
     missing = {"cuda": not torch.cuda.is_available(), "mps": not torch.backends.mps.is_available()}
@@ -246,7 +261,10 @@ def train_and_write(args: argparse.Namespace, team: distributed.Team, started: f
         test_split = load_split(args.dataset, "test", args.data_dir)
     except DataError as error:
         parser.error(str(error))
-    recipe, paced = pace(args, model, recipe, train_split, val_split, device, started, team)
+    resumed_epochs = read_checkpoint_state(args.checkpoint)["recipe"]["epochs"] if args.resume and args.budget else None
+    planned = pacing.plan(model, recipe, train_split, val_split, device, threads=args.threads, budget=args.budget,
+                          resumed_epochs=resumed_epochs, started=started, team=team)
+    recipe, paced = planned.recipe, planned.pacing
     parameters = sum(p.numel() for p in model.parameters())
     hardware = f"{device.type}, {paced['threads']} thread(s)" if device.type == "cpu" else device.type
     if team.shared:
@@ -266,10 +284,10 @@ def train_and_write(args: argparse.Namespace, team: distributed.Team, started: f
         return 0
     command = f"{launcher(team)} {reproduce_command(args.argv)}".strip()
     print("fitting the temperature and the 'not a digit' limits on the validation split ...", file=sys.stderr)
-    summary = write_model_folder(args.output, ema.cpu(), recipe, test_split, dataset=args.dataset, history=history,
-                                 seconds=seconds, command=command, device=hardware, val_split=val_split,
-                                 faithfulness_count=args.faithfulness, pacing=paced, started=started)
-    print(f"test accuracy {summary['accuracy'] * 100:.2f} % -> {args.output}", file=sys.stderr)
+    facts = TrainingFacts(args.dataset, history, seconds, command, hardware, asdict(recipe), paced)
+    evaluation = write_model_folder(args.output, ema.cpu(), test_split, facts, val_split=val_split,
+                                    faithfulness_count=args.faithfulness, started=started)
+    print(f"test accuracy {evaluation.accuracy * 100:.2f} % -> {args.output}", file=sys.stderr)
     if args.push:
         try:
             url = push_folder(args.output, args.repo_id, revision=args.revision)
@@ -315,40 +333,6 @@ def launcher(team: distributed.Team) -> str:
         return "python train.py"
     machines = team.size // team.local_size
     return f"torchrun{f' --nnodes {machines}' if machines > 1 else ''} --nproc-per-node {team.local_size} train.py"
-
-
-def pace(args, model, recipe, train_split, val_split, device, started: float, team=distributed.ALONE):
-    """Threads by measurement unless --threads is given (under torchrun: the machine's cores shared out), and
-    with --budget the epochs that fit (a resumed run keeps the epochs its checkpoint planned). Returns the
-    recipe to train with and what was measured."""
-    paced = {"threads": args.threads or 1}
-    if team.shared:
-        paced["threads"] = args.threads or max(1, (os.cpu_count() or 1) // team.local_size)
-        torch.set_num_threads(paced["threads"])
-    elif device.type == "cpu" and args.threads is None:
-        paced["threads"], timings = pacing.choose_threads(model, recipe, train_split, device)
-        paced["seconds_per_step_by_threads"] = {str(t): round(v, 5) for t, v in timings.items()}
-        print(f"threads: {', '.join(f'{t}: {v * 1000:.0f} ms/step' for t, v in timings.items())} -> "
-              f"{paced['threads']}", file=sys.stderr)
-    if not args.budget:
-        return recipe, paced
-    if args.resume:
-        epochs = read_checkpoint_state(args.checkpoint)["recipe"]["epochs"]
-    else:
-        step = pacing.seconds_per_step(model, recipe, train_split, device)
-        validation = pacing.validation_seconds(model, val_split)
-        checkpoint = pacing.checkpoint_seconds(model, recipe, train_split, device)
-        reserve = pacing.evaluation_reserve(validation, pacing.picture_seconds(val_split))
-        steps_per_epoch = math.ceil(len(train_split) / recipe.batch_size)
-        left = args.budget - (time.perf_counter() - started)  # what loading and measuring took counts too
-        epochs = pacing.epochs_for_budget(left, step, steps_per_epoch, validation, reserve, checkpoint)
-        paced |= {"seconds_per_step": round(step, 5), "validation_seconds": round(validation, 2),
-                  "checkpoint_seconds": round(checkpoint, 3), "reserve_seconds": round(reserve, 1)}
-        print(f"budget {args.budget:.0f} s: {step * 1000:.1f} ms/step × {steps_per_epoch} steps + {validation:.1f} s "
-              f"validation + {checkpoint:.2f} s checkpoint per epoch, {reserve:.0f} s kept for the evaluation -> "
-              f"{epochs} epochs", file=sys.stderr)
-    paced |= {"budget_seconds": args.budget, "planned_epochs": epochs}
-    return replace(recipe, epochs=epochs), paced
 
 
 def push_only(args: argparse.Namespace) -> int:

@@ -51,7 +51,7 @@ def log(message: str) -> None:
 
 def app_weights(args: argparse.Namespace, test_split, workdir: Path) -> tuple[Path, str]:
     """The weights the app is measured with, and how to name them: the shipped ones, or (--quick) untrained."""
-    if not args.quick and any((args.weights_dir / name / "evaluation.json").is_file() for name in args.models):
+    if not args.quick and any((args.weights_dir / name / "config.json").is_file() for name in args.models):
         return args.weights_dir, shown(args.weights_dir)
     return timings.untrained_weights_dir(args.models[0], test_split, workdir), "untrained"
 

@@ -6,7 +6,7 @@ train.py does); every call is timed after a few untimed ones, and alternatives a
 change of load hits both.
 """
 
-import json
+from dataclasses import asdict
 import math
 import statistics
 import sys
@@ -24,7 +24,12 @@ from vit.analysis import explain, predict_split
 from vit.data import Split, carve_validation
 from vit.model import ViT
 from vit.preprocess import data_url
-from vit.training import PRESETS, make_optimizer, resample, train, update_ema, write_model_folder
+from vit.augment import resample
+from vit.bundle import read_evaluation
+from vit.evaluate import TrainingFacts, write_model_folder
+from vit.optimiser import make_optimizer, update_ema
+from vit.recipe import PRESETS
+from vit.training import train
 
 from . import ROOT
 from .budget import MODELS, OUR_THREADS, STARTUP_THREADS, Budget
@@ -210,8 +215,8 @@ def untrained_weights_dir(name: str, test_split: Split, workdir: Path) -> Path:
     torch.manual_seed(0)
     architecture, recipe = PRESETS[MODELS[name]]
     folder = workdir / "weights" / name
-    write_model_folder(folder, ViT(**architecture).eval(), recipe, test_split, dataset="mnist", history=[],
-                       seconds=0.0, command="untrained (python -m bench)", device="cpu")
+    facts = TrainingFacts("mnist", [], 0.0, "untrained (python -m bench)", "cpu", asdict(recipe))
+    write_model_folder(folder, ViT(**architecture).eval(), test_split, facts)
     return folder.parent
 
 
@@ -224,11 +229,11 @@ def predict_handlers():
     import app
     import tabs.pad
     import tabs.predict
-    import tabs.shared
+    import vit.registry
 
     def read_stroke(model_name: str, drawing: str):
         return tabs.predict.read_drawing(model_name, tabs.pad.event(drawing))
-    return app.load_models, tabs.shared.use_models, read_stroke, tabs.predict.show_maps
+    return app.load_models, vit.registry.use_models, read_stroke, tabs.predict.show_maps
 
 
 def drawing(digit: np.ndarray) -> str:
@@ -270,13 +275,13 @@ def bench_accuracy(measured: dict[str, torch.Tensor | None], test_split: Split, 
     shipped = {}
     for name, probabilities in measured.items():
         goal = ANCHORS["the notebook (tiny ViT, tile 7)"] if name == "mnist-tiny" else None  # same model: match it
-        summary = weights_dir / name / "evaluation.json"
+        folder = weights_dir / name
         if probabilities is not None:
             accuracy = (probabilities.argmax(-1) == test_split.labels).float().mean().item() * 100
             shipped[name] = figure(accuracy, "%", goal, "higher", source="measured on the test split")
-        elif summary.is_file():
-            accuracy = json.loads(summary.read_text())["accuracy"] * 100
-            shipped[name] = figure(accuracy, "%", goal, "higher", source=shown(summary))
+        elif (folder / "config.json").is_file():
+            accuracy = read_evaluation(folder).accuracy * 100
+            shipped[name] = figure(accuracy, "%", goal, "higher", source=shown(folder / "evaluation.json"))
         else:
             shipped[name] = figure(None, "%", goal, "higher", source=f"absent: no {shown(weights_dir / name)}")
     return {"shipped": shipped, "anchors": {name: figure(value, "%") for name, value in ANCHORS.items()}}

@@ -1,12 +1,15 @@
 """About the model: how it was built and trained, epoch by epoch, and how far to trust its answers."""
 
+from dataclasses import asdict
+
 import gradio as gr
 import numpy as np
 
-from vit.bundle import SETTING_NAMES, ModelBundle
-from vit.training import budget_sentence
+from vit.bundle import ModelBundle
+from vit.card import budget_sentence, settings_table, trust_summary
+from vit.registry import bundle, cached
 
-from .shared import Context, TabWiring, bundle, cached, figure, model_summary, plural
+from .shared import Context, TabWiring, figure, model_summary, plural
 
 SHOWN = ("cut", "tile_size", "embed_size", "num_layers", "num_heads", "mlp_size", "pos_embedding", "dropout")
 
@@ -16,20 +19,21 @@ SHOWN = ("cut", "tile_size", "embed_size", "num_layers", "num_heads", "mlp_size"
 def about_view(model: ModelBundle) -> tuple[np.ndarray, np.ndarray | None, str]:
     """The training curves, the reliability diagram (None without one) and a description of the model."""
     from vit import plots  # matplotlib loads with the first figure, not at start-up
+    evaluation = model.evaluation
     curve = plots.render(plots.training_figure(model.history))
-    calibration = model.evaluation.get("calibration")
-    diagram = plots.render(plots.reliability_figure(calibration["before"], calibration["after"])) if calibration else None
+    calibration = evaluation.calibration
+    diagram = (plots.render(plots.reliability_figure(asdict(calibration.before), asdict(calibration.after)))
+               if calibration else None)
     config = {key: value for key, value in model.model.config.items() if key in SHOWN}
-    # one setting a row, as in the model card: eight columns broke their headings mid-word at desktop width
-    table = "| architecture | value |\n| --- | --- |\n" + "\n".join(
-        f"| {SETTING_NAMES.get(key, key)} | {value} |" for key, value in config.items())
-    evaluation, trained = model.evaluation, ""
-    if "training_seconds" in evaluation:
-        trained = (f"Trained for {plural(len(model.history), 'epoch')} in "
-                   f"{evaluation['training_seconds'] / 60:.1f} minutes on {evaluation.get('device', '?')}"
-                   + (f" with `{evaluation['command']}`" if evaluation.get("command") else "") + "."
-                   + budget_sentence(evaluation.get("pacing")))
-    return curve, diagram, "\n\n".join([model_summary(model), trained, kept_weights(model), trust(model), table])
+    trained = ""
+    if evaluation.training_seconds is not None:
+        trained = (f"Trained for {plural(len(model.history), 'epoch')} in {evaluation.training_seconds / 60:.1f} "
+                   f"minutes on {evaluation.device or '?'}"
+                   + (f" with `{evaluation.command}`" if evaluation.command else "") + "." + budget_sentence(evaluation))
+    trust = ("**How far to trust it**\n\n" + trust_summary(evaluation) if calibration else
+             "This folder has no calibration: its confidences are the raw softmax.")
+    return curve, diagram, "\n\n".join([model_summary(model), trained, kept_weights(model), trust,
+                                         settings_table(config, "architecture", with_keys=False)])
 
 
 def kept_weights(model: ModelBundle) -> str:
@@ -40,28 +44,6 @@ def kept_weights(model: ModelBundle) -> str:
                 "on the **test split**, which training never looks at.")
     return ("This folder was trained before the validation split existed: its curve follows the test split, "
             "and the weights kept are the last epoch's.")
-
-
-def trust(model: ModelBundle) -> str:
-    """Calibration error, refusals and the out-of-MNIST figures, in words."""
-    evaluation = model.evaluation
-    calibration, refusals = evaluation.get("calibration"), evaluation.get("not_a_digit")
-    if not calibration:
-        return "This folder has no calibration: its confidences are the raw softmax."
-    lines = [f"**Calibration.** Logits are divided by T = {calibration['temperature']:.3f}, fitted on the "
-             f"validation split. Expected calibration error on the test set: **{calibration['ece_before'] * 100:.2f} % "
-             f"before, {calibration['ece_after'] * 100:.2f} % after** (15 bins; the diagram below)."]
-    kinds = ", ".join(f"{kind} {share:.0%}" for kind, share in refusals["others_refused"].items())
-    lines.append(f"**Not a {model.noun}.** Refused: {refusals['test_refused'] * 100:.2f} % of test {model.noun}s, "
-                 f"{refusals['drawn_test_refused'] * 100:.2f} % of test {model.noun}s drawn on a large page, and of "
-                 f"pictures that are not {model.noun}s: {kinds}.")
-    others = evaluation.get("other_writers")
-    if others:
-        lines.append(f"**{model.noun.capitalize()}s from outside MNIST.** {others['typed'] * 100:.1f} % of "
-                     f"{others['typed_count']} typed in {len(others['fonts'])} fonts, {others['drawn'] * 100:.1f} % of "
-                     f"{others['drawn_count']} drawn in pen styles MNIST rarely has (flagged 1s, barred 7s), thin "
-                     f"to thick.")
-    return "\n\n".join(lines)
 
 
 @cached(maxsize=None)

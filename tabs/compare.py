@@ -17,8 +17,8 @@ from vit.analysis import attention_distance, mean_attention_distance, positional
 from vit.bundle import WEIGHTS_ROOT, ModelBundle, load_folder, zoo_folders
 from vit.tiling import cut_words, tiles, untile
 
-from .shared import Context, Picture, TabWiring, figure
-from .predict import picture_or_start
+from .picture import Picture, picture_or_start
+from .shared import Context, TabWiring, figure
 
 # The fast preset's own model, and the order the table lists the zoo in: the cut first, then the positions.
 BASELINE = ("tiles-7", "mnist-fast")
@@ -53,22 +53,16 @@ def member(name: str | None) -> ModelBundle:
 
 # --- Views --------------------------------------------------------------------------------------------------
 
-def seconds(bundle: ModelBundle) -> float | None:
-    """The whole run's seconds (a --budget run records it), else the training loop's."""
-    evaluation = bundle.evaluation
-    return (evaluation.get("pacing") or {}).get("run_seconds") or evaluation.get("training_seconds")
-
-
 def zoo_table(zoo: list[ModelBundle]) -> str:
     """The zoo as a Markdown table: tokens, positions, parameters, test accuracy, epochs and training time."""
     lines = ["| model | words | positions | parameters | test accuracy | epochs | training |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for bundle in zoo:
-        vit, time = bundle.model, seconds(bundle)
+        vit, time = bundle.model, bundle.evaluation.run_seconds
         lines.append(f"| **{bundle.name}** | {cut_words(vit.cut, vit.tile_size)}: {vit.num_tiles} + CLS | "
                      f"{vit.pos_embedding_kind} | {sum(p.numel() for p in vit.parameters()):,} | "
                      f"{bundle.accuracy * 100:.2f} % | {len(bundle.history)} | "
-                     f"{f'{time:.0f} s' if time else '?'} ({bundle.evaluation.get('device', '?')}) |")
+                     f"{f'{time:.0f} s' if time else '?'} ({bundle.evaluation.device or '?'}) |")
     return "\n".join(lines)
 
 

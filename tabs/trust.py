@@ -2,6 +2,8 @@
 deleting and inserting tiles in their order, and the model's scoreboard from evaluation.json (vit.faithfulness).
 """
 
+from dataclasses import asdict
+
 import gradio as gr
 import numpy as np
 import torch
@@ -9,9 +11,10 @@ import torch
 from vit import faithfulness, pictures
 from vit.analysis import METHODS
 from vit.bundle import ModelBundle
+from vit.registry import bundle, cached
 
-from .predict import picture_or_start
-from .shared import Context, Picture, TabWiring, bundle, cached, figure
+from .picture import Picture, picture_or_start
+from .shared import Context, TabWiring, figure
 
 ANSWER = "its answer"
 SIGNED = ("integrated gradients", "occlusion")  # positive supports the class, negative argues against it
@@ -80,11 +83,11 @@ def picture_view(model: ModelBundle, picture: Picture, choice: str | None) -> tu
 
 def scoreboard_words(model: ModelBundle) -> str:
     """The model's scoreboard from evaluation.json as a table, the verdicts, and which method did best."""
-    measured = model.faithfulness
+    measured = model.evaluation.faithfulness
     if not measured:
         return (f"**{model.name}** has no scoreboard yet: `python -m vit.evaluate FOLDER --data-dir DIR --faithfulness "
                 f"--write` measures it.")
-    board, randomised = measured["scoreboard"], measured["randomisation"]
+    board, randomised = asdict(measured.scoreboard), asdict(measured.randomisation)
     verdicts = faithfulness.verdicts(board, randomised)  # the words of this code, from the stored numbers
     random_deletion = board["methods"]["random"]["deletion"]["mean"]
     best = min(METHODS, key=lambda name: board["methods"][name]["deletion"]["mean"])
@@ -111,9 +114,9 @@ def model_view(model_name: str) -> tuple[np.ndarray | None, str]:
     """The randomisation chart (None without a scoreboard) and the scoreboard's words."""
     from vit import plots
     model = bundle(model_name)
-    measured = model.faithfulness
-    chart = (plots.render(plots.randomisation_figure(measured["randomisation"]["stages"],
-                                                     measured["randomisation"]["methods"])) if measured else None)
+    measured = model.evaluation.faithfulness
+    chart = (plots.render(plots.randomisation_figure(measured.randomisation.stages, measured.randomisation.methods))
+             if measured else None)
     return chart, scoreboard_words(model)
 
 

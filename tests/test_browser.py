@@ -236,7 +236,7 @@ def test_clicking_a_confusion_cell_selects_that_pair(page, served):
     open_tab(page, "5 · Confusion")
     size = image_ready(page, "#confusion img")
     bundle = load_folder(served[1] / "mnist")
-    figure = plots.confusion_figure(bundle.evaluation["confusion_matrix"], bundle.evaluation["accuracy"],
+    figure = plots.confusion_figure(bundle.evaluation.confusion_matrix, bundle.evaluation.accuracy,
                                     bundle.model.class_names)
     _, boxes = plots.render(figure, boxes=True)
     left, top, right, bottom = boxes[0]

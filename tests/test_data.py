@@ -3,6 +3,8 @@
 import gzip
 import shutil
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -74,9 +76,7 @@ def test_missing_directory_is_a_clear_error(tmp_path):
 def test_offline_download_says_how_to_supply_the_files(tmp_path, monkeypatch):
     """No network here: the download fails and the message says what to do."""
     monkeypatch.setattr(data, "CACHE_DIR", tmp_path / "cache")
-    monkeypatch.setattr(data, "DATASETS", {"mnist": data.DatasetInfo(
-        mirrors=("http://127.0.0.1:9/",), sha256=data.DATASETS["mnist"].sha256,
-        class_names=data.DATASETS["mnist"].class_names)})
+    monkeypatch.setattr(data, "DATASETS", {"mnist": replace(data.DATASETS["mnist"], mirrors=("http://127.0.0.1:9/",))})
     with pytest.raises(data.DataError, match="--data-dir FOLDER or set VIT_DATA_DIR"):
         data.load_split("mnist", "test", tmp_path)
     assert not list((tmp_path / "cache").rglob("*.part"))
@@ -88,10 +88,10 @@ def test_download_verifies_the_checksum(data_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(data, "CACHE_DIR", tmp_path / "cache")
     wrong = dict(good.sha256, **{"t10k-labels-idx1-ubyte.gz": "0" * 64})
     mirror = (data_dir / "mnist").as_uri() + "/"
-    monkeypatch.setattr(data, "DATASETS", {"mnist": data.DatasetInfo((mirror,), wrong, good.class_names)})
+    monkeypatch.setattr(data, "DATASETS", {"mnist": replace(good, mirrors=(mirror,), sha256=wrong)})
     with pytest.raises(data.DataError, match="checksum mismatch"):
         data.download("t10k-labels-idx1-ubyte.gz", "mnist")
-    monkeypatch.setattr(data, "DATASETS", {"mnist": data.DatasetInfo((mirror,), good.sha256, good.class_names)})
+    monkeypatch.setattr(data, "DATASETS", {"mnist": replace(good, mirrors=(mirror,))})
     path = data.download("t10k-labels-idx1-ubyte.gz", "mnist")
     assert path == tmp_path / "cache" / "mnist" / "t10k-labels-idx1-ubyte.gz"
     assert data.sha256(path) == good.sha256["t10k-labels-idx1-ubyte.gz"]

@@ -19,7 +19,8 @@ from conftest import ROOT, TINY
 from vit import ViT
 from vit.data import Split, load_split
 from vit.distributed import ALONE, Team, share, steps_per_epoch
-from vit.training import Recipe, train
+from vit.recipe import Recipe
+from vit.training import train
 
 # No augmentation, smoothing or dropout: the step is then a function of the batch alone, and the gradient of the
 # mean loss over a batch is the mean of the gradients over its two halves.

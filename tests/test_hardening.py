@@ -166,8 +166,9 @@ def ui(tmp_path_factory):
     with mock.patch.dict(os.environ, {"VIT_MODELS": "", "GRADIO_ANALYTICS_ENABLED": "False"}):
         import api
         import app
-        from tabs import predict, shared
-        shared.use_models(app.load_models(weights))
+        from tabs import predict
+        from vit import registry
+        registry.use_models(app.load_models(weights))
     return SimpleNamespace(predict=predict, api=api)
 
 
@@ -366,6 +367,8 @@ def test_app_with_only_broken_folders_exits_with_a_message(tmp_path):
 LOADER = """
 import json, sys
 from vit.hub import load_models
+from tabs import picture as current
+from vit import registry
 print(json.dumps({b.name: [b.source, b.notice] for b in load_models(weights_dir=sys.argv[1])}))
 """  # the models come from $VIT_MODELS, as in the app
 # repo name -> (files replaced on the Hub, words the notice must hold). test_hub.py covers a truncated weights file,
@@ -758,7 +761,8 @@ def test_cli_damaged_data_file_is_a_usage_error_naming_it(data_dir, tmp_path, da
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
 def test_cli_unreadable_resume_checkpoint_is_a_usage_error(tmp_path, damage):
     from vit import ViT
-    from vit.training import PRESETS, make_optimizer, save_checkpoint
+    from vit.optimiser import make_optimizer, save_checkpoint
+    from vit.recipe import PRESETS
     architecture, recipe = PRESETS["tiny"]
     model, ema = ViT(**architecture), ViT(**architecture)
     checkpoint = tmp_path / "checkpoints" / "run.safetensors"
@@ -818,7 +822,7 @@ def interrupt_after_first_checkpoint(args: list[str], cwd: Path, sig: signal.Sig
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_training_keeps_its_checkpoint_and_the_printed_resume_ends_like_a_straight_run(
         data_dir, tmp_path, straight_run, sig):
-    from vit.training import read_checkpoint_state
+    from vit.optimiser import read_checkpoint_state
     args = run_args(data_dir)
     result = interrupt_after_first_checkpoint(args, tmp_path, sig)
     assert result.returncode == 130, result.stderr[-2000:]

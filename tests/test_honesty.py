@@ -13,7 +13,8 @@ from vit.bundle import CALIBRATION, load_folder
 from vit.data import Split, carve_validation
 from vit.model import ViT
 from vit.preprocess import to_model_input
-from vit.training import Recipe, add_flag, augment, elastic_field, vary_thickness
+from vit.augment import add_flag, augment, elastic_field, vary_thickness
+from vit.recipe import Recipe
 
 
 def sampled(logits: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -122,9 +123,9 @@ def test_a_folder_without_calibration_reads_raw_and_a_broken_one_is_refused(tmp_
 def test_every_shipped_model_is_calibrated_and_refuses_what_is_not_a_digit(models):
     for bundle in models.values():
         evaluation = bundle.evaluation
-        assert evaluation["calibration"]["ece_after"] <= 0.015, bundle.name
-        assert evaluation["not_a_digit"]["test_refused"] <= 0.01, bundle.name
-        assert evaluation["not_a_digit"]["drawn_test_refused"] <= 0.01, bundle.name
+        assert evaluation.calibration.ece_after <= 0.015, bundle.name
+        assert evaluation.not_a_digit.test_refused <= 0.01, bundle.name
+        assert evaluation.not_a_digit.drawn_test_refused <= 0.01, bundle.name
         assert bundle.temperature != 1.0 and bundle.limits is not None
         assert bundle.read(to_model_input(probes.noise(np.random.default_rng(0)), bundle.framing)).refused, bundle.name
 

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dataclasses import asdict
+
 import pytest
 import torch
 import yaml
@@ -22,7 +24,8 @@ from vit.bundle import load_folder
 from vit.data import Split
 from vit.bundle import CALIBRATION
 from vit.hub import MODEL_FILES, REPO_ID, hub_timeout, model_name, parse_spec
-from vit.training import Recipe, write_model_folder
+from vit.evaluate import TrainingFacts, write_model_folder
+from vit.recipe import Recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "hf_vitexplainerTEST5ecretT0ken0123456789"  # recognisable, so a leak is easy to find
@@ -46,8 +49,8 @@ def make_folder(folder: Path, seed: int) -> Path:
     torch.manual_seed(seed)
     model = ViT(tile_size=7, embed_size=16, num_layers=1, num_heads=2, mlp_size=32).eval()
     split = Split(torch.randint(0, 256, (200, 1, 28, 28), dtype=torch.uint8), torch.arange(200) % 10)
-    write_model_folder(folder, model, Recipe(epochs=1), split, dataset="mnist", history=[], seconds=0.0,
-                       command="python train.py --preset tiny", device="cpu")
+    facts = TrainingFacts("mnist", [], 0.0, "python train.py --preset tiny", "cpu", asdict(Recipe(epochs=1)))
+    write_model_folder(folder, model, split, facts)
     return folder
 
 

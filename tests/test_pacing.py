@@ -10,7 +10,7 @@ import torch
 from conftest import ROOT, TINY
 from vit import ViT, pacing
 from vit.data import load_split
-from vit.training import PRESETS
+from vit.recipe import PRESETS
 
 
 @pytest.mark.parametrize("text, seconds", [("90s", 90), ("3m", 180), ("1.5h", 5400), ("200", 200), (" 2M ", 120)])

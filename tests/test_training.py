@@ -5,7 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,11 @@ import torch.nn.functional as F
 from conftest import ROOT, TINY
 from vit import ViT
 from vit.data import Split, load_split
-from vit.training import PRESETS, Interrupted, Recipe, augment, learning_rate, resample, train, write_model_folder
+from vit.augment import augment, resample
+from vit.evaluate import TrainingFacts, write_model_folder
+from vit.optimiser import learning_rate
+from vit.recipe import PRESETS, Recipe
+from vit.training import Interrupted, train
 
 QUICK = Recipe(epochs=1, batch_size=128, lr=3e-3, warmup_epochs=0.1, label_smoothing=0.0, ema_decay=0.99,
                rotate=0, shift=0, scale=0)
@@ -97,8 +101,8 @@ def test_learning_rate_schedule():
 
 def test_model_folder_has_everything_the_app_needs(mnist, tmp_path):
     model = ViT(**TINY, class_names=list("0123456789")).eval()
-    summary = write_model_folder(tmp_path, model, QUICK, small(mnist[1], 500), dataset="mnist", history=[],
-                                 seconds=1.0, command="python train.py", device="cpu")
+    facts = TrainingFacts("mnist", [], 1.0, "python train.py", "cpu", asdict(QUICK))
+    summary = write_model_folder(tmp_path, model, small(mnist[1], 500), facts).to_json()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "config.json", "evaluation.json",
                                                          "evaluation.safetensors", "model.safetensors"]
     assert sum(map(sum, summary["confusion_matrix"])) == 500

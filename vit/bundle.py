@@ -1,12 +1,10 @@
 """The model folder: its file names, writing it, reading it, and typed access to what it stores.
 
-A folder holds model.safetensors + config.json (the model), README.md (the model card), calibration.json
-(what was chosen on the validation split: the temperature and the "not a digit" limits), evaluation.json
-(accuracy, confusion matrix, calibration error, which explanation to trust, per-epoch history, how it was
-trained) and
-evaluation.safetensors (test images the app shows: the highest-loss ones and every mistake, and correctly
-read examples of each class), so the app needs no dataset. This module is the only one that knows those names and keys; only
-safetensors and JSON are ever read.
+A folder holds model.safetensors + config.json (the model), README.md (the model card, vit.card),
+calibration.json (what was chosen on the validation split: the temperature and the "not a digit" limits),
+evaluation.json (what was measured, in the schema of vit.record) and evaluation.safetensors (test images the
+app shows: the highest-loss ones and every mistake, and correctly read examples of each class), so the app
+needs no dataset. This module is the only one that opens those files; only safetensors and JSON are read.
 """
 
 import json
@@ -18,31 +16,18 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from . import novelty
-from .preprocess import FRAMINGS, Framing
 from .analysis import confusion_matrix
+from .card import model_card
+from .datasets import DEFAULT as DEFAULT_DATASET, Dataset, dataset as describe
 from .model import ViT, WEIGHTS_NAME
+from .preprocess import Framing
+from .record import Evaluation
 
 CONFIG, WEIGHTS, CARD = "config.json", WEIGHTS_NAME, "README.md"
 EVALUATION_JSON, EVALUATION_TENSORS = "evaluation.json", "evaluation.safetensors"
 CALIBRATION = "calibration.json"  # optional: a folder written before it existed reads uncalibrated, unchecked
 FILES = (WEIGHTS, CONFIG, CARD, CALIBRATION, EVALUATION_JSON, EVALUATION_TENSORS)  # what a push uploads
 REQUIRED = tuple(name for name in FILES if name != CALIBRATION)  # what a complete folder must hold
-
-# The config's and the recipe's keys in words, for model cards and the About tab.
-SETTING_NAMES = {
-    "image_size": "image side, pixels", "channels": "colour channels", "num_classes": "classes",
-    "tile_size": "tile side or strip width, pixels", "cut": "pieces", "embed_size": "token width",
-    "num_layers": "transformer blocks",
-    "num_heads": "attention heads per block", "mlp_size": "MLP hidden width", "pos_embedding": "positions",
-    "dropout": "dropout", "pixel_mean": "pixel mean (normalisation)", "pixel_std": "pixel spread (normalisation)",
-    "class_names": "class names", "epochs": "epochs", "batch_size": "batch size", "lr": "peak learning rate",
-    "weight_decay": "weight decay", "warmup_epochs": "warm-up epochs", "label_smoothing": "label smoothing",
-    "rotate": "rotation, degrees", "shift": "shift, pixels", "scale": "zoom range",
-    "thickness": "stroke thickness change", "elastic": "elastic distortion, pixels",
-    "flip": "chance of a mirror image", "flag_ones": "chance of a flag on a 1",
-    "ema_decay": "weight-average decay", "seed": "seed"}
-
-NOUNS = {"mnist": "digit", "fashion-mnist": "fashion item"}  # what one input is called in sentences
 
 HIGHEST_LOSSES = 64      # test images kept by loss, right or wrong
 EXAMPLES_PER_CLASS = 20  # correctly read test images per class (attention by label, confusion cells)
@@ -76,50 +61,73 @@ class StoredImage:
         return self.pixels.astype(np.float32) / 255
 
 
-def write_folder(folder: str | Path, model: ViT, answers: Answers, *, facts: dict, card: str,
-                 chosen: dict | None = None) -> dict:
-    """Write weights, config, the model card, the validation choices and the evaluation files; return
-    evaluation.json's content.
+def write_folder(folder: str | Path, model: ViT, answers: Answers, evaluation: Evaluation,
+                 chosen: dict | None = None) -> None:
+    """Write weights, config, the model card, the validation choices and the evaluation files.
 
-    `facts` (dataset, history, training time, command, test-set reports, ...) is stored beside the measured
-    accuracy; `chosen` (vit.validation.choose) becomes calibration.json.
+    `evaluation` (vit.record) becomes evaluation.json and the card; `chosen` (vit.validation.choose) becomes
+    calibration.json.
     """
     folder = Path(folder)
-    summary = summarise(answers) | facts
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
+    save_file({k: v.contiguous() for k, v in _kept_images(answers).items()}, str(folder / EVALUATION_TENSORS))
+    rewrite_choices(folder, model, evaluation, chosen)
+
+
+def rewrite_choices(folder: str | Path, model: ViT, evaluation: Evaluation, chosen: dict | None) -> None:
+    """Write calibration.json (when there are choices), evaluation.json and the model card of a folder (the
+    weights and the stored test images stay)."""
+    folder = Path(folder)
     if chosen is not None:
         (folder / CALIBRATION).write_text(json.dumps(chosen, indent=1))
-    save_file({k: v.contiguous() for k, v in _kept_images(answers).items()}, str(folder / EVALUATION_TENSORS))
-    (folder / EVALUATION_JSON).write_text(json.dumps(summary, indent=1))
-    (folder / CARD).write_text(card)
-    return summary
+    (folder / EVALUATION_JSON).write_text(json.dumps(evaluation.to_json(), indent=1))
+    (folder / CARD).write_text(model_card(model, evaluation))
 
 
-def rewrite_choices(folder: str | Path, chosen: dict, evaluation: dict, card: str) -> None:
-    """Replace calibration.json, evaluation.json and the model card of a written folder (the weights and the
-    stored test images stay)."""
-    folder = Path(folder)
-    (folder / CALIBRATION).write_text(json.dumps(chosen, indent=1))
-    (folder / EVALUATION_JSON).write_text(json.dumps(evaluation, indent=1))
-    (folder / CARD).write_text(card)
+def add_to_evaluation(folder: str | Path, **parts) -> Evaluation:
+    """Add or replace parts of a written folder's evaluation.json, each as its producer's plain JSON (results
+    measured later, as `python -m vit.evaluate --faithfulness --write` does); return the new record."""
+    evaluation = read_evaluation(folder).with_parts(**parts)
+    (Path(folder) / EVALUATION_JSON).write_text(json.dumps(evaluation.to_json(), indent=1))
+    return evaluation
 
 
-def add_to_evaluation(folder: str | Path, **entries) -> dict:
-    """Add or replace top-level entries of a written folder's evaluation.json (results measured later, as
-    `python -m vit.evaluate --faithfulness --write` does); return its new content."""
+def read_evaluation(folder: str | Path) -> Evaluation:
+    """A folder's evaluation.json as a record; ValueError names the file and what is wrong."""
     path = Path(folder) / EVALUATION_JSON
-    summary = _read_json(path, "valid evaluation results") | entries
-    path.write_text(json.dumps(summary, indent=1))
-    return summary
+    if not path.is_file():
+        raise ValueError(f"{path} is missing")
+    content = _read_json(path, "valid evaluation results")
+    try:
+        evaluation = Evaluation.from_json(content)
+        describe(evaluation.dataset)
+    except (KeyError, ValueError) as error:
+        raise ValueError(f"{path} does not follow the schema ({error.args[0]})") from error
+    return evaluation
 
 
-def summarise(answers: Answers) -> dict:
-    """What evaluation.json says of the answers: split, count, accuracy and the confusion matrix."""
+def read_dataset(folder: str | Path) -> str:
+    """The dataset a folder's model was trained on: its evaluation record's, else the default."""
+    return read_evaluation(folder).dataset if (Path(folder) / EVALUATION_JSON).is_file() else DEFAULT_DATASET
+
+
+def read_calibration(folder: str | Path) -> dict | None:
+    """A folder's calibration.json (temperature and "not a digit" limits), checked; None when it has none."""
+    path = Path(folder) / CALIBRATION
+    if not path.is_file():
+        return None
+    calibration = _read_json(path, "valid calibration")
+    _check_calibration(path, calibration)
+    return calibration
+
+
+def summarise(answers: Answers, dataset: str) -> Evaluation:
+    """The record of the answers on the test split: count, accuracy and the confusion matrix."""
     labels, predictions = answers.labels, answers.predictions
     matrix = confusion_matrix(labels, predictions, answers.probabilities.shape[1])
-    return {"split": "test", "n": len(labels), "accuracy": matrix.trace().item() / len(labels),
-            "confusion_matrix": matrix.tolist()}
+    return Evaluation(split="test", n=len(labels), accuracy=matrix.trace().item() / len(labels),
+                      confusion_matrix=matrix.tolist(), dataset=dataset)
 
 
 def _kept_images(answers: Answers) -> dict[str, torch.Tensor]:
@@ -157,7 +165,7 @@ class ModelBundle:
     """One model folder, loaded: the model, its evaluation results, and where it came from."""
     name: str
     model: ViT
-    evaluation: dict                    # evaluation.json
+    evaluation: Evaluation              # evaluation.json
     tensors: dict[str, torch.Tensor]    # evaluation.safetensors: read through the accessors below
     source: str                         # "repo@revision" or the bundled folder
     notice: str | None = None           # shown to the user, e.g. why the Hub copy was not used
@@ -177,17 +185,22 @@ class ModelBundle:
 
     @property
     def dataset(self) -> str:
-        return self.evaluation.get("dataset", "mnist")
+        return self.evaluation.dataset
+
+    @property
+    def data(self) -> Dataset:
+        """The description of the dataset it was trained on (vit.datasets)."""
+        return describe(self.evaluation.dataset)
 
     @property
     def noun(self) -> str:
         """What one input is called in sentences: a digit, or a fashion item."""
-        return NOUNS.get(self.dataset, "item")
+        return self.data.noun
 
     @property
     def framing(self) -> Framing:
         """How a visitor's picture is placed in the frame: as the model's dataset places its own."""
-        return FRAMINGS.get(self.dataset, FRAMINGS["mnist"])
+        return self.data.framing
 
     @torch.inference_mode()
     def read(self, image: np.ndarray | torch.Tensor) -> Reading:
@@ -199,22 +212,17 @@ class ModelBundle:
         return Reading(probabilities, novelty.judge(limits, inputs, logits, self.noun)[0] if limits else None)
 
     @property
-    def accuracy(self) -> float | None:
-        return self.evaluation.get("accuracy")
-
-    @property
-    def faithfulness(self) -> dict | None:
-        """The scoreboard, randomisation test and verdicts of vit.faithfulness, when measured."""
-        return self.evaluation.get("faithfulness")
+    def accuracy(self) -> float:
+        return self.evaluation.accuracy
 
     @property
     def confusion(self) -> np.ndarray:
         """Test counts (C, C): row = true class, column = predicted."""
-        return np.asarray(self.evaluation["confusion_matrix"], dtype=np.int64)
+        return np.asarray(self.evaluation.confusion_matrix, dtype=np.int64)
 
     @property
     def history(self) -> list[dict]:
-        return self.evaluation.get("history", [])
+        return self.evaluation.history
 
     def examples(self, label: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Correctly read stored test images (K, H, W) uint8 and their labels (K,): of one class, or all."""
@@ -267,24 +275,28 @@ def load_folder(folder: str | Path, name: str | None = None, source: str | None 
     for required in (CONFIG, WEIGHTS, EVALUATION_JSON, EVALUATION_TENSORS):
         if not (folder / required).is_file():
             raise ValueError(f"{folder / required} is missing")
-    _read_json(folder / CONFIG, "a valid config")
-    try:
-        model = ViT.from_pretrained(folder)
-    except (ValueError, TypeError) as error:  # TypeError: a config key the model does not take a value of
-        raise ValueError(f"{folder}: cannot rebuild the model ({error})") from error
-    evaluation = _read_json(folder / EVALUATION_JSON, "valid evaluation results")
+    model = read_model(folder)
+    evaluation = read_evaluation(folder)
     try:
         tensors = load_file(str(folder / EVALUATION_TENSORS))
     except Exception as error:  # safetensors raises several types for a bad file
         raise ValueError(f"{folder / EVALUATION_TENSORS} is not a readable safetensors file ({error})") from error
-    calibration = _read_json(folder / CALIBRATION, "valid calibration") if (folder / CALIBRATION).is_file() else None
-    if calibration is not None:
-        _check_calibration(folder / CALIBRATION, calibration)
+    calibration = read_calibration(folder)
     missing = {"gallery_images", "gallery_labels", "gallery_predictions", "gallery_losses", "example_images",
                "example_labels"} - tensors.keys()
     if missing:
         raise ValueError(f"{folder / EVALUATION_TENSORS} lacks {sorted(missing)}")
     return ModelBundle(name or folder.name, model, evaluation, tensors, source or str(folder), calibration=calibration)
+
+
+def read_model(folder: str | Path) -> ViT:
+    """The model of a folder (config.json + model.safetensors); ValueError names the file and the reason."""
+    folder = Path(folder)
+    _read_json(folder / CONFIG, "a valid config")
+    try:
+        return ViT.from_pretrained(folder)
+    except (ValueError, TypeError) as error:  # TypeError: a config key the model does not take a value of
+        raise ValueError(f"{folder}: cannot rebuild the model ({error})") from error
 
 
 def _check_calibration(path: Path, calibration: dict) -> None:

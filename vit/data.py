@@ -1,4 +1,4 @@
-"""MNIST and Fashion-MNIST from the classic IDX gzip files, held as one in-memory tensor.
+"""MNIST and Fashion-MNIST (vit.datasets) from the classic IDX gzip files, held as one in-memory tensor.
 
 Where the files come from: a directory you name (`--data-dir` or the VIT_DATA_DIR environment variable),
 else a cache folder filled by downloading the original IDX files and checking their SHA-256.
@@ -18,38 +18,14 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from .datasets import DATASETS
+
 DATA_DIR_VARIABLE = "VIT_DATA_DIR"
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vit-explainer"
 FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
          "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 SPLIT_SIZES = {"train": 60_000, "test": 10_000}
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    mirrors: tuple[str, ...]
-    sha256: dict[str, str]
-    class_names: tuple[str, ...]
-
-
-DATASETS = {
-    "mnist": DatasetInfo(
-        mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/"),
-        sha256={"train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-                "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-                "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-                "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"},
-        class_names=tuple(str(digit) for digit in range(10))),
-    "fashion-mnist": DatasetInfo(
-        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-        sha256={"train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-                "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-                "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-                "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"},
-        class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                     "Ankle boot")),
-}
 
 
 class DataError(ValueError):

@@ -6,18 +6,85 @@ does after training, and rewrites them with their test report and the model card
 changed)."""
 
 import argparse
+import copy
 import json
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from . import faithfulness
-from .bundle import CALIBRATION, add_to_evaluation
+from . import faithfulness, rendered, validation
+from .analysis import predict_split
+from .bundle import (Answers, add_to_evaluation, load_folder, read_calibration, read_dataset, read_model,
+                     rewrite_choices, summarise, write_folder)
 from .calibration import expected_calibration_error
-from .data import DATA_DIR_VARIABLE, DATASETS, DataError, carve_validation, load_split
+from .data import DATA_DIR_VARIABLE, DataError, Split, carve_validation, load_split
+from .datasets import DATASETS, dataset as describe
 from .model import ViT
+from .record import Evaluation
 from .validation import logits_of
+
+
+@dataclass(frozen=True)
+class TrainingFacts:
+    """How a model was trained, as its folder records it."""
+    dataset: str
+    history: list[dict]      # per epoch (vit.training.train)
+    seconds: float           # training time
+    command: str             # what reproduces it
+    device: str
+    recipe: dict             # vit.recipe.Recipe's fields
+    pacing: dict | None = None   # threads and, with --budget, what was planned (vit.pacing)
+
+
+def choose_and_report(model: ViT, val_split: Split, test_split: Split, dataset: str) -> tuple[dict, dict]:
+    """The temperature and the "not a digit" limits fitted on the validation split, pictures framed as the app
+    frames this dataset's, and their test-split report (vit.validation)."""
+    data = describe(dataset)
+    chosen = validation.choose(model, val_split, data.framing)
+    return chosen, validation.report(model, test_split, chosen, data.noun, data.framing)
+
+
+def write_model_folder(folder: Path, model: ViT, test_split: Split, facts: TrainingFacts, *,
+                       val_split: Split | None = None, faithfulness_count: int = 0,
+                       started: float | None = None) -> Evaluation:
+    """Evaluate on the test split and write the model folder (vit.bundle); return its evaluation record.
+
+    With a validation split, the temperature and the "not a digit" limits are fitted on it and reported on the
+    test split, with the digits from outside MNIST (vit.rendered) where the dataset has them. With a
+    faithfulness count, the explanations' scoreboard over that many test images (vit.faithfulness). The
+    pacing gets the whole run's seconds when `started` (a time.perf_counter() value) says when it began.
+    """
+    probabilities, losses = predict_split(model, test_split)
+    answers = Answers(test_split.images, test_split.labels, probabilities, losses)
+    parts, chosen = {}, None
+    if val_split is not None:
+        chosen, parts = choose_and_report(model, val_split, test_split, facts.dataset)
+        if describe(facts.dataset).other_writers:
+            parts["other_writers"] = rendered.evaluate(model)
+    if faithfulness_count:
+        temperature = chosen["temperature"] if chosen else 1.0
+        parts["faithfulness"] = faithfulness.evaluate(copy.deepcopy(model).requires_grad_(False), test_split,
+                                                      temperature, faithfulness_count)
+    if facts.pacing is not None:  # the whole run but writing the files, a second or less
+        parts["pacing"] = facts.pacing | ({"run_seconds": round(time.perf_counter() - started, 1)} if started else {})
+    evaluation = summarise(answers, facts.dataset).with_parts(
+        history=facts.history, training_seconds=round(facts.seconds, 1), command=facts.command,
+        device=facts.device, recipe=facts.recipe, **parts)
+    write_folder(folder, model, answers, evaluation, chosen)
+    return evaluation
+
+
+def refit_folder(folder: Path, val_split: Split, test_split: Split) -> Evaluation:
+    """Fit the temperature and the limits of a written folder again (after the preprocessing changed) and
+    rewrite calibration.json, evaluation.json's reports and the model card; return the new record."""
+    bundle = load_folder(folder)
+    chosen, reported = choose_and_report(bundle.model, val_split, test_split, bundle.dataset)
+    evaluation = bundle.evaluation.with_parts(**reported)
+    rewrite_choices(folder, bundle.model, evaluation, chosen)
+    return evaluation
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,42 +112,43 @@ def main(argv: list[str] | None = None) -> int:
     if args.write and not args.faithfulness:
         parser.error("--write stores the --faithfulness results: give --faithfulness too")
     torch.set_num_threads(args.threads)
-    if not (args.folder / "config.json").is_file():
-        parser.error(f"{args.folder} is not a model folder (no config.json)")
-    dataset = args.dataset
-    if dataset is None:
-        summary = args.folder / "evaluation.json"
-        dataset = json.loads(summary.read_text()).get("dataset", "mnist") if summary.is_file() else "mnist"
     try:
-        model = ViT.from_pretrained(args.folder)
+        model = read_model(args.folder)
+        dataset = args.dataset or read_dataset(args.folder)
         test = load_split(dataset, "test", args.data_dir)
+        if args.refit:
+            _, val = carve_validation(load_split(dataset, "train", args.data_dir))
+            refit_folder(args.folder, val, test)
     except (ValueError, DataError) as error:
         parser.error(str(error))
-    if args.refit:
-        from .training import refit_folder  # the training module only when asked: it is slow to import
-        _, val = carve_validation(load_split(dataset, "train", args.data_dir))
-        refit_folder(args.folder, val, test)
-    calibration = args.folder / CALIBRATION
-    temperature = json.loads(calibration.read_text())["temperature"] if calibration.is_file() else 1.0
+    result = measure(model, test, read_calibration(args.folder), dataset, args)
+    print(json.dumps(result) if args.json else report_text(result))
+    return 0
+
+
+def measure(model: ViT, test: Split, calibration: dict | None, dataset: str, args: argparse.Namespace) -> dict:
+    """Accuracy, calibration error before and after the folder's temperature and, when asked, the scoreboard
+    (stored in the folder with --write)."""
+    temperature = calibration["temperature"] if calibration else 1.0
     logits = logits_of(model, test.images[:, 0].float() / 255)
-    accuracy = (logits.argmax(-1) == test.labels).float().mean().item()
-    ece = {"before": expected_calibration_error(logits.softmax(-1), test.labels),
-           "after": expected_calibration_error((logits / temperature).softmax(-1), test.labels)}
-    result = {"accuracy": accuracy, "n": len(test), "dataset": dataset, "folder": str(args.folder),
-              "temperature": temperature, "ece_before": ece["before"], "ece_after": ece["after"]}
+    result = {"accuracy": (logits.argmax(-1) == test.labels).float().mean().item(), "n": len(test),
+              "dataset": dataset, "folder": str(args.folder), "temperature": temperature,
+              "ece_before": expected_calibration_error(logits.softmax(-1), test.labels),
+              "ece_after": expected_calibration_error((logits / temperature).softmax(-1), test.labels)}
     if args.faithfulness:
         result["faithfulness"] = faithfulness.evaluate(model.requires_grad_(False), test, temperature, args.count,
-                                                               args.randomised)
+                                                       args.randomised)
         if args.write:
             add_to_evaluation(args.folder, faithfulness=result["faithfulness"])
-    if args.json:
-        print(json.dumps(result))
-        return 0
-    print(f"{args.folder}: {accuracy * 100:.2f} % of {len(test):,} {dataset} test images; calibration error "
-          f"(ECE, 15 bins) {ece['before'] * 100:.2f} % raw, {ece['after'] * 100:.2f} % at T = {temperature:g}")
-    if args.faithfulness:
-        print(scoreboard_text(result["faithfulness"]))
-    return 0
+    return result
+
+
+def report_text(result: dict) -> str:
+    """What measure() found, for the terminal."""
+    text = (f"{result['folder']}: {result['accuracy'] * 100:.2f} % of {result['n']:,} {result['dataset']} test images; "
+            f"calibration error (ECE, 15 bins) {result['ece_before'] * 100:.2f} % raw, "
+            f"{result['ece_after'] * 100:.2f} % at T = {result['temperature']:g}")
+    return text + ("\n" + scoreboard_text(result["faithfulness"]) if "faithfulness" in result else "")
 
 
 def scoreboard_text(measured: dict) -> str:

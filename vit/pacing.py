@@ -8,8 +8,10 @@ import copy
 import math
 import os
 import re
+import sys
 import tempfile
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,10 @@ from .analysis import predict_split
 from .data import Split
 from .model import ViT
 from .preprocess import to_model_input
-from .training import Recipe, make_optimizer, save_checkpoint, train_step
+from . import distributed
+from .optimiser import make_optimizer, save_checkpoint
+from .recipe import Recipe
+from .training import train_step
 
 PROBE_STEPS = 8     # timed steps per measurement, after WARMUP_STEPS untimed ones
 WARMUP_STEPS = 2
@@ -129,3 +134,50 @@ def evaluation_reserve(validation: float, picture: float) -> float:
     it draws and preprocesses (vit.validation and vit.rendered: 1,000 validation and 1,000 test digits on a
     page, 300 that are not digits, 710 typed and drawn ones); a few seconds of writing."""
     return 6 * validation + PICTURES * picture + 3
+
+
+@dataclass(frozen=True)
+class Plan:
+    recipe: Recipe   # the recipe to train with: with a budget, the epochs that fit
+    pacing: dict     # what was chosen and measured, as evaluation.json's "pacing" records it
+
+
+def plan(model: ViT, recipe: Recipe, train_split: Split, val_split: Split, device: torch.device, *,
+         threads: int | None, budget: float | None, resumed_epochs: int | None, started: float,
+         team: distributed.Team = distributed.ALONE) -> Plan:
+    """Threads by measurement unless given (under torchrun: the machine's cores shared out), and with a budget
+    (seconds since `started`, a time.perf_counter() value) the epochs that fit; a resumed run keeps the epochs
+    its checkpoint planned (`resumed_epochs`)."""
+    paced = {"threads": threads or 1}
+    if team.shared:
+        paced["threads"] = threads or max(1, (os.cpu_count() or 1) // team.local_size)
+        torch.set_num_threads(paced["threads"])
+    elif device.type == "cpu" and threads is None:
+        paced["threads"], timings = choose_threads(model, recipe, train_split, device)
+        paced["seconds_per_step_by_threads"] = {str(t): round(v, 5) for t, v in timings.items()}
+        print(f"threads: {', '.join(f'{t}: {v * 1000:.0f} ms/step' for t, v in timings.items())} -> "
+              f"{paced['threads']}", file=sys.stderr)
+    if not budget:
+        return Plan(recipe, paced)
+    epochs = resumed_epochs
+    if epochs is None:
+        measured = _measure_epoch(model, recipe, train_split, val_split, device)
+        epochs = epochs_for_budget(budget - (time.perf_counter() - started), **measured)  # loading counts too
+        paced |= {"seconds_per_step": round(measured["step_seconds"], 5),
+                  "validation_seconds": round(measured["validation"], 2),
+                  "checkpoint_seconds": round(measured["checkpoint"], 3), "reserve_seconds": round(measured["reserve"], 1)}
+        print(f"budget {budget:.0f} s: {measured['step_seconds'] * 1000:.1f} ms/step × {measured['steps_per_epoch']} "
+              f"steps + {measured['validation']:.1f} s validation + {measured['checkpoint']:.2f} s checkpoint per epoch, "
+              f"{measured['reserve']:.0f} s kept for the evaluation -> {epochs} epochs", file=sys.stderr)
+    paced |= {"budget_seconds": budget, "planned_epochs": epochs}
+    return Plan(replace(recipe, epochs=epochs), paced)
+
+
+def _measure_epoch(model: ViT, recipe: Recipe, train_split: Split, val_split: Split, device: torch.device) -> dict:
+    """What one epoch costs and what the evaluation after training needs: epochs_for_budget's arguments."""
+    step = seconds_per_step(model, recipe, train_split, device)
+    validation = validation_seconds(model, val_split)
+    checkpoint = checkpoint_seconds(model, recipe, train_split, device)
+    return {"step_seconds": step, "steps_per_epoch": math.ceil(len(train_split) / recipe.batch_size),
+            "validation": validation, "checkpoint": checkpoint,
+            "reserve": evaluation_reserve(validation, picture_seconds(val_split))}

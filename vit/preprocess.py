@@ -8,7 +8,7 @@ polarity from the border, contrast, crop to the ink, fit into 20x20, centre by m
 Fashion-MNIST frames its pictures otherwise (measured on 20,000 of its training images: the ink's bounding
 box has a longer side of 28 pixels in the median, 27 or 28 in 99.6 % of them, and its centre sits at 13.5
 with a spread of 0.25 px, while the centre of mass spreads 1.4 px): the item fills the frame and is centred
-by its box. Each dataset's framing is a Framing in FRAMINGS.
+by its box. Each dataset's framing is a Framing in its description (vit.datasets).
 """
 
 import base64
@@ -46,10 +46,7 @@ class Framing:
     crop_at: float = INK_THRESHOLD  # share of the strongest ink a pixel needs to count for the crop
 
 
-DIGITS = Framing(box=BOX, by_mass=True, pen=True)
-# Fashion-MNIST's crop counts faint ink too (a garment's pale edge): chosen on 2,000 validation items drawn on a
-# page, read at 87.6 % by the default model with a crop at 0.05 or 0.1 of the strongest ink, 87.3 % at 0.2.
-FRAMINGS = {"mnist": DIGITS, "fashion-mnist": Framing(box=FRAME, by_mass=False, pen=False, crop_at=NOISE_FLOOR)}
+DIGITS = Framing(box=BOX, by_mass=True, pen=True)  # MNIST's; other datasets' framings: vit.datasets
 
 # EXIF orientation tag -> the transpose that shows the picture upright (EXIF 2.3, tag 0x0112)
 UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,

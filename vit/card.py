@@ -1,0 +1,135 @@
+"""The model card (a model folder's README.md) and the sentences that describe a model in words.
+
+Everything here is rendered from the folder's evaluation record (vit.record) and the model's config, so the
+card, the About tab and the docs say the same thing: `trust_summary` is "how far to trust it" for all of them.
+"""
+
+from dataclasses import asdict
+
+from huggingface_hub import EvalResult, ModelCardData
+
+from . import rendered
+from .datasets import dataset as describe
+from .model import ViT
+from .recipe import Recipe
+from .record import Evaluation
+from .tiling import cut_words, grid_shape
+
+# The config's and the recipe's keys in words, for model cards and the About tab.
+SETTING_NAMES = {
+    "image_size": "image side, pixels", "channels": "colour channels", "num_classes": "classes",
+    "tile_size": "tile side or strip width, pixels", "cut": "pieces", "embed_size": "token width",
+    "num_layers": "transformer blocks",
+    "num_heads": "attention heads per block", "mlp_size": "MLP hidden width", "pos_embedding": "positions",
+    "dropout": "dropout", "pixel_mean": "pixel mean (normalisation)", "pixel_std": "pixel spread (normalisation)",
+    "class_names": "class names", "epochs": "epochs", "batch_size": "batch size", "lr": "peak learning rate",
+    "weight_decay": "weight decay", "warmup_epochs": "warm-up epochs", "label_smoothing": "label smoothing",
+    "rotate": "rotation, degrees", "shift": "shift, pixels", "scale": "zoom range",
+    "thickness": "stroke thickness change", "elastic": "elastic distortion, pixels",
+    "flip": "chance of a mirror image", "flag_ones": "chance of a flag on a 1",
+    "ema_decay": "weight-average decay", "seed": "seed"}
+
+
+def settings_table(settings: dict, heading: str = "setting", *, with_keys: bool = True) -> str:
+    """A Markdown table, one setting a row: its name in words (and its key), then its value."""
+    rows = (f"| {SETTING_NAMES.get(key, key)}{f' (`{key}`)' if with_keys else ''} | {value} |"
+            for key, value in settings.items())
+    return "\n".join([f"| {heading} | value |", "| --- | --- |", *rows])
+
+
+def budget_sentence(evaluation: Evaluation) -> str:
+    """What a --budget run planned and what it took ("" without a budget)."""
+    return evaluation.pacing.budget_sentence() if evaluation.pacing else ""
+
+
+def trust_summary(evaluation: Evaluation) -> str:
+    """Calibration, refusals and the out-of-dataset figures as Markdown bullets ("" when not measured)."""
+    calibration, refusals, others = evaluation.calibration, evaluation.not_a_digit, evaluation.other_writers
+    if calibration is None:
+        return ""
+    noun = describe(evaluation.dataset).noun
+    kinds = ", ".join(f"{kind} {share:.0%}" for kind, share in refusals.others_refused.items())
+    lines = [
+        f"- **Calibration** (temperature scaling, fitted on the validation split): logits are divided by\n"
+        f"  T = {calibration.temperature:.3f}. Expected calibration error on the test set (15 bins):\n"
+        f"  **{calibration.ece_before * 100:.2f} % before, {calibration.ece_after * 100:.2f} % after**.",
+        f"- **\"Not a {noun}\"**: limits on four scores (evidence, ink cover, grey share, stroke width), set on validation\n"
+        f"  {noun}s, refuse {refusals.test_refused * 100:.2f} % of the test {noun}s and {refusals.drawn_test_refused * 100:.2f} %\n"
+        f"  of {refusals.drawn_test_count:,} test {noun}s drawn on a large white page; of {refusals.others_count} pictures of\n"
+        f"  each kind that are not {noun}s they refuse {kinds}."]
+    if others:
+        lines.append(f"- **Digits from outside MNIST** (vit.rendered, made by this project's code: a proxy for other "
+                     f"writers): {others.typed * 100:.1f} % of {others.typed_count} digits typed in {len(others.fonts)} "
+                     f"fonts, {others.drawn * 100:.1f} % of {others.drawn_count} drawn in "
+                     f"{sum(len(s) for s in rendered.STYLES.values())} pen styles, thin to thick.")
+    return "\n".join(lines)
+
+
+def model_card(model: ViT, evaluation: Evaluation) -> str:
+    """The model folder's README.md: metadata the Hub indexes, then architecture, recipe and results."""
+    data = describe(evaluation.dataset)
+    rows, columns = grid_shape(model.cut, model.tile_size, model.config["image_size"])
+    # a recipe recorded before a setting existed was trained with that setting's default
+    recipe = {key: value for key, value in asdict(Recipe(**(evaluation.recipe or {}))).items()
+              if key not in data.inapplicable}
+    trust = trust_summary(evaluation)
+    return f"""---
+{_metadata(evaluation).to_yaml()}
+---
+
+# A Vision Transformer for {data.title}
+
+A pure Vision Transformer ({sum(p.numel() for p in model.parameters()):,} parameters) that cuts each 28×28 image into
+{cut_words(model.cut, model.tile_size)}, reads them as a sequence of {rows * columns} "words"
+plus a CLS token, and predicts the class from the CLS token.
+
+**Test accuracy: {evaluation.accuracy * 100:.2f} %** on the {evaluation.n:,} {data.title} test images
+(trained in {(evaluation.training_seconds or 0) / 60:.1f} minutes on {evaluation.device}).{budget_sentence(evaluation)} Measure it again with
+`python -m vit.evaluate <this folder> --data-dir DIR`.
+
+Reproduce:
+
+```bash
+{evaluation.command}
+```
+
+Load it (raw pixels in [0, 1], shape `(B, 1, 28, 28)`):
+
+```python
+from vit import ViT
+model = ViT.from_pretrained("<this folder or repo id>")
+```
+{f"{chr(10)}## How far to trust it{chr(10)}{chr(10)}{trust}{chr(10)}" if trust else ""}
+## Architecture
+
+{settings_table(model.config)}
+
+## Recipe
+
+AdamW, linear warm-up then cosine decay, label smoothing, random stroke thickness, rotation, zoom, shift and
+elastic distortion of each batch, and an exponential moving average of the weights (the weights stored here).
+5,000 of the 60,000 training images are kept back as the validation split (seed 0): the per-epoch history
+follows it, and the temperature and the "not a digit" limits are fitted on it. The test split is only
+reported.
+
+{settings_table(recipe)}
+
+## Files
+
+`model.safetensors` and `config.json` rebuild the model; `calibration.json` holds the temperature and the
+"not a digit" limits; `evaluation.json` (accuracy, confusion matrix, calibration error and reliability bins,
+refusals, the out-of-MNIST results, per-epoch history) and `evaluation.safetensors` (worst-loss and example
+test images) feed the app.
+"""
+
+
+def _metadata(evaluation: Evaluation) -> ModelCardData:
+    """The card's YAML front matter: what the Hub indexes, with the test accuracy as a model-index result."""
+    data = describe(evaluation.dataset)
+    return ModelCardData(
+        license="mit", library_name="vit-explainer", pipeline_tag="image-classification", datasets=[data.hub_id],
+        tags=["vision-transformer", "image-classification", data.name, "pytorch_model_hub_mixin"],
+        model_name=f"vit-{data.name}",
+        eval_results=[EvalResult(task_type="image-classification", dataset_type=data.hub_id, dataset_name=data.title,
+                                 dataset_split="test", metric_type="accuracy",
+                                 metric_value=round(evaluation.accuracy, 4))])
