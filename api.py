@@ -11,7 +11,7 @@ and the reason, not with a digit.
 import gradio as gr
 import torch
 
-from tabs.shared import bundle, model_names
+from vit.registry import bundle, model_names
 from vit.bundle import ModelBundle
 from vit.numbers import explanation_numbers
 from vit.preprocess import ImageError, open_image, to_model_input

@@ -20,10 +20,12 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
 import api  # noqa: E402
-from tabs import TABS, predict  # noqa: E402
-from tabs.shared import ROOT, Context, TabWiring, bundle, model_summary, use_models  # noqa: E402
+from tabs import build_tabs  # noqa: E402
+from tabs.picture import start_picture  # noqa: E402
+from tabs.shared import ROOT, Context, TabWiring, model_summary  # noqa: E402
 from vit import hub  # noqa: E402
 from vit.bundle import ModelBundle  # noqa: E402
+from vit.registry import bundle, use_models  # noqa: E402
 
 WEIGHTS_DIR_VARIABLE = "VIT_WEIGHTS_DIR"
 DEFAULT_MODEL = "mnist"
@@ -56,9 +58,9 @@ def load_models(weights_dir: str | Path | None = None) -> list[ModelBundle]:
     if not bundles:
         raise SystemExit(f"no model to show: VIT_MODELS names none that loads and {weights_dir} holds no model "
                          f"folder; train one with `python train.py` or point --weights-dir at a folder of them")
-    bundles.sort(key=lambda bundle: (bundle.name != DEFAULT_MODEL, bundle.name))
-    for bundle in bundles:
-        bundle.model.eval().requires_grad_(False)  # read-only and shared by every visitor
+    bundles.sort(key=lambda loaded: (loaded.name != DEFAULT_MODEL, loaded.name))
+    for loaded in bundles:
+        loaded.model.eval().requires_grad_(False)  # read-only and shared by every visitor
     return bundles
 
 
@@ -100,10 +102,9 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
                 model_info = gr.Markdown(summary, elem_id="model-info")
                 notice = gr.Markdown(notice_text, visible=bool(notice_text), elem_classes="notice")
         # Per visitor: the picture the Predict tab explains (it opens on a stored 7) and which tab is open.
-        current, open_tab = gr.State(predict.start_picture(first)), gr.State(FIRST_TAB)
+        current, open_tab = gr.State(start_picture(first)), gr.State(FIRST_TAB)
         with gr.Tabs(selected=FIRST_TAB, overflow_behavior="wrap") as layout:  # every tab in sight on a phone
-            context = Context(demo, model_choice, current, layout)
-            wirings = [tab.build(context, first) for tab in TABS]
+            wirings = build_tabs(Context(demo, model_choice, current, layout), first)
         for wiring in wirings:
             wiring.tab.select(functools.partial(str, wiring.id), None, open_tab, api_visibility="private", queue=False)
         gr.on([model_choice.change], functools.partial(switch_model, wirings),

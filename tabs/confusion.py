@@ -9,9 +9,11 @@ import gradio as gr
 import numpy as np
 
 from vit.bundle import ModelBundle
+from vit.registry import bundle, cached
 
 from . import images
-from .shared import ClassDropdown, Context, Picture, TabWiring, bundle, cached, captioned, figure
+from .picture import Display, Picture
+from .shared import ClassDropdown, Context, TabWiring, captioned, figure
 
 
 # --- Views --------------------------------------------------------------------------------------------------
@@ -110,7 +112,7 @@ def pair_choices(model_name: str) -> tuple:
 
 # --- Layout and wiring --------------------------------------------------------------------------------------
 
-def build(context: Context, first: ModelBundle) -> TabWiring:
+def build(context: Context, first: ModelBundle, display: Display) -> TabWiring:
     names = first.class_names
     true, predicted = most_common_mistake(first)
     with gr.Tab("5 · Confusion", id="confusion") as tab:
@@ -135,6 +137,6 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
     picture.select(click_cell, context.model_choice, [true_choice, predicted_choice], **private) \
            .then(show_pair, pair, shown, **private)
     gallery.select(open_image, pair, [context.current, context.layout], **private) \
-           .then(context.show_picture, [context.current, context.model_choice], context.predict_outputs, **private)
+           .then(display.show, [context.current, context.model_choice], display.outputs, **private)
     return TabWiring("confusion", tab, refresh, [], [picture, gallery, text],
                      lazy=True, controls=pair_choices, control_outputs=[true_choice, predicted_choice])

@@ -5,8 +5,9 @@ import numpy as np
 
 from vit.analysis import median_attention_by_label
 from vit.bundle import ModelBundle
+from vit.registry import bundle, cached
 
-from .shared import ClassBoxes, Context, TabWiring, bundle, cached, figure
+from .shared import ClassBoxes, Context, TabWiring, figure
 
 VIEWS = {"full attention matrices": "matrix", "CLS → tiles, in the tile layout": "cls"}
 START = ("3", "7", "8")  # the labels the notebook compared

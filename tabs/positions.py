@@ -7,9 +7,10 @@ import torch
 
 from vit.analysis import attention_distance, filter_components, mean_attention_distance, positional_similarity
 from vit.bundle import ModelBundle
+from vit.registry import bundle, cached
 from vit.tiling import cut_words
 
-from .shared import Context, TabWiring, bundle, cached, figure
+from .shared import Context, TabWiring, figure
 
 KINDS = {"learned": "These position vectors were **learned** from data, starting from random noise.",
          "sinusoidal": "This model uses fixed **sinusoidal** position codes: nothing here was learned.",

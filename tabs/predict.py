@@ -16,10 +16,11 @@ from vit import pictures
 from vit.analysis import explain
 from vit.bundle import ModelBundle
 from vit.numbers import explanation_numbers
-from vit.preprocess import DIGITS, ImageError, open_data_url, open_image, to_model_input
+from vit.registry import bundle
 
 from . import images, pad
-from .shared import Context, Picture, TabWiring, bundle, default_label, enlarged, thumbnail
+from .picture import Display, Picture, picture_from_drawing, picture_from_file, start_picture
+from .shared import Context, TabWiring, enlarged
 
 EXAMPLES_PER_CLASS = 1  # example digits offered per class
 PROMPT = "Draw a digit"  # the label with nothing to read (for a digit model)
@@ -28,33 +29,6 @@ OCCLUSION_FLOOR = 1.0  # log-odds: the colour scale never spans less, so a tiny 
 
 
 # --- Views: a model and a picture in; Markdown, label confidences and pictures out ---------------------------
-
-def picture_from_drawing(drawing: str | None, model: ModelBundle | None = None) -> Picture | str:
-    """The pad's canvas (a PNG data URL) as a Picture framed as the model's dataset frames its own (MNIST's
-    without a model), or the message to show instead."""
-    if drawing is None:
-        return f"Draw a {model.noun if model else 'digit'} on the pad."
-    return framed_picture(open_data_url, drawing, "your drawing", model)
-
-
-def picture_from_file(path: str | None, model: ModelBundle | None = None) -> Picture | str:
-    """An uploaded file as a Picture, or the message to show instead."""
-    noun = model.noun if model else "digit"
-    if not path:
-        return f"Draw a {noun}, upload a picture, or pick a test {noun}."
-    return framed_picture(open_image, path, "your picture", model)
-
-
-def framed_picture(opener, sent, source: str, model: ModelBundle | None) -> Picture | str:
-    """What a visitor sent, opened by `opener` and framed for the model (as MNIST frames digits without one), as
-    a Picture called `source`; or the message to show when it cannot become one."""
-    try:
-        image = opener(sent)
-        framed = to_model_input(image, model.framing if model else DIGITS).numpy()
-        return Picture(framed, source, thumbnail(image), model.dataset if model else "mnist")
-    except ImageError as error:
-        return str(error)
-
 
 def answer(model: ModelBundle, picture: Picture | None) -> tuple[str, dict | str]:
     """The status line and the label confidences for a picture (a prompt when there is none).
@@ -197,18 +171,6 @@ def offered_examples(model: ModelBundle) -> list[tuple[np.ndarray, int]]:
     return offered
 
 
-def start_picture(model: ModelBundle) -> Picture:
-    """What the tab explains before the visitor does anything: a stored test 7."""
-    example = model.example(default_label(model))
-    return Picture(example.input, f"a test {model.class_names[example.label]}", dataset=model.dataset)
-
-
-def picture_or_start(model: ModelBundle, current: Picture | None) -> Picture:
-    """The picture for the tabs that follow this one: the visitor's, or the start picture when there is none or
-    it was made for a model of another dataset (a digit is no garment, and it was framed as digits are)."""
-    return current if current is not None and current.dataset == model.dataset else start_picture(model)
-
-
 # --- Handlers: a model name and the event's values in, component values out ---------------------------------
 
 def read_drawing(model_name: str, event: gr.EventData):
@@ -265,7 +227,8 @@ def refresh(model_name: str, current: Picture | None):
 
 # --- Layout and wiring --------------------------------------------------------------------------------------
 
-def build(context: Context, first: ModelBundle) -> TabWiring:
+def build(context: Context, first: ModelBundle) -> tuple[TabWiring, Display]:
+    """The tab, and where it shows a picture that another tab sends it."""
     start = context.current.value  # the app starts every visitor on start_picture(first)
     status_start, label_start = answer(first, start)
     maps_start = maps(first, start)
@@ -306,10 +269,10 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
     export.click(export_numbers, [context.current, context.model_choice], exported, api_visibility="private")
     reads = [context.current, status, label]
     shown = [seen, attention, rollout, saliency, occlusion, words]
-    context.predict_outputs, context.show_picture = [status, label, *shown], show
     wire(context, drawn, upload, examples, reads, shown)
-    return TabWiring("predict", tab, refresh, [context.current],
-                     [context.current, status, label, *shown, examples, intro, pick])
+    wiring = TabWiring("predict", tab, refresh, [context.current],
+                       [context.current, status, label, *shown, examples, intro, pick])
+    return wiring, Display(show, [status, label, *shown])
 
 
 def image(value, label: str, elem_id: str) -> gr.Image:

@@ -1,17 +1,16 @@
-"""What every tab uses: the loaded models, the picture the Predict tab explains, and how a tab is wired in.
+"""What every tab uses: class menus, how a tab is wired in, and small picture and text helpers.
 
-The models are registered once at start-up (`use_models`) and then only read, by every visitor; handlers
-name a model by its menu name and look it up here, so each handler is a plain module-level function.
+The models come from vit.registry: handlers name a model by its menu name and look it up there, so each handler
+is a plain module-level function. The visitor's current picture is tabs.picture's.
 """
 
-import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import gradio as gr
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from vit.bundle import ModelBundle
 from vit import pictures
@@ -21,55 +20,6 @@ from vit.tiling import cut_words
 from . import images
 
 ROOT = Path(__file__).resolve().parent.parent
-ORIGINAL_SIDE = 280  # the "your image" thumbnail: enough to recognise it, cheap to send
-
-_models: dict[str, ModelBundle] = {}
-_caches: list = []
-
-
-def use_models(bundles: list[ModelBundle]) -> None:
-    """Register the models the app shows (the first is the default) and forget pictures drawn for others."""
-    _models.clear()
-    _models.update((bundle.name, bundle) for bundle in bundles)
-    for cache in _caches:
-        cache.cache_clear()
-
-
-def bundle(name: str | None) -> ModelBundle:
-    """The model of that menu name; the default model for an unknown or missing name."""
-    return _models.get(name) or next(iter(_models.values()))
-
-
-def model_names() -> list[str]:
-    return list(_models)
-
-
-def cached(maxsize: int | None = 64):
-    """lru_cache for pictures that depend only on a model (by name) and a few choices; cleared by use_models.
-
-    The cached arrays are shared by every visitor, so they are made read-only.
-    """
-    def decorate(function):
-        @functools.lru_cache(maxsize=maxsize)
-        def memo(*args):
-            result = function(*args)
-            for value in result if isinstance(result, tuple) else (result,):
-                if isinstance(value, np.ndarray):
-                    value.flags.writeable = False
-            return result
-        _caches.append(memo)
-        return functools.wraps(function)(memo)
-    return decorate
-
-
-@dataclass(frozen=True)
-class Picture:
-    """The picture the Predict tab explains, per visitor (a gr.State)."""
-    input: np.ndarray                 # (28, 28) float32 in [0, 1]: what the model reads
-    source: str                       # "your drawing", "a test 7", ...
-    original: np.ndarray | None = None  # the visitor's own picture, small, for "your image"
-    dataset: str = "mnist"            # whose framing (and stored examples) it has: a model of another dataset
-                                      # starts from its own example instead (predict.picture_or_start)
 
 class _ClassMenu:
     """A menu of a model's classes. A model switch gives it the new model's classes, but a redraw the page sent
@@ -124,8 +74,6 @@ class Context:
     model_choice: object                 # gr.Dropdown of model names
     current: object                      # gr.State holding a Picture or None
     layout: object                       # gr.Tabs, to jump to the Predict tab
-    predict_outputs: list = field(default_factory=list)  # set by the Predict tab: what shows a Picture
-    show_picture: Callable | None = None  # set by the Predict tab: (Picture, model name) -> predict_outputs
 
 
 def figure(label: str, elem_id: str | None = None) -> gr.Image:
@@ -148,23 +96,6 @@ def captioned(pixels: np.ndarray, caption: str) -> Image.Image:
     return Image.fromarray(pictures.captioned(digit, caption))
 
 
-def thumbnail(picture: Image.Image | np.ndarray) -> np.ndarray:
-    """The visitor's picture, upright, at most ORIGINAL_SIDE pixels on a side, as uint8 grey or RGB(A)."""
-    if isinstance(picture, np.ndarray):
-        picture = Image.fromarray(picture)
-    if getattr(picture, "n_frames", 1) > 1:
-        picture.seek(0)  # an animation: its first frame, as the model reads it
-    picture = ImageOps.exif_transpose(picture)  # a copy, turned as vit.preprocess turns it
-    picture.thumbnail((ORIGINAL_SIDE, ORIGINAL_SIDE))
-    if picture.mode.startswith("I") or picture.mode == "F":  # 16/32-bit grey or float: Pillow's convert clips at 255
-        values = np.asarray(picture, dtype=np.float32)
-        peak = 1.0 if picture.mode == "F" else 65535.0 if values.max() > 255 else 255.0
-        return (np.clip(values / peak, 0, 1) * 255).round().astype(np.uint8)
-    if picture.mode not in ("L", "RGB", "RGBA"):
-        picture = picture.convert("RGBA")
-    return np.asarray(picture)
-
-
 def shown_source(source: str) -> str:
     """A Hub "repo@revision" as is; a bundled folder relative to the app, e.g. weights/mnist."""
     try:
@@ -181,8 +112,3 @@ def model_summary(bundle: ModelBundle) -> str:
     return (f"**{bundle.name}**: {cut_words(model.cut, model.tile_size)} → {model.num_tiles} words + CLS = "
             f"{model.num_tiles + 1} tokens · {plural(model.num_layers, 'layer')} × {plural(model.num_heads, 'head')} · "
             f"{parameters:,} parameters{accuracy}  \nsource: `{shown_source(bundle.source)}`")
-
-
-def default_label(bundle: ModelBundle) -> int:
-    """The class the tabs open with: 7, the notebook's example, when the model has it."""
-    return bundle.class_names.index("7") if "7" in bundle.class_names else 0

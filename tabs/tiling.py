@@ -10,8 +10,10 @@ import torch
 
 from vit import tiling
 from vit.bundle import ModelBundle
+from vit.registry import bundle, cached
 
-from .shared import ClassRadio, Context, Picture, TabWiring, bundle, cached, default_label, figure, plural
+from .picture import Picture, default_label
+from .shared import ClassRadio, Context, TabWiring, figure, plural
 
 YOURS = "the Predict tab's picture"
 CUTS = {"tiles": "tiles", "horizontal strips": "horizontal", "vertical strips": "vertical"}

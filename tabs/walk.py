@@ -16,12 +16,13 @@ import torch
 
 from vit import pictures
 from vit.bundle import ModelBundle
+from vit.registry import bundle
 from vit.walk import Walk, walk
 
-from .positions import components_picture
-from .predict import picture_or_start
 from . import images
-from .shared import Context, Picture, TabWiring, bundle, plural
+from .picture import Picture, picture_or_start
+from .positions import components_picture
+from .shared import Context, TabWiring, plural
 
 FACTOR = 10  # screen pixels per input pixel in the clickable pictures: a 4-pixel tile is 40 px, room for a number
 QUERY, KEY = (0, 170, 110), (255, 150, 0)  # the boxes around the chosen query and key tiles

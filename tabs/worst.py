@@ -3,9 +3,11 @@
 import gradio as gr
 
 from vit.bundle import ModelBundle
+from vit.registry import bundle
 
 from . import images
-from .shared import Context, Picture, TabWiring, bundle, captioned
+from .picture import Display, Picture
+from .shared import Context, TabWiring, captioned
 
 START = 32  # images shown when the tab opens
 
@@ -46,7 +48,7 @@ def refresh(model_name: str, count: int):
 
 # --- Layout and wiring --------------------------------------------------------------------------------------
 
-def build(context: Context, first: ModelBundle) -> TabWiring:
+def build(context: Context, first: ModelBundle, display: Display) -> TabWiring:
     total = most(first)
     with gr.Tab("6 · Worst losses", id="worst") as tab:
         gr.Markdown("The test images the model was most wrong about (highest loss first). Some are the model's "
@@ -62,5 +64,5 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
     gr.on([tab.select, count.release, count.input], show_worst, [context.model_choice, count], gallery,
           trigger_mode="always_last", **private)
     gallery.select(open_image, context.model_choice, [context.current, context.layout], **private) \
-           .then(context.show_picture, [context.current, context.model_choice], context.predict_outputs, **private)
+           .then(display.show, [context.current, context.model_choice], display.outputs, **private)
     return TabWiring("worst", tab, refresh, [count], [count, gallery], lazy=True)

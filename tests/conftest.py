@@ -26,9 +26,9 @@ def tiny_model():
 def models():
     """The committed model folders, loaded as the app loads them and registered with the tabs, by name."""
     import app
-    from tabs import shared
+    from vit import registry
     bundles = app.load_models(ROOT / "weights")
-    shared.use_models(bundles)
+    registry.use_models(bundles)
     return {bundle.name: bundle for bundle in bundles}
 
 

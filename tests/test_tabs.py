@@ -8,6 +8,8 @@ import pytest
 from PIL import Image
 
 from vit.preprocess import data_url
+from tabs import picture as current
+from vit import registry
 
 
 def rgb(picture) -> bool:
@@ -15,19 +17,18 @@ def rgb(picture) -> bool:
 
 
 def test_models_are_registered_default_first(models):
-    from tabs import shared
     # weights/ and its group folders (weights/fashion/), not the zoo (the Compare tab's)
-    names = shared.model_names()
+    names = registry.model_names()
     assert names[0] == "mnist" and set(names) == {"mnist", "mnist-tiny", "mnist-fast", "fashion-mnist-tiny",
                                                   "fashion-mnist"}
-    assert shared.bundle("no such model").name == "mnist"
+    assert registry.bundle("no such model").name == "mnist"
 
 
 @pytest.mark.parametrize("name", ["mnist", "mnist-tiny"])
 def test_predict_reads_a_stored_seven_and_draws_every_map(models, name):
     from tabs import predict
     model = models[name]
-    picture = predict.start_picture(model)
+    picture = current.start_picture(model)
     status, confidences = predict.answer(model, picture)
     assert max(confidences, key=confidences.get) == "7" and "reads **7**" in status
     seen, attention, rollout, saliency, occlusion, words = predict.maps(model, picture)
@@ -63,7 +64,7 @@ def test_predict_without_a_picture_prompts_and_clears_the_maps(models):
 
 def test_predict_refresh_gives_every_output_for_the_new_model(models):
     from tabs import predict
-    outputs = predict.refresh("mnist-tiny", predict.start_picture(models["mnist"]))
+    outputs = predict.refresh("mnist-tiny", current.start_picture(models["mnist"]))
     # the picture, status, label, five maps, their words, ten examples, the words above the pad and the examples
     assert len(outputs) == 12 and len(outputs[9]) == 10 and outputs[0].source == "a test 7"
     assert "Draw a digit" in outputs[10] and outputs[11] == "or pick a test digit:"
@@ -73,7 +74,7 @@ def test_a_fashion_model_has_its_own_examples_words_and_framing(models):
     from tabs import predict
     fashion = models["fashion-mnist-tiny"]
     assert fashion.class_names[0] == "T-shirt/top" and fashion.noun == "fashion item"
-    outputs = predict.refresh(fashion.name, predict.start_picture(models["mnist"]))  # from the digits' 7
+    outputs = predict.refresh(fashion.name, current.start_picture(models["mnist"]))  # from the digits' 7
     assert outputs[0].source == "a test T-shirt/top" and outputs[0].dataset == "fashion-mnist"
     assert "digit" not in outputs[10] and "Draw a fashion item" in outputs[10] and "fashion item" in outputs[11]
     assert "T-shirt/top" in outputs[1] and "digit" not in outputs[1]
@@ -82,8 +83,8 @@ def test_a_fashion_model_has_its_own_examples_words_and_framing(models):
     # a drawn shape fills the frame, centred by its box, as Fashion-MNIST's pictures do (a digit: 20 px, by mass)
     pad = np.full((336, 336), 255, np.uint8)
     pad[100:300, 40:120] = 0  # a tall bar, low and to the left
-    item = predict.picture_from_drawing(data_url(pad), fashion).input
-    digit = predict.picture_from_drawing(data_url(pad)).input
+    item = current.picture_from_drawing(data_url(pad), fashion).input
+    digit = current.picture_from_drawing(data_url(pad)).input
     rows, cols = np.nonzero(item > 0.05)
     assert rows.max() - rows.min() + 1 == 28 and abs((cols.min() + cols.max()) / 2 - 13.5) <= 0.5
     assert np.ptp(np.nonzero(digit > 0.05)[0]) + 1 == 20
@@ -92,7 +93,8 @@ def test_a_fashion_model_has_its_own_examples_words_and_framing(models):
 def test_a_class_from_before_a_model_switch_falls_back_to_the_models_example(models):
     import gradio as gr
     from tabs import confusion, labels, tiling
-    from tabs.shared import ClassBoxes, ClassDropdown, ClassRadio, default_label
+    from tabs.picture import default_label
+    from tabs.shared import ClassBoxes, ClassDropdown, ClassRadio
     fashion = models["fashion-mnist-tiny"]
     names = fashion.class_names
     for ours, theirs, stale, fresh in [(ClassRadio, gr.Radio, "7", "Trouser"), (ClassDropdown, gr.Dropdown, "7", "Trouser"),
@@ -138,10 +140,10 @@ def test_a_tile_size_set_for_another_model_becomes_the_new_models_own(models):
 
 
 def test_tiling_of_the_predict_tabs_digit_and_without_one(models):
-    from tabs import predict, tiling
+    from tabs import tiling
     *_, text, _ = tiling.show_tiling("mnist", tiling.YOURS, "tiles", "7", "7", None)
     assert "the Predict tab has no picture yet" in text
-    *_, text, _ = tiling.show_tiling("mnist", tiling.YOURS, "tiles", "7", "7", predict.start_picture(models["mnist"]))
+    *_, text, _ = tiling.show_tiling("mnist", tiling.YOURS, "tiles", "7", "7", current.start_picture(models["mnist"]))
     assert "the Predict tab's picture (a test 7" in text and "your digit" not in text
 
 
@@ -231,7 +233,7 @@ def test_predict_offers_the_numbers_behind_the_maps(models):
 
     from tabs import predict
     model = models["mnist"]
-    written = predict.export_numbers(predict.start_picture(model), "mnist")
+    written = predict.export_numbers(current.start_picture(model), "mnist")
     numbers = json.loads(Path(written.value["path"]).read_text())
     grid = 28 // model.model.tile_size
     assert numbers["picture"] == "a test 7" and len(numbers["input"]) == 28 and len(numbers["rollout"]["values"]) == grid
@@ -256,16 +258,16 @@ def test_occlusion_says_how_much_blanking_moves_the_answer():
 
 @pytest.mark.parametrize("name", ["mnist", "mnist-tiny"])
 def test_which_map_to_trust_tests_the_picture_and_shows_the_scoreboard(models, name):
-    from tabs import predict, trust
+    from tabs import trust
     model = models[name]
     heading, target, maps, curves, words, chart, board = trust.show_trust(name, None, None)
     assert "a test 7" in heading and target.value == trust.ANSWER and rgb(maps) and rgb(curves)
     assert "on this picture **" in words and "was the most faithful" in words
     assert words.count("\n| ") == 9  # the header and its rule, six methods and the random orders
     assert rgb(chart) and "finds the tiles the answer needs best" in board
-    best = model.faithfulness["best"]
+    best = model.evaluation.faithfulness.best
     assert f"**{best}** finds the tiles" in board
-    _, _, _, _, why_not, _, _ = trust.show_trust(name, predict.start_picture(model), "9")
+    _, _, _, _, why_not, _, _ = trust.show_trust(name, current.start_picture(model), "9")
     assert "why *9*" in why_not
 
 
@@ -274,7 +276,7 @@ def test_a_folder_without_a_scoreboard_says_how_to_measure_it(models):
 
     from tabs import trust
     model = models["mnist"]
-    bare = replace(model, evaluation={k: v for k, v in model.evaluation.items() if k != "faithfulness"})
+    bare = replace(model, evaluation=replace(model.evaluation, faithfulness=None))
     assert "--faithfulness --write" in trust.scoreboard_words(bare)
 
 
@@ -314,9 +316,9 @@ def zoo():
 
 
 def test_compare_lists_the_zoo_and_reads_the_picture_with_every_model(models, zoo):
-    from tabs import compare, predict
+    from tabs import compare
     assert list(zoo) == list(compare.ORDER)  # the six, in the table's order
-    table, read, art, words = compare.show_compare(predict.start_picture(models["mnist"]))
+    table, read, art, words = compare.show_compare(current.start_picture(models["mnist"]))
     for name, bundle in zoo.items():
         assert f"| **{name}** |" in table and f"{bundle.accuracy * 100:.2f} %" in table
         assert f"| {name} | **" in read
@@ -325,14 +327,14 @@ def test_compare_lists_the_zoo_and_reads_the_picture_with_every_model(models, zo
     gap = (zoo["tiles-7"].accuracy - zoo["tiles-7-no-positions"].accuracy) * 100
     assert f"costs {gap:.2f} points" in words
     assert "stands in" not in read  # the Predict tab's digit itself
-    garment = predict.start_picture(models["fashion-mnist-tiny"])
+    garment = current.start_picture(models["fashion-mnist-tiny"])
     read = compare.show_compare(garment)[1]  # the zoo reads digits: a stored digit, and why
     assert "a test 7, read by every model (the zoo reads digits" in read and "a test T-shirt/top" in read
 
 
 def test_shuffling_the_tiles_changes_only_the_models_with_positions(models, zoo):
-    from tabs import compare, predict
-    picture = predict.start_picture(models["mnist"])
+    from tabs import compare
+    picture = current.start_picture(models["mnist"])
     mixed, order = compare.shuffled(picture.input, 3)
     assert sorted(order) == list(range(1, 17)) and not np.array_equal(mixed, picture.input)
     assert np.isclose(mixed.sum(), picture.input.sum())  # the same tiles, elsewhere
@@ -345,10 +347,10 @@ def test_shuffling_the_tiles_changes_only_the_models_with_positions(models, zoo)
 
 
 def test_switching_off_a_block_costs_accuracy_on_the_stored_digits(models, zoo):
-    from tabs import compare, predict
+    from tabs import compare
     heads, blocks = compare.switch_choices(zoo["tiles-7"])
     assert len(heads) == 16 and blocks == ["block 1", "block 2", "block 3", "block 4"]
-    picture = predict.start_picture(models["mnist"])
+    picture = current.start_picture(models["mnist"])
     nothing = compare.switched_off(zoo["tiles-7"], picture, [], [])
     assert nothing.count("100.0 %") >= 2  # whole, it reads every stored digit it read when evaluated
     text = compare.switched_off(zoo["tiles-7"], picture, ["block 2 · head 1"], ["block 1"])
@@ -358,12 +360,12 @@ def test_switching_off_a_block_costs_accuracy_on_the_stored_digits(models, zoo):
 
 
 def test_every_tab_draws_a_strip_model_on_its_strips(models, zoo):
-    from tabs import labels, positions, predict, shared, tiling, trust, walk
+    from tabs import labels, positions, predict, tiling, trust, walk
     strips = [zoo["horizontal-strips-2"], zoo["vertical-strips-2"]]
-    shared.use_models([*models.values(), *strips])
+    registry.use_models([*models.values(), *strips])
     try:
         for model in strips:
-            picture = predict.start_picture(model)
+            picture = current.start_picture(model)
             outputs = predict.refresh(model.name, picture)
             assert all(rgb(p) for p in outputs[3:8]) and "strip" in outputs[8]
             steps = walk.show_walk(model.name, picture)
@@ -374,7 +376,7 @@ def test_every_tab_draws_a_strip_model_on_its_strips(models, zoo):
             cut = tiling.refresh(model.name, tiling.YOURS, picture)
             assert cut[0] == model.model.cut.replace("-", " ") and "exactly the words" in cut[-2]
     finally:
-        shared.use_models(list(models.values()))
+        registry.use_models(list(models.values()))
 
 
 def test_every_component_of_our_own_is_drawn_by_gradios_own_svelte_component(models):

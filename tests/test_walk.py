@@ -7,6 +7,7 @@ import torch
 
 from vit.model import ViT
 from vit.walk import walk
+from tabs import picture as current
 
 
 def several_heads() -> ViT:
@@ -65,17 +66,17 @@ def test_the_temperature_divides_the_logits():
 
 @pytest.mark.parametrize("name", ["mnist", "mnist-tiny"])
 def test_the_tab_shows_every_step_for_a_chosen_tile(models, name):
-    from tabs import predict, walk as tab
+    from tabs import walk as tab
     model = models[name]
     grid = model.model.image_size // model.model.tile_size
-    out = tab.show_walk(name, predict.start_picture(model), 1, 0, 5, None)
+    out = tab.show_walk(name, current.start_picture(model), 1, 0, 5, None)
     heading, layer, head, query, key, cut, matrix, tiles_text, *rest = out
     assert "a test 7" in heading and query.value == 5 and layer.value == min(1, model.model.num_layers - 1)
     assert cut.shape[:2] == (28 * tab.FACTOR, 28 * tab.FACTOR) and "**Tile 5**" in tiles_text
     pictures = [value for value in out if isinstance(value, np.ndarray)]
     assert len(pictures) == 11 and all(p.ndim == 3 and p.dtype == np.uint8 for p in pictures)
     texts = "\n".join(value for value in out if isinstance(value, str))
-    steps = walk(model.model, torch.from_numpy(predict.start_picture(model).input), model.temperature)
+    steps = walk(model.model, torch.from_numpy(current.start_picture(model).input), model.temperature)
     score = float(steps.blocks[layer.value].scores[0, 5, key.value])
     assert f"score **{score:.3f}**" in texts  # the q·k the tab writes out is the model's
     assert key.value == int(steps.blocks[layer.value].attention[0, 5].argmax())  # the key it attends to most

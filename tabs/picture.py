@@ -1,0 +1,97 @@
+"""The picture a visitor is looking at (one per visitor, a gr.State), how a sent picture becomes one, and the
+picture a tab starts from. Every tab that explains "the current picture" reads it through here.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from vit.bundle import ModelBundle
+from vit.preprocess import DIGITS, ImageError, open_data_url, open_image, to_model_input
+
+ORIGINAL_SIDE = 280  # the "your image" thumbnail: enough to recognise it, cheap to send
+
+
+@dataclass(frozen=True)
+class Picture:
+    """The picture the Predict tab explains, per visitor (a gr.State)."""
+    input: np.ndarray                 # (28, 28) float32 in [0, 1]: what the model reads
+    source: str                       # "your drawing", "a test 7", ...
+    original: np.ndarray | None = None  # the visitor's own picture, small, for "your image"
+    dataset: str = "mnist"            # whose framing (and stored examples) it has: a model of another dataset
+                                      # starts from its own example instead (picture_or_start)
+
+
+
+def thumbnail(picture: Image.Image | np.ndarray) -> np.ndarray:
+    """The visitor's picture, upright, at most ORIGINAL_SIDE pixels on a side, as uint8 grey or RGB(A)."""
+    if isinstance(picture, np.ndarray):
+        picture = Image.fromarray(picture)
+    if getattr(picture, "n_frames", 1) > 1:
+        picture.seek(0)  # an animation: its first frame, as the model reads it
+    picture = ImageOps.exif_transpose(picture)  # a copy, turned as vit.preprocess turns it
+    picture.thumbnail((ORIGINAL_SIDE, ORIGINAL_SIDE))
+    if picture.mode.startswith("I") or picture.mode == "F":  # 16/32-bit grey or float: Pillow's convert clips at 255
+        values = np.asarray(picture, dtype=np.float32)
+        peak = 1.0 if picture.mode == "F" else 65535.0 if values.max() > 255 else 255.0
+        return (np.clip(values / peak, 0, 1) * 255).round().astype(np.uint8)
+    if picture.mode not in ("L", "RGB", "RGBA"):
+        picture = picture.convert("RGBA")
+    return np.asarray(picture)
+
+
+def picture_from_drawing(drawing: str | None, model: ModelBundle | None = None) -> Picture | str:
+    """The pad's canvas (a PNG data URL) as a Picture framed as the model's dataset frames its own (MNIST's
+    without a model), or the message to show instead."""
+    if drawing is None:
+        return f"Draw a {model.noun if model else 'digit'} on the pad."
+    return framed_picture(open_data_url, drawing, "your drawing", model)
+
+
+def picture_from_file(path: str | None, model: ModelBundle | None = None) -> Picture | str:
+    """An uploaded file as a Picture, or the message to show instead."""
+    noun = model.noun if model else "digit"
+    if not path:
+        return f"Draw a {noun}, upload a picture, or pick a test {noun}."
+    return framed_picture(open_image, path, "your picture", model)
+
+
+def framed_picture(opener, sent, source: str, model: ModelBundle | None) -> Picture | str:
+    """What a visitor sent, opened by `opener` and framed for the model (as MNIST frames digits without one), as
+    a Picture called `source`; or the message to show when it cannot become one."""
+    try:
+        image = opener(sent)
+        framed = to_model_input(image, model.framing if model else DIGITS).numpy()
+        return Picture(framed, source, thumbnail(image), model.dataset if model else "mnist")
+    except ImageError as error:
+        return str(error)
+
+
+def start_picture(model: ModelBundle) -> Picture:
+    """What the tab explains before the visitor does anything: a stored test 7."""
+    example = model.example(default_label(model))
+    return Picture(example.input, f"a test {model.class_names[example.label]}", dataset=model.dataset)
+
+
+def picture_or_start(model: ModelBundle, current: Picture | None) -> Picture:
+    """The picture for the tabs that follow this one: the visitor's, or the start picture when there is none or
+    it was made for a model of another dataset (a digit is no garment, and it was framed as digits are)."""
+    return current if current is not None and current.dataset == model.dataset else start_picture(model)
+
+
+def default_label(model: ModelBundle) -> int:
+    """The class the tabs open with: 7, the notebook's example, when the model has it."""
+    return model.class_names.index("7") if "7" in model.class_names else 0
+
+
+@dataclass(frozen=True)
+class Display:
+    """Where a picture sent from another tab is shown (the Predict tab): its handler and its outputs.
+
+    A tab that opens a stored test image in Predict puts it in the current picture, then runs
+    `show(current, model name)` into `outputs`.
+    """
+    show: Callable
+    outputs: list
