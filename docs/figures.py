@@ -39,36 +39,36 @@ OPENING = re.compile(r"<!-- figures:([\w-]+) -->")
 def measured(folder: Path) -> dict:
     """Every figure the documents quote from one model folder, under plain names (None where not measured)."""
     bundle = load_folder(folder)
-    e, config = bundle.evaluation, bundle.model.config
-    history, pacing, calibration, refusal = e["history"], e.get("pacing", {}), e["calibration"], e["not_a_digit"]
-    writers, faith = e.get("other_writers"), e.get("faithfulness")
+    e, config = bundle.evaluation, bundle.model.config  # e: the folder's record (vit.record.Evaluation)
+    history, calibration, refusal = e.history, e.calibration, e.not_a_digit
+    writers, faith = e.other_writers, e.faithfulness
     best = max(history, key=lambda row: (row["val_accuracy"], -row["epoch"]))  # first epoch at the best
     return {
-        "dataset": e.get("dataset", "mnist"), "test_count": e["n"], "accuracy": e["accuracy"],
+        "dataset": e.dataset, "test_count": e.n, "accuracy": e.accuracy,
         "parameters": sum(p.numel() for p in bundle.model.parameters()),
-        "cut": config.get("cut", "tiles"), "tile_size": config["tile_size"], "tokens": bundle.model.num_tiles + 1,
+        "cut": bundle.model.cut, "tile_size": config["tile_size"], "tokens": bundle.model.num_tiles + 1,
         "embed_size": config["embed_size"], "num_layers": config["num_layers"], "num_heads": config["num_heads"],
         "mlp_size": config["mlp_size"], "pos_embedding": config.get("pos_embedding", "learned"),
         "epochs": len(history), "validation_last": history[-1]["val_accuracy"],
         "validation_best": best["val_accuracy"], "validation_best_epoch": best["epoch"],
-        "training_seconds": e["training_seconds"], "run_seconds": pacing.get("run_seconds"),
-        "device": e["device"], "command": e["command"],
-        "temperature": calibration["temperature"], "ece_before": calibration["ece_before"],
-        "ece_after": calibration["ece_after"],
-        "test_refused": refusal["test_refused"], "drawn_refused": refusal["drawn_test_refused"],
-        "drawn_refused_count": refusal["drawn_test_count"], "others_refused": dict(refusal["others_refused"]),
-        "others_count": refusal["others_count"],
-        "typed": writers and writers["typed"], "typed_count": writers and writers["typed_count"],
-        "fonts": writers and len(writers["fonts"]), "drawn": writers and writers["drawn"],
-        "drawn_count": writers and writers["drawn_count"], "writers_all": writers and writers["all"],
-        "writers_misses": writers and dict(writers["misses"]),
+        "training_seconds": e.training_seconds, "run_seconds": e.pacing.run_seconds if e.pacing else None,
+        "device": e.device, "command": e.command,
+        "temperature": calibration.temperature, "ece_before": calibration.ece_before,
+        "ece_after": calibration.ece_after,
+        "test_refused": refusal.test_refused, "drawn_refused": refusal.drawn_test_refused,
+        "drawn_refused_count": refusal.drawn_test_count, "others_refused": dict(refusal.others_refused),
+        "others_count": refusal.others_count,
+        "typed": writers and writers.typed, "typed_count": writers and writers.typed_count,
+        "fonts": writers and len(writers.fonts), "drawn": writers and writers.drawn,
+        "drawn_count": writers and writers.drawn_count, "writers_all": writers and writers.all,
+        "writers_misses": writers and dict(writers.misses),
         "faithfulness": faith and {
-            "count": faith["scoreboard"]["count"], "points": faith["scoreboard"]["points"],
+            "count": faith.scoreboard.count, "points": faith.scoreboard.points,
             "areas": {method: (m["deletion"]["mean"], m["deletion"]["se"], m["insertion"]["mean"],
-                               m["insertion"]["se"]) for method, m in faith["scoreboard"]["methods"].items()},
-            "randomised_count": faith["randomisation"]["count"], "stages": list(faith["randomisation"]["stages"]),
-            "cascade": {method: list(v) for method, v in faith["randomisation"]["methods"].items()},
-            "verdicts": dict(faith["verdicts"]), "best": faith["best"]},
+                               m["insertion"]["se"]) for method, m in faith.scoreboard.methods.items()},
+            "randomised_count": faith.randomisation.count, "stages": list(faith.randomisation.stages),
+            "cascade": {method: list(v) for method, v in faith.randomisation.methods.items()},
+            "verdicts": dict(faith.verdicts), "best": faith.best},
     }
 
 
