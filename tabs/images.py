@@ -5,7 +5,7 @@ that file again on every send (processing_utils.save_pil_to_cache has no "alread
 same picture is sent twice in quick succession (an always_last re-run, a model switch, the tab opening
 while the page loads), the second write truncates the file while the browser is still fetching the first:
 "Too little data for declared Content-Length" in the server log and a picture that never shows (seen on the
-Tiling tab, 2 page loads in 6). A file path, by contrast, is copied into the cache only when it is not there
+Tiling tab on page load). A file path, by contrast, is copied into the cache only when it is not there
 yet, under a temporary name and renamed (processing_utils.save_file_to_cache). So these components write each
 picture once, atomically, into a folder of their own, and hand gradio the path.
 """

@@ -1,7 +1,7 @@
 """The drawing pad: a canvas that sends the whole drawing with the mouse-up, in one request.
 
-gradio's Sketchpad made three component-server calls and two rounds of uploads per stroke, so its change
-event reached the server about 800 ms after the mouse was lifted (bench/README.md). This pad is a plain
+gradio's Sketchpad made three component-server calls and two rounds of uploads per stroke before its change
+event reached the server (the benchmark measured the delay: bench/README.md). This pad is a plain
 canvas in a gr.HTML: the page keeps the strokes, paints them, and on every mouse-up, Undo or Clear sends the
 canvas as a PNG data URL in the event's data (`trigger("input", {drawing: ...})`, None once it is empty).
 vit.preprocess.open_data_url decodes it like any uploaded file.

@@ -1,6 +1,6 @@
 """Push model folders to the Hugging Face Hub and pull them back for the app, falling back to weights/.
 
-Push: a model folder (vit/training.py) goes up exactly as written: weights, config, the model card with its
+Push: a model folder (vit.bundle) goes up exactly as written: weights, config, the model card with its
 model-index metadata, and the evaluation results the app shows. `check_push_access` runs before training so a
 missing token or permission fails in seconds, not after an hour of training.
 
