@@ -60,11 +60,27 @@ class Attention(nn.Module):
 
 
 class MLP(nn.Sequential):
-    """The per-token feed-forward network."""
+    """The per-token feed-forward network: up to mlp_size, GELU, back down to embed_size.
+
+    A Sequential, so the weights keep their names (mlp.0, mlp.3); readers take the layers by name."""
 
     def __init__(self, embed_size: int, mlp_size: int, dropout: float):
         super().__init__(nn.Linear(embed_size, mlp_size), nn.GELU(), nn.Dropout(dropout),
                          nn.Linear(mlp_size, embed_size), nn.Dropout(dropout))
+
+    @property
+    def up(self) -> nn.Linear:
+        """embed_size → mlp_size."""
+        return self[0]
+
+    @property
+    def activation(self) -> nn.GELU:
+        return self[1]
+
+    @property
+    def down(self) -> nn.Linear:
+        """mlp_size → embed_size."""
+        return self[3]
 
 
 class Block(nn.Module):
