@@ -127,6 +127,11 @@ def test_the_mlps_named_layers_are_the_ones_its_forward_uses_and_keep_their_save
     assert [names[id(mlp.up.weight)], names[id(mlp.down.weight)]] == ["blocks.0.mlp.0.weight", "blocks.0.mlp.3.weight"]
 
 
+def test_the_parameter_count_counts_learned_positions_but_not_fixed_ones():
+    config = dict(tile_size=7, embed_size=16, num_layers=2, num_heads=2, mlp_size=32)
+    learned, fixed = ViT(**config), ViT(**config, pos_embedding="sinusoidal")
+    assert learned.parameter_count - fixed.parameter_count == 17 * 16  # 16 tiles + CLS, 16 numbers each
+
 
 # --- Experiments: heads and blocks switched off, positions left out -------------------------------------------
 

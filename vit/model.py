@@ -148,6 +148,11 @@ class ViT(nn.Module, PyTorchModelHubMixin, library_name="vit-explainer", pipelin
         """The constructor arguments that rebuild this model (what config.json holds)."""
         return dict(self._hub_mixin_config)
 
+    @property
+    def parameter_count(self) -> int:
+        """How many numbers training learns (fixed sinusoidal positions are a buffer, not counted)."""
+        return sum(p.numel() for p in self.parameters())
+
     @staticmethod
     def _init_linear(module: nn.Module) -> None:
         if isinstance(module, nn.Linear):
