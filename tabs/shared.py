@@ -129,10 +129,8 @@ class Context:
 
 
 def figure(label: str, elem_id: str | None = None) -> gr.Image:
-    """A read-only picture with fullscreen and download buttons that keeps a legible size on a phone (CSS
-    .figure: it scrolls sideways instead of shrinking)."""
-    return images.Image(label=label, show_label=False, interactive=False, format="png", buttons=["fullscreen", "download"],
-                    elem_id=elem_id, elem_classes="figure")
+    """A read-only picture that keeps a legible size on a phone (images.output_image)."""
+    return images.output_image(label, elem_id, wide=True)
 
 
 def enlarged(pixels: np.ndarray, scale: int = 4) -> Image.Image:
