@@ -174,7 +174,7 @@ def shown_source(source: str) -> str:
 def model_summary(bundle: ModelBundle) -> str:
     """One line about the model, for the header and the About tab."""
     model = bundle.model
-    parameters = sum(p.numel() for p in model.parameters())
+    parameters = model.parameter_count
     accuracy = f" · test accuracy **{bundle.accuracy * 100:.2f} %**" if bundle.accuracy is not None else ""
     return (f"**{bundle.name}**: {cut_words(model.cut, model.tile_size)} → {model.num_tiles} words + CLS = "
             f"{model.num_tiles + 1} tokens · {plural(model.num_layers, 'layer')} × {plural(model.num_heads, 'head')} · "
