@@ -265,7 +265,7 @@ def train_and_write(args: argparse.Namespace, team: distributed.Team, started: f
     planned = pacing.plan(model, recipe, train_split, val_split, device, threads=args.threads, budget=args.budget,
                           resumed_epochs=resumed_epochs, started=started, team=team)
     recipe, paced = planned.recipe, planned.pacing
-    parameters = sum(p.numel() for p in model.parameters())
+    parameters = model.parameter_count
     hardware = f"{device.type}, {paced['threads']} thread(s)" if device.type == "cpu" else device.type
     if team.shared:
         hardware = f"{team.size} processes, each {hardware}"

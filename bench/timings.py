@@ -191,7 +191,7 @@ def bench_inference(model: ViT, source: str, test_split: Split, budget: Budget) 
     torch.set_num_threads(OUR_THREADS)
     config = {key: getattr(model, key) for key in ("tile_size", "num_layers", "num_heads")}
     result = {"weights": source, "config": config,
-              "parameters": sum(p.numel() for p in model.parameters()), "threads": OUR_THREADS,
+              "parameters": model.parameter_count, "threads": OUR_THREADS,
               "forward_ms": percentiles(milliseconds(forward, images)),
               "explain_ms": percentiles(milliseconds(lambda image: explain(model, image), images), goal_p95=30),
               # the Predict tab's maps and the picture test of "Which map to trust?" (six maps, their curves)

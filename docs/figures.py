@@ -45,7 +45,7 @@ def measured(folder: Path) -> dict:
     best = max(history, key=lambda row: (row["val_accuracy"], -row["epoch"]))  # first epoch at the best
     return {
         "dataset": e.dataset, "test_count": e.n, "accuracy": e.accuracy,
-        "parameters": sum(p.numel() for p in bundle.model.parameters()),
+        "parameters": bundle.model.parameter_count,
         "cut": bundle.model.cut, "tile_size": config["tile_size"], "tokens": bundle.model.num_tiles + 1,
         "embed_size": config["embed_size"], "num_layers": config["num_layers"], "num_heads": config["num_heads"],
         "mlp_size": config["mlp_size"], "pos_embedding": config.get("pos_embedding", "learned"),

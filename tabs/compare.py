@@ -60,7 +60,7 @@ def zoo_table(zoo: list[ModelBundle]) -> str:
     for bundle in zoo:
         vit, time = bundle.model, bundle.evaluation.run_seconds
         lines.append(f"| **{bundle.name}** | {cut_words(vit.cut, vit.tile_size)}: {vit.num_tiles} + CLS | "
-                     f"{vit.pos_embedding_kind} | {sum(p.numel() for p in vit.parameters()):,} | "
+                     f"{vit.pos_embedding_kind} | {vit.parameter_count:,} | "
                      f"{bundle.accuracy * 100:.2f} % | {len(bundle.history)} | "
                      f"{f'{time:.0f} s' if time else '?'} ({bundle.evaluation.device or '?'}) |")
     return "\n".join(lines)

@@ -65,3 +65,14 @@ class Gallery(gr.Gallery):
             value = [(_as_file(item[0]), *item[1:]) if isinstance(item, (tuple, list)) else _as_file(item)
                      for item in value]
         return super().postprocess(value)
+
+
+def output_image(label: str, elem_id: str | None = None, value=None, *, wide: bool = False,
+                 caption: str | None = None) -> Image:
+    """A read-only picture with fullscreen and download buttons. Its label only names it (for screen readers and
+    downloads): a shown label would float over the picture's top row, so a `caption` is written above it instead.
+    `wide`: a picture that keeps a legible size on a phone (CSS .figure: it scrolls sideways instead of shrinking)."""
+    if caption:
+        gr.Markdown(caption)
+    return Image(value, label=label, show_label=False, interactive=False, format="png",
+                 buttons=["fullscreen", "download"], elem_id=elem_id, elem_classes="figure" if wide else None)

@@ -247,7 +247,7 @@ def build(context: Context, first: ModelBundle) -> tuple[TabWiring, Display]:
             with gr.Column(scale=1, min_width=340):
                 status = gr.Markdown(status_start, elem_id="status")
                 label = gr.Label(label_start, num_top_classes=3, label="prediction", elem_id="prediction")
-                seen = image(maps_start[0], "what the model sees", "seen")
+                seen = images.output_image("what the model sees", "seen", maps_start[0])
         gr.Markdown("**Which parts mattered?** *Rollout* follows CLS's attention back through all the layers; "
                     "*saliency* shows where a little more ink would change the answer most; *occlusion* blanks one "
                     "tile at a time and measures the answer's log-odds (red: the tile supports the answer, blue: it "
@@ -255,13 +255,14 @@ def build(context: Context, first: ModelBundle) -> tuple[TabWiring, Display]:
                     "lighting up in the saliency map — a digit 1 is partly a 1 because there is no bar of a 7. Which of these "
                     "maps deserves belief is tested in tab 4, *Which map to trust?*")
         with gr.Row():
-            rollout, saliency, occlusion = (image(maps_start[i], name, name) for i, name in
+            rollout, saliency, occlusion = (images.output_image(name, name, maps_start[i]) for i, name in
                                             ((2, "rollout"), (3, "saliency"), (4, "occlusion")))
         words = gr.Markdown(maps_start[5], elem_id="occlusion-words")
         gr.Markdown("**Where does CLS look?** In every layer each head lets the CLS token gather from the tiles; "
                     "brighter means more attention, every map on the same scale (the bar below). Which tiles does CLS "
                     "read before it decides?")
-        attention = image(maps_start[1], "CLS attention", "attention")
+        attention = images.output_image("CLS attention", "attention", maps_start[1],
+                                        wide=True)  # the one map wider than a phone
         with gr.Row():
             export = gr.Button("Download the numbers behind these maps (JSON)", size="sm", elem_id="export",
                                scale=0)
@@ -273,12 +274,6 @@ def build(context: Context, first: ModelBundle) -> tuple[TabWiring, Display]:
     wiring = TabWiring("predict", tab, refresh, [context.current],
                        [context.current, status, label, *shown, examples, intro, pick])
     return wiring, Display(show, [status, label, *shown])
-
-
-def image(value, label: str, elem_id: str) -> gr.Image:
-    return images.Image(value, label=label, show_label=False, interactive=False, format="png",
-                    buttons=["fullscreen", "download"], elem_id=elem_id,
-                    elem_classes="figure" if elem_id == "attention" else None)  # the one map wider than a phone
 
 
 def wire(context: Context, drawn, upload, examples, reads: list, shown: list) -> None:

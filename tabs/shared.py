@@ -77,10 +77,8 @@ class Context:
 
 
 def figure(label: str, elem_id: str | None = None) -> gr.Image:
-    """A read-only picture with fullscreen and download buttons that keeps a legible size on a phone (CSS
-    .figure: it scrolls sideways instead of shrinking)."""
-    return images.Image(label=label, show_label=False, interactive=False, format="png", buttons=["fullscreen", "download"],
-                    elem_id=elem_id, elem_classes="figure")
+    """A read-only picture that keeps a legible size on a phone (images.output_image)."""
+    return images.output_image(label, elem_id, wide=True)
 
 
 def enlarged(pixels: np.ndarray, scale: int = 4) -> Image.Image:
@@ -107,7 +105,7 @@ def shown_source(source: str) -> str:
 def model_summary(bundle: ModelBundle) -> str:
     """One line about the model, for the header and the About tab."""
     model = bundle.model
-    parameters = sum(p.numel() for p in model.parameters())
+    parameters = model.parameter_count
     accuracy = f" · test accuracy **{bundle.accuracy * 100:.2f} %**" if bundle.accuracy is not None else ""
     return (f"**{bundle.name}**: {cut_words(model.cut, model.tile_size)} → {model.num_tiles} words + CLS = "
             f"{model.num_tiles + 1} tokens · {plural(model.num_layers, 'layer')} × {plural(model.num_heads, 'head')} · "

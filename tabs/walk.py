@@ -8,7 +8,8 @@ in the attention pictures; layer and head are buttons.
 
 import contextlib
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Callable
 
 import gradio as gr
 import numpy as np
@@ -28,6 +29,7 @@ FACTOR = 10  # screen pixels per input pixel in the clickable pictures: a 4-pixe
 QUERY, KEY = (0, 170, 110), (255, 150, 0)  # the boxes around the chosen query and key tiles
 STEPS = ("Tiles become vectors", "Each tile is embedded", "CLS and positions", "Inside a block",
          "When the answer forms", "The answer")  # the stepper numbers them
+CONTROLS = ("layer", "head", "query", "key")  # the fields of ChoiceViews that are also the choice's inputs
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,41 @@ class Choice:
     head: int
     query: int
     key: int
+
+
+@dataclass(frozen=True)
+class ChoiceViews:
+    """The controls and steps 1–4 for one choice: what a new block, head, query or key redraws. Each field is
+    shown by the component of the same name (`outputs`); pictures are (H, W, 3) uint8."""
+    layer: gr.Radio                   # the block buttons: this model's blocks, the chosen one set
+    head: gr.Radio                    # the head buttons
+    query: gr.Number                  # the query token (0 = CLS), at most this model's last tile
+    key: gr.Number                    # the key token
+    tiles: np.ndarray                 # step 1: the picture cut into numbered tiles, the followed one boxed
+    tiles_matrix: np.ndarray          # the tiles as an N × C·t² matrix, a row per tile
+    tiles_text: str                   # the followed tile's pixels and how they are normalised
+    filters: np.ndarray               # step 2: the embedding's D filters
+    principal_components: np.ndarray  # the patterns the filters vary along most
+    embedded: np.ndarray              # the followed tile's pixels and its D-vector
+    embedding_text: str
+    positions: np.ndarray             # step 3: CLS + tiles, + positions, = block 1's input, three T × D matrices
+    positions_text: str
+    block_intro: str                  # step 4: LayerNorm and q, k, v
+    vectors: np.ndarray               # the query's vectors and the key's k and v
+    scores: np.ndarray                # q·k/√d of the query with every tile
+    weights: np.ndarray               # the softmax of those scores
+    dot_text: str                     # q·k for the chosen key term by term, and its softmax
+    mixing_text: str                  # the weighted sum, projection, residual and MLP
+    mlp: np.ndarray                   # the query token through the rest of the block
+
+
+@dataclass(frozen=True)
+class WalkViews(ChoiceViews):
+    """Every step for one picture: the choice's views and those that depend on the picture alone."""
+    heading: str                      # which picture goes through which model
+    lens: np.ndarray                  # step 5: the logit lens
+    lens_text: str
+    answer_text: str                  # step 6: logits, temperature and softmax
 
 
 # --- Views --------------------------------------------------------------------------------------------------
@@ -247,28 +284,35 @@ def dot_product_text(steps: Walk, choice: Choice) -> str:
             f"(CLS: score {float(row[0]):.2f}, weight {float(block.attention[choice.head, choice.query, 0]) * 100:.1f} %).")
 
 
-def block_step(model: ModelBundle, steps: Walk, choice: Choice) -> tuple:
-    """Step 4: LayerNorm, q, k, v, the scores and their softmax, the weighted sum, projection, residual, MLP."""
-    block, query, head = steps.blocks[choice.layer], choice.query, choice.head
+def block_intro(steps: Walk, choice: Choice) -> str:
+    """Step 4 begins: LayerNorm, then q, k and v."""
+    block, query = steps.blocks[choice.layer], choice.query
     x = block.input[query]
-    vectors = pictures.vector_rows([(f"{token_name(query)} enters", x.numpy()),
-                                    ("after LayerNorm", block.normed[query].numpy()),
-                                    (f"q (head {head + 1})", block.q[head, query].numpy()),
-                                    (f"k of {token_name(choice.key)}", block.k[head, choice.key].numpy()),
-                                    (f"v of {token_name(choice.key)}", block.v[head, choice.key].numpy())])
-    intro = (f"**Block {choice.layer + 1}, head {head + 1}, query {token_name(query)}.** LayerNorm first: "
-             f"{token_name(query)}'s {len(x)} numbers have mean {fixed(x.mean())} and spread "
-             f"{fixed(x.std(unbiased=False))}; it subtracts the one, divides by the other and applies a learned "
-             f"scale and shift. Three linear maps then give each token a **query** q (what it looks for), a **key** k "
-             f"(what it offers) and a **value** v (what it hands over), {len(block.q[0, 0])} numbers each per head.")
-    rest = mixing_text(model, steps, choice)
-    mlp = pictures.vector_rows([("heads → projection", block.attended[query].numpy()),
-                                ("+ residual", block.middle[query].numpy()),
-                                ("MLP hidden units", block.hidden[query].numpy()),
-                                ("MLP output", block.mlp[query].numpy()),
-                                (f"leaves block {choice.layer + 1}", block.output[query].numpy())])
-    return (intro, vectors, scores_picture(model, steps, choice), weights_picture(model, steps, choice),
-            dot_product_text(steps, choice), rest, mlp)
+    return (f"**Block {choice.layer + 1}, head {choice.head + 1}, query {token_name(query)}.** LayerNorm first: "
+            f"{token_name(query)}'s {len(x)} numbers have mean {fixed(x.mean())} and spread "
+            f"{fixed(x.std(unbiased=False))}; it subtracts the one, divides by the other and applies a learned "
+            f"scale and shift. Three linear maps then give each token a **query** q (what it looks for), a **key** k "
+            f"(what it offers) and a **value** v (what it hands over), {len(block.q[0, 0])} numbers each per head.")
+
+
+def vectors_picture(steps: Walk, choice: Choice) -> np.ndarray:
+    """The query token entering the block, after LayerNorm, its q, and the key's k and v."""
+    block, query, head = steps.blocks[choice.layer], choice.query, choice.head
+    return pictures.vector_rows([(f"{token_name(query)} enters", block.input[query].numpy()),
+                                 ("after LayerNorm", block.normed[query].numpy()),
+                                 (f"q (head {head + 1})", block.q[head, query].numpy()),
+                                 (f"k of {token_name(choice.key)}", block.k[head, choice.key].numpy()),
+                                 (f"v of {token_name(choice.key)}", block.v[head, choice.key].numpy())])
+
+
+def mlp_picture(steps: Walk, choice: Choice) -> np.ndarray:
+    """The query token through the rest of the block: projection, residual, MLP, residual."""
+    block, query = steps.blocks[choice.layer], choice.query
+    return pictures.vector_rows([("heads → projection", block.attended[query].numpy()),
+                                 ("+ residual", block.middle[query].numpy()),
+                                 ("MLP hidden units", block.hidden[query].numpy()),
+                                 ("MLP output", block.mlp[query].numpy()),
+                                 (f"leaves block {choice.layer + 1}", block.output[query].numpy())])
 
 
 def mixing_text(model: ModelBundle, steps: Walk, choice: Choice) -> str:
@@ -312,7 +356,7 @@ def lens_step(model: ModelBundle, steps: Walk) -> tuple[np.ndarray, str]:
     return picture, text
 
 
-def head_step(model: ModelBundle, steps: Walk) -> str:
+def answer_text(model: ModelBundle, steps: Walk) -> str:
     """Step 6: the logits, divided by the temperature, through softmax: the answer."""
     names, temperature = model.class_names, steps.temperature
     order = torch.argsort(steps.probabilities, descending=True)
@@ -341,18 +385,26 @@ def heading(model: ModelBundle, picture: Picture) -> str:
             f"Draw, upload or pick another picture in the Predict tab.")
 
 
-def token_views(model: ModelBundle, steps: Walk, choice: Choice) -> tuple:
-    """Everything that depends on the chosen layer, head, query and key: steps 1 to 4."""
-    return (*tiles_step(model, steps, choice), *embedding_step(model, steps, choice),
-            *positions_step(model, steps, choice), *block_step(model, steps, choice))
+def choice_views(model: ModelBundle, steps: Walk, choice: Choice) -> ChoiceViews:
+    """Everything that depends on the chosen layer, head, query and key: the controls and steps 1 to 4."""
+    tiles, tiles_matrix, tiles_text = tiles_step(model, steps, choice)
+    filters, principal_components, embedded, embedding_text = embedding_step(model, steps, choice)
+    positions, positions_text = positions_step(model, steps, choice)
+    return ChoiceViews(**controls(model, choice), tiles=tiles, tiles_matrix=tiles_matrix, tiles_text=tiles_text,
+                       filters=filters, principal_components=principal_components, embedded=embedded,
+                       embedding_text=embedding_text, positions=positions, positions_text=positions_text,
+                       block_intro=block_intro(steps, choice), vectors=vectors_picture(steps, choice),
+                       scores=scores_picture(model, steps, choice), weights=weights_picture(model, steps, choice),
+                       dot_text=dot_product_text(steps, choice), mixing_text=mixing_text(model, steps, choice),
+                       mlp=mlp_picture(steps, choice))
 
 
-def controls(model: ModelBundle, choice: Choice) -> tuple:
+def controls(model: ModelBundle, choice: Choice) -> dict:
     """The layer and head buttons and the token numbers, set to the choice and to this model's ranges."""
     vit, tokens = model.model, model.model.num_tiles + 1
-    return (gr.Radio([(str(i + 1), i) for i in range(vit.num_layers)], value=choice.layer),
-            gr.Radio([(str(i + 1), i) for i in range(vit.num_heads)], value=choice.head),
-            gr.Number(choice.query, maximum=tokens - 1), gr.Number(choice.key, maximum=tokens - 1))
+    return dict(layer=gr.Radio([(str(i + 1), i) for i in range(vit.num_layers)], value=choice.layer),
+                head=gr.Radio([(str(i + 1), i) for i in range(vit.num_heads)], value=choice.head),
+                query=gr.Number(choice.query, maximum=tokens - 1), key=gr.Number(choice.key, maximum=tokens - 1))
 
 
 # --- Handlers -----------------------------------------------------------------------------------------------
@@ -363,19 +415,19 @@ def prepared(model_name: str, current: Picture | None) -> tuple[ModelBundle, Pic
     return model, picture, walk(model.model, torch.from_numpy(picture.input), model.temperature)
 
 
-def show_walk(model_name: str, current: Picture | None, layer=None, head=None, query=None, key=None):
+def show_walk(model_name: str, current: Picture | None, layer=None, head=None, query=None, key=None) -> WalkViews:
     """Every step for the picture (on opening the tab and on a model switch), keeping the choices that fit."""
     model, picture, steps = prepared(model_name, current)
     choice = choose(model, steps, layer, head, query, key)
-    return (heading(model, picture), *controls(model, choice), *token_views(model, steps, choice),
-            *lens_step(model, steps), head_step(model, steps))
+    lens, lens_text = lens_step(model, steps)
+    return WalkViews(**vars(choice_views(model, steps, choice)), heading=heading(model, picture), lens=lens,
+                     lens_text=lens_text, answer_text=answer_text(model, steps))
 
 
-def show_choice(model_name: str, current: Picture | None, layer, head, query, key=None):
+def show_choice(model_name: str, current: Picture | None, layer, head, query, key=None) -> ChoiceViews:
     """Steps 1–4 for a new layer, head or query (the key becomes the token the query attends to most) or key."""
     model, _, steps = prepared(model_name, current)
-    choice = choose(model, steps, layer, head, query, key)
-    return (*controls(model, choice), *token_views(model, steps, choice))
+    return choice_views(model, steps, choose(model, steps, layer, head, query, key))
 
 
 def clicked_tile(model_name: str, event: gr.SelectData) -> int:
@@ -386,22 +438,33 @@ def clicked_tile(model_name: str, event: gr.SelectData) -> int:
     return min(int(y) // (height * FACTOR), rows - 1) * columns + min(int(x) // (width * FACTOR), columns - 1) + 1
 
 
-def click_query(model_name: str, current: Picture | None, layer, head, event: gr.SelectData):
+def click_query(model_name: str, current: Picture | None, layer, head, event: gr.SelectData) -> ChoiceViews:
     return show_choice(model_name, current, layer, head, clicked_tile(model_name, event))
 
 
-def click_key(model_name: str, current: Picture | None, layer, head, query, event: gr.SelectData):
+def click_key(model_name: str, current: Picture | None, layer, head, query,
+              event: gr.SelectData) -> ChoiceViews:
     return show_choice(model_name, current, layer, head, query, clicked_tile(model_name, event))
 
 
 # --- Layout and wiring --------------------------------------------------------------------------------------
 
-def picture(label: str, elem_id: str, caption: str | None = None) -> gr.Image:
-    """A picture; its caption, if any, written above it (a label would float over the picture's top row)."""
-    if caption:
-        gr.Markdown(caption)
-    return images.Image(label=label, show_label=False, interactive=False, format="png",
-                    buttons=["fullscreen", "download"], elem_id=elem_id)
+def values(views: ChoiceViews) -> list:
+    """The views as gradio takes them: a value per field, in the order of `outputs`."""
+    return [getattr(views, field.name) for field in fields(views)]
+
+
+def outputs(components: dict, views: type[ChoiceViews]) -> list:
+    """The component that shows each field of `views`, by name, in field order."""
+    return [components[field.name] for field in fields(views)]
+
+
+def listed(handler: Callable[..., ChoiceViews]) -> Callable[..., list]:
+    """The handler as gradio calls it (same name and parameters, so it still receives the click's SelectData)."""
+    @functools.wraps(handler)
+    def as_values(*args, **kwargs):
+        return values(handler(*args, **kwargs))
+    return as_values
 
 
 @contextlib.contextmanager
@@ -421,65 +484,90 @@ def step_buttons(step: int) -> tuple:
     return back, ahead, step
 
 
+def tiles_layout() -> dict:
+    with gr.Row():
+        with gr.Column():
+            tiles = images.output_image("the tiles", "walk-tiles",
+                                        caption="**Click a tile** to follow it through the model")
+        with gr.Column():
+            tiles_matrix = images.output_image("the tiles as a matrix", "walk-matrix", caption="The tiles, a row each")
+    return dict(tiles=tiles, tiles_matrix=tiles_matrix, tiles_text=gr.Markdown(elem_id="walk-tiles-text"))
+
+
+def embedding_layout() -> dict:
+    with gr.Row():
+        filters = images.output_image("filters", "walk-filters")
+        principal_components = images.output_image("principal components of the filters", "walk-components")
+    embedded = images.output_image("the tile and its embedding", "walk-embedded")
+    return dict(filters=filters, principal_components=principal_components, embedded=embedded,
+                embedding_text=gr.Markdown(elem_id="walk-embedding-text"))
+
+
+def positions_layout() -> dict:
+    positions = images.output_image("tokens and positions", "walk-positions")
+    return dict(positions=positions, positions_text=gr.Markdown(elem_id="walk-positions-text"))
+
+
+def block_layout() -> dict:
+    with gr.Row():
+        layer = gr.Radio(label="block", elem_id="walk-layer")
+        head = gr.Radio(label="head", elem_id="walk-head")
+        query = gr.Number(label="query token (0 = CLS)", precision=0, minimum=0, elem_id="walk-query")
+        key = gr.Number(label="key token (0 = CLS)", precision=0, minimum=0, elem_id="walk-key")
+    block_intro = gr.Markdown(elem_id="walk-block-intro")
+    vectors = images.output_image("the query's vectors", "walk-vectors")
+    with gr.Row():
+        with gr.Column():
+            scores = images.output_image("scores", "walk-scores", caption="**Scores** q·k/√d of the query (green) "
+                                         "with every tile; **click a tile** to make it the key (orange)")
+        with gr.Column():
+            weights = images.output_image("weights", "walk-weights", caption="**Softmax** of those scores: the % "
+                                          "of the query's attention each tile gets")
+    dot_text = gr.Markdown(elem_id="walk-dot")
+    mixing_text = gr.Markdown(elem_id="walk-mixing")
+    mlp = images.output_image("the token through the rest of the block", "walk-mlp")
+    return dict(layer=layer, head=head, query=query, key=key, block_intro=block_intro, vectors=vectors, scores=scores,
+                weights=weights, dot_text=dot_text, mixing_text=mixing_text, mlp=mlp)
+
+
+def lens_layout() -> dict:
+    lens = images.output_image("logit lens", "walk-lens")
+    return dict(lens=lens, lens_text=gr.Markdown(elem_id="walk-lens-text"))
+
+
+def answer_layout() -> dict:
+    return dict(answer_text=gr.Markdown(elem_id="walk-head-text"))
+
+
 def build(context: Context, first: ModelBundle) -> TabWiring:
+    moves = []
     with gr.Tab("3 · How it decides", id="walk") as tab:
-        heading_text = gr.Markdown(elem_id="walk-heading")
-        moves = []
-        with gr.Walkthrough(selected=0, elem_id="walk") as steps_layout:
-            with step(0, moves):
-                with gr.Row():
-                    with gr.Column():
-                        cut = picture("the tiles", "walk-tiles", "**Click a tile** to follow it through the model")
-                    with gr.Column():
-                        matrix = picture("the tiles as a matrix", "walk-matrix", "The tiles, a row each")
-                tiles_text = gr.Markdown(elem_id="walk-tiles-text")
-            with step(1, moves):
-                with gr.Row():
-                    filters = picture("filters", "walk-filters")
-                    components = picture("principal components of the filters", "walk-components")
-                embedded = picture("the tile and its embedding", "walk-embedded")
-                embedding_text = gr.Markdown(elem_id="walk-embedding-text")
-            with step(2, moves):
-                positions = picture("tokens and positions", "walk-positions")
-                positions_text = gr.Markdown(elem_id="walk-positions-text")
-            with step(3, moves):
-                with gr.Row():
-                    layer = gr.Radio(label="block", elem_id="walk-layer")
-                    head = gr.Radio(label="head", elem_id="walk-head")
-                    query = gr.Number(label="query token (0 = CLS)", precision=0, minimum=0, elem_id="walk-query")
-                    key = gr.Number(label="key token (0 = CLS)", precision=0, minimum=0, elem_id="walk-key")
-                block_intro = gr.Markdown(elem_id="walk-block-intro")
-                vectors = picture("the query's vectors", "walk-vectors")
-                with gr.Row():
-                    with gr.Column():
-                        scores = picture("scores", "walk-scores", "**Scores** q·k/√d of the query (green) with "
-                                         "every tile; **click a tile** to make it the key (orange)")
-                    with gr.Column():
-                        weights = picture("weights", "walk-weights", "**Softmax** of those scores: the % of the "
-                                          "query's attention each tile gets")
-                dot_text = gr.Markdown(elem_id="walk-dot")
-                mixing = gr.Markdown(elem_id="walk-mixing")
-                mlp = picture("the token through the rest of the block", "walk-mlp")
-            with step(4, moves):
-                lens = picture("logit lens", "walk-lens")
-                lens_text = gr.Markdown(elem_id="walk-lens-text")
-            with step(5, moves):
-                head_text = gr.Markdown(elem_id="walk-head-text")
-    shown = [layer, head, query, key, cut, matrix, tiles_text, filters, components, embedded, embedding_text, positions,
-             positions_text, block_intro, vectors, scores, weights, dot_text, mixing, mlp]
-    everything = [heading_text, *shown, lens, lens_text, head_text]
+        components = dict(heading=gr.Markdown(elem_id="walk-heading"))
+        with gr.Walkthrough(selected=0, elem_id="walk") as stepper:
+            for number, layout in enumerate((tiles_layout, embedding_layout, positions_layout, block_layout,
+                                             lens_layout, answer_layout)):
+                with step(number, moves):
+                    components |= layout()
+    wire(context, tab, components, stepper, moves)
+    inputs = [context.current, *(components[name] for name in CONTROLS)]
+    return TabWiring("walk", tab, listed(show_walk), inputs, outputs(components, WalkViews), lazy=True)
+
+
+def wire(context: Context, tab: gr.Tab, components: dict, stepper: gr.Walkthrough, moves: list) -> None:
+    """Opening the tab shows every step; a new choice or a click redraws the controls and steps 1–4."""
+    shown, everything = outputs(components, ChoiceViews), outputs(components, WalkViews)
+    layer, head, query, key = (components[name] for name in CONTROLS)
     model_choice, current, private = context.model_choice, context.current, dict(api_visibility="private")
     chosen = [model_choice, current, layer, head, query]
-    tab.select(show_walk, [model_choice, current, layer, head, query, key], everything, **private)
+    tab.select(listed(show_walk), [*chosen, key], everything, **private)
     for control in (layer, head, query):
-        control.input(show_choice, chosen, shown, trigger_mode="always_last", **private)
-    key.input(show_choice, [*chosen, key], shown, trigger_mode="always_last", **private)
-    cut.select(click_query, [model_choice, current, layer, head], shown, **private)
-    for target in (scores, weights):
-        target.select(click_key, chosen, shown, **private)
+        control.input(listed(show_choice), chosen, shown, trigger_mode="always_last", **private)
+    key.input(listed(show_choice), [*chosen, key], shown, trigger_mode="always_last", **private)
+    components["tiles"].select(listed(click_query), [model_choice, current, layer, head], shown, **private)
+    for target in (components["scores"], components["weights"]):
+        target.select(listed(click_key), chosen, shown, **private)
     for back, ahead, number in moves:  # the stepper opens a step once it is reached: these buttons reach them
         for button, target in ((back, number - 1), (ahead, number + 1)):
             if button is not None:
-                button.click(functools.partial(gr.Walkthrough, selected=target), None, steps_layout, queue=False,
+                button.click(functools.partial(gr.Walkthrough, selected=target), None, stepper, queue=False,
                              **private)
-    return TabWiring("walk", tab, show_walk, [current, layer, head, query, key], everything, lazy=True)

@@ -120,6 +120,19 @@ def test_sinusoidal_positions_are_not_saved(tmp_path):
     assert ViT.from_pretrained(tmp_path).pos_embedding_kind == "sinusoidal"
 
 
+def test_the_mlps_named_layers_are_the_ones_its_forward_uses_and_keep_their_saved_names(tiny_model):
+    mlp, x = tiny_model.blocks[0].mlp, torch.randn(3, 16)
+    assert torch.equal(mlp(x), mlp.down(mlp.activation(mlp.up(x))))
+    names = {id(parameter): name for name, parameter in tiny_model.named_parameters()}
+    assert [names[id(mlp.up.weight)], names[id(mlp.down.weight)]] == ["blocks.0.mlp.0.weight", "blocks.0.mlp.3.weight"]
+
+
+def test_the_parameter_count_counts_learned_positions_but_not_fixed_ones():
+    config = dict(tile_size=7, embed_size=16, num_layers=2, num_heads=2, mlp_size=32)
+    learned, fixed = ViT(**config), ViT(**config, pos_embedding="sinusoidal")
+    assert learned.parameter_count - fixed.parameter_count == 17 * 16  # 16 tiles + CLS, 16 numbers each
+
+
 # --- Experiments: heads and blocks switched off, positions left out -------------------------------------------
 
 WIDE = dict(tile_size=7, embed_size=24, num_layers=3, num_heads=3, mlp_size=32)
@@ -156,7 +169,7 @@ def test_a_block_off_is_a_block_that_adds_nothing():
     model, images = randomised(**WIDE), torch.rand(4, 1, 28, 28)
     edited = randomised(**WIDE)
     with torch.no_grad():  # both residual branches of block 1 return zero
-        for layer in (edited.blocks[1].attention.proj, edited.blocks[1].mlp[3]):
+        for layer in (edited.blocks[1].attention.proj, edited.blocks[1].mlp.down):
             layer.weight.zero_(), layer.bias.zero_()
     logits, attention = model(images, return_attention=True, layers_off=frozenset({1}))
     torch.testing.assert_close(logits, edited(images), atol=1e-5, rtol=1e-5)

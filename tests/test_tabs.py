@@ -369,7 +369,7 @@ def test_every_tab_draws_a_strip_model_on_its_strips(models, zoo):
             outputs = predict.refresh(model.name, picture)
             assert all(rgb(p) for p in outputs[3:8]) and "strip" in outputs[8]
             steps = walk.show_walk(model.name, picture)
-            assert "14 strips + CLS = 15 tokens" in steps[0] and sum(rgb(p) for p in steps) >= 8
+            assert "14 strips + CLS = 15 tokens" in steps.heading and sum(rgb(p) for p in walk.values(steps)) >= 8
             assert all(rgb(p) for p in positions.show_positions(model.name)[:4])
             assert rgb(labels.show_labels(model.name, ["3", "7"], "CLS → tiles, in the tile layout", False))
             assert any(rgb(p) for p in trust.show_trust(model.name, picture, None))

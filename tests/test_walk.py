@@ -70,18 +70,17 @@ def test_the_tab_shows_every_step_for_a_chosen_tile(models, name):
     model = models[name]
     grid = model.model.image_size // model.model.tile_size
     out = tab.show_walk(name, current.start_picture(model), 1, 0, 5, None)
-    heading, layer, head, query, key, cut, matrix, tiles_text, *rest = out
-    assert "a test 7" in heading and query.value == 5 and layer.value == min(1, model.model.num_layers - 1)
-    assert cut.shape[:2] == (28 * tab.FACTOR, 28 * tab.FACTOR) and "**Tile 5**" in tiles_text
-    pictures = [value for value in out if isinstance(value, np.ndarray)]
+    layer, query, key = out.layer.value, out.query.value, out.key.value
+    assert "a test 7" in out.heading and query == 5 and layer == min(1, model.model.num_layers - 1)
+    assert out.tiles.shape[:2] == (28 * tab.FACTOR, 28 * tab.FACTOR) and "**Tile 5**" in out.tiles_text
+    pictures = [value for value in tab.values(out) if isinstance(value, np.ndarray)]
     assert len(pictures) == 11 and all(p.ndim == 3 and p.dtype == np.uint8 for p in pictures)
-    texts = "\n".join(value for value in out if isinstance(value, str))
     steps = walk(model.model, torch.from_numpy(current.start_picture(model).input), model.temperature)
-    score = float(steps.blocks[layer.value].scores[0, 5, key.value])
-    assert f"score **{score:.3f}**" in texts  # the q·k the tab writes out is the model's
-    assert key.value == int(steps.blocks[layer.value].attention[0, 5].argmax())  # the key it attends to most
-    assert "The answer: 7" in texts and f"{float(steps.probabilities[7]) * 100:.1f} %" in texts
-    assert grid * grid + 1 == query.maximum + 1
+    score = float(steps.blocks[layer].scores[0, 5, key])
+    assert f"score **{score:.3f}**" in out.dot_text  # the q·k the tab writes out is the model's
+    assert key == int(steps.blocks[layer].attention[0, 5].argmax())  # the key it attends to most
+    assert "The answer: 7" in out.answer_text and f"{float(steps.probabilities[7]) * 100:.1f} %" in out.answer_text
+    assert grid * grid + 1 == out.query.maximum + 1
 
 
 def test_clicking_a_tile_chooses_it_and_choices_are_kept_within_the_model(models):
@@ -91,8 +90,24 @@ def test_clicking_a_tile_chooses_it_and_choices_are_kept_within_the_model(models
     event = gr.SelectData(None, {"index": [2 * side + 1, 3 * side + 1], "value": None})
     assert tab.clicked_tile("mnist", event) == 3 * 7 + 2 + 1  # row 3, column 2 (from 0): tile 24
     out = tab.click_query("mnist", None, 0, 0, event)
-    assert out[2].value == 24 and "**Tile 24**" in out[6]
-    _, layer, head, query, key, *_ = tab.show_walk("mnist-tiny", None, 5, 3, 40, 40)  # choices made on the big model
+    assert out.query.value == 24 and "**Tile 24**" in out.tiles_text
+    out = tab.show_walk("mnist-tiny", None, 5, 3, 40, 40)  # choices made on the big model
     steps = walk(models["mnist-tiny"].model, torch.from_numpy(models["mnist-tiny"].example(7).input))
-    assert (layer.value, head.value) == (1, 0)  # the last block and head there are
-    assert query.value == tab.inkiest_tile(steps) and key.value == int(steps.blocks[1].attention[0, query.value].argmax())
+    assert (out.layer.value, out.head.value) == (1, 0)  # the last block and head there are
+    query = out.query.value
+    assert query == tab.inkiest_tile(steps) and out.key.value == int(steps.blocks[1].attention[0, query].argmax())
+
+
+def test_the_tab_sends_each_view_to_a_component_of_its_kind(models):
+    import gradio as gr
+    from tabs import shared, walk as tab
+    with gr.Blocks() as demo:
+        context = shared.Context(demo, gr.Dropdown(list(models), value="mnist"), gr.State(), None)
+        wiring = tab.build(context, models["mnist"])
+    kinds = {np.ndarray: gr.Image, str: gr.Markdown, gr.Radio: gr.Radio, gr.Number: gr.Number}
+    sent = wiring.refresh("mnist", None)
+    assert len(sent) == len(wiring.outputs) == 24
+    for value, component in zip(sent, wiring.outputs):
+        assert isinstance(component, kinds[type(value)]), (type(value), component.elem_id)
+    shown = dict(zip((component.elem_id for component in wiring.outputs), sent))
+    assert "**Tile" in shown["walk-tiles-text"] and "The answer:" in shown["walk-head-text"]

@@ -79,7 +79,7 @@ def model_card(model: ViT, evaluation: Evaluation) -> str:
 
 # A Vision Transformer for {data.title}
 
-A pure Vision Transformer ({sum(p.numel() for p in model.parameters()):,} parameters) that cuts each 28×28 image into
+A pure Vision Transformer ({model.parameter_count:,} parameters) that cuts each 28×28 image into
 {cut_words(model.cut, model.tile_size)}, reads them as a sequence of {rows * columns} "words"
 plus a CLS token, and predicts the class from the CLS token.
 

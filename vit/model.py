@@ -60,11 +60,27 @@ class Attention(nn.Module):
 
 
 class MLP(nn.Sequential):
-    """The per-token feed-forward network."""
+    """The per-token feed-forward network: up to mlp_size, GELU, back down to embed_size.
+
+    A Sequential, so the weights keep their names (mlp.0, mlp.3); readers take the layers by name."""
 
     def __init__(self, embed_size: int, mlp_size: int, dropout: float):
         super().__init__(nn.Linear(embed_size, mlp_size), nn.GELU(), nn.Dropout(dropout),
                          nn.Linear(mlp_size, embed_size), nn.Dropout(dropout))
+
+    @property
+    def up(self) -> nn.Linear:
+        """embed_size → mlp_size."""
+        return self[0]
+
+    @property
+    def activation(self) -> nn.GELU:
+        return self[1]
+
+    @property
+    def down(self) -> nn.Linear:
+        """mlp_size → embed_size."""
+        return self[3]
 
 
 class Block(nn.Module):
@@ -131,6 +147,11 @@ class ViT(nn.Module, PyTorchModelHubMixin, library_name="vit-explainer", pipelin
     def config(self) -> dict:
         """The constructor arguments that rebuild this model (what config.json holds)."""
         return dict(self._hub_mixin_config)
+
+    @property
+    def parameter_count(self) -> int:
+        """How many numbers training learns (fixed sinusoidal positions are a buffer, not counted)."""
+        return sum(p.numel() for p in self.parameters())
 
     @staticmethod
     def _init_linear(module: nn.Module) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from .model import ViT
+from .model import Block, ViT
 from .tiling import patchify
 
 
@@ -77,7 +77,7 @@ def softmax(scores: torch.Tensor) -> torch.Tensor:
     return exponentials / exponentials.sum(dim=-1, keepdim=True)
 
 
-def block_steps(x: torch.Tensor, block: nn.Module, num_heads: int) -> BlockSteps:
+def block_steps(x: torch.Tensor, block: Block, num_heads: int) -> BlockSteps:
     """One block on the tokens x (T, D), every step kept."""
     tokens, width = x.shape
     size = width // num_heads  # d, each head's width
@@ -91,9 +91,8 @@ def block_steps(x: torch.Tensor, block: nn.Module, num_heads: int) -> BlockSteps
     attended = linear(heads.transpose(0, 1).reshape(tokens, width), block.attention.proj)
     middle = x + attended
     normed2 = layer_norm(middle, block.norm2)
-    first, second = block.mlp[0], block.mlp[3]  # Linear, GELU, Dropout, Linear, Dropout: dropout is off here
-    hidden = gelu(linear(normed2, first))
-    mlp = linear(hidden, second)
+    hidden = gelu(linear(normed2, block.mlp.up))  # the MLP's dropouts are off in eval, so they are left out
+    mlp = linear(hidden, block.mlp.down)
     return BlockSteps(x, normed, q, k, v, scores, attention, heads, attended, middle, normed2, hidden, mlp,
                       middle + mlp)
 
