@@ -69,21 +69,21 @@ def header(bundle: ModelBundle) -> tuple[str, str]:
     return model_summary(bundle), f"⚠️ {bundle.notice}" if bundle.notice else ""
 
 
-def switch_model(wirings: list[TabWiring], model_name: str, open_tab: str, *values):
-    """The one model-switch listener: every tab's refresh, except lazy tabs that are not open (drawn on opening)."""
+def switch_model(wirings: list[TabWiring], header_outputs: tuple, model_name: str, open_tab: str, *values) -> dict:
+    """The one model-switch listener: {component: new value} for the header (`header_outputs`: the model line and
+    the notice), every tab's refresh and every tab's class menus; a lazy tab that is not open is left as it is
+    (drawn when it opens). `values` are the tabs' inputs, in the order of `wirings`."""
     summary, notice = header(bundle(model_name))
-    updates, start = [summary, gr.Markdown(notice, visible=bool(notice))], 0
+    updates, start = dict(zip(header_outputs, (summary, gr.Markdown(notice, visible=bool(notice))))), 0
     for wiring in wirings:
         inputs = values[start:start + len(wiring.inputs)]
         start += len(wiring.inputs)
-        if wiring.lazy and wiring.id != open_tab:
-            updates += [gr.skip()] * len(wiring.outputs)
-        else:
+        if not wiring.lazy or wiring.id == open_tab:
             result = wiring.refresh(model_name, *inputs)
-            updates += list(result) if len(wiring.outputs) > 1 else [result]
+            updates.update(zip(wiring.outputs, result if len(wiring.outputs) > 1 else (result,)))
     for wiring in wirings:
-        updates += list(wiring.controls(model_name)) if wiring.controls else []
-    return tuple(updates)
+        updates.update(zip(wiring.control_outputs, wiring.controls(model_name) if wiring.controls else ()))
+    return updates
 
 
 def build_demo(models: list[ModelBundle]) -> gr.Blocks:
@@ -107,7 +107,7 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
             wirings = build_tabs(Context(demo, model_choice, current, layout), first)
         for wiring in wirings:
             wiring.tab.select(functools.partial(str, wiring.id), None, open_tab, api_visibility="private", queue=False)
-        gr.on([model_choice.change], functools.partial(switch_model, wirings),
+        gr.on([model_choice.change], functools.partial(switch_model, wirings, (model_info, notice)),
               [model_choice, open_tab, *(i for w in wirings for i in w.inputs)],
               [model_info, notice, *(o for w in wirings for o in w.outputs),
                *(c for w in wirings for c in w.control_outputs)], api_visibility="private")

@@ -9,7 +9,8 @@ from vit.bundle import ModelBundle
 from vit.card import budget_sentence, settings_table, trust_summary
 from vit.registry import bundle, cached
 
-from .shared import Context, TabWiring, figure, model_summary, plural
+from . import images
+from .shared import Context, TabWiring, model_summary, plural
 
 SHOWN = ("cut", "tile_size", "embed_size", "num_layers", "num_heads", "mlp_size", "pos_embedding", "dropout")
 
@@ -59,9 +60,9 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     "rotated, shifted, zoomed, thickened, bent or mirrored pictures, as its recipe says (and its loss "
                     "includes label smoothing), "
                     "which is why it can look worse than the validation split.")
-        curve = figure("training history", "training")
+        curve = images.output_image("training history", "training", wide=True)
         text = gr.Markdown()
-        diagram = figure("reliability", "reliability")
+        diagram = images.output_image("reliability", "reliability", wide=True)
         gr.Markdown("**From a program**: `/predict` takes one picture file and returns the confidence of every "
                     "class.\n```python\nfrom gradio_client import Client, handle_file\n"
                     "Client(\"http://127.0.0.1:7860/\").predict(handle_file(\"digit.png\"), api_name=\"/predict\")"

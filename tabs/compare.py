@@ -17,8 +17,9 @@ from vit.analysis import attention_distance, mean_attention_distance, positional
 from vit.bundle import WEIGHTS_ROOT, ModelBundle, load_folder, zoo_folders
 from vit.tiling import cut_words, tiles, untile
 
+from . import images
 from .picture import Picture, picture_or_start
-from .shared import Context, TabWiring, figure
+from .shared import Context, TabWiring
 
 # The fast preset's own model, and the order the table lists the zoo in: the cut first, then the positions.
 BASELINE = ("tiles-7", "mnist-fast")
@@ -229,7 +230,7 @@ def build(context: Context, first) -> TabWiring:
                     "the digit is cut into words, or how the model is told where each word was.")
         table = gr.Markdown(elem_id="zoo-table")
         read = gr.Markdown(elem_id="zoo-readings")
-        art = figure("the zoo side by side", "zoo-figure")
+        art = images.output_image("the zoo side by side", "zoo-figure", wide=True)
         words = gr.Markdown(elem_id="zoo-words")
         gr.Markdown(f"### Experiment 1: shuffle the tiles\nCut the Predict tab's picture into {SHUFFLE_TILE}-pixel "
                     "tiles, put them back in a random order, and ask the three models that read tiles of "
@@ -238,7 +239,7 @@ def build(context: Context, first) -> TabWiring:
             seed = gr.Number(0, precision=0, minimum=0, label="shuffle number (seed)", scale=0, min_width=160,
                              elem_id="shuffle-seed")
             shuffle = gr.Button("Shuffle the tiles", variant="primary", scale=0, elem_id="shuffle")
-        mixed = figure("the shuffled picture", "shuffled")
+        mixed = images.output_image("the shuffled picture", "shuffled", wide=True)
         mixed_text = gr.Markdown(elem_id="shuffle-text")
         gr.Markdown("### Experiment 2: switch off a head or a whole block\nPick a model and what to switch off: a "
                     "head's output is zeroed before its block's projection; a block switched off passes its input "

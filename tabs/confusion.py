@@ -13,7 +13,7 @@ from vit.registry import bundle, cached
 
 from . import images
 from .picture import Display, Picture
-from .shared import ClassDropdown, Context, TabWiring, captioned, figure
+from .shared import ClassDropdown, Context, TabWiring, captioned
 
 
 # --- Views --------------------------------------------------------------------------------------------------
@@ -121,7 +121,7 @@ def build(context: Context, first: ModelBundle, display: Display) -> TabWiring:
                     "choose a pair, to see those images.")
         with gr.Row():
             with gr.Column(scale=3):
-                picture = figure("confusion matrix", "confusion")
+                picture = images.output_image("confusion matrix", "confusion", wide=True)
             with gr.Column(scale=2):
                 with gr.Row():
                     true_choice = ClassDropdown(names, value=names[true], label="true label")

@@ -7,7 +7,8 @@ from vit.analysis import median_attention_by_label
 from vit.bundle import ModelBundle
 from vit.registry import bundle, cached
 
-from .shared import ClassBoxes, Context, TabWiring, figure
+from . import images
+from .shared import ClassBoxes, Context, TabWiring
 
 VIEWS = {"full attention matrices": "matrix", "CLS → tiles, in the tile layout": "cls"}
 START = ("3", "7", "8")  # the labels the notebook compared
@@ -61,7 +62,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                                 elem_id="label-attention-labels")
             view = gr.Radio(list(VIEWS), value=list(VIEWS)[0], label="show", scale=2)
             difference = gr.Checkbox(False, label="difference from the average of these labels", scale=1)
-        picture = figure("median attention", "label-attention")
+        picture = images.output_image("median attention", "label-attention", wide=True)
     inputs = [labels, view, difference]
     # always_last: ticking labels quickly must end on the picture of the last choice, not of the first
     gr.on([tab.select, labels.input, view.input, difference.input], show_labels, [context.model_choice, *inputs],

@@ -10,7 +10,8 @@ from vit.bundle import ModelBundle
 from vit.registry import bundle, cached
 from vit.tiling import cut_words
 
-from .shared import Context, TabWiring, figure
+from . import images
+from .shared import Context, TabWiring
 
 KINDS = {"learned": "These position vectors were **learned** from data, starting from random noise.",
          "sinusoidal": "This model uses fixed **sinusoidal** position codes: nothing here was learned.",
@@ -82,11 +83,11 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     "head gathers from. Bottom right: the raw position vectors, as the notebook showed them.")
         text = gr.Markdown(elem_id="positions-text")
         with gr.Row():
-            components = figure("filter components", "components")
-            grid = figure("similarity", "positions")
+            components = images.output_image("filter components", "components", wide=True)
+            grid = images.output_image("similarity", "positions", wide=True)
         with gr.Row():
-            reach = figure("mean attention distance", "distance")
-            raw = figure("raw embeddings")
+            reach = images.output_image("mean attention distance", "distance", wide=True)
+            raw = images.output_image("raw embeddings", wide=True)
     outputs = [components, grid, reach, raw, text]
     tab.select(show_positions, context.model_choice, outputs, api_visibility="private")
     return TabWiring("positions", tab, show_positions, [], outputs, lazy=True)

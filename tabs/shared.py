@@ -17,7 +17,6 @@ from vit import pictures
 from vit.pictures import plural
 from vit.tiling import cut_words
 
-from . import images
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,11 +73,6 @@ class Context:
     model_choice: object                 # gr.Dropdown of model names
     current: object                      # gr.State holding a Picture or None
     layout: object                       # gr.Tabs, to jump to the Predict tab
-
-
-def figure(label: str, elem_id: str | None = None) -> gr.Image:
-    """A read-only picture that keeps a legible size on a phone (images.output_image)."""
-    return images.output_image(label, elem_id, wide=True)
 
 
 def enlarged(pixels: np.ndarray, scale: int = 4) -> Image.Image:

@@ -12,8 +12,9 @@ from vit import tiling
 from vit.bundle import ModelBundle
 from vit.registry import bundle, cached
 
+from . import images
 from .picture import Picture, default_label
-from .shared import ClassRadio, Context, TabWiring, figure, plural
+from .shared import ClassRadio, Context, TabWiring, plural
 
 YOURS = "the Predict tab's picture"
 CUTS = {"tiles": "tiles", "horizontal strips": "horizontal", "vertical strips": "vertical"}
@@ -157,7 +158,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                             elem_id="tiling-size")
             strips = gr.Radio(sizes, value="7", label="number of strips", scale=2, visible=False,
                               elem_id="tiling-strips")
-        picture = figure("the cut", "tiling-picture")
+        picture = images.output_image("the cut", "tiling-picture", wide=True)
         text = gr.Markdown(elem_id="tiling-text")
         code = gr.Code(language="python", label="the same cut in code", interactive=False, elem_id="tiling-code")
         sized_for = gr.State(first.name)  # the model the tile size was last set for

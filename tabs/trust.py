@@ -13,8 +13,9 @@ from vit.analysis import METHODS
 from vit.bundle import ModelBundle
 from vit.registry import bundle, cached
 
+from . import images
 from .picture import Picture, picture_or_start
-from .shared import Context, TabWiring, figure
+from .shared import Context, TabWiring
 
 ANSWER = "its answer"
 SIGNED = ("integrated gradients", "occlusion")  # positive supports the class, negative argues against it
@@ -149,11 +150,11 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     "gradients* (Sundararajan et al. 2017) can explain any class: ask *why not 9?*")
         heading = gr.Markdown(elem_id="trust-heading")
         target = gr.Radio(label="explain which class", elem_id="trust-class")
-        maps = figure("the six maps", "trust-maps")
-        curves = figure("deletion and insertion curves", "trust-curves")
+        maps = images.output_image("the six maps", "trust-maps", wide=True)
+        curves = images.output_image("deletion and insertion curves", "trust-curves", wide=True)
         words = gr.Markdown(elem_id="trust-words")
         gr.Markdown("### The model's scoreboard")
-        chart = figure("randomisation test", "trust-randomisation")
+        chart = images.output_image("randomisation test", "trust-randomisation", wide=True)
         board = gr.Markdown(elem_id="trust-board")
     outputs = [heading, target, maps, curves, words, chart, board]
     inputs = [context.model_choice, context.current, target]

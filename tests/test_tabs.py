@@ -210,22 +210,20 @@ def test_a_model_switch_sets_every_class_menu_to_the_new_models_classes(models):
 
 
 def test_one_model_switch_listener_skips_lazy_tabs_that_are_closed(models):
-    import gradio as gr
-
     import app
     from tabs.shared import TabWiring
-    calls = []
+    calls, header = [], ("info", "notice")
     eager = TabWiring("predict", None, lambda name, x: calls.append(("eager", name, x)) or ("a", "b"), [1], [1, 2])
     lazy = TabWiring("about", None, lambda name: calls.append(("lazy", name)) or "c", [], [3], lazy=True)
-    updates = app.switch_model([eager, lazy], "mnist-tiny", "predict", "x")
-    assert calls == [("eager", "mnist-tiny", "x")] and updates[2:4] == ("a", "b")
-    assert isinstance(updates[4], dict) and updates[4] == gr.skip()
-    app.switch_model([eager, lazy], "mnist-tiny", "about", "x")
-    assert calls[-1] == ("lazy", "mnist-tiny")
-    # a closed lazy tab's class menus are set all the same, after every tab's outputs
+    updates = app.switch_model([eager, lazy], header, "mnist-tiny", "predict", "x")
+    assert calls == [("eager", "mnist-tiny", "x")] and updates[1] == "a" and updates[2] == "b"
+    assert 3 not in updates and "mnist-tiny" in updates["info"]  # the closed lazy tab is left as it is
+    updates = app.switch_model([eager, lazy], header, "mnist-tiny", "about", "x")
+    assert calls[-1] == ("lazy", "mnist-tiny") and updates[3] == "c"
+    # a closed lazy tab's class menus are set all the same
     lazy.controls, lazy.control_outputs = (lambda name: calls.append(("menus", name)) or ("d",)), [4]
-    updates = app.switch_model([eager, lazy], "mnist-tiny", "predict", "x")
-    assert calls[-1] == ("menus", "mnist-tiny") and len(updates) == 6 and updates[-1] == "d"
+    updates = app.switch_model([eager, lazy], header, "mnist-tiny", "predict", "x")
+    assert calls[-1] == ("menus", "mnist-tiny") and updates[4] == "d" and 3 not in updates
 
 
 def test_predict_offers_the_numbers_behind_the_maps(models):
