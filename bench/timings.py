@@ -25,7 +25,7 @@ from vit.data import Split, carve_validation
 from vit.model import ViT
 from vit.preprocess import data_url
 from vit.augment import resample
-from vit.bundle import read_evaluation
+from vit.bundle import EVALUATION_JSON, read_evaluation
 from vit.evaluate import TrainingFacts, write_model_folder
 from vit.optimiser import make_optimizer, update_ema
 from vit.recipe import PRESETS
@@ -281,7 +281,7 @@ def bench_accuracy(measured: dict[str, torch.Tensor | None], test_split: Split, 
             shipped[name] = figure(accuracy, "%", goal, "higher", source="measured on the test split")
         elif (folder / "config.json").is_file():
             accuracy = read_evaluation(folder).accuracy * 100
-            shipped[name] = figure(accuracy, "%", goal, "higher", source=shown(folder / "evaluation.json"))
+            shipped[name] = figure(accuracy, "%", goal, "higher", source=shown(folder / EVALUATION_JSON))
         else:
             shipped[name] = figure(None, "%", goal, "higher", source=f"absent: no {shown(weights_dir / name)}")
     return {"shipped": shipped, "anchors": {name: figure(value, "%") for name, value in ANCHORS.items()}}

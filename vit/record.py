@@ -128,7 +128,7 @@ class Evaluation:
     @classmethod
     def from_json(cls, content: dict) -> "Evaluation":
         """The record of evaluation.json's content; ValueError names a key the schema lacks or needs."""
-        return _build(cls, content, "evaluation.json")
+        return _build(cls, content, "evaluation")
 
     def to_json(self) -> dict:
         """evaluation.json's content: the fields in schema order, the ones not measured left out."""
