@@ -1,6 +1,6 @@
-"""The app as a real server: `python app.py` in a subprocess serving the committed weights, called as programs
-call it: /predict and /explain through gradio_client, and the MCP endpoint through a real MCP client
-(Streamable HTTP).
+"""app.py: the models it starts with, and the app as a real server (`python app.py` in a subprocess serving the
+committed weights) called as programs call it: /predict and /explain through gradio_client, and the MCP endpoint
+through a real MCP client (Streamable HTTP). The server tests are marked slow.
 
 The MNIST test digits come from the data_dir fixture.
 """
@@ -8,6 +8,7 @@ The MNIST test digits come from the data_dir fixture.
 import asyncio
 import base64
 import json
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -18,10 +19,9 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT
+from conftest import MNIST_TINY, ROOT
+from model_files import broken_copy, config_with, truncated, weights_with
 from server import running_app
-
-pytestmark = pytest.mark.slow
 
 WEIGHTS = ROOT / "weights"
 MODELS = ("mnist", "mnist-tiny")  # the committed folders: several heads and one
@@ -76,6 +76,46 @@ def png_file(picture: Image.Image, folder: Path, name: str) -> Path:
     return path
 
 
+# -- the models it starts with ---------------------------------------------------------------------------------
+
+# A bundled folder broken in one of these ways must be left out, logged with its name and the reason.
+BROKEN_BUNDLED = {
+    "truncated weights": (lambda: {"model.safetensors": truncated(MNIST_TINY, "model.safetensors", 12000)},
+                          "model.safetensors"),
+    "float16 weights": (lambda: {"model.safetensors": weights_with(MNIST_TINY, lambda t: {k: v.half() for k, v in
+                                                                                          t.items()})}, "float16"),
+    "evaluation.json missing": (lambda: {"evaluation.json": None}, "evaluation.json is missing"),
+    "class names for 2 of 10 outputs": (lambda: {"config.json": config_with(MNIST_TINY, class_names=["zero", "one"])},
+                                        "class_names"),
+}
+
+
+@pytest.mark.parametrize("changes, reason", list(BROKEN_BUNDLED.values()), ids=list(BROKEN_BUNDLED))
+def test_load_models_leaves_a_broken_bundled_folder_out_and_logs_why(tmp_path, caplog, monkeypatch, changes, reason):
+    """app.load_models (what `python app.py` runs) keeps the good folder and logs the skipped one with its reason."""
+    import app
+    weights = tmp_path / "weights"
+    shutil.copytree(MNIST_TINY, weights / "mnist-tiny")
+    broken_copy(MNIST_TINY, weights / "mnist-broken", changes())
+    monkeypatch.setenv("VIT_MODELS", "")
+    with caplog.at_level("INFO", logger="vit"):
+        bundles = app.load_models(weights)
+    assert [bundle.name for bundle in bundles] == ["mnist-tiny"]
+    skipped = [record.getMessage() for record in caplog.records if "mnist-broken" in record.getMessage()]
+    assert skipped and "left out" in skipped[0] and reason in skipped[0], skipped
+
+
+def test_load_models_with_only_broken_folders_exits_with_a_message(tmp_path, monkeypatch):
+    import app
+    broken_copy(MNIST_TINY, tmp_path / "weights" / "mnist-tiny", {"model.safetensors": b"not safetensors"})
+    monkeypatch.setenv("VIT_MODELS", "")
+    with pytest.raises(SystemExit, match="no model to show"):
+        app.load_models(tmp_path / "weights")
+
+
+# -- the running app -------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
 def test_import_starts_nothing_and_help_documents_the_options():
     """One interpreter (starting gradio and torch is slow here): import app, then ask for --help."""
     code = ("import threading, sys, app; "
@@ -89,6 +129,7 @@ def test_import_starts_nothing_and_help_documents_the_options():
         assert text in run.stdout
 
 
+@pytest.mark.slow
 def test_only_predict_and_explain_are_public(client):
     api = client.view_api(print_info=False, return_format="dict")
     assert list(api["named_endpoints"]) == ["/predict", "/explain"]
@@ -99,6 +140,7 @@ def test_only_predict_and_explain_are_public(client):
         assert parameters[1]["parameter_has_default"]  # the model: optional
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS)
 def test_explain_returns_every_array_in_its_documented_shape(client, test_digits, tmp_path, model):
     from gradio_client import handle_file
@@ -129,6 +171,7 @@ def test_explain_returns_every_array_in_its_documented_shape(client, test_digits
                        api_name="/explain")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS)
 def test_predict_reads_real_test_digits_with_ten_confidences(client, test_digits, tmp_path, model):
     from gradio_client import handle_file
@@ -143,6 +186,7 @@ def test_predict_reads_real_test_digits_with_ten_confidences(client, test_digits
         assert sum(c["confidence"] for c in confidences) == pytest.approx(1, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_predict_with_only_the_file_uses_the_default_model(client, test_digits, tmp_path):
     from gradio_client import handle_file
     drawing, label = test_digits["mnist"][0]
@@ -150,6 +194,7 @@ def test_predict_with_only_the_file_uses_the_default_model(client, test_digits, 
     assert result["label"] == str(label)
 
 
+@pytest.mark.slow
 def test_predict_transparent_png(client, test_digits, tmp_path):
     """Black strokes on a transparent sheet, as many drawing programs save them."""
     from gradio_client import handle_file
@@ -161,6 +206,7 @@ def test_predict_transparent_png(client, test_digits, tmp_path):
     assert client.predict(handle_file(str(path)), api_name="/predict")["label"] == str(label)
 
 
+@pytest.mark.slow
 def test_predict_very_large_image(client, test_digits, tmp_path):
     from gradio_client import handle_file
     drawing, label = test_digits["mnist"][2]
@@ -179,6 +225,7 @@ BAD_PICTURES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(BAD_PICTURES))
 def test_a_bad_picture_gets_the_documented_error_and_the_server_keeps_serving(client, tmp_path, test_digits, name):
     from gradio_client import handle_file
@@ -195,6 +242,7 @@ def test_a_bad_picture_gets_the_documented_error_and_the_server_keeps_serving(cl
         == str(label)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["noise", "photo-like", "nearly blank"])
 def test_a_picture_that_is_not_a_digit_is_answered_as_such(client, tmp_path, kind):
     from gradio_client import handle_file
@@ -207,6 +255,7 @@ def test_a_picture_that_is_not_a_digit_is_answered_as_such(client, tmp_path, kin
         assert set(result["scores"]) == {"evidence", "ink_cover", "grey_share", "stroke_width"} and len(result["confidences"]) == 10
 
 
+@pytest.mark.slow
 def test_a_blank_picture_gets_the_documented_error(client, tmp_path):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
@@ -215,6 +264,7 @@ def test_a_blank_picture_gets_the_documented_error(client, tmp_path):
         client.predict(handle_file(str(path)), api_name="/predict")
 
 
+@pytest.mark.slow
 def test_at_most_one_percent_of_test_digits_drawn_on_a_page_are_refused(app_url, data_dir, tmp_path):
     """The "not a digit" check on digits as a visitor sends them, through the running server: 400 of them (the
     model folder's evaluation measures 1,000 in process, `evaluation.json` "not_a_digit"; this checks that the
@@ -238,6 +288,7 @@ def test_at_most_one_percent_of_test_digits_drawn_on_a_page_are_refused(app_url,
     assert count <= 4, f"{count} of 400 drawn test digits refused"
 
 
+@pytest.mark.slow
 def test_an_unknown_model_gets_a_clear_error(client, test_digits, tmp_path):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
@@ -247,11 +298,13 @@ def test_an_unknown_model_gets_a_clear_error(client, test_digits, tmp_path):
     assert "mnist-huge" in str(raised.value)
 
 
+@pytest.mark.slow
 def test_private_events_are_not_callable(client):
     with pytest.raises(ValueError, match="Cannot find a function with `?api_name`?: /read_drawing"):
         client.predict(None, "mnist", api_name="/read_drawing")
 
 
+@pytest.mark.slow
 def test_hub_fallback_notice_and_source_are_shown(tmp_path):
     """A Hub model that cannot be fetched falls back to the bundled folder, and the header says so."""
     import os
@@ -283,6 +336,7 @@ def data_url(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
+@pytest.mark.slow
 def test_an_mcp_client_lists_predict_and_explain_and_reads_a_label(app_url, test_digits, tmp_path):
     drawing, label = test_digits["mnist"][0]
     digit, blank = png_file(drawing, tmp_path, "digit.png"), png_file(Image.new("L", (99, 99), 255), tmp_path, "b.png")

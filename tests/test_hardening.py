@@ -36,6 +36,7 @@ from PIL import Image, ImageDraw, PngImagePlugin
 from safetensors.torch import load as load_tensors, save as save_tensors
 
 from conftest import ROOT
+from model_files import broken_copy, folder_files, config_with, truncated, weights_with
 from picture_files import PICTURES, assert_friendly, dot_on, write_picture
 from server import free_port, running_app
 from hub_server import StandInHub, Token
@@ -43,102 +44,6 @@ from hub_server import StandInHub, Token
 BUNDLED = ROOT / "weights" / "mnist-tiny"  # committed: the server and the UI tests need no training
 MODEL = "mnist-tiny"
 TOKEN = "hf_hardening" + "TEST5ecretT0ken0123456789"  # recognisable, so a leak is easy to spot
-
-
-# -- model files --------------------------------------------------------------------------------------------------
-
-def bundled_files() -> dict[str, bytes]:
-    return {path.name: path.read_bytes() for path in BUNDLED.iterdir() if path.is_file()}
-
-
-def config_with(**changes) -> bytes:
-    return json.dumps(json.loads((BUNDLED / "config.json").read_text()) | changes).encode()
-
-
-def weights_with(change: Callable[[dict], dict]) -> bytes:
-    return save_tensors(change(load_tensors((BUNDLED / "model.safetensors").read_bytes())))
-
-
-def break_folder(folder: Path, changes: dict[str, bytes | None]) -> Path:
-    """A copy of the bundled model folder with some files replaced (None: deleted)."""
-    shutil.copytree(BUNDLED, folder)
-    for name, content in changes.items():
-        (folder / name).unlink() if content is None else (folder / name).write_bytes(content)
-    return folder
-
-
-# test_model.py covers ViT.from_pretrained for a missing or extra tensor, another embed_size, zeroed bytes and
-# float16; these are the other ways a folder breaks, through the loader the app uses.
-def truncated(name: str, size: int) -> bytes:
-    return (BUNDLED / name).read_bytes()[:size]
-
-
-BROKEN_FOLDERS = {  # case -> (the changes, made when the test runs; words the error must hold)
-    "truncated weights": (lambda: {"model.safetensors": truncated("model.safetensors", 12000)}, "model.safetensors"),
-    "empty weights": (lambda: {"model.safetensors": b""}, "model.safetensors"),
-    "weights missing": (lambda: {"model.safetensors": None}, "model.safetensors is missing"),
-    "config not JSON": (lambda: {"config.json": b"{'tile_size': 7"}, "config.json"),
-    "config a list": (lambda: {"config.json": b"[7, 16]"}, "config.json"),
-    "evaluation.json not JSON": (lambda: {"evaluation.json": b'{"accuracy": 0.98,'}, "evaluation.json"),
-    "evaluation tensors truncated": (lambda: {"evaluation.safetensors": truncated("evaluation.safetensors", 5000)},
-                                     "evaluation.safetensors"),
-}
-BAD_CONFIG_VALUES = {"tile size 5": dict(tile_size=5), "3 heads for 16 wide": dict(num_heads=3),
-                     "unknown position embedding": dict(pos_embedding="rope"),
-                     "tile size as text": dict(tile_size="7x7"),
-                     "embed size null": dict(embed_size=None)}
-
-
-@pytest.mark.parametrize("case", list(BROKEN_FOLDERS))
-def test_load_folder_names_the_broken_file(tmp_path, case):
-    from vit.bundle import load_folder
-    changes, names = BROKEN_FOLDERS[case]
-    with pytest.raises(ValueError, match=re.escape(names)):
-        load_folder(break_folder(tmp_path / "model", changes()))
-
-
-@pytest.mark.parametrize("case", list(BAD_CONFIG_VALUES))
-def test_a_config_the_model_refuses_is_named(tmp_path, case):
-    from vit.bundle import load_folder
-    with pytest.raises(ValueError, match="config.json"):
-        load_folder(break_folder(tmp_path / "model", {"config.json": config_with(**BAD_CONFIG_VALUES[case])}))
-
-
-def test_class_names_that_do_not_match_the_outputs_are_refused(tmp_path):
-    from vit.bundle import load_folder
-    with pytest.raises(ValueError, match="config.json"):
-        load_folder(break_folder(tmp_path / "model", {"config.json": config_with(class_names=["zero", "one"])}))
-
-
-# A bundled folder broken in one of these ways must be left out, logged with its name and the reason.
-BROKEN_BUNDLED = {
-    "truncated weights": (lambda: {"model.safetensors": truncated("model.safetensors", 12000)}, "model.safetensors"),
-    "float16 weights": (lambda: {"model.safetensors": weights_with(lambda t: {k: v.half() for k, v in t.items()})},
-                        "float16"),
-    "evaluation.json missing": (lambda: {"evaluation.json": None}, "evaluation.json is missing"),
-    "class names for 2 of 10 outputs": (lambda: {"config.json": config_with(class_names=["zero", "one"])}, "class_names"),
-}
-
-
-@pytest.mark.parametrize("changes, reason", list(BROKEN_BUNDLED.values()), ids=list(BROKEN_BUNDLED))
-def test_app_starts_without_a_broken_bundled_folder_and_logs_why(tmp_path, caplog, changes, reason):
-    """app.load_models (what `python app.py` runs) keeps the good folder and logs the skipped one with its reason."""
-    import app
-    weights = tmp_path / "weights"
-    shutil.copytree(BUNDLED, weights / MODEL)
-    break_folder(weights / "mnist-broken", changes())
-    with mock.patch.dict(os.environ, {"VIT_MODELS": ""}), caplog.at_level("INFO", logger="vit"):
-        bundles = app.load_models(weights)
-    assert [bundle.name for bundle in bundles] == [MODEL]
-    skipped = [record.getMessage() for record in caplog.records if "mnist-broken" in record.getMessage()]
-    assert skipped and "left out" in skipped[0] and reason in skipped[0], skipped
-
-
-def test_app_with_only_broken_folders_exits_with_a_message(tmp_path):
-    import app
-    break_folder(tmp_path / "weights" / MODEL, {"model.safetensors": b"not safetensors"})
-    with mock.patch.dict(os.environ, {"VIT_MODELS": ""}), pytest.raises(SystemExit, match="no model to show"):
-        app.load_models(tmp_path / "weights")
 
 
 # -- the Hub serves a broken copy: the app falls back to the bundled one and says which file and why -----------------
@@ -151,12 +56,12 @@ print(json.dumps({b.name: [b.source, b.notice] for b in load_models(weights_dir=
 # repo name -> (files replaced on the Hub, words the notice must hold). test_hub.py covers a truncated weights file,
 # a missing file, a missing repo, HTTP 500, a slow and an unreachable Hub.
 HUB_BREAKAGES = {
-    "other-config": (lambda: {"config.json": config_with(embed_size=32)}, "config.json implies"),
-    "missing-tensor": (lambda: {"model.safetensors": weights_with(lambda t: {k: v for k, v in t.items()
+    "other-config": (lambda: {"config.json": config_with(BUNDLED, embed_size=32)}, "config.json implies"),
+    "missing-tensor": (lambda: {"model.safetensors": weights_with(BUNDLED, lambda t: {k: v for k, v in t.items()
                                                                              if k != "head.bias"})}, "head.bias"),
-    "extra-tensor": (lambda: {"model.safetensors": weights_with(lambda t: t | {"extra.weight": torch.zeros(2)})},
+    "extra-tensor": (lambda: {"model.safetensors": weights_with(BUNDLED, lambda t: t | {"extra.weight": torch.zeros(2)})},
                      "extra.weight"),
-    "float16": (lambda: {"model.safetensors": weights_with(lambda t: {k: v.half() for k, v in t.items()})}, "float16"),
+    "float16": (lambda: {"model.safetensors": weights_with(BUNDLED, lambda t: {k: v.half() for k, v in t.items()})}, "float16"),
     "garbage": (lambda: {"model.safetensors": b"\xff" * 4000}, "header"),
 }
 
@@ -167,10 +72,10 @@ def hub_fallbacks(tmp_path_factory):
     specs = []
     with StandInHub({TOKEN: Token("alice")}) as hub:
         for name, (changes, _) in HUB_BREAKAGES.items():
-            hub.add_repo(f"alice/vit-{name}", bundled_files() | changes())
+            hub.add_repo(f"alice/vit-{name}", folder_files(BUNDLED) | changes())
             shutil.copytree(BUNDLED, base / "weights" / name)
             specs.append(f"alice/vit-{name}")
-        hub.add_repo("alice/vit-other-revision", bundled_files())
+        hub.add_repo("alice/vit-other-revision", folder_files(BUNDLED))
         shutil.copytree(BUNDLED, base / "weights" / "other-revision")
         specs.append("alice/vit-other-revision@no-such-branch")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "VIT_"))}
@@ -221,7 +126,7 @@ def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("server")
     weights = base / "weights"
     shutil.copytree(BUNDLED, weights / MODEL)
-    break_folder(weights / "mnist-broken", {"model.safetensors": truncated("model.safetensors", 12000)})
+    broken_copy(BUNDLED, weights / "mnist-broken", {"model.safetensors": truncated(BUNDLED, "model.safetensors", 12000)})
     hub_endpoint = f"http://127.0.0.1:{free_port()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "VIT_", "GRADIO_"))}
     env |= {"GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(base / "uploads"), "HF_ENDPOINT": hub_endpoint,
@@ -362,38 +267,6 @@ def test_32_visitors_at_once_each_get_their_own_answer(server, digits):
 
 
 # -- security --------------------------------------------------------------------------------------------------------
-
-def unsafe_loads(source: str) -> list[str]:
-    """Code (not comments or prose) that can unpickle: torch.load, pickle, joblib, weights_only=False and kin."""
-    found = []
-    tokens = [t for t in tokenize.generate_tokens(io.StringIO(source).readline)
-              if t.type not in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)]
-    modules = ("pick" + "le", "job" + "lib", "di" + "ll", "cloudpick" + "le", "shel" + "ve", "mar" + "shal")
-    for index, token in enumerate(tokens):
-        text, following = token.string, [t.string for t in tokens[index + 1:index + 3]]
-        where = f"line {token.start[0]}: "
-        if token.type == tokenize.NAME and ("pick" + "le" in text.lower() or text in modules):
-            found.append(where + text)  # import pickle, cPickle, allow_pickle=..., _load_as_pickle, joblib, ...
-        elif token.type == tokenize.STRING and text.strip("'\"") in modules:
-            found.append(where + text)  # importlib.import_module("pickle")
-        elif token.type == tokenize.NAME and text == "torch" and following in ([".", "lo" + "ad"],
-                                                                                [".", "serialization"]):
-            found.append(where + "torch." + following[1])
-        elif token.type == tokenize.NAME and text == "weights_only" and following == ["=", "False"]:
-            found.append(where + "weights_only=False")
-    return found
-
-
-def test_no_unsafe_deserialisation_in_any_tracked_python_file():
-    planted = "import " + "pick" + "le\nx = torch." + "load(f, weights_only" + "=False)\n"
-    assert len(unsafe_loads(planted)) == 3  # the search finds what it looks for
-    listing = subprocess.run(["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True, check=True)
-    files = listing.stdout.split()
-    assert "vit/model.py" in files and "app.py" in files  # the listing worked
-    found = {name: hits for name in files if (ROOT / name).is_file()
-             and (hits := unsafe_loads((ROOT / name).read_text(encoding="utf-8")))}
-    assert found == {}, f"code that can load a pickle: {found}"
-
 
 @pytest.mark.slow
 def test_server_never_shows_the_hub_token(server, client):
