@@ -319,13 +319,16 @@ def test_at_most_one_percent_of_test_digits_drawn_on_a_page_are_refused(server, 
     split = load_split("mnist", "test", data_dir)
     rng = np.random.default_rng(7)
     paths = [png_file(probes.on_canvas(split.images[i, 0].numpy(), rng), tmp_path, f"{i}.png") for i in range(400)]
-    clients = [new_client(server) for _ in range(4)]
 
-    def refused(job: tuple[int, Path]) -> bool:
-        return clients[job[0] % 4].predict(handle_file(str(job[1])), api_name="/predict")["label"] is None
+    def refused(share: int) -> int:
+        """Every fourth picture, through a client of this thread's own: gradio_client can lose an answer when two
+        threads wait on one Client's event stream (CancelledError)."""
+        client = new_client(server)
+        return sum(client.predict(handle_file(str(path)), api_name="/predict")["label"] is None
+                   for path in paths[share::4])
 
     with ThreadPoolExecutor(4) as pool:
-        count = sum(pool.map(refused, enumerate(paths)))
+        count = sum(pool.map(refused, range(4)))
     assert count <= 4, f"{count} of 400 drawn test digits refused"
 
 
