@@ -5,7 +5,6 @@ The zoo is the folders in weights/zoo/ and weights/mnist-fast (tiles of 7, learn
 itself). It is loaded once and shared, apart from the model menu; the tab reads the Predict tab's picture.
 """
 
-import functools
 import re
 
 import gradio as gr
@@ -15,6 +14,7 @@ import torch
 from vit import pictures
 from vit.analysis import attention_distance, mean_attention_distance, positional_similarity
 from vit.bundle import WEIGHTS_ROOT, ModelBundle, load_folder, zoo_folders
+from vit.registry import cached, use_zoo, zoo, zoo_member
 from vit.tiling import cut_words, tiles, untile
 
 from . import images
@@ -27,15 +27,6 @@ ORDER = ("tiles-7", "tiles-4", "horizontal-strips-2", "vertical-strips-2", "tile
 SHUFFLE_TILE = 7  # the tile the shuffle experiment cuts: the three tiles-of-7 models read the same pieces
 HEAD = re.compile(r"block (\d+) · head (\d+)")
 
-_zoo: list[ModelBundle] = []
-
-
-def use_zoo(bundles: list[ModelBundle]) -> None:
-    """Register the zoo the tab shows (tests give their own)."""
-    _zoo[:] = bundles
-    similarity_and_reach.cache_clear()
-
-
 def load_zoo(root=WEIGHTS_ROOT) -> list[ModelBundle]:
     """The zoo's folders and the fast preset's model, in ORDER (others after), read-only."""
     folders = dict(zoo_folders(root))
@@ -46,10 +37,6 @@ def load_zoo(root=WEIGHTS_ROOT) -> list[ModelBundle]:
     for bundle in bundles:
         bundle.model.eval().requires_grad_(False)
     return bundles
-
-
-def member(name: str | None) -> ModelBundle:
-    return next((b for b in _zoo if b.name == name), _zoo[0])
 
 
 # --- Views --------------------------------------------------------------------------------------------------
@@ -84,14 +71,14 @@ def readings(zoo: list[ModelBundle], picture: Picture, instead_of: Picture | Non
     return "\n".join(lines)
 
 
-@functools.lru_cache(maxsize=16)
+@cached(maxsize=16)
 def similarity_and_reach(name: str) -> tuple[torch.Tensor, torch.Tensor, float]:
     """A zoo model's position similarity (N, N), mean attention distance (L, H) over its stored examples, and
     what uniform attention would reach on its pieces."""
-    vit = member(name).model
+    vit = zoo_member(name).model
     tokens = vit.num_tiles + 1
     uniform = float(attention_distance(torch.full((tokens, tokens), 1 / tokens), vit.grid, vit.piece))
-    return positional_similarity(vit), mean_attention_distance(vit, member(name).examples()[0]), uniform
+    return positional_similarity(vit), mean_attention_distance(vit, zoo_member(name).examples()[0]), uniform
 
 
 def zoo_words(zoo: list[ModelBundle]) -> str:
@@ -188,41 +175,44 @@ def show_compare(current: Picture | None):
     """Everything the tab shows on opening: the table, the picture read by every model, the side-by-side figure
     and its sentences."""
     from vit import plots  # matplotlib loads with the first figure, not at start-up
-    if not _zoo:
+    members = zoo()
+    if not members:
         return ("No zoo here: weights/zoo/ holds no model folder.", "", None, "")
-    picture = picture_or_start(_zoo[0], current)
-    parts = [similarity_and_reach(b.name) for b in _zoo]
-    art = plots.render(plots.zoo_figure([b.name for b in _zoo], [p[0] for p in parts], [p[1] for p in parts],
+    picture = picture_or_start(members[0], current)
+    parts = [similarity_and_reach(b.name) for b in members]
+    art = plots.render(plots.zoo_figure([b.name for b in members], [p[0] for p in parts], [p[1] for p in parts],
                                         [p[2] for p in parts]))
-    other = current if current is not None and current.dataset != _zoo[0].dataset else None
-    return zoo_table(_zoo), readings(_zoo, picture, other), art, zoo_words(_zoo)
+    other = current if current is not None and current.dataset != members[0].dataset else None
+    return zoo_table(members), readings(members, picture, other), art, zoo_words(members)
 
 
 def run_shuffle(current: Picture | None, seed):
-    if not _zoo:
+    members = zoo()
+    if not members:
         raise gr.Error("No zoo here: weights/zoo/ holds no model folder.")
-    return shuffle_view(_zoo, picture_or_start(_zoo[0], current), int(seed or 0))
+    return shuffle_view(members, picture_or_start(members[0], current), int(seed or 0))
 
 
 def pick_member(name: str):
-    heads, blocks = switch_choices(member(name))
+    heads, blocks = switch_choices(zoo_member(name))
     return gr.CheckboxGroup(heads, value=[]), gr.CheckboxGroup(blocks, value=[])
 
 
 def run_switch(name: str, current: Picture | None, heads: list[str], blocks: list[str]):
-    chosen = member(name)
+    chosen = zoo_member(name)
     return switched_off(chosen, picture_or_start(chosen, current), heads, blocks)
 
 
 def refresh(model_name: str, current: Picture | None):
     """The menu's model does not change the zoo; the picture read by every model may have changed."""
-    return readings(_zoo, picture_or_start(_zoo[0], current)) if _zoo else ""
+    members = zoo()
+    return readings(members, picture_or_start(members[0], current)) if members else ""
 
 
 # --- Layout and wiring --------------------------------------------------------------------------------------
 
 def build(context: Context, first) -> TabWiring:
-    if not _zoo:
+    if not zoo():
         use_zoo(load_zoo())
     private = dict(api_visibility="private")
     with gr.Tab("9 · Compare the cuts", id="compare") as tab:
@@ -244,8 +234,8 @@ def build(context: Context, first) -> TabWiring:
         gr.Markdown("### Experiment 2: switch off a head or a whole block\nPick a model and what to switch off: a "
                     "head's output is zeroed before its block's projection; a block switched off passes its input "
                     "through unchanged.")
-        names = [b.name for b in _zoo]
-        heads, blocks = switch_choices(_zoo[0]) if _zoo else ([], [])
+        names = [b.name for b in zoo()]
+        heads, blocks = switch_choices(zoo()[0]) if zoo() else ([], [])
         with gr.Row():
             target = gr.Dropdown(names, value=names[0] if names else None, label="model", scale=0, min_width=200,
                                  elem_id="switch-model")

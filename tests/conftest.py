@@ -1,13 +1,17 @@
-"""Shared fixtures: a tiny model config, the data folder, one thread for torch."""
+"""Shared fixtures: a tiny model config, the data folder, the committed models (registered and put back), one
+thread for torch, and real MNIST digits as visitors draw them."""
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterable
 
 import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("VIT_DATA_DIR", ROOT.parent / "shared" / "data"))
+MNIST_TINY = ROOT / "weights" / "mnist-tiny"  # committed: the tests that need a trained model need no training
 
 torch.set_num_threads(1)  # measured: two threads on two busy cores is many times slower for tiny models
 
@@ -22,15 +26,47 @@ def tiny_model():
     return ViT(**TINY).eval()
 
 
-@pytest.fixture(scope="module")
-def models():
-    """The committed model folders, loaded as the app loads them and registered with the tabs, by name."""
-    import app
-    from vit import registry
-    bundles = app.load_models(ROOT / "weights")
-    registry.use_models(bundles)
-    return {bundle.name: bundle for bundle in bundles}
+@pytest.fixture
+def torch_threads():
+    """For a test that sets torch's thread count: the count it had is put back afterwards."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
 
+
+# -- the loaded models ---------------------------------------------------------------------------------------------
+
+@contextmanager
+def registered(models: Iterable | None = None):
+    """Register `models` as the app does (the first is the default) for the block, then put back the models and the
+    Compare tab's zoo that were registered before: whatever the block registered meanwhile (app.build_demo
+    registers both) is undone."""
+    from vit import registry as loaded
+    before, zoo_before = [loaded.bundle(name) for name in loaded.model_names()], loaded.zoo()
+    if models is not None:
+        loaded.use_models(list(models))
+    try:
+        yield
+    finally:
+        loaded.use_models(before)
+        loaded.use_zoo(zoo_before)
+
+
+@pytest.fixture(scope="session")
+def committed_models() -> dict:
+    """The committed model folders of weights/, loaded once as the app loads them, by name (default first)."""
+    import app
+    return {bundle.name: bundle for bundle in app.load_models(ROOT / "weights")}
+
+
+@pytest.fixture(scope="module")
+def models(committed_models):
+    """The committed models, registered with the tabs for the module as the app registers them, by name."""
+    with registered(committed_models.values()):
+        yield committed_models
+
+
+# -- data ------------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
@@ -40,3 +76,30 @@ def data_dir() -> Path:
             pytest.fail(f"no MNIST files under {DATA_DIR} (set VIT_DATA_DIR)")
         pytest.skip(f"no MNIST files under {DATA_DIR} (set VIT_DATA_DIR)")
     return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def digits(data_dir) -> list:
+    """32 real MNIST test digits drawn black on white at 280x280, labels 0..9 in turn, each read right and surely
+    (over 0.9) by the committed mnist-tiny: [(PIL image, label)]."""
+    from picture_files import ink_on_paper
+    from vit.bundle import load_folder
+    from vit.data import load_split
+    from vit.preprocess import to_model_input
+
+    assert (MNIST_TINY / "config.json").is_file(), f"{MNIST_TINY} is missing: it is committed, restore it"
+    model = load_folder(MNIST_TINY).model
+    split = load_split("mnist", "test", data_dir)
+    chosen = []
+    for index in range(2000):
+        label = int(split.labels[index])
+        if label != len(chosen) % 10:
+            continue
+        drawing = ink_on_paper(split.images[index, 0].numpy())
+        with torch.no_grad():
+            probabilities = model(to_model_input(drawing)[None, None]).softmax(-1)[0]
+        if int(probabilities.argmax()) == label and probabilities[label] > 0.9:
+            chosen.append((drawing, label))
+        if len(chosen) == 32:
+            return chosen
+    pytest.fail(f"{MNIST_TINY} reads too few test digits surely; is it broken?")

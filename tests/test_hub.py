@@ -7,6 +7,7 @@ huggingface_hub is imported, and a subprocess shows exactly what a user would se
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import torch
 import yaml
 
 from hub_server import StandInHub, Token
+from model_files import config_with, truncated, weights_with
 from vit import ViT
 from vit.bundle import load_folder
 from vit.data import Split
@@ -231,19 +233,63 @@ def test_slow_hub_falls_back_after_the_timeout(hub, model_folder, weights_dir, t
     assert bundles[0]["source"] == str(weights_dir / "mnist") and "no answer within 1 s" in bundles[0]["notice"]
 
 
-def test_corrupt_file_falls_back_naming_the_file(hub, model_folder, weights_dir, tmp_path):
-    files = folder_files(model_folder)
-    hub.add_repo("alice/vit-mnist", files | {"model.safetensors": files["model.safetensors"][:1000]})  # truncated
-    bundles, _ = pull(["alice/vit-mnist"], hub_env(hub.endpoint, tmp_path / "hf_home"), weights_dir)
-    assert bundles[0]["source"] == str(weights_dir / "mnist") and "model.safetensors" in bundles[0]["notice"]
+# repo name -> (the folder's files replaced on the Hub (None: missing), words the notice must hold)
+BROKEN_COPIES = {
+    "truncated": (lambda folder: {"model.safetensors": truncated(folder, "model.safetensors", 1000)},
+                  ["model.safetensors"]),
+    "missing-file": (lambda folder: {"evaluation.json": None}, ["evaluation.json is missing"]),
+    "other-config": (lambda folder: {"config.json": config_with(folder, embed_size=32)},
+                     ["model.safetensors", "config.json implies"]),
+    "missing-tensor": (lambda folder: {"model.safetensors": weights_with(folder, lambda t: {
+        k: v for k, v in t.items() if k != "head.bias"})}, ["model.safetensors", "head.bias"]),
+    "extra-tensor": (lambda folder: {"model.safetensors": weights_with(folder, lambda t: t | {
+        "extra.weight": torch.zeros(2)})}, ["model.safetensors", "extra.weight"]),
+    "float16": (lambda folder: {"model.safetensors": weights_with(folder, lambda t: {
+        k: v.half() for k, v in t.items()})}, ["model.safetensors", "float16"]),
+    "garbage": (lambda folder: {"model.safetensors": b"\xff" * 4000}, ["model.safetensors", "header"]),
+}
 
 
-def test_missing_file_falls_back_naming_the_file(hub, model_folder, weights_dir, tmp_path):
-    files = folder_files(model_folder)
-    del files["evaluation.json"]
-    hub.add_repo("alice/vit-mnist", files)
-    bundles, _ = pull(["alice/vit-mnist"], hub_env(hub.endpoint, tmp_path / "hf_home"), weights_dir)
-    assert bundles[0]["source"] == str(weights_dir / "mnist") and "evaluation.json is missing" in bundles[0]["notice"]
+@pytest.fixture(scope="module")
+def broken_copies(model_folder, tmp_path_factory):
+    """One pull, with a token, of a Hub repo per broken copy (each with a good bundled folder of its name) and of a
+    revision that is not there: (the pulled models by name, the loader's log, the weights folder)."""
+    base = tmp_path_factory.mktemp("broken-copies")
+    weights, specs = base / "weights", []
+    with StandInHub({TOKEN: Token("alice")}) as server:
+        for name, (changes, _) in BROKEN_COPIES.items():
+            files = folder_files(model_folder) | changes(model_folder)
+            server.add_repo(f"alice/vit-{name}", {k: v for k, v in files.items() if v is not None})
+            shutil.copytree(model_folder, weights / name)
+            specs.append(f"alice/vit-{name}")
+        server.add_repo("alice/vit-other-revision", folder_files(model_folder))
+        shutil.copytree(model_folder, weights / "other-revision")
+        specs.append("alice/vit-other-revision@no-such-branch")
+        bundles, log = pull(specs, hub_env(server.endpoint, base / "hf_home", TOKEN), weights)
+    return {bundle["name"]: bundle for bundle in bundles}, log, weights
+
+
+@pytest.mark.parametrize("name", list(BROKEN_COPIES))
+def test_a_broken_hub_copy_falls_back_and_the_notice_says_which_file_and_why(broken_copies, name):
+    bundles, _, weights = broken_copies
+    notice = bundles[name]["notice"]
+    assert bundles[name]["source"] == str(weights / name)  # the bundled copy is served
+    assert notice.startswith(f"Could not fetch alice/vit-{name}@main from the Hub (")
+    assert notice.endswith("using the bundled copy.")
+    assert all(words in notice for words in BROKEN_COPIES[name][1]), notice
+
+
+def test_a_missing_revision_falls_back_with_a_notice(broken_copies):
+    bundles, _, weights = broken_copies
+    assert (bundles["other-revision"]["source"], bundles["other-revision"]["notice"]) == (
+        str(weights / "other-revision"),
+        "Could not fetch alice/vit-other-revision@no-such-branch from the Hub (revision not found); using the bundled "
+        "copy.")
+
+
+def test_token_is_not_in_the_loaders_output(broken_copies):
+    bundles, log, _ = broken_copies
+    assert TOKEN not in json.dumps(bundles) and TOKEN not in log
 
 
 def test_offline_loads_from_the_cache(hub, model_folder, weights_dir, tmp_path):

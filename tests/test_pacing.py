@@ -1,6 +1,8 @@
 """Pacing a run: budgets parsed, epochs sized from measured speed, threads chosen by measurement."""
 
 import json
+import math
+import os
 import subprocess
 import sys
 
@@ -9,7 +11,7 @@ import torch
 
 from conftest import ROOT, TINY
 from vit import ViT, pacing
-from vit.data import load_split
+from vit.data import Split
 from vit.recipe import PRESETS
 
 
@@ -33,16 +35,39 @@ def test_the_epochs_that_fit_pay_for_their_steps_their_validation_and_the_evalua
     assert pacing.evaluation_reserve(2.0, 0.01) == pytest.approx(12 + 30.1 + 3)
 
 
-def test_threads_are_chosen_by_measuring_each(data_dir):
-    split = load_split("mnist", "test", data_dir).subset(torch.arange(256))
-    _, recipe = PRESETS["tiny"]
-    before = torch.get_num_threads()
-    try:
-        chosen, timings = pacing.choose_threads(ViT(**TINY), recipe, split, torch.device("cpu"))
-        assert chosen in timings and timings[chosen] == min(timings.values()) and torch.get_num_threads() == chosen
-        assert set(timings) <= {1, 2} and all(seconds > 0 for seconds in timings.values())
-    finally:
-        torch.set_num_threads(before)
+def synthetic_split(count: int = 64) -> Split:
+    return Split(torch.randint(0, 256, (count, 1, 28, 28), dtype=torch.uint8), torch.arange(count) % 10)
+
+
+@pytest.mark.parametrize("measured, fastest", [({1: 0.3, 2: 0.1}, 2), ({1: 0.1, 2: 0.3}, 1)])
+def test_the_thread_count_measured_fastest_is_chosen_and_set(monkeypatch, torch_threads, measured, fastest):
+    """Each candidate is timed with that many threads set; the second may give up at twice the first's time."""
+    calls = []
+
+    def seconds_per_step(model, recipe, split, device, give_up):  # what each thread count measures, made up
+        calls.append((torch.get_num_threads(), give_up))
+        return measured[torch.get_num_threads()]
+
+    monkeypatch.setattr(pacing, "seconds_per_step", seconds_per_step)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    chosen, timings = pacing.choose_threads(ViT(**TINY), PRESETS["tiny"][1], synthetic_split(), torch.device("cpu"))
+    assert (chosen, timings, torch.get_num_threads()) == (fastest, measured, fastest)
+    assert calls == [(1, math.inf), (2, pytest.approx(2 * measured[1] * pacing.PROBE_STEPS))]
+
+
+def test_thread_counts_above_the_machines_cores_are_not_tried(monkeypatch, torch_threads):
+    monkeypatch.setattr(pacing, "seconds_per_step", lambda *args, **kwargs: 0.1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert pacing.choose_threads(ViT(**TINY), PRESETS["tiny"][1], synthetic_split(), torch.device("cpu")) == (1, {1: 0.1})
+
+
+def test_a_step_is_timed_on_the_real_model_and_a_slow_candidate_gives_up_after_one(monkeypatch):
+    steps = []
+    step = pacing.Probe.step
+    monkeypatch.setattr(pacing.Probe, "step", lambda probe: (steps.append(1), step(probe)))
+    seconds = pacing.seconds_per_step(ViT(**TINY), PRESETS["tiny"][1], synthetic_split(), torch.device("cpu"),
+                                      give_up=0.0)
+    assert seconds > 0 and len(steps) == pacing.WARMUP_STEPS + 1  # the warm-up, then one timed step, not eight
 
 
 def run_train(*args, cwd):

@@ -40,16 +40,18 @@ def test_tiling_figure_shows_image_sequence_and_flattened_words(digit, kind, cut
     assert figure.axes[2].get_images()[0].get_array().shape[1] == count  # one column per word
 
 
-def test_tiling_figure_sequence_holds_the_pieces_in_order(digit):
-    pieces = tiling.tiles(digit[None, None], 14)[0]  # 4 tiles of 14×14
+def test_tiling_figure_sequence_holds_cls_then_every_piece_in_reading_order_line_by_line(digit):
+    size, gap = 7, 7 // 3  # 16 tiles of 7x7: with CLS, 17 words, more than one line holds
+    pieces = tiling.tiles(digit[None, None], size)[0]
     figure = plots.tiling_figure(digit, pieces, "tiles")
-    words = figure.axes[1].get_images()[0].get_array()  # RGB mosaic: CLS, then the tiles
-    grey = np.asarray(words)[..., 0]
-    gap = 14 // 3
-    for token in range(1, 5):
-        left = token * (14 + gap)
-        if left + 14 <= grey.shape[1]:  # the first line
-            np.testing.assert_allclose(grey[:14, left:left + 14], pieces[token - 1, 0].numpy(), atol=1e-6)
+    grey = np.asarray(figure.axes[1].get_images()[0].get_array())[..., 0]  # RGB mosaic: CLS, then the tiles
+    per_line, lines = (grey.shape[1] + gap) // (size + gap), (grey.shape[0] + gap) // (size + gap)
+    assert lines == 2 and per_line * (lines - 1) < 17 <= per_line * lines  # wrapped onto a second line
+    for token in range(1, 17):
+        line, place = divmod(token, per_line)
+        top, left = line * (size + gap), place * (size + gap)
+        np.testing.assert_allclose(grey[top:top + size, left:left + size], pieces[token - 1, 0].numpy(), atol=1e-6,
+                                   err_msg=f"word {token}")
 
 
 def test_confusion_figure_counts_log_scale_and_labels():

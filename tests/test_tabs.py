@@ -5,11 +5,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
+from conftest import registered
+from vit import registry
+from picture_files import CANVAS, PICTURES, assert_friendly, dot_on, exif_rotated, sixteen_bit, write_picture
 from vit.preprocess import data_url
 from tabs import picture as current
-from vit import registry
 
 
 def rgb(picture) -> bool:
@@ -55,11 +57,77 @@ def test_predict_drawing_then_maps_is_the_label_first_then_the_pictures(models):
     assert all(rgb(p) for p in pictures) and "log-odds" in words
 
 
-def test_predict_without_a_picture_prompts_and_clears_the_maps(models):
+@pytest.mark.parametrize("canvas, words", [(np.full((CANVAS, CANVAS), 255, np.uint8), "Draw a digit first"),
+                                           (None, "Draw a digit on the pad")], ids=["blank", "cleared"])
+def test_predict_a_blank_or_cleared_pad_asks_for_a_digit_and_clears_the_maps(models, canvas, words):
     from tabs import predict
-    current, status, label = predict.read_drawing("mnist", stroke(None))
-    assert current is None and label == predict.PROMPT and "Draw a digit" in status
-    assert predict.show_maps(None, "mnist") == predict.NO_MAPS
+    current, status, label = predict.read_drawing("mnist", stroke(canvas))
+    assert current is None and label == predict.PROMPT and words in status
+    assert predict.show_maps(current, "mnist") == predict.NO_MAPS
+    assert_friendly(status)
+
+
+def test_predict_a_drawing_that_is_not_a_png_data_url_gets_a_message(models):
+    # the pad's event is the page's to send: a hand-made request can put anything in it
+    import gradio as gr
+    from tabs import pad, predict
+    for value in ["data:image/png;base64,!!!", "data:text/html;base64,PGI+", "data:image/png;base64,",
+                  "data:image/png;base64," + "A" * 5_000_000, 42, ["a list"],
+                  "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAA"]:  # a PNG cut off after its header
+        current, status, label = predict.read_drawing("mnist-tiny", pad.event(value))
+        assert current is None and label == predict.PROMPT, value
+        assert_friendly(status)
+    assert predict.read_drawing("mnist-tiny", gr.EventData(None, None))[0] is None  # an event without data
+
+
+def test_predict_one_dot_on_the_pad_is_refused_as_too_small(models, digits):
+    from tabs import predict
+    drawing, label = digits[8]  # control: a real digit drawn on the same canvas is read right
+    canvas = Image.new("L", (CANVAS, CANVAS), 255)
+    canvas.paste(drawing, (28, 28))
+    confidences = predict.read_drawing("mnist-tiny", stroke(np.asarray(canvas)))[2]
+    assert max(confidences, key=confidences.get) == str(label)
+    # one pen dot spans 27 of the pad's 336 pixels, under vit.preprocess.MIN_SPAN: a message, never a guess
+    current, status, label = predict.read_drawing("mnist-tiny", stroke(np.asarray(dot_on(CANVAS))))
+    assert current is None and label == predict.PROMPT and "too small to be a digit" in status, status
+    assert_friendly(status)
+
+
+@pytest.mark.parametrize("name", list(PICTURES))
+def test_predict_upload_gives_the_digit_or_a_clear_message(models, digits, tmp_path, name):
+    """An upload feeds the Predict tab: a digit is read right; anything else leaves it empty with a message."""
+    from tabs import predict
+    current, status, label = predict.read_upload(str(write_picture(name, digits, tmp_path)), "mnist-tiny")
+    pictures = predict.show_maps(current, "mnist-tiny")
+    kind, expected = PICTURES[name][1]
+    if kind == "digit":
+        assert max(label, key=label.get) == str(digits[expected][1]), status
+        assert current.input.shape == (28, 28) and max(current.original.shape[:2]) <= 280
+        assert all(picture is not None for picture in pictures[:-1]) and "log-odds" in pictures[-1]
+    else:
+        assert current is None and pictures == predict.NO_MAPS
+        assert expected in status and label == predict.PROMPT, status
+        assert_friendly(status)
+
+
+def test_predict_your_image_of_an_exif_rotated_photo_is_upright(models, tmp_path):
+    from tabs import predict
+    upright = Image.new("L", (200, 300), 255)  # taller than wide, so a sideways thumbnail has another shape
+    ImageDraw.Draw(upright).line([(40, 40), (160, 40), (80, 260)], fill=0, width=14)
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(exif_rotated(upright))
+    original = predict.read_upload(str(path), "mnist-tiny")[0].original
+    assert original.shape[:2] == (280, 187)  # (height, width) of the upright picture fitted into 280x280
+
+
+def test_predict_your_image_of_a_16_bit_png_shows_the_digit(models, digits, tmp_path):
+    from tabs import predict
+    drawing = digits[2][0]
+    path = tmp_path / "sixteen.png"
+    path.write_bytes(sixteen_bit(drawing))
+    original = predict.read_upload(str(path), "mnist-tiny")[0].original
+    grey = np.asarray(Image.fromarray(original).convert("L"), dtype=np.float32)
+    assert np.abs(grey - np.asarray(drawing, dtype=np.float32)).mean() < 10  # grey levels, out of 255
 
 
 def test_predict_refresh_gives_every_output_for_the_new_model(models):
@@ -307,10 +375,12 @@ def test_a_picture_sent_twice_is_not_rewritten_under_the_browser(component, tmp_
 
 @pytest.fixture(scope="module")
 def zoo():
+    """The Compare tab's zoo, registered with the tab for the module; the previous registration is put back."""
     from tabs import compare
     bundles = compare.load_zoo()
-    compare.use_zoo(bundles)
-    return {bundle.name: bundle for bundle in bundles}
+    with registered():
+        registry.use_zoo(bundles)
+        yield {bundle.name: bundle for bundle in bundles}
 
 
 def test_compare_lists_the_zoo_and_reads_the_picture_with_every_model(models, zoo):
@@ -360,8 +430,7 @@ def test_switching_off_a_block_costs_accuracy_on_the_stored_digits(models, zoo):
 def test_every_tab_draws_a_strip_model_on_its_strips(models, zoo):
     from tabs import labels, positions, predict, tiling, trust, walk
     strips = [zoo["horizontal-strips-2"], zoo["vertical-strips-2"]]
-    registry.use_models([*models.values(), *strips])
-    try:
+    with registered([*models.values(), *strips]):
         for model in strips:
             picture = current.start_picture(model)
             outputs = predict.refresh(model.name, picture)
@@ -373,15 +442,14 @@ def test_every_tab_draws_a_strip_model_on_its_strips(models, zoo):
             assert any(rgb(p) for p in trust.show_trust(model.name, picture, None))
             cut = tiling.refresh(model.name, tiling.YOURS, picture)
             assert cut[0] == model.model.cut.replace("-", " ") and "exactly the words" in cut[-2]
-    finally:
-        registry.use_models(list(models.values()))
 
 
 def test_every_component_of_our_own_is_drawn_by_gradios_own_svelte_component(models):
     # the page picks a component's Svelte file by its block name: a subclass named otherwise draws nothing and
     # leaves a loading veil over the whole page (a radio named "classradio" did)
     import app
-    demo = app.build_demo(list(models.values()))
+    with registered():  # build_demo registers the models and, if none is, the zoo
+        demo = app.build_demo(list(models.values()))
     ours = [block for block in demo.blocks.values() if not type(block).__module__.startswith("gradio")]
     assert ours, "no component of our own: this test checks nothing"
     for block in ours:

@@ -1,10 +1,13 @@
-"""The training loop, checkpoints and resume, the CLI's errors, and the shipped weights' figures."""
+"""The training loop, checkpoints and resume, train.py's errors and interruptions, and the shipped weights' figures."""
 
 import json
 import re
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -111,15 +114,27 @@ def test_model_folder_has_everything_the_app_needs(mnist, tmp_path):
     assert "(`flag_ones`) | 0.0 |" in card  # a digits-only setting, listed for digits (a garment card omits it)
 
 
-def run_train(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "train.py", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+def run_train(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess:
+    """train.py as a user runs it, from `cwd` (a temporary folder where it may write checkpoints/ or a model)."""
+    return subprocess.run(["nice", "-n", "5", sys.executable, str(ROOT / "train.py"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_usage_error(result: subprocess.CompletedProcess, *words: str) -> None:
+    """Exit status 2 with argparse's "train.py: error:" and these words, no traceback, and nothing trained."""
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "train.py: error:" in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert all(word in result.stderr for word in words), result.stderr[-2000:]
+    assert not re.search(r"epoch +\d+/", result.stderr)  # nothing was trained
 
 
 @pytest.mark.parametrize("args, message", [
     (["--tile-size", "5"], "does not divide 28"),
     (["--epochs", "0"], "at least 1"),
+    (["--epochs", "-1"], "at least 1"),
     (["--faithfulness", "-1"], "at least 0"),
     (["--batch-size", "-3"], "at least 1"),
+    (["--batch-size", "0"], "at least 1"),
     (["--embed-size", "30", "--num-heads", "4"], "not a multiple"),
     (["--data-dir", "/nonexistent/folder"], "does not exist"),
     (["--output", "/proc/not-writable"], "cannot write"),
@@ -128,10 +143,49 @@ def run_train(*args, cwd=ROOT):
     (["--flag-ones", "0.5", "--dataset", "fashion-mnist"], "has no digits"),
 ])
 def test_cli_rejects_bad_arguments_before_any_work(args, message, tmp_path):
-    result = run_train("--preset", "tiny", "--output", str(tmp_path / "out"), *args)
-    assert result.returncode == 2, result.stderr
-    assert message in result.stderr and "Traceback" not in result.stderr
-    assert not re.search(r"epoch +\d+/", result.stderr)  # no training started
+    assert_usage_error(run_train("--preset", "tiny", "--output", str(tmp_path / "out"), *args, cwd=tmp_path), message)
+
+
+def flipped(data: bytes) -> bytes:
+    """The deflate stream damaged a little after the gzip header, as a bad disk or download does."""
+    return data[:40] + bytes(byte ^ 0xFF for byte in data[40:200]) + data[200:]
+
+
+DAMAGED_DATA = {
+    "garbage": lambda data: b"these are not the MNIST images\n" * 10,
+    "truncated": lambda data: data[:5000],
+    "empty": lambda data: b"",
+    "bytes flipped": lambda data: flipped(data),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGED_DATA.values()), ids=list(DAMAGED_DATA))
+def test_cli_damaged_data_file_is_a_usage_error_naming_it(data_dir, tmp_path, damage):
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    for source in (data_dir / "mnist").glob("*.gz"):
+        (folder / source.name).symlink_to(source)
+    damaged = folder / "train-images-idx3-ubyte.gz"  # read first: the run fails in a second
+    content = damaged.read_bytes()
+    damaged.unlink()
+    damaged.write_bytes(damage(content))
+    result = run_train("--preset", "tiny", "--epochs", "1", "--data-dir", str(tmp_path / "data"), "--output", "model",
+                       "--no-progress", cwd=tmp_path)
+    assert_usage_error(result, "train-images-idx3-ubyte.gz")
+    assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "model").exists()  # nothing left behind
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_cli_unreadable_resume_checkpoint_is_a_usage_error(tmp_path, damage):
+    from vit.optimiser import make_optimizer, save_checkpoint
+    architecture, recipe = PRESETS["tiny"]
+    model, ema = ViT(**architecture), ViT(**architecture)
+    checkpoint = tmp_path / "checkpoints" / "run.safetensors"
+    save_checkpoint(checkpoint, model, ema, make_optimizer(model, recipe), {"epoch": 1})
+    content = checkpoint.read_bytes()
+    checkpoint.write_bytes(b"\x00garbage" * 64 if damage == "garbage" else content[:len(content) * 2 // 3])
+    result = run_train("--preset", "tiny", "--name", "run", "--output", "model", "--resume", cwd=tmp_path)
+    assert_usage_error(result, "--resume", "run.safetensors", "not a readable checkpoint")
 
 
 def test_output_folder_names_the_checkpoint(tmp_path):
@@ -152,8 +206,8 @@ def test_model_options_reach_the_model_and_unset_ones_keep_the_presets():
     assert preset.config["mlp_size"] == PRESETS["default"][0]["mlp_size"]
 
 
-def test_help_documents_every_option():
-    result = run_train("--help")
+def test_help_documents_every_option(tmp_path):
+    result = run_train("--help", cwd=tmp_path)
     for option in ("--dataset", "--data-dir", "--preset", "--tile-size", "--num-layers", "--num-heads", "--embed-size",
                    "--mlp-size", "--epochs", "--batch-size", "--lr", "--seed", "--threads", "--device", "--output",
                    "--resume", "--faithfulness", "--cut", "--dropout", "--rotate", "--thickness", "--elastic", "--flip",
@@ -195,9 +249,89 @@ def test_a_fashion_folders_limits_are_fitted_on_pictures_framed_as_the_app_frame
     assert "Not a fashion item" in (copy / "README.md").read_text()
 
 
+# -- interrupted and resumed -----------------------------------------------------------------------------------
+
+def run_args(data_dir: Path, output: str = "model") -> list[str]:
+    return ["--preset", "tiny", "--epochs", "3", "--data-dir", str(data_dir), "--output", output, "--name",
+            "stopped-run", "--no-progress", "--faithfulness", "20",  # 20 test images keep the scoreboard quick
+            "--threads", "1"]  # measured threads could differ between the runs compared, and so could the numbers
+
+
+def comparable(evaluation: dict) -> dict:
+    """evaluation.json without the wall-clock figures."""
+    history = [{k: v for k, v in record.items() if k != "seconds"} for record in evaluation["history"]]
+    pacing = {k: v for k, v in evaluation.get("pacing", {}).items() if k != "run_seconds"}
+    return ({k: v for k, v in evaluation.items() if k != "training_seconds"} | {"history": history}
+            | {"pacing": pacing})
+
+
+@pytest.fixture(scope="module")
+def straight_run(data_dir, tmp_path_factory) -> dict:
+    """The uninterrupted run every interrupted one must end up equal to: its evaluation.json."""
+    workdir = tmp_path_factory.mktemp("straight")
+    result = run_train(*run_args(data_dir), cwd=workdir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads((workdir / "model" / "evaluation.json").read_text())
+
+
+def interrupt_after_first_checkpoint(args: list[str], cwd: Path, sig: signal.Signals) -> subprocess.CompletedProcess:
+    """Start train.py, send `sig` once checkpoints/stopped-run.safetensors exists, wait for it to end."""
+    checkpoint = cwd / "checkpoints" / "stopped-run.safetensors"
+    process = subprocess.Popen(["nice", "-n", "5", sys.executable, str(ROOT / "train.py"), *args], cwd=cwd,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not checkpoint.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                stderr = process.communicate()[1]
+                pytest.fail(f"train.py ended or stalled before its first checkpoint:\n{stderr[-2000:]}")
+            time.sleep(0.05)
+        process.send_signal(sig)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_training_keeps_its_checkpoint_and_the_printed_resume_ends_like_a_straight_run(
+        data_dir, tmp_path, straight_run, sig):
+    from vit.optimiser import read_checkpoint_state
+    args = run_args(data_dir)
+    result = interrupt_after_first_checkpoint(args, tmp_path, sig)
+    assert result.returncode == 130, result.stderr[-2000:]
+    assert f"interrupted by {sig.name}" in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
+    checkpoint = tmp_path / "checkpoints" / "stopped-run.safetensors"
+    assert 1 <= read_checkpoint_state(checkpoint)["epoch"] < 3  # complete, and not the end
+    assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*.part"))
+    assert not [p for p in (tmp_path / "model").rglob("*") if p.is_file()]  # no half a model folder
+
+    command = re.search(r"Continue with: (.+)", result.stderr).group(1)
+    resume = shlex.split(command)
+    assert resume[:2] == ["python", "train.py"] and resume[2:] == args + ["--resume"]
+    if sig == signal.SIGINT:
+        return  # the resumed run is the same for both signals: SIGTERM's is run to the end (CI time)
+    resumed = run_train(*resume[2:], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert comparable(json.loads((tmp_path / "model" / "evaluation.json").read_text())) == comparable(straight_run)
+
+
+@pytest.mark.slow
+def test_printed_resume_command_survives_a_path_with_a_space(data_dir, tmp_path):
+    args = run_args(data_dir, output="my models/tiny")
+    result = interrupt_after_first_checkpoint(args, tmp_path, signal.SIGTERM)
+    assert result.returncode == 130, result.stderr[-2000:]
+    resume = shlex.split(re.search(r"Continue with: (.+)", result.stderr).group(1))
+    assert resume[2:] == args + ["--resume"]
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 def test_asking_for_a_gpu_that_is_not_there_is_a_usage_error(tmp_path):
-    result = run_train("--preset", "tiny", "--device", "cuda", "--output", str(tmp_path / "out"))
+    result = run_train("--preset", "tiny", "--device", "cuda", "--output", str(tmp_path / "out"), cwd=tmp_path)
     assert result.returncode == 2 and "--device cuda: this machine has no such device" in result.stderr
 
 

@@ -1,7 +1,7 @@
 """The models the app serves, loaded once at start-up and then only read, by every visitor and every caller.
 
-The app's tabs and its public API (api.py) name a model by its menu name and look it up here. Pictures cached
-per model (`cached`) are forgotten when the models change.
+The app's tabs and its public API (api.py) name a model by its menu name and look it up here; the Compare tab's
+zoo is registered here too. Pictures cached per model (`cached`) are forgotten when the models change.
 """
 
 import functools
@@ -11,6 +11,7 @@ import numpy as np
 from .bundle import ModelBundle
 
 _models: dict[str, ModelBundle] = {}
+_zoo: list[ModelBundle] = []  # the Compare tab's models: one recipe, one change each (not in the model menu)
 _caches: list = []
 
 
@@ -22,9 +23,21 @@ def use_models(bundles: list[ModelBundle]) -> None:
         cache.cache_clear()
 
 
-def registered() -> list[ModelBundle]:
-    """The models served now, the default first (to restore them after a test registers others)."""
-    return list(_models.values())
+def use_zoo(bundles: list[ModelBundle]) -> None:
+    """Register the zoo the Compare tab shows, and forget what was cached for another."""
+    _zoo[:] = bundles
+    for cache in _caches:
+        cache.cache_clear()
+
+
+def zoo() -> list[ModelBundle]:
+    """The zoo, in the order the Compare tab shows it (empty until it is registered)."""
+    return list(_zoo)
+
+
+def zoo_member(name: str | None) -> ModelBundle:
+    """The zoo's model of that name; the zoo's first for an unknown one."""
+    return next((b for b in _zoo if b.name == name), _zoo[0])
 
 
 def bundle(name: str | None) -> ModelBundle:
@@ -37,7 +50,8 @@ def model_names() -> list[str]:
 
 
 def cached(maxsize: int | None = 64):
-    """lru_cache for results that depend only on a model (by name) and a few choices; cleared by use_models.
+    """lru_cache for results that depend only on a model (by name) and a few choices; cleared by use_models and
+    use_zoo.
 
     The cached arrays are shared by every visitor, so they are made read-only.
     """
