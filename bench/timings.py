@@ -258,7 +258,7 @@ def bench_predict_update(weights_dir: Path, source: str, test_split: Split, budg
     unread = set()
 
     def update(index: int) -> None:
-        current, _, _ = read_stroke(name, strokes[index])
+        current, *_ = read_stroke(name, strokes[index])
         maps = show_maps(current, name)
         if current is None or any(picture is None for picture in maps):  # a prompt instead: nothing was timed
             unread.add(index)

@@ -8,6 +8,9 @@ vit.preprocess.open_data_url decodes it like any uploaded file.
 """
 
 import html
+import itertools
+import threading
+from collections import OrderedDict
 
 import gradio as gr
 
@@ -108,3 +111,33 @@ def drawing(event: gr.EventData | None) -> str | None:
     """The data URL an `input` event of the pad carries, or None (an empty pad, or an event without one)."""
     data = getattr(event, "_data", None)
     return data.get("drawing") if isinstance(data, dict) else None
+
+
+class Turns:
+    """Which of each visitor's pad reads is the newest.
+
+    The queue runs several events at once, so a slow read of an earlier drawing (the first read after start-up,
+    or one behind other visitors) can finish after a quick read of a later one and overwrite its answer. Each
+    read takes a turn when it starts; one that finishes after a newer turn began hands back nothing, and so do
+    the maps that follow it. Visitors are told apart by their session; the oldest are forgotten past `sessions`.
+    """
+
+    def __init__(self, sessions: int = 10_000):
+        self._newest: OrderedDict[str, int] = OrderedDict()
+        self._sessions, self._count, self._lock = sessions, itertools.count(1), threading.Lock()
+
+    def start(self, session: str | None) -> int:
+        """A new turn for this visitor's read, now the newest."""
+        with self._lock:
+            turn = next(self._count)
+            if session is not None:
+                self._newest[session] = turn
+                self._newest.move_to_end(session)
+                while len(self._newest) > self._sessions:
+                    self._newest.popitem(last=False)
+            return turn
+
+    def overtaken(self, session: str | None, turn: int | None) -> bool:
+        """True when a newer read than `turn` has started for this visitor (never without a session)."""
+        with self._lock:
+            return session is not None and self._newest.get(session, turn) != turn

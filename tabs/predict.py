@@ -25,6 +25,7 @@ from .shared import Context, TabWiring, enlarged
 EXAMPLES_PER_CLASS = 1  # example digits offered per class
 PROMPT = "Draw a digit"  # the label with nothing to read (for a digit model)
 NO_MAPS = (None,) * 5 + ("",)
+TURNS = pad.Turns()  # every visitor's pad reads, newest last
 OCCLUSION_FLOOR = 1.0  # log-odds: the colour scale never spans less, so a tiny effect looks tiny
 
 
@@ -173,9 +174,13 @@ def offered_examples(model: ModelBundle) -> list[tuple[np.ndarray, int]]:
 
 # --- Handlers: a model name and the event's values in, component values out ---------------------------------
 
-def read_drawing(model_name: str, event: gr.EventData):
-    """A stroke, Undo or Clear: the new picture, the status and the label (the maps follow in show_maps)."""
-    return read(picture_from_drawing(pad.drawing(event), bundle(model_name)), model_name)
+def read_drawing(model_name: str, event: gr.EventData, request: gr.Request | None = None):
+    """A stroke, Undo or Clear: the new picture, the status, the label and the read's turn (the maps follow in
+    show_drawing_maps); nothing when a newer stroke's read began meanwhile (pad.Turns)."""
+    session = request.session_hash if request else None
+    turn = TURNS.start(session)
+    result = (*read(picture_from_drawing(pad.drawing(event), bundle(model_name)), model_name), turn)
+    return (gr.skip(),) * len(result) if TURNS.overtaken(session, turn) else result
 
 
 def read_upload(path: str | None, model_name: str):
@@ -198,6 +203,13 @@ def read(picture: Picture | str, model_name: str):
 
 def show_maps(current: Picture | None, model_name: str):
     return maps(bundle(model_name), current)
+
+
+def show_drawing_maps(current: Picture | None, model_name: str, turn: int | None, request: gr.Request | None = None):
+    """The maps of a stroke's read, unless a newer stroke's read has begun: its own maps follow."""
+    result = maps(bundle(model_name), current)
+    overtaken = TURNS.overtaken(request.session_hash if request else None, turn)
+    return (gr.skip(),) * len(result) if overtaken else result
 
 
 def show(current: Picture | None, model_name: str):
@@ -267,21 +279,24 @@ def build(context: Context, first: ModelBundle) -> tuple[TabWiring, Display]:
             export = gr.Button("Download the numbers behind these maps (JSON)", size="sm", elem_id="export",
                                scale=0)
             exported = gr.File(label="the numbers (JSON)", visible=False, interactive=False, elem_id="exported")
+        turn = gr.State()  # the pad read whose answer is on screen (pad.Turns); inside the tab: Tabs count children
     export.click(export_numbers, [context.current, context.model_choice], exported, api_visibility="private")
     reads = [context.current, status, label]
     shown = [seen, attention, rollout, saliency, occlusion, words]
-    wire(context, drawn, upload, examples, reads, shown)
+    wire(context, drawn, upload, examples, reads, turn, shown)
     wiring = TabWiring("predict", tab, refresh, [context.current],
                        [context.current, status, label, *shown, examples, intro, pick])
     return wiring, Display(show, [status, label, *shown])
 
 
-def wire(context: Context, drawn, upload, examples, reads: list, shown: list) -> None:
+def wire(context: Context, drawn, upload, examples, reads: list, turn: gr.State, shown: list) -> None:
+    """`reads`: the current picture, the status and the label; `turn`: the pad read whose answer is shown."""
     model_choice, private = context.model_choice, dict(api_visibility="private", show_progress="hidden")
-    # Every stroke re-reads, each in turn. Not always_last: gradio replays a deferred run with the event data of
-    # the run it waited for, so the strokes drawn while one was being read would be lost from the answer.
-    drawn.input(read_drawing, model_choice, reads, trigger_mode="multiple", **private) \
-          .then(show_maps, [context.current, model_choice], shown, **private)
+    # Every stroke re-reads, and the newest read's answer stays (pad.Turns). Not always_last: gradio replays a
+    # deferred run with the event data of the run it waited for, so the strokes drawn while one was being read
+    # would be lost from the answer.
+    drawn.input(read_drawing, model_choice, [*reads, turn], trigger_mode="multiple", **private) \
+          .then(show_drawing_maps, [context.current, model_choice, turn], shown, **private)
     upload.upload(read_upload, [upload, model_choice], reads, **private) \
           .then(show_maps, [context.current, model_choice], shown, **private)
     examples.select(read_example, model_choice, reads, **private) \

@@ -50,7 +50,7 @@ def test_predict_drawing_then_maps_is_the_label_first_then_the_pictures(models):
     example = models["mnist"].example(3)
     canvas = np.full((336, 336), 255, np.uint8)
     canvas[28:308, 28:308] = 255 - np.kron(example.pixels, np.ones((10, 10), np.uint8))  # black ink on white
-    current, status, label = predict.read_drawing("mnist", stroke(canvas))
+    current, status, label, _ = predict.read_drawing("mnist", stroke(canvas))
     assert current.source == "your drawing" and current.original is not None
     assert max(label, key=label.get) == "3"
     *pictures, words = predict.show_maps(current, "mnist")
@@ -61,7 +61,7 @@ def test_predict_drawing_then_maps_is_the_label_first_then_the_pictures(models):
                                            (None, "Draw a digit on the pad")], ids=["blank", "cleared"])
 def test_predict_a_blank_or_cleared_pad_asks_for_a_digit_and_clears_the_maps(models, canvas, words):
     from tabs import predict
-    current, status, label = predict.read_drawing("mnist", stroke(canvas))
+    current, status, label, _ = predict.read_drawing("mnist", stroke(canvas))
     assert current is None and label == predict.PROMPT and words in status
     assert predict.show_maps(current, "mnist") == predict.NO_MAPS
     assert_friendly(status)
@@ -74,7 +74,7 @@ def test_predict_a_drawing_that_is_not_a_png_data_url_gets_a_message(models):
     for value in ["data:image/png;base64,!!!", "data:text/html;base64,PGI+", "data:image/png;base64,",
                   "data:image/png;base64," + "A" * 5_000_000, 42, ["a list"],
                   "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAA"]:  # a PNG cut off after its header
-        current, status, label = predict.read_drawing("mnist-tiny", pad.event(value))
+        current, status, label, _ = predict.read_drawing("mnist-tiny", pad.event(value))
         assert current is None and label == predict.PROMPT, value
         assert_friendly(status)
     assert predict.read_drawing("mnist-tiny", gr.EventData(None, None))[0] is None  # an event without data
@@ -88,7 +88,7 @@ def test_predict_one_dot_on_the_pad_is_refused_as_too_small(models, digits):
     confidences = predict.read_drawing("mnist-tiny", stroke(np.asarray(canvas)))[2]
     assert max(confidences, key=confidences.get) == str(label)
     # one pen dot spans 27 of the pad's 336 pixels, under vit.preprocess.MIN_SPAN: a message, never a guess
-    current, status, label = predict.read_drawing("mnist-tiny", stroke(np.asarray(dot_on(CANVAS))))
+    current, status, label, _ = predict.read_drawing("mnist-tiny", stroke(np.asarray(dot_on(CANVAS))))
     assert current is None and label == predict.PROMPT and "too small to be a digit" in status, status
     assert_friendly(status)
 
@@ -455,3 +455,29 @@ def test_every_component_of_our_own_is_drawn_by_gradios_own_svelte_component(mod
     for block in ours:
         base = next(kind for kind in type(block).__mro__ if kind.__module__.startswith("gradio."))
         assert block.get_block_name() == base.__name__.lower(), type(block)
+
+
+def test_a_read_overtaken_by_a_newer_strokes_read_leaves_the_answer_to_it(models):
+    import gradio as gr
+
+    from tabs import pad, predict
+    from tabs.pad import Turns
+    turns = Turns(sessions=2)
+    first = turns.start("visitor")
+    second = turns.start("visitor")
+    turns.start("another")
+    assert turns.overtaken("visitor", first) and not turns.overtaken("visitor", second)
+    assert not turns.overtaken(None, first)  # a call without a session (a test, the bench) is never overtaken
+    turns.start("a third")  # past two sessions the oldest is forgotten: its reads are no longer compared
+    assert not turns.overtaken("visitor", first)
+
+    class Request:  # what gradio hands the handler: the visitor's session
+        session_hash = "a visitor drawing fast"
+    stroke = pad.event(None)
+    slow = predict.TURNS.start(Request.session_hash)  # a read that started first and is still running
+    answer = predict.read_drawing("mnist", stroke, Request())
+    assert answer[1:3] != (gr.skip(), gr.skip()) and answer[3] > slow  # the newer read answers
+    assert predict.TURNS.overtaken(Request.session_hash, slow)  # the slow one, finishing now, would be dropped
+    skipped = (gr.skip(),) * len(predict.NO_MAPS)
+    assert predict.show_drawing_maps(None, "mnist", slow, Request()) == skipped  # nor its maps
+    assert predict.show_drawing_maps(None, "mnist", answer[3], Request()) != skipped  # the newest read's maps show
