@@ -27,6 +27,7 @@ from vit.evaluate import TrainingFacts, write_model_folder
 from vit.hub import REPO_ID, PushError, check_push_access, push_folder
 from vit.model import ViT
 from vit.optimiser import read_checkpoint_state
+from vit.pictures import plural
 from vit.recipe import PRESETS, Recipe
 from vit.tiling import CUTS
 from vit import distributed, faithfulness, pacing
@@ -99,14 +100,15 @@ def presets_text() -> str:
     for preset, folder in PRESET_FOLDERS.items():
         architecture, recipe = PRESETS[preset]
         shape = (f"tile {architecture['tile_size']}, embedding {architecture['embed_size']}, "
-                 f"{architecture['num_layers']} blocks, {architecture['num_heads']} heads")
+                 f"{plural(architecture['num_layers'], 'block')}, {plural(architecture['num_heads'], 'head')}")
         try:
             evaluation = read_evaluation(WEIGHTS_ROOT / folder)
         except ValueError:  # a checkout without that folder still gets --help
             lines.append(f"  {preset:8} {shape}, {recipe.epochs} epochs")
             continue
-        lines.append(f"  {preset:8} {shape}: {evaluation.accuracy * 100:.2f} % after {len(evaluation.history)} epochs,"
-                     f" {(evaluation.run_seconds or 0) / 60:.0f} min on {evaluation.device} (weights/{folder})")
+        lines.append(f"  {preset:8} {shape}: {evaluation.accuracy * 100:.2f} %\n{'':11}after "
+                     f"{len(evaluation.history)} epochs, {(evaluation.run_seconds or 0) / 60:.0f} min on "
+                     f"{evaluation.device} (weights/{folder})")
     return "\n".join(lines) + "\n"
 
 

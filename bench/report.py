@@ -233,8 +233,8 @@ def notes(results: dict) -> list[str]:
              *(f"- {name}: weights `{part['weights']}`, {part['parameters']:,} parameters, "
                f"{part['threads']} thread (the 10k evaluation also on all cores)"
                for name, part in results["inference"].items()),
-             "- Before / now: each speed choice in `vit.training` and `vit.analysis` timed beside the code it "
-             "replaced, medians on 1 thread in the same run."]
+             "- Before / now: each speed choice in `vit.augment`, `vit.optimiser` and `vit.analysis` timed beside the "
+             "code it replaced, medians on 1 thread in the same run."]
     if update and not update.get("not_measured"):
         lines.append(f"- Predict update in process: `tabs.predict.read_drawing` then `show_maps` on "
                      f"{update['runs']} MNIST test digits sent as the drawing pad sends a stroke (black on white, "

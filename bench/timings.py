@@ -46,7 +46,7 @@ SKETCH_SIDE = 336  # the Predict tab's drawing pad (tabs/pad.py SIDE)
 
 
 def bench_choices(train_split: Split, test_split: Split, model: ViT, name: str, budget: Budget) -> dict:
-    """Each speed choice of vit.training / vit.analysis beside what it replaced, timed in the same run."""
+    """Each speed choice of vit.augment, vit.optimiser and vit.analysis beside what it replaced, timed in the same run."""
     torch.set_num_threads(OUR_THREADS)
     architecture, recipe = PRESETS["tiny"]
     images = train_split.batch(torch.arange(128))[0]

@@ -72,10 +72,10 @@ def write_folder(folder: str | Path, model: ViT, answers: Answers, evaluation: E
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     save_file({k: v.contiguous() for k, v in _kept_images(answers).items()}, str(folder / EVALUATION_TENSORS))
-    rewrite_choices(folder, model, evaluation, chosen)
+    write_records(folder, model, evaluation, chosen)
 
 
-def rewrite_choices(folder: str | Path, model: ViT, evaluation: Evaluation, chosen: dict | None) -> None:
+def write_records(folder: str | Path, model: ViT, evaluation: Evaluation, chosen: dict | None) -> None:
     """Write calibration.json (when there are choices), evaluation.json and the model card of a folder (the
     weights and the stored test images stay)."""
     folder = Path(folder)

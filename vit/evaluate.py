@@ -18,7 +18,7 @@ import torch
 from . import faithfulness, rendered, validation
 from .analysis import predict_split
 from .bundle import (Answers, add_to_evaluation, load_folder, read_calibration, read_dataset, read_model,
-                     rewrite_choices, summarise, write_folder)
+                     write_records, summarise, write_folder)
 from .calibration import expected_calibration_error
 from .data import DATA_DIR_VARIABLE, DataError, Split, carve_validation, load_split
 from .datasets import DATASETS, dataset as describe
@@ -26,6 +26,9 @@ from .model import ViT
 from .record import Evaluation
 from .validation import logits_of
 
+
+# After training (train.py, the bench), everything a model folder records is measured here and written by its
+# owner, vit.bundle; the command line below measures a written folder again.
 
 @dataclass(frozen=True)
 class TrainingFacts:
@@ -83,7 +86,7 @@ def refit_folder(folder: Path, val_split: Split, test_split: Split) -> Evaluatio
     bundle = load_folder(folder)
     chosen, reported = choose_and_report(bundle.model, val_split, test_split, bundle.dataset)
     evaluation = bundle.evaluation.with_parts(**reported)
-    rewrite_choices(folder, bundle.model, evaluation, chosen)
+    write_records(folder, bundle.model, evaluation, chosen)
     return evaluation
 
 
