@@ -21,6 +21,7 @@ from vit.data import Split, load_split
 from vit.distributed import ALONE, Team, share, steps_per_epoch
 from vit.recipe import Recipe
 from vit.training import train
+from vit.bundle import read_evaluation
 
 # No augmentation, smoothing or dropout: the step is then a function of the batch alone, and the gradient of the
 # mean loss over a batch is the mean of the gradients over its two halves.
@@ -110,11 +111,11 @@ def test_torchrun_with_two_processes_trains_and_writes_one_folder(data_dir, tmp_
     assert result.stderr.count("training model: 5,738 parameters") == 1  # the leader alone speaks and writes
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints", "model"]
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["model.safetensors"]
-    evaluation = json.loads((tmp_path / "model" / "evaluation.json").read_text())
-    first_epoch, second_epoch = evaluation["history"]
+    evaluation = read_evaluation(tmp_path / "model")
+    first_epoch, second_epoch = evaluation.history
     assert second_epoch["val_loss"] < first_epoch["val_loss"] and second_epoch["val_accuracy"] > 0.5
-    assert evaluation["device"] == "2 processes, each cpu, 1 thread(s)"
-    assert evaluation["command"].startswith("torchrun --nproc-per-node 2 train.py --preset tiny")
+    assert evaluation.device == "2 processes, each cpu, 1 thread(s)"
+    assert evaluation.command.startswith("torchrun --nproc-per-node 2 train.py --preset tiny")
     # the model a single process builds, and that the shipped single-process tiny model has
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     assert config == json.loads((ROOT / "weights" / "mnist-tiny" / "config.json").read_text())

@@ -4,6 +4,7 @@ own definitions, and the stored scoreboards recomputed by the evaluate command."
 import json
 import subprocess
 import sys
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from conftest import ROOT
 from vit import ViT, faithfulness
 from vit.analysis import METHODS, integrated_gradients, relevance, tile_maps
 from vit.walk import walk
+from vit.bundle import read_evaluation
 
 GRID, SEEN = 4, 6  # the tiny config's 4 × 4 tiles; the one tile the hand-built model reads (row 1, column 2)
 
@@ -153,7 +155,7 @@ def test_the_stored_scoreboard_is_what_the_evaluate_command_measures(data_dir, n
     """On 25 of the 1,000 test images, spread evenly over them, each method's mean areas must sit within 4 of
     their own standard errors of the stored 1,000-image means (the randomisation test on 1 image: the slow part)."""
     folder = ROOT / "weights" / name
-    stored = json.loads((folder / "evaluation.json").read_text())["faithfulness"]["scoreboard"]
+    stored = asdict(read_evaluation(folder).faithfulness.scoreboard)
     run = subprocess.run([sys.executable, "-m", "vit.evaluate", str(folder), "--data-dir", str(data_dir),
                           "--faithfulness", "--json", "--count", "25", "--randomised", "1"], cwd=ROOT,
                          capture_output=True, text=True, timeout=900)

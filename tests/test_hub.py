@@ -22,7 +22,7 @@ import yaml
 from hub_server import StandInHub, Token
 from model_files import config_with, truncated, weights_with
 from vit import ViT
-from vit.bundle import load_folder
+from vit.bundle import load_folder, read_evaluation
 from vit.data import Split
 from vit.bundle import CALIBRATION
 from vit.hub import MODEL_FILES, REPO_ID, hub_timeout, model_name, parse_spec
@@ -159,8 +159,8 @@ def test_train_push_then_pull_gives_identical_logits(trained_and_pushed, tmp_pat
     bundles, _ = pull(["alice/vit-mnist"], hub_env(server.endpoint, tmp_path / "hf_home"), tmp_path)
     assert [(b["name"], b["source"], b["notice"]) for b in bundles] == [("mnist", "alice/vit-mnist@main", None)]
     assert torch.equal(torch.tensor(bundles[0]["logits"]), local_logits(workdir / "model"))
-    measured = json.loads((workdir / "model" / "evaluation.json").read_text())["faithfulness"]  # --faithfulness 20
-    assert measured["scoreboard"]["count"] == 20 and set(measured["verdicts"]) == {
+    measured = read_evaluation(workdir / "model").faithfulness  # --faithfulness 20
+    assert measured.scoreboard.count == 20 and set(measured.verdicts) == {
         "attention", "rollout", "saliency", "integrated gradients", "occlusion", "relevance"}
 
 

@@ -1,6 +1,5 @@
 """Pacing a run: budgets parsed, epochs sized from measured speed, threads chosen by measurement."""
 
-import json
 import math
 import os
 import subprocess
@@ -13,6 +12,7 @@ from conftest import ROOT, TINY
 from vit import ViT, pacing
 from vit.data import Split
 from vit.recipe import PRESETS
+from vit.bundle import read_evaluation
 
 
 @pytest.mark.parametrize("text, seconds", [("90s", 90), ("3m", 180), ("1.5h", 5400), ("200", 200), (" 2M ", 120)])
@@ -88,13 +88,13 @@ def test_a_budget_run_sizes_its_epochs_and_says_so_in_its_card(data_dir, tmp_pat
                        "--no-progress", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "threads: 1: " in result.stderr and "budget 15 s:" in result.stderr
-    evaluation = json.loads((tmp_path / "model" / "evaluation.json").read_text())
-    paced = evaluation["pacing"]
-    assert paced["budget_seconds"] == 15 and paced["planned_epochs"] == evaluation["recipe"]["epochs"] >= 1
-    assert len(evaluation["history"]) == paced["planned_epochs"] and "faithfulness" not in evaluation
-    assert paced["threads"] in (1, 2) and paced["run_seconds"] > 0 and paced["seconds_per_step"] > 0
+    evaluation = read_evaluation(tmp_path / "model")
+    paced = evaluation.pacing
+    assert paced.budget_seconds == 15 and paced.planned_epochs == evaluation.recipe["epochs"] >= 1
+    assert len(evaluation.history) == paced.planned_epochs and evaluation.faithfulness is None
+    assert paced.threads in (1, 2) and paced.run_seconds > 0 and paced.seconds_per_step > 0
     card = (tmp_path / "model" / "README.md").read_text()
-    assert "a budget of 15 s (`--budget`)" in card and f"{paced['planned_epochs']} epochs fitted" in card
+    assert "a budget of 15 s (`--budget`)" in card and f"{paced.planned_epochs} epochs fitted" in card
     # its checkpoint cannot be resumed by another architecture (this run stands in for a training of its own)
     result = run_train("--preset", "tiny", "--data-dir", str(data_dir), "--output", "model", "--embed-size", "32",
                        "--resume", cwd=tmp_path)

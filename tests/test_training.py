@@ -23,6 +23,7 @@ from vit.evaluate import TrainingFacts, write_model_folder
 from vit.optimiser import learning_rate
 from vit.recipe import PRESETS, Recipe
 from vit.training import Interrupted, train
+from vit.bundle import read_evaluation
 
 QUICK = Recipe(epochs=1, batch_size=128, lr=3e-3, warmup_epochs=0.1, label_smoothing=0.0, ema_decay=0.99,
                rotate=0, shift=0, scale=0)
@@ -221,18 +222,18 @@ def test_help_documents_every_option(tmp_path):
                                   "fashion/fashion-mnist-tiny", "fashion/fashion-mnist"])
 def test_shipped_weights_reach_their_model_card_figure(name, data_dir):
     folder = ROOT / "weights" / name
-    evaluation = json.loads((folder / "evaluation.json").read_text())
-    claimed = evaluation["accuracy"]
+    evaluation = read_evaluation(folder)
+    claimed = evaluation.accuracy
     result = subprocess.run([sys.executable, "-m", "vit.evaluate", str(folder), "--data-dir", str(data_dir), "--json"],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     measured = json.loads(result.stdout)
-    assert measured["n"] == 10_000 and measured["dataset"] == evaluation["dataset"]  # its own test split
+    assert measured["n"] == 10_000 and measured["dataset"] == evaluation.dataset  # its own test split
     assert abs(measured["accuracy"] - claimed) <= 0.0005  # within 0.05 points of the card
     card = (folder / "README.md").read_text()
     assert f"{claimed * 100:.2f} %" in card
-    ece = evaluation["calibration"]
-    assert measured["ece_after"] == pytest.approx(ece["ece_after"], abs=1e-4) and measured["ece_after"] <= 0.015
-    assert f"{ece['ece_before'] * 100:.2f} % before, {ece['ece_after'] * 100:.2f} % after" in card
+    ece = evaluation.calibration
+    assert measured["ece_after"] == pytest.approx(ece.ece_after, abs=1e-4) and measured["ece_after"] <= 0.015
+    assert f"{ece.ece_before * 100:.2f} % before, {ece.ece_after * 100:.2f} % after" in card
 
 
 @pytest.mark.slow
@@ -271,7 +272,7 @@ def straight_run(data_dir, tmp_path_factory) -> dict:
     workdir = tmp_path_factory.mktemp("straight")
     result = run_train(*run_args(data_dir), cwd=workdir)
     assert result.returncode == 0, result.stderr[-2000:]
-    return json.loads((workdir / "model" / "evaluation.json").read_text())
+    return read_evaluation(workdir / "model").to_json()
 
 
 def interrupt_after_first_checkpoint(args: list[str], cwd: Path, sig: signal.Signals) -> subprocess.CompletedProcess:
@@ -317,7 +318,7 @@ def test_interrupted_training_keeps_its_checkpoint_and_the_printed_resume_ends_l
         return  # the resumed run is the same for both signals: SIGTERM's is run to the end (CI time)
     resumed = run_train(*resume[2:], cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert comparable(json.loads((tmp_path / "model" / "evaluation.json").read_text())) == comparable(straight_run)
+    assert comparable(read_evaluation(tmp_path / "model").to_json()) == comparable(straight_run)
 
 
 @pytest.mark.slow
