@@ -5,13 +5,13 @@ import gradio as gr
 import numpy as np
 import torch
 
-from vit.analysis import attention_distance, filter_components, mean_attention_distance, positional_similarity
+from vit.analysis import attention_distance, mean_attention_distance, positional_similarity
 from vit.bundle import ModelBundle
 from vit.registry import bundle, cached
 from vit.tiling import cut_words
 
 from . import images
-from .shared import Context, TabWiring
+from .shared import Context, TabWiring, components_picture
 
 KINDS = {"learned": "These position vectors were **learned** from data, starting from random noise.",
          "sinusoidal": "This model uses fixed **sinusoidal** position codes: nothing here was learned.",
@@ -56,13 +56,6 @@ def figure_seven(model: ModelBundle) -> tuple[np.ndarray, np.ndarray, np.ndarray
     raw = plots.render(plots.embedding_matrix_figure(vit.pos_embedding[0].detach()))
     return components, grid, reach, raw, KINDS[vit.pos_embedding_kind] + "\n\n" + distance_words(
         measured, uniform, len(model.examples()[0]), model.noun)
-
-
-@cached(maxsize=None)
-def components_picture(model_name: str) -> np.ndarray:
-    """Figure 7 left, drawn once per model (the walk's step 2 shows it too)."""
-    from vit import plots
-    return plots.render(plots.filter_components_figure(*filter_components(bundle(model_name).model)))
 
 
 @cached(maxsize=None)

@@ -12,9 +12,11 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from vit.bundle import ModelBundle
 from vit import pictures
+from vit.analysis import filter_components
+from vit.bundle import ModelBundle
 from vit.pictures import plural
+from vit.registry import bundle, cached
 from vit.tiling import cut_words
 
 
@@ -104,3 +106,11 @@ def model_summary(bundle: ModelBundle) -> str:
     return (f"**{bundle.name}**: {cut_words(model.cut, model.tile_size)} → {model.num_tiles} words + CLS = "
             f"{model.num_tiles + 1} tokens · {plural(model.num_layers, 'layer')} × {plural(model.num_heads, 'head')} · "
             f"{parameters:,} parameters{accuracy}  \nsource: `{shown_source(bundle.source)}`")
+
+
+@cached(maxsize=None)
+def components_picture(model_name: str) -> np.ndarray:
+    """Figure 7 left (the principal components of the tile filters), drawn once per model: the What-it-learned
+    tab and the walk's step 2 both show it."""
+    from vit import plots  # matplotlib loads with the first figure, not at start-up
+    return plots.render(plots.filter_components_figure(*filter_components(bundle(model_name).model)))

@@ -22,8 +22,7 @@ from vit.walk import Walk, walk
 
 from . import images
 from .picture import Picture, picture_or_start
-from .positions import components_picture
-from .shared import Context, TabWiring, plural
+from .shared import Context, TabWiring, components_picture, plural
 
 FACTOR = 10  # screen pixels per input pixel in the clickable pictures: a 4-pixel tile is 40 px, room for a number
 QUERY, KEY = (0, 170, 110), (255, 150, 0)  # the boxes around the chosen query and key tiles

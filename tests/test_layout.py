@@ -37,6 +37,16 @@ def test_the_library_imports_no_ui_and_the_api_no_tab():
     assert not {name for name in imported(ROOT / "api.py") if name.split(".")[0] == "tabs"}
 
 
+def test_no_tab_imports_another_tab():
+    """What tabs share (the current picture, menus, pictures two tabs show) lives in tabs.picture and tabs.shared;
+    only tabs/__init__ assembles the tabs."""
+    tabs = {path.stem for path in (ROOT / "tabs").glob("*.py")} - {"__init__", "shared", "picture", "pad", "images"}
+    for path in (ROOT / "tabs").glob("*.py"):
+        if path.stem != "__init__":
+            others = {name.split(".")[1] for name in imported(path) if name.startswith("tabs.")} & tabs
+            assert not others - {path.stem}, f"{path.name} imports the tab(s) {sorted(others)}"
+
+
 def test_only_the_folders_owner_names_its_json_files():
     owner = ROOT / "vit" / "bundle.py"
     for path in SOURCES:
