@@ -46,6 +46,8 @@ def test_parts_measured_later_join_the_record_and_are_checked(tmp_path):
     assert added.faithfulness == read_evaluation(ROOT / "weights" / "mnist-tiny").faithfulness  # the rest stays
     with pytest.raises(ValueError, match="pacing has 'speed'"):
         add_to_evaluation(folder, pacing={"threads": 2, "speed": 3})
+    with pytest.raises(ValueError, match="no part 'speed'"):
+        add_to_evaluation(folder, speed=3)
 
 
 def test_a_budget_sentence_only_for_a_budget_run():

@@ -137,6 +137,9 @@ class Evaluation:
     def with_parts(self, **parts) -> "Evaluation":
         """A copy with some top-level parts replaced, each given as its plain JSON (as the producers make it)."""
         hints = typing.get_type_hints(Evaluation)
+        unknown = sorted(set(parts) - set(hints))
+        if unknown:
+            raise ValueError(f"evaluation has no part {unknown[0]!r}")
         return replace(self, **{name: _value(hints[name], value, name) for name, value in parts.items()})
 
 
