@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from vit.bundle import ModelBundle
+from vit.datasets import DEFAULT
 from vit.preprocess import DIGITS, ImageError, open_data_url, open_image, to_model_input
 
 ORIGINAL_SIDE = 280  # the "your image" thumbnail: enough to recognise it, cheap to send
@@ -20,9 +21,8 @@ class Picture:
     input: np.ndarray                 # (28, 28) float32 in [0, 1]: what the model reads
     source: str                       # "your drawing", "a test 7", ...
     original: np.ndarray | None = None  # the visitor's own picture, small, for "your image"
-    dataset: str = "mnist"            # whose framing (and stored examples) it has: a model of another dataset
+    dataset: str = DEFAULT            # whose framing (and stored examples) it has: a model of another dataset
                                       # starts from its own example instead (picture_or_start)
-
 
 
 def thumbnail(picture: Image.Image | np.ndarray) -> np.ndarray:
@@ -64,7 +64,7 @@ def framed_picture(opener, sent, source: str, model: ModelBundle | None) -> Pict
     try:
         image = opener(sent)
         framed = to_model_input(image, model.framing if model else DIGITS).numpy()
-        return Picture(framed, source, thumbnail(image), model.dataset if model else "mnist")
+        return Picture(framed, source, thumbnail(image), model.dataset if model else DEFAULT)
     except ImageError as error:
         return str(error)
 
