@@ -2,7 +2,7 @@
 deleting and inserting tiles in their order, and the model's scoreboard from evaluation.json (vit.faithfulness).
 """
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 import gradio as gr
 import numpy as np
@@ -52,7 +52,7 @@ def picture_words(model: ModelBundle, result: dict, target: int, asked: bool) ->
     random_deleted, random_inserted = areas["random"]
     why = f"why *{name}*" if asked else f"its answer, *{name}*"
     table = picture_table(result)
-    if float(result["deletion"]["random"][0]) < 0.05:  # p(class) of the whole picture
+    if float(result["deletion"]["random"][0]) < 0.05:  # p(class) of the whole picture (picture_view: the same)
         return (f"Explaining {why}: p({name}) is under 5 % on this picture to begin with, so blanking tiles cannot "
                 f"lower it and the curves cannot rank the methods. The maps still show where each method finds "
                 f"evidence for *{name}* (bright; for the two signed ones red, and blue against it); attention and "
@@ -64,6 +64,37 @@ def picture_words(model: ModelBundle, result: dict, target: int, asked: bool) ->
             f"same whatever class you ask about.\n\n{table}")
 
 
+def bottom_line(model: ModelBundle, picture_best: str | None, refusal: str | None) -> str:
+    """Which map to believe for this model, from both tests over the scoreboard's pictures, then what this
+    picture's curves add; a picture the model refuses says so first."""
+    lines = [f"**The Predict tab refuses this picture.** {refusal} The maps below explain an answer it does not "
+             f"give."] if refusal else []
+    measured = model.evaluation.faithfulness
+    if not measured:
+        return "\n\n".join(lines + [f"**Bottom line:** {model.name} has no scoreboard, so only this picture's "
+                                      f"curves speak: one picture is a hint, not a test."])
+    board, randomised = asdict(measured.scoreboard), asdict(measured.randomisation)
+    believe, judged = faithfulness.to_believe(board, randomised), faithfulness.judge(board, randomised)
+    fastest = min(judged, key=lambda name: judged[name].deletion)
+    if believe is None:
+        verdict = (f"**Bottom line for {model.name}:** no map is both faithful and sane on its {board['count']:,} "
+                   f"test {model.noun}s; treat every map as a hint.")
+    else:
+        verdict = (f"**Bottom line for {model.name}:** believe **{believe}**. On {board['count']:,} test "
+                   f"{model.noun}s it finds the tiles the answer needs ({judged[believe].ratio:.0%} of a random "
+                   f"order's deletion area) and passes the sanity check.")
+        if fastest != believe:
+            why = "fails the sanity check: it shows the picture more than the decision" if not judged[fastest].sane \
+                else "is not faithful enough"
+            verdict += f" {fastest.capitalize()} finds them faster but {why}."
+    lines.append(verdict)
+    if picture_best is not None:
+        agrees = ("the same method" if picture_best == believe else
+                  "one picture; the scoreboard's many pictures weigh more")
+        lines.append(f"On this picture **{picture_best}** did best ({agrees}).")
+    return "\n\n".join(lines)
+
+
 def picture_table(result: dict) -> str:
     areas = result["areas"]
     rows = "\n".join(f"| {method} | {areas[method][0]:.3f} | {areas[method][1]:.3f} |" for method in result["names"])
@@ -71,15 +102,26 @@ def picture_table(result: dict) -> str:
             + rows)
 
 
-def picture_view(model: ModelBundle, picture: Picture, choice: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+@dataclass(frozen=True)
+class PictureTest:
+    """One picture's test of the six maps, as the tab shows it."""
+    maps: np.ndarray           # the six maps side by side
+    curves: np.ndarray         # deletion and insertion curves
+    words: str                 # the sentence and table under them
+    best: str | None           # the method whose deletion fell fastest; None when the curves cannot rank them
+
+
+def picture_view(model: ModelBundle, picture: Picture, choice: str | None) -> PictureTest:
     """The maps, the deletion and insertion curves, and the sentence and table under them, for one picture."""
     from vit import plots
     target = target_class(model, picture, choice)
     result = faithfulness.picture_test(model.model, torch.from_numpy(picture.input), target, model.temperature)
     curves = plots.render(plots.perturbation_figure(result["steps"], result["deletion"], result["insertion"],
                                                     model.class_names[target]))
-    return (maps_picture(picture, result["maps"], result["areas"]), curves,
-            picture_words(model, result, target, choice in model.class_names))
+    ranked = float(result["deletion"]["random"][0]) >= 0.05  # below, blanking tiles cannot lower p(class)
+    return PictureTest(maps_picture(picture, result["maps"], result["areas"]), curves,
+                       picture_words(model, result, target, choice in model.class_names),
+                       faithfulness.most_faithful(result["areas"]) if ranked else None)
 
 
 def scoreboard_words(model: ModelBundle) -> str:
@@ -132,9 +174,11 @@ def show_trust(model_name: str, current: Picture | None, choice: str | None):
     model = bundle(model_name)
     picture = picture_or_start(model, current)
     choice = choice if choice in class_choices(model) else ANSWER
+    tested, reading = picture_view(model, picture, choice), model.read(picture.input)
     heading = (f"Testing the maps of **{picture.source}** on **{model.name}**: draw, upload or pick another picture "
-               f"in the Predict tab.")
-    return (heading, gr.Radio(class_choices(model), value=choice), *picture_view(model, picture, choice),
+               f"in the Predict tab.\n\n"
+               + bottom_line(model, tested.best, reading.verdict.message if reading.refused else None))
+    return (heading, gr.Radio(class_choices(model), value=choice), tested.maps, tested.curves, tested.words,
             *model_view(model.name))
 
 

@@ -344,6 +344,37 @@ def test_a_folder_without_a_scoreboard_says_how_to_measure_it(models):
     model = models["mnist"]
     bare = replace(model, evaluation=replace(model.evaluation, faithfulness=None))
     assert "--faithfulness --write" in trust.scoreboard_words(bare)
+    assert "has no scoreboard, so only this picture's curves speak" in trust.bottom_line(bare, "occlusion", None)
+
+
+@pytest.mark.parametrize("name, believe, faster", [("mnist", "relevance", "Rollout"),
+                                                    ("mnist-tiny", "integrated gradients", None),
+                                                    ("mnist-fast", "integrated gradients", None)])
+def test_which_map_to_trust_ends_in_a_bottom_line_from_both_tests(models, name, believe, faster):
+    from tabs import trust
+    heading = trust.show_trust(name, None, None)[0]
+    assert f"**Bottom line for {name}:** believe **{believe}**" in heading
+    assert "On this picture **" in heading and "refuses" not in heading
+    # the method with the fastest deletion is named when it is not the one to believe, with the reason
+    assert (f"{faster} finds them faster but fails the sanity check" in heading) if faster else "faster" not in heading
+
+
+def test_a_strip_model_with_no_map_both_faithful_and_sane_says_so(models, zoo):
+    from tabs import trust
+    with registered([*models.values(), zoo["vertical-strips-2"]]):
+        heading = trust.show_trust("vertical-strips-2", None, None)[0]
+    assert "no map is both faithful and sane on its 1,000 test digits; treat every map as a hint" in heading
+
+
+def test_a_refused_picture_says_so_before_its_maps_are_explained(models):
+    from vit import probes
+    from tabs import trust
+    model = models["mnist"]
+    noise = np.asarray(probes.noise(np.random.default_rng(0)).convert("L").resize((28, 28)), np.float32) / 255
+    picture = current.Picture(noise, "some noise")
+    assert model.read(picture.input).refused  # the Predict tab gives no digit for it
+    heading = trust.show_trust("mnist", picture, None)[0]
+    assert heading.index("**The Predict tab refuses this picture.**") < heading.index("**Bottom line for mnist:**")
 
 
 @pytest.mark.parametrize("component", ["Image", "Gallery"])

@@ -16,6 +16,7 @@ Areas are means over the fraction of tiles blanked (or put back), 0 to 1, of the
 
 import copy
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -204,28 +205,62 @@ def randomisation(model: ViT, split: Split, count: int = RANDOMISED_IMAGES, seed
     return {"count": len(images), "stages": names, "methods": correlations}
 
 
-def verdicts(board: dict, randomised: dict) -> dict[str, str]:
-    """Per method, in plain words: does it beat a random order, and does it pass the sanity check? A map that
-    still looks like the trained model's once the head and the top half of the blocks are re-drawn at random
-    (rank correlation above SURVIVES) fails it: it shows the picture and the lower layers, not the decision."""
+@dataclass(frozen=True)
+class Judgement:
+    """One method's two tests over many pictures: does it find the tiles the answer needs, and does it show the
+    decision rather than the picture?"""
+    deletion: float       # mean deletion area
+    ratio: float          # of a random order's deletion area
+    faithful: bool        # ratio at most BEATS_RANDOM
+    correlation: float    # rank correlation with the trained model's maps, head and top half re-drawn
+    sane: bool            # that correlation at most SURVIVES: it passes the sanity check
+    blind: bool           # re-drawing the head leaves its maps as they were: it shows one map for every class
+
+
+def judge(board: dict, randomised: dict) -> dict[str, Judgement]:
+    """Each method's Judgement from the stored scoreboard and randomisation test."""
     random_deletion = board["methods"]["random"]["deletion"]["mean"]
-    half = math.ceil((len(randomised["stages"]) - 2) / 2)  # stage k: the head and the top k blocks re-drawn
-    words = {}
+    half = _half(randomised)
+    judged = {}
     for name in METHODS:
         deletion = board["methods"][name]["deletion"]["mean"]
         ratio = deletion / random_deletion if random_deletion > 0 else float("inf")
         cascade = randomised["methods"][name]
-        faithful = (f"faithful: blanking its top tiles first removes the answer fast (deletion area {deletion:.3f}, "
-                    f"{ratio:.0%} of a random order's)" if ratio <= BEATS_RANDOM else
-                    f"weak at finding the tiles the answer needs (deletion area {deletion:.3f}, {ratio:.0%} of a "
-                    f"random order's)")
-        sane = (f"it fails the sanity check: with the head and the top {half} of {len(randomised['stages']) - 2} "
-                f"blocks re-drawn at random its maps still correlate {cascade[half]:.2f} with the trained model's"
-                if cascade[half] > SURVIVES else
-                f"it passes the sanity check: with the head and the top {half} blocks re-drawn at random its maps "
-                f"correlate {cascade[half]:.2f} with the trained model's (all weights re-drawn: {cascade[-1]:.2f})")
+        judged[name] = Judgement(deletion, ratio, ratio <= BEATS_RANDOM, cascade[half], cascade[half] <= SURVIVES,
+                                 cascade[0] > 0.999)
+    return judged
+
+
+def to_believe(board: dict, randomised: dict) -> str | None:
+    """The method to believe: faithful and sane, the fastest deletion among those; None when none is both."""
+    judged = judge(board, randomised)
+    both = [name for name, judgement in judged.items() if judgement.faithful and judgement.sane]
+    return min(both, key=lambda name: judged[name].deletion) if both else None
+
+
+def _half(randomised: dict) -> int:
+    """The randomisation stage with the head and the top half of the blocks re-drawn (stage k: the top k)."""
+    return math.ceil((len(randomised["stages"]) - 2) / 2)
+
+
+def verdicts(board: dict, randomised: dict) -> dict[str, str]:
+    """Per method, in plain words: does it beat a random order, and does it pass the sanity check? A map that
+    still looks like the trained model's once the head and the top half of the blocks are re-drawn at random
+    (rank correlation above SURVIVES) fails it: it shows the picture and the lower layers, not the decision."""
+    half, blocks = _half(randomised), len(randomised["stages"]) - 2
+    words = {}
+    for name, judged in judge(board, randomised).items():
+        faithful = (f"faithful: blanking its top tiles first removes the answer fast (deletion area "
+                    f"{judged.deletion:.3f}, {judged.ratio:.0%} of a random order's)" if judged.faithful else
+                    f"weak at finding the tiles the answer needs (deletion area {judged.deletion:.3f}, "
+                    f"{judged.ratio:.0%} of a random order's)")
+        sane = (f"it passes the sanity check: with the head and the top {half} blocks re-drawn at random its maps "
+                f"correlate {judged.correlation:.2f} with the trained model's (all weights re-drawn: "
+                f"{randomised['methods'][name][-1]:.2f})" if judged.sane else
+                f"it fails the sanity check: with the head and the top {half} of {blocks} blocks re-drawn at random "
+                f"its maps still correlate {judged.correlation:.2f} with the trained model's")
         blind = (" Re-drawing the classifier head leaves its maps exactly as they were: it shows the same map "
-                 "whichever class is asked about." if cascade[0] > 0.999 else "")
+                 "whichever class is asked about." if judged.blind else "")
         words[name] = f"{name.capitalize()} is {faithful}; {sane}.{blind}"
     return words
 
