@@ -69,6 +69,15 @@ def prompt(message: str, noun: str = "digit") -> tuple[str, str]:
     return f"### ✏️ {message}", PROMPT.replace("digit", noun)
 
 
+def mattered_words(model: ModelBundle) -> str:
+    """What the three maps under the answer show, with an example from the model's own dataset."""
+    return ("**Which parts mattered?** *Rollout* follows CLS's attention back through all the layers; *saliency* "
+            "shows where a little more ink would change the answer most; *occlusion* blanks one tile at a time and "
+            "measures the answer's log-odds (red: the tile supports the answer, blue: it argues against it). "
+            "Decisions often hinge on **what is missing**: look for empty areas lighting up in the saliency map — "
+            f"{model.data.absence}. Which of these maps deserves belief is tested in tab 4, *Which map to trust?*")
+
+
 def introduction(model: ModelBundle) -> str:
     """The words above the pad, for the model's dataset: a digit, or a fashion item."""
     noun = model.noun
@@ -234,7 +243,7 @@ def refresh(model_name: str, current: Picture | None):
     if current is not None and current.dataset != model.dataset:
         current = start_picture(model)
     return (current, *show(current, model_name), example_items(model), introduction(model),
-            f"or pick a test {model.noun}:")
+            f"or pick a test {model.noun}:", mattered_words(model))
 
 
 # --- Layout and wiring --------------------------------------------------------------------------------------
@@ -260,12 +269,7 @@ def build(context: Context, first: ModelBundle) -> tuple[TabWiring, Display]:
                 status = gr.Markdown(status_start, elem_id="status")
                 label = gr.Label(label_start, num_top_classes=3, label="prediction", elem_id="prediction")
                 seen = images.output_image("what the model sees", "seen", maps_start[0])
-        gr.Markdown("**Which parts mattered?** *Rollout* follows CLS's attention back through all the layers; "
-                    "*saliency* shows where a little more ink would change the answer most; *occlusion* blanks one "
-                    "tile at a time and measures the answer's log-odds (red: the tile supports the answer, blue: it "
-                    "argues against it). Decisions often hinge on **what is missing**: look for empty areas "
-                    "lighting up in the saliency map — a digit 1 is partly a 1 because there is no bar of a 7. Which of these "
-                    "maps deserves belief is tested in tab 4, *Which map to trust?*")
+        mattered = gr.Markdown(mattered_words(first))
         with gr.Row():
             rollout, saliency, occlusion = (images.output_image(name, name, maps_start[i]) for i, name in
                                             ((2, "rollout"), (3, "saliency"), (4, "occlusion")))
@@ -285,7 +289,7 @@ def build(context: Context, first: ModelBundle) -> tuple[TabWiring, Display]:
     shown = [seen, attention, rollout, saliency, occlusion, words]
     wire(context, drawn, upload, examples, reads, turn, shown)
     wiring = TabWiring("predict", tab, refresh, [context.current],
-                       [context.current, status, label, *shown, examples, intro, pick])
+                       [context.current, status, label, *shown, examples, intro, pick, mattered])
     return wiring, Display(show, [status, label, *shown])
 
 

@@ -15,9 +15,9 @@ START = 32  # images shown when the tab opens
 # --- Views --------------------------------------------------------------------------------------------------
 
 def worst_items(model: ModelBundle, count: int) -> list[tuple]:
-    """The `count` worst mistakes, captioned under each digit: read as / true / loss."""
+    """The `count` worst mistakes, captioned under each picture: read as, true label and loss, a line each."""
     names = model.class_names
-    return [(captioned(image.pixels, f"read {names[image.prediction]} · true {names[image.label]} · {image.loss:.1f}"),
+    return [(captioned(image.pixels, f"read {names[image.prediction]}\ntrue {names[image.label]}\nloss {image.loss:.1f}"),
              None) for image in model.worst(min(count, most(model)))]
 
 

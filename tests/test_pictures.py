@@ -62,3 +62,13 @@ def test_a_map_of_strips_covers_the_whole_picture():
     rgb = pictures.heatmap(strips, np.zeros((28, 28)), "inferno", 0, 13, factor=2)
     assert rgb.shape == (56, 56, 3)
     assert (rgb[:4] == rgb[0, 0]).all() and not (rgb[4] == rgb[0, 0]).all()  # each band 2 rows × factor 2
+
+
+def test_a_caption_is_never_cut_off_and_each_line_sits_under_the_picture():
+    digit = np.zeros((112, 112, 3), np.uint8)
+    short = pictures.captioned(digit, "read 5\ntrue 9\nloss 3.9")
+    assert short.shape[1] == 112 and short.shape[0] > 112 + 3 * 12  # three lines, the picture's width
+    long = pictures.captioned(digit, "read T-shirt/top · true Ankle boot")
+    caption = long[112:] < 128  # dark pixels under the picture: the letters
+    columns = np.flatnonzero(caption.any(axis=(0, 2)))
+    assert long.shape[1] > 112 and columns.min() > 0 and columns.max() < long.shape[1] - 1  # widened, not cut

@@ -133,9 +133,10 @@ def test_predict_your_image_of_a_16_bit_png_shows_the_digit(models, digits, tmp_
 def test_predict_refresh_gives_every_output_for_the_new_model(models):
     from tabs import predict
     outputs = predict.refresh("mnist-tiny", current.start_picture(models["mnist"]))
-    # the picture, status, label, five maps, their words, ten examples, the words above the pad and the examples
-    assert len(outputs) == 12 and len(outputs[9]) == 10 and outputs[0].source == "a test 7"
-    assert "Draw a digit" in outputs[10] and outputs[11] == "or pick a test digit:"
+    # the picture, status, label, five maps, their words, ten examples, the words above the pad and the examples,
+    # and what the maps show
+    assert len(outputs) == 13 and len(outputs[9]) == 10 and outputs[0].source == "a test 7"
+    assert "Draw a digit" in outputs[10] and outputs[11] == "or pick a test digit:" and "bar of a 7" in outputs[12]
 
 
 def test_a_fashion_model_has_its_own_examples_words_and_framing(models):
@@ -145,6 +146,7 @@ def test_a_fashion_model_has_its_own_examples_words_and_framing(models):
     outputs = predict.refresh(fashion.name, current.start_picture(models["mnist"]))  # from the digits' 7
     assert outputs[0].source == "a test T-shirt/top" and outputs[0].dataset == "fashion-mnist"
     assert "digit" not in outputs[10] and "Draw a fashion item" in outputs[10] and "fashion item" in outputs[11]
+    assert "digit" not in outputs[12] and "sandal" in outputs[12]  # what is missing, told with garments
     assert "T-shirt/top" in outputs[1] and "digit" not in outputs[1]
     first, _ = fashion.examples(0)
     assert np.array_equal(np.asarray(outputs[9][0][0])[::4, ::4], first[0].numpy())  # its own test T-shirt
@@ -378,15 +380,15 @@ def test_a_refused_picture_says_so_before_its_maps_are_explained(models):
 
 
 @pytest.mark.parametrize("component", ["Image", "Gallery"])
-def test_a_picture_sent_twice_is_not_rewritten_under_the_browser(component, tmp_path):
+def test_a_picture_sent_twice_is_not_rewritten_under_the_browser(component, tmp_path, monkeypatch):
     # gradio rewrites its cached copy of an array on every send; a second send of the same picture could then
     # truncate the file while the browser fetches it (the Tiling tab's picture that never showed).
-    import time
     import gradio as gr
     from gradio.processing_utils import move_files_to_cache
     from tabs import images
-    start = len(component) + int(time.time() * 1000)  # a picture of its own: the cache is shared between runs
-    picture = ((np.arange(28 * 28 * 3, dtype=np.uint64).reshape(28, 28, 3) + start) % 251).astype(np.uint8)
+    # a cache of the test's own: a cache shared between runs may hold the file an earlier run overwrote
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    picture = (np.arange(28 * 28 * 3, dtype=np.uint64).reshape(28, 28, 3) % 251).astype(np.uint8)
     block = getattr(images, component)()
     plain = getattr(gr, component)()
 

@@ -159,10 +159,15 @@ def titled(picture: np.ndarray, title: str, size: int = 13) -> np.ndarray:
 
 
 def captioned(picture: np.ndarray, caption: str, size: int = 12) -> np.ndarray:
-    """The picture with a line of text under it."""
-    canvas = Image.new("RGB", (picture.shape[1], picture.shape[0] + size + 8), PAPER)
-    canvas.paste(Image.fromarray(picture), (0, 0))
-    write(canvas, (picture.shape[1] // 2, picture.shape[0] + 3), caption, size, "ma")
+    """The picture with its caption under it, a line for each line of the caption, centred; the canvas widens
+    (on paper) rather than cut off a line longer than the picture."""
+    lines = caption.split("\n")
+    widths = [font(size).getbbox(line)[2] for line in lines]
+    width, line_height = max(picture.shape[1], max(widths) + 6), size + 4
+    canvas = Image.new("RGB", (width, picture.shape[0] + line_height * len(lines) + 4), PAPER)
+    canvas.paste(Image.fromarray(picture), ((width - picture.shape[1]) // 2, 0))
+    for index, line in enumerate(lines):
+        write(canvas, (width // 2, picture.shape[0] + 3 + index * line_height), line, size, "ma")
     return np.asarray(canvas)
 
 
