@@ -10,7 +10,7 @@ import torch
 
 from vit import faithfulness, pictures
 from vit.analysis import METHODS
-from vit.bundle import ModelBundle
+from vit.bundle import ModelBundle, Reading
 from vit.registry import bundle, cached
 
 from . import images
@@ -23,11 +23,9 @@ SIGNED = ("integrated gradients", "occlusion")  # positive supports the class, n
 
 # --- Views --------------------------------------------------------------------------------------------------
 
-def target_class(model: ModelBundle, picture: Picture, choice: str | None) -> int:
+def target_class(model: ModelBundle, reading: Reading, choice: str | None) -> int:
     """The class to explain: the one chosen, or the model's answer."""
-    if choice in model.class_names:
-        return model.class_names.index(choice)
-    return model.read(picture.input).best
+    return model.class_names.index(choice) if choice in model.class_names else reading.best
 
 
 def maps_picture(picture: Picture, maps: dict, areas: dict) -> np.ndarray:
@@ -44,19 +42,24 @@ def maps_picture(picture: Picture, maps: dict, areas: dict) -> np.ndarray:
     return pictures.side_by_side(cells, gap=8)
 
 
-def picture_words(model: ModelBundle, result: dict, target: int, asked: bool) -> str:
-    """Which method was most faithful on this picture, and how far ahead of chance, drawn from the areas."""
+def most_faithful_here(result: dict) -> str | None:
+    """The method whose deletion fell fastest on this picture; None when p(class) of the whole picture is under
+    5 %, so blanking tiles cannot lower it and the curves cannot rank the methods."""
+    return faithfulness.most_faithful(result["areas"]) if float(result["deletion"]["random"][0]) >= 0.05 else None
+
+
+def picture_words(model: ModelBundle, result: dict, target: int, asked: bool, best: str | None) -> str:
+    """Which method was most faithful on this picture (`best`: most_faithful_here), and how far ahead of chance,
+    drawn from the areas."""
     areas, name = result["areas"], model.class_names[target]
-    best = faithfulness.most_faithful(areas)
-    deleted, inserted = areas[best]
-    random_deleted, random_inserted = areas["random"]
     why = f"why *{name}*" if asked else f"its answer, *{name}*"
     table = picture_table(result)
-    if float(result["deletion"]["random"][0]) < 0.05:  # p(class) of the whole picture (picture_view: the same)
+    if best is None:
         return (f"Explaining {why}: p({name}) is under 5 % on this picture to begin with, so blanking tiles cannot "
                 f"lower it and the curves cannot rank the methods. The maps still show where each method finds "
                 f"evidence for *{name}* (bright; for the two signed ones red, and blue against it); attention and "
                 f"rollout are the same whatever class you ask about.\n\n{table}")
+    (deleted, inserted), (random_deleted, random_inserted) = areas[best], areas["random"]
     return (f"Explaining {why}: on this picture **{best}** was the most faithful. Blanking the tiles in its order "
             f"takes p({name}) down fastest — deletion area **{deleted:.3f}** against **{random_deleted:.3f}** for "
             f"random orders ({deleted / max(random_deleted, 1e-9):.0%} of it); putting them back in its order gives "
@@ -74,8 +77,8 @@ def bottom_line(model: ModelBundle, picture_best: str | None, refusal: str | Non
         return "\n\n".join(lines + [f"**Bottom line:** {model.name} has no scoreboard, so only this picture's "
                                       f"curves speak: one picture is a hint, not a test."])
     board, randomised = asdict(measured.scoreboard), asdict(measured.randomisation)
-    believe, judged = faithfulness.to_believe(board, randomised), faithfulness.judge(board, randomised)
-    fastest = min(judged, key=lambda name: judged[name].deletion)
+    judged = faithfulness.judge(board, randomised)
+    believe, fastest = faithfulness.to_believe(judged), measured.best  # best: the fastest deletion
     if believe is None:
         verdict = (f"**Bottom line for {model.name}:** no map is both faithful and sane on its {board['count']:,} "
                    f"test {model.noun}s; treat every map as a hint.")
@@ -111,17 +114,17 @@ class PictureTest:
     best: str | None           # the method whose deletion fell fastest; None when the curves cannot rank them
 
 
-def picture_view(model: ModelBundle, picture: Picture, choice: str | None) -> PictureTest:
-    """The maps, the deletion and insertion curves, and the sentence and table under them, for one picture."""
+def picture_view(model: ModelBundle, picture: Picture, reading: Reading, choice: str | None) -> PictureTest:
+    """The maps, the deletion and insertion curves, and the sentence and table under them, for one picture (and
+    the model's reading of it)."""
     from vit import plots
-    target = target_class(model, picture, choice)
+    target = target_class(model, reading, choice)
     result = faithfulness.picture_test(model.model, torch.from_numpy(picture.input), target, model.temperature)
     curves = plots.render(plots.perturbation_figure(result["steps"], result["deletion"], result["insertion"],
                                                     model.class_names[target]))
-    ranked = float(result["deletion"]["random"][0]) >= 0.05  # below, blanking tiles cannot lower p(class)
+    best = most_faithful_here(result)
     return PictureTest(maps_picture(picture, result["maps"], result["areas"]), curves,
-                       picture_words(model, result, target, choice in model.class_names),
-                       faithfulness.most_faithful(result["areas"]) if ranked else None)
+                       picture_words(model, result, target, choice in model.class_names, best), best)
 
 
 def scoreboard_words(model: ModelBundle) -> str:
@@ -174,7 +177,8 @@ def show_trust(model_name: str, current: Picture | None, choice: str | None):
     model = bundle(model_name)
     picture = picture_or_start(model, current)
     choice = choice if choice in class_choices(model) else ANSWER
-    tested, reading = picture_view(model, picture, choice), model.read(picture.input)
+    reading = model.read(picture.input)
+    tested = picture_view(model, picture, reading, choice)
     heading = (f"Testing the maps of **{picture.source}** on **{model.name}**: draw, upload or pick another picture "
                f"in the Predict tab.\n\n"
                + bottom_line(model, tested.best, reading.verdict.message if reading.refused else None))

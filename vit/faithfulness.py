@@ -231,9 +231,9 @@ def judge(board: dict, randomised: dict) -> dict[str, Judgement]:
     return judged
 
 
-def to_believe(board: dict, randomised: dict) -> str | None:
-    """The method to believe: faithful and sane, the fastest deletion among those; None when none is both."""
-    judged = judge(board, randomised)
+def to_believe(judged: dict[str, Judgement]) -> str | None:
+    """The method to believe (of `judge`'s judgements): faithful and sane, the fastest deletion among those; None
+    when none is both."""
     both = [name for name, judgement in judged.items() if judgement.faithful and judgement.sane]
     return min(both, key=lambda name: judged[name].deletion) if both else None
 
