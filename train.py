@@ -112,10 +112,17 @@ def presets_text() -> str:
     return "\n".join(lines) + "\n"
 
 
+class Parser(argparse.ArgumentParser):
+    """Its help ends with each preset's measured figures, read from the model folders only when help is shown."""
+
+    def format_help(self) -> str:
+        self.epilog = presets_text() + EPILOG
+        return super().format_help()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Every option, grouped as --help shows them (the one function over 60 lines: one line per option)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=presets_text() + EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", choices=sorted(DATASETS), default="mnist", help="what to learn (default: mnist)")
     data.add_argument("--data-dir", type=Path, default=None,
