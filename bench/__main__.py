@@ -8,6 +8,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from vit.bundle import CONFIG
 from vit.data import DATA_DIR_VARIABLE, DataError, load_split
 
 from . import ROOT, timings
@@ -51,7 +52,7 @@ def log(message: str) -> None:
 
 def app_weights(args: argparse.Namespace, test_split, workdir: Path) -> tuple[Path, str]:
     """The weights the app is measured with, and how to name them: the shipped ones, or (--quick) untrained."""
-    if not args.quick and any((args.weights_dir / name / "config.json").is_file() for name in args.models):
+    if not args.quick and any((args.weights_dir / name / CONFIG).is_file() for name in args.models):
         return args.weights_dir, shown(args.weights_dir)
     return timings.untrained_weights_dir(args.models[0], test_split, workdir), "untrained"
 

@@ -150,7 +150,7 @@ def trained_and_pushed(tmp_path_factory, data_dir):
         yield server, result, workdir
 
 
-@pytest.mark.slow  # trains for an epoch: about 15 s here
+@pytest.mark.slow  # trains for an epoch
 def test_train_push_then_pull_gives_identical_logits(trained_and_pushed, tmp_path):
     server, result, workdir = trained_and_pushed
     assert result.returncode == 0, result.stderr

@@ -17,8 +17,8 @@ import torch
 
 from . import faithfulness, rendered, validation
 from .analysis import predict_split
-from .bundle import (Answers, add_to_evaluation, load_folder, read_calibration, read_dataset, read_model,
-                     write_records, summarise, write_folder)
+from .bundle import (CALIBRATION, EVALUATION_JSON, Answers, add_to_evaluation, load_folder, read_calibration,
+                     read_dataset, read_model, summarise, write_folder, write_records)
 from .calibration import expected_calibration_error
 from .data import DATA_DIR_VARIABLE, DataError, Split, carve_validation, load_split
 from .datasets import DATASETS, dataset as describe
@@ -72,7 +72,8 @@ def write_model_folder(folder: Path, model: ViT, test_split: Split, facts: Train
         parts["faithfulness"] = faithfulness.evaluate(copy.deepcopy(model).requires_grad_(False), test_split,
                                                       temperature, faithfulness_count)
     if facts.pacing is not None:  # the whole run but writing the files, a second or less
-        parts["pacing"] = facts.pacing | ({"run_seconds": round(time.perf_counter() - started, 1)} if started else {})
+        run = {"run_seconds": round(time.perf_counter() - started, 1)} if started is not None else {}
+        parts["pacing"] = facts.pacing | run
     evaluation = summarise(answers, facts.dataset).with_parts(
         history=facts.history, training_seconds=round(facts.seconds, 1), command=facts.command,
         device=facts.device, recipe=facts.recipe, **parts)
@@ -82,7 +83,7 @@ def write_model_folder(folder: Path, model: ViT, test_split: Split, facts: Train
 
 def refit_folder(folder: Path, val_split: Split, test_split: Split) -> Evaluation:
     """Fit the temperature and the limits of a written folder again (after the preprocessing changed) and
-    rewrite calibration.json, evaluation.json's reports and the model card; return the new record."""
+    rewrite the calibration, the record's reports and the model card (vit.bundle); return the new record."""
     bundle = load_folder(folder)
     chosen, reported = choose_and_report(bundle.model, val_split, test_split, bundle.dataset)
     evaluation = bundle.evaluation.with_parts(**reported)
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vit.evaluate", description=__doc__)
     parser.add_argument("folder", type=Path, help="model folder (config.json + model.safetensors)")
     parser.add_argument("--data-dir", type=Path, help=f"folder with the IDX .gz files (default: ${DATA_DIR_VARIABLE} or the cache)")
-    parser.add_argument("--dataset", choices=sorted(DATASETS), help="default: the one in the folder's evaluation.json, else mnist")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), help=f"default: the one in the folder's {EVALUATION_JSON}, else mnist")
     parser.add_argument("--json", action="store_true", help='print one JSON line: {"accuracy": ..., "n": ...}')
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default: 1)")
     parser.add_argument("--faithfulness", action="store_true",
@@ -105,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--randomised", type=int, default=faithfulness.RANDOMISED_IMAGES,
                         help=f"test images for the randomisation test (default: {faithfulness.RANDOMISED_IMAGES})")
     parser.add_argument("--write", action="store_true", help="store the --faithfulness results in the folder's "
-                                                             "evaluation.json")
+                                                             f"{EVALUATION_JSON}")
     parser.add_argument("--refit", action="store_true", help="fit the temperature and the 'not a digit' limits "
-                        "again on the validation split and rewrite calibration.json, evaluation.json's reports and "
+                        f"again on the validation split and rewrite {CALIBRATION}, {EVALUATION_JSON}'s reports and "
                         "the model card")
     args = parser.parse_args(argv)
     if args.count < 1 or args.randomised < 1:
