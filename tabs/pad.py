@@ -8,7 +8,6 @@ vit.preprocess.open_data_url decodes it like any uploaded file.
 """
 
 import html
-import itertools
 import threading
 from collections import OrderedDict
 
@@ -69,7 +68,8 @@ const at = (event) => {{
   const box = canvas.getBoundingClientRect();
   return [(event.clientX - box.left) * canvas.width / box.width, (event.clientY - box.top) * canvas.height / box.height];
 }};
-const send = () => trigger('input', {{drawing: strokes.length ? canvas.toDataURL('image/png') : null}});
+let sent = 0;  // numbers each send, so the server can tell a later drawing from an earlier one
+const send = () => trigger('input', {{drawing: strokes.length ? canvas.toDataURL('image/png') : null, number: ++sent}});
 canvas.addEventListener('pointerdown', (event) => {{
   canvas.setPointerCapture(event.pointerId);
   stroke = [at(event)];
@@ -101,10 +101,10 @@ def drawing_pad(label: str = "draw here", elem_id: str = "pad") -> gr.HTML:
                    apply_default_css=False)
 
 
-def event(drawing: object) -> gr.EventData:
+def event(drawing: object, number: int | None = None) -> gr.EventData:
     """The event a stroke, Undo or Clear sends, as its handler receives it: what the tests and the bench send
-    in place of a page."""
-    return gr.EventData(None, {"drawing": drawing})
+    in place of a page (`number`: which of the page's sends it is)."""
+    return gr.EventData(None, {"drawing": drawing} | ({"number": number} if number is not None else {}))
 
 
 def drawing(event: gr.EventData | None) -> str | None:
@@ -113,31 +113,42 @@ def drawing(event: gr.EventData | None) -> str | None:
     return data.get("drawing") if isinstance(data, dict) else None
 
 
+def number(event: gr.EventData | None) -> int | None:
+    """Which of its page's sends an `input` event of the pad is (1, 2, ...), or None for an event without one."""
+    data = getattr(event, "_data", None)
+    value = data.get("number") if isinstance(data, dict) else None
+    return value if isinstance(value, int) else None
+
+
 class Turns:
-    """Which of each visitor's pad reads is the newest.
+    """Which of each visitor's pad reads is of the newest drawing.
 
     The queue runs several events at once, so a slow read of an earlier drawing (the first read after start-up,
-    or one behind other visitors) can finish after a quick read of a later one and overwrite its answer. Each
-    read takes a turn when it starts; one that finishes after a newer turn began hands back nothing, and so do
-    the maps that follow it. Visitors are told apart by their session; the oldest are forgotten past `sessions`.
+    or one behind other visitors) can finish after a quick read of a later one and overwrite its answer. Reads
+    are told apart by the number the page gives each send, not by when they start: the slow one may even start
+    last. A read that finishes once a later drawing's read has begun hands back nothing, and so do the maps that
+    follow it. Visitors are told apart by their session; the oldest are forgotten past `sessions`.
     """
 
     def __init__(self, sessions: int = 10_000):
         self._newest: OrderedDict[str, int] = OrderedDict()
-        self._sessions, self._count, self._lock = sessions, itertools.count(1), threading.Lock()
+        self._sessions, self._lock = sessions, threading.Lock()
 
-    def start(self, session: str | None) -> int:
-        """A new turn for this visitor's read, now the newest."""
+    def start(self, session: str | None, number: int | None) -> int | None:
+        """A read of this visitor's drawing `number` begins; returns that number, its turn."""
+        if session is None or number is None:
+            return number
         with self._lock:
-            turn = next(self._count)
-            if session is not None:
-                self._newest[session] = turn
-                self._newest.move_to_end(session)
-                while len(self._newest) > self._sessions:
-                    self._newest.popitem(last=False)
-            return turn
+            self._newest[session] = max(self._newest.get(session, number), number)
+            self._newest.move_to_end(session)
+            while len(self._newest) > self._sessions:
+                self._newest.popitem(last=False)
+        return number
 
     def overtaken(self, session: str | None, turn: int | None) -> bool:
-        """True when a newer read than `turn` has started for this visitor (never without a session)."""
+        """True when a read of a later drawing than `turn` has begun for this visitor (never without a session or
+        a number)."""
+        if session is None or turn is None:
+            return False
         with self._lock:
-            return session is not None and self._newest.get(session, turn) != turn
+            return self._newest.get(session, turn) > turn

@@ -187,7 +187,7 @@ def read_drawing(model_name: str, event: gr.EventData, request: gr.Request | Non
     """A stroke, Undo or Clear: the new picture, the status, the label and the read's turn (the maps follow in
     show_drawing_maps); nothing when a newer stroke's read began meanwhile (pad.Turns)."""
     session = request.session_hash if request else None
-    turn = TURNS.start(session)
+    turn = TURNS.start(session, pad.number(event))
     result = (*read(picture_from_drawing(pad.drawing(event), bundle(model_name)), model_name), turn)
     return (gr.skip(),) * len(result) if TURNS.overtaken(session, turn) else result
 

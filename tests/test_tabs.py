@@ -490,27 +490,27 @@ def test_every_component_of_our_own_is_drawn_by_gradios_own_svelte_component(mod
         assert block.get_block_name() == base.__name__.lower(), type(block)
 
 
-def test_a_read_overtaken_by_a_newer_strokes_read_leaves_the_answer_to_it(models):
+def test_a_read_overtaken_by_a_later_drawings_read_leaves_the_answer_to_it(models):
     import gradio as gr
 
     from tabs import pad, predict
     from tabs.pad import Turns
     turns = Turns(sessions=2)
-    first = turns.start("visitor")
-    second = turns.start("visitor")
-    turns.start("another")
+    second = turns.start("visitor", 2)  # the later drawing's read may start first: the slow one is still setting up
+    first = turns.start("visitor", 1)
+    turns.start("another", 1)
     assert turns.overtaken("visitor", first) and not turns.overtaken("visitor", second)
     assert not turns.overtaken(None, first)  # a call without a session (a test, the bench) is never overtaken
-    turns.start("a third")  # past two sessions the oldest is forgotten: its reads are no longer compared
+    assert not turns.overtaken("visitor", None)  # nor an event without a number
+    turns.start("a third", 1)  # past two sessions the oldest is forgotten: its reads are no longer compared
     assert not turns.overtaken("visitor", first)
 
     class Request:  # what gradio hands the handler: the visitor's session
         session_hash = "a visitor drawing fast"
-    stroke = pad.event(None)
-    slow = predict.TURNS.start(Request.session_hash)  # a read that started first and is still running
-    answer = predict.read_drawing("mnist", stroke, Request())
-    assert answer[1:3] != (gr.skip(), gr.skip()) and answer[3] > slow  # the newer read answers
-    assert predict.TURNS.overtaken(Request.session_hash, slow)  # the slow one, finishing now, would be dropped
+    answer = predict.read_drawing("mnist", pad.event(None, number=2), Request())  # the later drawing, read first
+    assert answer[1:3] != (gr.skip(), gr.skip()) and answer[3] == 2  # it answers
+    slow = predict.read_drawing("mnist", pad.event(None, number=1), Request())  # the earlier one, finishing last
+    assert slow == (gr.skip(),) * 4  # hands back nothing
     skipped = (gr.skip(),) * len(predict.NO_MAPS)
-    assert predict.show_drawing_maps(None, "mnist", slow, Request()) == skipped  # nor its maps
+    assert predict.show_drawing_maps(None, "mnist", 1, Request()) == skipped  # nor its maps
     assert predict.show_drawing_maps(None, "mnist", answer[3], Request()) != skipped  # the newest read's maps show
