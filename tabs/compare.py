@@ -18,7 +18,7 @@ from vit.registry import cached, use_zoo, zoo, zoo_member
 from vit.tiling import cut_words, tiles, untile
 
 from . import images
-from .picture import Picture, picture_or_start
+from .picture import Picture, picture_for
 from .shared import Context, TabWiring
 
 # The fast preset's own model, and the order the table lists the zoo in: the cut first, then the positions.
@@ -123,7 +123,7 @@ def shuffled(image: np.ndarray, seed: int) -> tuple[np.ndarray, list[int]]:
 def shuffle_view(zoo: list[ModelBundle], picture: Picture, seed: int) -> tuple[np.ndarray, str]:
     """The shuffled picture beside the original, and each tiles-of-7 model's answer before and after."""
     mixed, order = shuffled(picture.input, seed)
-    both = pictures.side_by_side([pictures.titled(pictures.grey(picture.input, 8, SHUFFLE_TILE), "as drawn"),
+    both = pictures.side_by_side([pictures.titled(pictures.grey(picture.input, 8, SHUFFLE_TILE), picture.source),
                                   pictures.titled(pictures.grey(mixed, 8, SHUFFLE_TILE), f"shuffled (seed {seed})")])
     lines = ["| model | positions | before | after | largest change of a logit |", "| --- | --- | --- | --- | --- |"]
     for bundle in (b for b in zoo if b.model.cut == "tiles" and b.model.tile_size == SHUFFLE_TILE):
@@ -171,26 +171,42 @@ def switched_off(bundle: ModelBundle, picture: Picture, heads: list[str], blocks
 
 # --- Handlers -----------------------------------------------------------------------------------------------
 
-def show_compare(current: Picture | None):
-    """Everything the tab shows on opening: the table, the picture read by every model, the side-by-side figure
-    and its sentences."""
+def zoo_picture(current: Picture | None) -> tuple[Picture, Picture | None]:
+    """The picture the zoo reads: the visitor's, framed as the zoo frames digits; and the visitor's picture when a
+    stored test digit stands in for it (a stored example of another dataset is no digit and cannot be reframed)."""
+    members = zoo()
+    picture = picture_for(members[0], current)
+    stands_in = current is not None and current.sent is None and current.dataset != members[0].dataset
+    return picture, current if stands_in else None
+
+
+def show_compare(current: Picture | None, seed, ran: frozenset, target: str, heads: list[str], blocks: list[str]):
+    """Everything the tab shows on opening: the table, the picture read by every model, the side-by-side figure,
+    its sentences and the experiments run so far, run again on the current picture."""
     from vit import plots  # matplotlib loads with the first figure, not at start-up
     members = zoo()
     if not members:
-        return ("No zoo here: weights/zoo/ holds no model folder.", "", None, "")
-    picture = picture_or_start(members[0], current)
+        return ("No zoo here: weights/zoo/ holds no model folder.", "", None, "", None, "", "")
     parts = [similarity_and_reach(b.name) for b in members]
     art = plots.render(plots.zoo_figure([b.name for b in members], [p[0] for p in parts], [p[1] for p in parts],
                                         [p[2] for p in parts]))
-    other = current if current is not None and current.dataset != members[0].dataset else None
-    return zoo_table(members), readings(members, picture, other), art, zoo_words(members)
+    return (zoo_table(members), readings(members, *zoo_picture(current)), art, zoo_words(members),
+            *experiments(current, seed, ran, target, heads, blocks))
 
 
-def run_shuffle(current: Picture | None, seed):
+def experiments(current: Picture | None, seed, ran: frozenset, target: str, heads: list[str], blocks: list[str]):
+    """The shuffled picture, its table and the switch-off table, for the picture now current: an experiment that
+    was run before is run again (its results were of the picture then), one that was not stays empty."""
+    mixed, mixed_text = run_shuffle(current, seed)[:2] if "shuffle" in ran else (None, "")
+    switched = run_switch(target, current, heads, blocks)[0] if "switch" in ran else ""
+    return mixed, mixed_text, switched
+
+
+def run_shuffle(current: Picture | None, seed, ran: frozenset = frozenset()):
     members = zoo()
     if not members:
         raise gr.Error("No zoo here: weights/zoo/ holds no model folder.")
-    return shuffle_view(members, picture_or_start(members[0], current), int(seed or 0))
+    return (*shuffle_view(members, zoo_picture(current)[0], int(seed or 0)), ran | {"shuffle"})
 
 
 def pick_member(name: str):
@@ -198,15 +214,19 @@ def pick_member(name: str):
     return gr.CheckboxGroup(heads, value=[]), gr.CheckboxGroup(blocks, value=[])
 
 
-def run_switch(name: str, current: Picture | None, heads: list[str], blocks: list[str]):
+def run_switch(name: str, current: Picture | None, heads: list[str], blocks: list[str],
+               ran: frozenset = frozenset()):
     chosen = zoo_member(name)
-    return switched_off(chosen, picture_or_start(chosen, current), heads, blocks)
+    return switched_off(chosen, picture_for(chosen, current), heads, blocks), ran | {"switch"}
 
 
-def refresh(model_name: str, current: Picture | None):
-    """The menu's model does not change the zoo; the picture read by every model may have changed."""
-    members = zoo()
-    return readings(members, picture_or_start(members[0], current)) if members else ""
+def refresh(model_name: str, current: Picture | None, seed, ran: frozenset, target: str, heads: list[str],
+            blocks: list[str]):
+    """The menu's model does not change the zoo, but the picture may have changed: the readings and the experiments
+    run so far are of the picture now current."""
+    if not zoo():
+        return "", None, "", ""
+    return readings(zoo(), *zoo_picture(current)), *experiments(current, seed, ran, target, heads, blocks)
 
 
 # --- Layout and wiring --------------------------------------------------------------------------------------
@@ -243,8 +263,12 @@ def build(context: Context, first) -> TabWiring:
             off_blocks = gr.CheckboxGroup(blocks, label="blocks off", scale=1, elem_id="blocks-off")
         switch = gr.Button("Run with these switched off", variant="primary", elem_id="switch")
         switch_text = gr.Markdown(elem_id="switch-text")
-    tab.select(show_compare, context.current, [table, read, art, words], **private)
-    gr.on([shuffle.click, seed.submit], run_shuffle, [context.current, seed], [mixed, mixed_text], **private)
+        ran = gr.State(frozenset())  # the experiments this visitor ran: re-run on the picture a switch brings
+    shown = [context.current, seed, ran, target, off_heads, off_blocks]
+    experiment_outputs = [mixed, mixed_text, switch_text]
+    tab.select(show_compare, shown, [table, read, art, words, *experiment_outputs], **private)
+    gr.on([shuffle.click, seed.submit], run_shuffle, [context.current, seed, ran], [mixed, mixed_text, ran],
+          **private)
     target.input(pick_member, target, [off_heads, off_blocks], **private)
-    switch.click(run_switch, [target, context.current, off_heads, off_blocks], switch_text, **private)
-    return TabWiring("compare", tab, refresh, [context.current], [read], lazy=True)
+    switch.click(run_switch, [target, context.current, off_heads, off_blocks, ran], [switch_text, ran], **private)
+    return TabWiring("compare", tab, refresh, shown, [read, *experiment_outputs], lazy=True)

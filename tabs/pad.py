@@ -8,6 +8,7 @@ vit.preprocess.open_data_url decodes it like any uploaded file.
 """
 
 import html
+import itertools
 import threading
 from collections import OrderedDict
 
@@ -38,6 +39,8 @@ CSS = """
                       background: var(--button-secondary-background-fill);
                       color: var(--button-secondary-text-color); }
 """
+
+_WIPES = itertools.count(1)
 
 # Strokes are kept as points in canvas pixels, so Undo can repaint without the last one.
 SCRIPT = f"""
@@ -90,6 +93,8 @@ canvas.addEventListener('pointerup', finish);
 canvas.addEventListener('pointercancel', finish);
 element.querySelector('.undo').addEventListener('click', () => {{ if (strokes.length) {{ strokes.pop(); paint(); send(); }} }});
 element.querySelector('.clear').addEventListener('click', () => {{ strokes.length = 0; paint(); send(); }});
+// The server sets a new value when another picture takes the drawing's place: wipe the pad without sending.
+watch('value', () => {{ strokes.length = 0; paint(); }});
 paint();
 """
 
@@ -99,6 +104,12 @@ def drawing_pad(label: str = "draw here", elem_id: str = "pad") -> gr.HTML:
     template = TEMPLATE.format(label=html.escape(label), side=SIDE)
     return gr.HTML(html_template=template, css_template=CSS, js_on_load=SCRIPT, label=label, elem_id=elem_id,
                    apply_default_css=False)
+
+
+def wiped() -> str:
+    """A value for the pad that wipes it, without a read: another picture (an example, an upload, a picture sent
+    from another tab) is now the one explained. Each call's value is new, so the page sees a change every time."""
+    return f"wiped {next(_WIPES)}"
 
 
 def event(drawing: object, number: int | None = None) -> gr.EventData:

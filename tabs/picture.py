@@ -21,8 +21,9 @@ class Picture:
     input: np.ndarray                 # (28, 28) float32 in [0, 1]: what the model reads
     source: str                       # "your drawing", "a test 7", ...
     original: np.ndarray | None = None  # the visitor's own picture, small, for "your image"
-    dataset: str = DEFAULT            # whose framing (and stored examples) it has: a model of another dataset
-                                      # starts from its own example instead (picture_or_start)
+    dataset: str = DEFAULT            # whose framing (and stored examples) it has
+    sent: str | None = None           # what the visitor sent (the pad's data URL or an uploaded file's path), so a
+                                      # model of another dataset reads the same picture framed as its own (picture_for)
 
 
 def thumbnail(picture: Image.Image | np.ndarray) -> np.ndarray:
@@ -64,9 +65,21 @@ def framed_picture(opener, sent, source: str, model: ModelBundle | None) -> Pict
     try:
         image = opener(sent)
         framed = to_model_input(image, model.framing if model else DIGITS).numpy()
-        return Picture(framed, source, thumbnail(image), model.dataset if model else DEFAULT)
+        return Picture(framed, source, thumbnail(image), model.dataset if model else DEFAULT, sent)
     except ImageError as error:
         return str(error)
+
+
+def reread(picture: Picture, model: ModelBundle) -> Picture | str:
+    """What the visitor sent, read again and framed for `model`; the message instead when it cannot be (nothing
+    was sent: a stored example; or the uploaded file is gone)."""
+    if picture.sent is None:
+        return f"{picture.source} is a stored example of {picture.dataset}, not a picture you sent"
+    opener = open_data_url if picture.sent.startswith("data:") else open_image
+    try:
+        return framed_picture(opener, picture.sent, picture.source, model)
+    except OSError as error:  # the upload's temporary file was removed
+        return f"{picture.source} can no longer be read ({error.strerror or error})"
 
 
 def start_picture(model: ModelBundle) -> Picture:
@@ -75,10 +88,16 @@ def start_picture(model: ModelBundle) -> Picture:
     return Picture(example.input, f"a test {model.class_names[example.label]}", dataset=model.dataset)
 
 
-def picture_or_start(model: ModelBundle, current: Picture | None) -> Picture:
-    """The picture for the tabs that follow this one: the visitor's, or the start picture when there is none or
-    it was made for a model of another dataset (a digit is no garment, and it was framed as digits are)."""
-    return current if current is not None and current.dataset == model.dataset else start_picture(model)
+def picture_for(model: ModelBundle, current: Picture | None) -> Picture:
+    """The visitor's picture as `model` reads it: as it is for a model of its dataset; what the visitor sent, framed
+    again, for a model of another (a drawing is the same drawing for every model); the start picture when there is
+    none, or when it is a stored example of another dataset (a test 7 is not a garment)."""
+    if current is None:
+        return start_picture(model)
+    if current.dataset == model.dataset:
+        return current
+    again = reread(current, model)
+    return again if isinstance(again, Picture) else start_picture(model)
 
 
 def default_label(model: ModelBundle) -> int:

@@ -19,7 +19,7 @@ from vit.numbers import explanation_numbers
 from vit.registry import bundle
 
 from . import images, pad
-from .picture import Display, Picture, picture_from_drawing, picture_from_file, start_picture
+from .picture import Display, Picture, picture_for, picture_from_drawing, picture_from_file
 from .shared import Context, TabWiring, enlarged
 
 EXAMPLES_PER_CLASS = 1  # example digits offered per class
@@ -64,9 +64,9 @@ def scores_line(model: ModelBundle, reading) -> str:
             f"T = {model.temperature:.2f}, fitted on validation {model.noun}s.</small>")
 
 
-def prompt(message: str, noun: str = "digit") -> tuple[str, str]:
-    """The status line and label when there is nothing to read."""
-    return f"### ✏️ {message}", PROMPT.replace("digit", noun)
+def prompt(message: str, noun: str = "digit", label: str | None = None) -> tuple[str, str]:
+    """The status line and label when there is nothing to read (`label`: instead of the prompt to draw)."""
+    return f"### ✏️ {message}", label or PROMPT.replace("digit", noun)
 
 
 def mattered_words(model: ModelBundle) -> str:
@@ -188,26 +188,36 @@ def read_drawing(model_name: str, event: gr.EventData, request: gr.Request | Non
     show_drawing_maps); nothing when a newer stroke's read began meanwhile (pad.Turns)."""
     session = request.session_hash if request else None
     turn = TURNS.start(session, pad.number(event))
-    result = (*read(picture_from_drawing(pad.drawing(event), bundle(model_name)), model_name), turn)
+    drawing = pad.drawing(event)
+    result = (*read(picture_from_drawing(drawing, bundle(model_name)), model_name, drawing is not None), turn)
     return (gr.skip(),) * len(result) if TURNS.overtaken(session, turn) else result
 
 
 def read_upload(path: str | None, model_name: str):
-    return read(picture_from_file(path, bundle(model_name)), model_name)
+    """An uploaded picture takes the drawing's place: the pad is wiped."""
+    return (*read(picture_from_file(path, bundle(model_name)), model_name, bool(path)), pad.wiped())
+
+
+def remove_upload(model_name: str):
+    """The visitor removed their upload: nothing is explained until they draw, upload or pick again."""
+    return read(picture_from_file(None, bundle(model_name)), model_name, False)
 
 
 def read_example(model_name: str, event: gr.SelectData):
+    """A test picture takes the place of the drawing and the upload: both are emptied."""
     model = bundle(model_name)
     pixels, label = offered_examples(model)[event.index]
-    return read(Picture(pixels.astype(np.float32) / 255, f"a test {model.class_names[label]}", dataset=model.dataset),
-                model_name)
+    picture = Picture(pixels.astype(np.float32) / 255, f"a test {model.class_names[label]}", dataset=model.dataset)
+    return (*read(picture, model_name), pad.wiped(), None)
 
 
-def read(picture: Picture | str, model_name: str):
-    """(current, status, label) for a Picture, or for a message when the input could not become one."""
+def read(picture: Picture | str, model_name: str, sent: bool = True):
+    """(current, status, label) for a Picture, or for a message when the input could not become one: a prompt to
+    draw when nothing was `sent`, "not read" on the label when what was sent could not be read."""
+    model = bundle(model_name)
     if isinstance(picture, str):
-        return (None, *prompt(picture, bundle(model_name).noun))
-    return (picture, *answer(bundle(model_name), picture))
+        return (None, *prompt(picture, model.noun, f"{model.noun} not read" if sent else None))
+    return (picture, *answer(model, picture))
 
 
 def show_maps(current: Picture | None, model_name: str):
@@ -221,10 +231,16 @@ def show_drawing_maps(current: Picture | None, model_name: str, turn: int | None
     return (gr.skip(),) * len(result) if overtaken else result
 
 
-def show(current: Picture | None, model_name: str):
-    """Status, label and every map: for a picture sent from another tab or a model switch."""
+def explained(current: Picture | None, model_name: str):
+    """Status, label and every map of the current picture."""
     model = bundle(model_name)
     return (*answer(model, current), *maps(model, current))
+
+
+def show(current: Picture | None, model_name: str):
+    """A picture sent from another tab: it takes the place of the drawing and the upload, which are emptied; then
+    its status, label and maps."""
+    return (pad.wiped(), None, *explained(current, model_name))
 
 
 def export_numbers(current: Picture | None, model_name: str):
@@ -237,12 +253,13 @@ def export_numbers(current: Picture | None, model_name: str):
 
 
 def refresh(model_name: str, current: Picture | None):
-    """A model switch: the picture again (a model of another dataset starts from its own example), its answer and
-    maps, the model's examples and the words for its dataset."""
+    """A model switch: the same picture read by the new model (the drawing on the pad, the upload, framed as its
+    dataset frames its own; a stored example of another dataset gives way to the model's own), its answer and maps,
+    the model's examples and the words for its dataset."""
     model = bundle(model_name)
-    if current is not None and current.dataset != model.dataset:
-        current = start_picture(model)
-    return (current, *show(current, model_name), example_items(model), introduction(model),
+    if current is not None:
+        current = picture_for(model, current)
+    return (current, *explained(current, model_name), example_items(model), introduction(model),
             f"or pick a test {model.noun}:", mattered_words(model))
 
 
@@ -290,18 +307,19 @@ def build(context: Context, first: ModelBundle) -> tuple[TabWiring, Display]:
     wire(context, drawn, upload, examples, reads, turn, shown)
     wiring = TabWiring("predict", tab, refresh, [context.current],
                        [context.current, status, label, *shown, examples, intro, pick, mattered])
-    return wiring, Display(show, [status, label, *shown])
+    return wiring, Display(show, [drawn, upload, status, label, *shown])
 
 
 def wire(context: Context, drawn, upload, examples, reads: list, turn: gr.State, shown: list) -> None:
-    """`reads`: the current picture, the status and the label; `turn`: the pad read whose answer is shown."""
+    """`reads`: the current picture, the status and the label; `turn`: the pad read whose answer is shown. One
+    picture is explained at a time: an upload wipes the pad, an example wipes the pad and the upload."""
     model_choice, private = context.model_choice, dict(api_visibility="private", show_progress="hidden")
+    then_maps = dict(fn=show_maps, inputs=[context.current, model_choice], outputs=shown, **private)
     # Every stroke re-reads, and the newest read's answer stays (pad.Turns). Not always_last: gradio replays a
     # deferred run with the event data of the run it waited for, so the strokes drawn while one was being read
     # would be lost from the answer.
     drawn.input(read_drawing, model_choice, [*reads, turn], trigger_mode="multiple", **private) \
           .then(show_drawing_maps, [context.current, model_choice, turn], shown, **private)
-    upload.upload(read_upload, [upload, model_choice], reads, **private) \
-          .then(show_maps, [context.current, model_choice], shown, **private)
-    examples.select(read_example, model_choice, reads, **private) \
-            .then(show_maps, [context.current, model_choice], shown, **private)
+    upload.upload(read_upload, [upload, model_choice], [*reads, drawn], **private).then(**then_maps)
+    upload.clear(remove_upload, model_choice, reads, **private).then(**then_maps)
+    examples.select(read_example, model_choice, [*reads, drawn, upload], **private).then(**then_maps)

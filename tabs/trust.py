@@ -14,7 +14,7 @@ from vit.bundle import ModelBundle, Reading
 from vit.registry import bundle, cached
 
 from . import images
-from .picture import Picture, picture_or_start
+from .picture import Picture, picture_for
 from .shared import Context, TabWiring
 
 ANSWER = "its answer"
@@ -175,7 +175,7 @@ def class_choices(model: ModelBundle) -> list[str]:
 def show_trust(model_name: str, current: Picture | None, choice: str | None):
     """The picture's maps and curves for the chosen class, and the model's scoreboard."""
     model = bundle(model_name)
-    picture = picture_or_start(model, current)
+    picture = picture_for(model, current)
     choice = choice if choice in class_choices(model) else ANSWER
     reading = model.read(picture.input)
     tested = picture_view(model, picture, reading, choice)

@@ -21,7 +21,7 @@ from vit.registry import bundle
 from vit.walk import Walk, walk
 
 from . import images
-from .picture import Picture, picture_or_start
+from .picture import Picture, picture_for
 from .shared import Context, TabWiring, components_picture, plural
 
 FACTOR = 10  # screen pixels per input pixel in the clickable pictures: a 4-pixel tile is 40 px, room for a number
@@ -410,7 +410,7 @@ def controls(model: ModelBundle, choice: Choice) -> dict:
 
 def prepared(model_name: str, current: Picture | None) -> tuple[ModelBundle, Picture, Walk]:
     model = bundle(model_name)
-    picture = picture_or_start(model, current)
+    picture = picture_for(model, current)
     return model, picture, walk(model.model, torch.from_numpy(picture.input), model.temperature)
 
 

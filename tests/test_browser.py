@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from server import running_app
+from vit.bundle import bundled_folders
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -268,6 +269,56 @@ def test_switching_to_the_tiny_model_updates_every_tab(page, served):
         open_tab(page, tab)
         image_ready(page, picture)
     wait_for_text(page, "#tiling-text", r"16 words \+ 1 CLS token = 17 tokens")
+    no_error_shown(page)
+
+
+def choose_model(page, name: str) -> None:
+    page.locator("#model-choice input").first.click()
+    page.get_by_role("option", name=name, exact=True).click()
+    wait_for_text(page, "#model-info", rf"\*?\*?{re.escape(name)}\*?\*?:")
+
+
+def ink_on_pad(page) -> int:
+    """How many of the pad's canvas pixels are dark: what the visitor sees drawn."""
+    return page.locator("#pad canvas").first.evaluate(
+        "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;"
+        " for (let i = 0; i < d.length; i += 4) if (d[i] < 128) n++; return n; }")
+
+
+def said_answer(status: str) -> str:
+    """The class the Predict status names: its reading, or the guess it would have made when it refuses."""
+    found = re.search(r"reads (\S+) \(|would say (\S+) at", status)
+    return found.group(1) or found.group(2)
+
+
+def test_a_drawn_four_stays_the_picture_through_every_model_and_back(page, served):
+    """The pad, the answer, How it decides and Compare agree on the picture after every model switch."""
+    open_tab(page, "2 · Predict")
+    draw(page, [line((0.3, 0.15), (0.3, 0.55)) + line((0.3, 0.55), (0.75, 0.55))[1:], line((0.65, 0.15), (0.65, 0.88))])
+    wait_for_text(page, "#status", r"your drawing: the model reads 4 ")
+    drawn = ink_on_pad(page)
+    names = sorted(name for name in bundled_folders(served[1]) if name != "mnist")  # the menu's other models
+    assert len(names) >= 4, names
+    for name in [*names, "mnist"]:
+        choose_model(page, name)
+        open_tab(page, "2 · Predict")
+        status = wait_for_text(page, "#status", r"^your drawing")
+        assert ink_on_pad(page) == drawn, name  # the pad still shows the drawing the answer is about
+        answer = said_answer(status)
+        if not name.startswith("fashion"):
+            assert answer == "4", (name, status)
+        open_tab(page, "3 · How it decides")
+        wait_for_text(page, "#walk-heading", rf"Following your drawing through {re.escape(name)}:")
+        open_tab(page, "9 · Compare the cuts")
+        read = wait_for_text(page, "#zoo-readings", r"your drawing, read by every model")
+        assert "stands in" not in read, name
+    open_tab(page, "2 · Predict")
+    page.locator("#examples .thumbnail-item").nth(3).click()  # a test 3 takes the drawing's place: the pad is wiped
+    wait_for_text(page, "#status", r"^a test 3: the model reads 3 ")
+    deadline = time.monotonic() + 10
+    while ink_on_pad(page) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ink_on_pad(page) == 0
     no_error_shown(page)
 
 

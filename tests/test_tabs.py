@@ -62,7 +62,8 @@ def test_predict_drawing_then_maps_is_the_label_first_then_the_pictures(models):
 def test_predict_a_blank_or_cleared_pad_asks_for_a_digit_and_clears_the_maps(models, canvas, words):
     from tabs import predict
     current, status, label, _ = predict.read_drawing("mnist", stroke(canvas))
-    assert current is None and label == predict.PROMPT and words in status
+    assert current is None and words in status
+    assert label == (predict.PROMPT if canvas is None else "digit not read")  # nothing sent, or nothing to read
     assert predict.show_maps(current, "mnist") == predict.NO_MAPS
     assert_friendly(status)
 
@@ -75,7 +76,7 @@ def test_predict_a_drawing_that_is_not_a_png_data_url_gets_a_message(models):
                   "data:image/png;base64," + "A" * 5_000_000, 42, ["a list"],
                   "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAA"]:  # a PNG cut off after its header
         current, status, label, _ = predict.read_drawing("mnist-tiny", pad.event(value))
-        assert current is None and label == predict.PROMPT, value
+        assert current is None and label == "digit not read", value
         assert_friendly(status)
     assert predict.read_drawing("mnist-tiny", gr.EventData(None, None))[0] is None  # an event without data
 
@@ -89,7 +90,7 @@ def test_predict_one_dot_on_the_pad_is_refused_as_too_small(models, digits):
     assert max(confidences, key=confidences.get) == str(label)
     # one pen dot spans 27 of the pad's 336 pixels, under vit.preprocess.MIN_SPAN: a message, never a guess
     current, status, label, _ = predict.read_drawing("mnist-tiny", stroke(np.asarray(dot_on(CANVAS))))
-    assert current is None and label == predict.PROMPT and "too small to be a digit" in status, status
+    assert current is None and label == "digit not read" and "too small to be a digit" in status, status
     assert_friendly(status)
 
 
@@ -97,7 +98,8 @@ def test_predict_one_dot_on_the_pad_is_refused_as_too_small(models, digits):
 def test_predict_upload_gives_the_digit_or_a_clear_message(models, digits, tmp_path, name):
     """An upload feeds the Predict tab: a digit is read right; anything else leaves it empty with a message."""
     from tabs import predict
-    current, status, label = predict.read_upload(str(write_picture(name, digits, tmp_path)), "mnist-tiny")
+    current, status, label, pad = predict.read_upload(str(write_picture(name, digits, tmp_path)), "mnist-tiny")
+    assert pad.startswith("wiped")  # an upload takes the drawing's place, read or not
     pictures = predict.show_maps(current, "mnist-tiny")
     kind, expected = PICTURES[name][1]
     if kind == "digit":
@@ -106,7 +108,7 @@ def test_predict_upload_gives_the_digit_or_a_clear_message(models, digits, tmp_p
         assert all(picture is not None for picture in pictures[:-1]) and "log-odds" in pictures[-1]
     else:
         assert current is None and pictures == predict.NO_MAPS
-        assert expected in status and label == predict.PROMPT, status
+        assert expected in status and label == "digit not read", status  # not "Draw a digit": one was sent
         assert_friendly(status)
 
 
@@ -136,6 +138,64 @@ def test_predict_refresh_gives_every_output_for_the_new_model(models):
     # the picture, status, label, five maps, their words, ten examples, the words above the pad and the examples,
     # and what the maps show
     assert len(outputs) == 13 and len(outputs[9]) == 10 and outputs[0].source == "a test 7"
+
+
+def test_a_model_switch_reads_the_same_drawing_with_the_new_model(models, digits):
+    """Never a pad showing one picture and an answer about another: a drawing (or an upload) is read again by the
+    new model, framed as its dataset frames its own, and read as the same digit on the way back."""
+    from tabs import predict
+    four = current.picture_from_drawing(data_url(padded(digits[4][0])), models["mnist"])
+    for name in ("fashion-mnist", "fashion-mnist-tiny", "mnist-tiny", "mnist-fast", "mnist"):
+        picture, status, label = predict.refresh(name, four)[:3]
+        assert picture.source == "your drawing" and picture.sent == four.sent and status.startswith("### "), name
+        assert picture.dataset == models[name].dataset and "your drawing" in status, name
+        if models[name].dataset == "mnist":
+            assert max(label, key=label.get) == str(digits[4][1]), name
+    assert np.array_equal(predict.refresh("mnist", predict.refresh("fashion-mnist", four)[0])[0].input, four.input)
+    assert predict.refresh("fashion-mnist", None)[0] is None  # a cleared pad stays cleared
+
+
+def test_an_example_or_a_sent_picture_empties_the_pad_and_the_upload(models):
+    from tabs import predict
+    picked = predict.read_example("mnist", gradio_select(3))
+    assert picked[0].source == "a test 3" and picked[3].startswith("wiped") and picked[4] is None
+    assert picked[3] != predict.read_example("mnist", gradio_select(3))[3]  # a new value each time: the page wipes
+    sent = predict.show(picked[0], "mnist")
+    assert sent[0].startswith("wiped") and sent[1] is None and "a test 3" in sent[2]
+    removed, status, label = predict.remove_upload("mnist")
+    assert removed is None and label == predict.PROMPT and "upload a picture" in status
+
+
+def test_the_picture_a_model_of_another_dataset_reads(models, digits, tmp_path):
+    fashion, mnist = models["fashion-mnist"], models["mnist"]
+    stored = current.start_picture(fashion)
+    assert current.picture_for(mnist, stored).source == "a test 7"  # a stored garment is no digit: the start
+    assert current.picture_for(fashion, stored) is stored and current.picture_for(mnist, None).source == "a test 7"
+    path = tmp_path / "four.png"
+    path.write_bytes(data_url_bytes(padded(digits[4][0])))
+    uploaded = current.picture_from_file(str(path), mnist)
+    again = current.picture_for(fashion, uploaded)
+    assert again.source == "your picture" and again.dataset == "fashion-mnist" and again.sent == str(path)
+    path.unlink()  # gradio removed the upload's temporary file: the garment model starts from its own example
+    assert current.picture_for(fashion, uploaded).source == "a test T-shirt/top"
+    assert "no longer be read" in current.reread(uploaded, fashion)
+
+
+def padded(digit: Image.Image) -> np.ndarray:
+    """A test digit on the pad's white canvas, as a visitor would draw it."""
+    canvas = Image.new("L", (CANVAS, CANVAS), 255)
+    canvas.paste(digit, (28, 28))
+    return np.asarray(canvas)
+
+
+def data_url_bytes(canvas: np.ndarray) -> bytes:
+    import base64
+    return base64.b64decode(data_url(canvas).split(",", 1)[1])
+
+
+def gradio_select(index: int):
+    import gradio as gr
+    return gr.SelectData(None, {"index": index, "value": None})
     assert "Draw a digit" in outputs[10] and outputs[11] == "or pick a test digit:" and "bar of a 7" in outputs[12]
 
 
@@ -419,7 +479,8 @@ def zoo():
 def test_compare_lists_the_zoo_and_reads_the_picture_with_every_model(models, zoo):
     from tabs import compare
     assert list(zoo) == list(compare.ORDER)  # the six, in the table's order
-    table, read, art, words = compare.show_compare(current.start_picture(models["mnist"]))
+    table, read, art, words, *experiments = compare.show_compare(current.start_picture(models["mnist"]), *NOTHING_RUN)
+    assert experiments == [None, "", ""]  # no experiment run yet
     for name, bundle in zoo.items():
         assert f"| **{name}** |" in table and f"{bundle.accuracy * 100:.2f} %" in table
         assert f"| {name} | **" in read
@@ -429,8 +490,27 @@ def test_compare_lists_the_zoo_and_reads_the_picture_with_every_model(models, zo
     assert f"costs {gap:.2f} points" in words
     assert "stands in" not in read  # the Predict tab's digit itself
     garment = current.start_picture(models["fashion-mnist-tiny"])
-    read = compare.show_compare(garment)[1]  # the zoo reads digits: a stored digit, and why
+    read = compare.show_compare(garment, *NOTHING_RUN)[1]  # the zoo reads digits: a stored digit, and why
     assert "a test 7, read by every model (the zoo reads digits" in read and "a test T-shirt/top" in read
+
+
+NOTHING_RUN = (0, frozenset(), "tiles-7", [], [])  # Compare's seed, experiments run, switch-off choices
+
+
+def test_compare_reads_the_drawing_a_fashion_model_reads_and_reruns_the_experiments_on_it(models, zoo, digits):
+    """A drawing stays the picture everywhere: framed as a garment for a fashion model, as a digit for the zoo; an
+    experiment run before is run again on the picture now current, one never run stays empty."""
+    from tabs import compare
+    drawn = current.picture_from_drawing(data_url(padded(digits[4][0])), models["fashion-mnist"])
+    assert drawn.dataset == "fashion-mnist"
+    ran = (0, frozenset({"shuffle", "switch"}), "tiles-7", [], ["block 1"])
+    table, read, art, words, mixed, mixed_text, switched = compare.show_compare(drawn, *ran)
+    assert read.startswith("**your drawing, read by every model:**") and "stands in" not in read
+    assert f"| tiles-7 | **{digits[4][1]}**" in read  # the zoo reads the digit that was drawn
+    assert rgb(mixed) and "| tiles-7 |" in mixed_text and "your drawing" in switched and "block 1" in switched
+    assert compare.refresh("fashion-mnist", drawn, *NOTHING_RUN) == (read, None, "", "")
+    stored = current.start_picture(models["fashion-mnist"])  # a stored garment cannot be read as a digit
+    assert "a test 7, read by every model (the zoo reads digits" in compare.refresh("mnist", stored, *ran)[0]
 
 
 def test_shuffling_the_tiles_changes_only_the_models_with_positions(models, zoo):
