@@ -138,6 +138,7 @@ def test_predict_refresh_gives_every_output_for_the_new_model(models):
     # the picture, status, label, five maps, their words, ten examples, the words above the pad and the examples,
     # and what the maps show
     assert len(outputs) == 13 and len(outputs[9]) == 10 and outputs[0].source == "a test 7"
+    assert "Draw a digit" in outputs[10] and outputs[11] == "or pick a test digit:" and "bar of a 7" in outputs[12]
 
 
 def test_a_model_switch_reads_the_same_drawing_with_the_new_model(models, digits):
@@ -196,7 +197,6 @@ def data_url_bytes(canvas: np.ndarray) -> bytes:
 def gradio_select(index: int):
     import gradio as gr
     return gr.SelectData(None, {"index": index, "value": None})
-    assert "Draw a digit" in outputs[10] and outputs[11] == "or pick a test digit:" and "bar of a 7" in outputs[12]
 
 
 def test_a_fashion_model_has_its_own_examples_words_and_framing(models):
