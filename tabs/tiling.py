@@ -18,6 +18,9 @@ from .shared import ClassRadio, Context, TabWiring, plural
 
 YOURS = "the Predict tab's picture"
 CUTS = {"tiles": "tiles", "horizontal strips": "horizontal", "vertical strips": "vertical"}
+# Every cut is sized by its pieces' side in pixels, as the models (and the zoo's names) size them: a tile's side, a
+# strip's height (horizontal) or width (vertical). vertical-strips-2 is strips 2 pixels wide: 14 of them.
+MODEL_CUTS = {"tiles": "tiles", "horizontal": "horizontal-strips", "vertical": "vertical-strips"}
 CUT_FUNCTIONS = {"tiles": (tiling.tiles, tiling.tiles_einops),
                  "horizontal": (tiling.horizontal_strips, tiling.horizontal_strips_einops),
                  "vertical": (tiling.vertical_strips, tiling.vertical_strips_einops)}
@@ -48,11 +51,17 @@ def digit(model: ModelBundle, source: str, current: Picture | None) -> tuple[np.
 
 
 def cut(image: np.ndarray, kind: str, size: int) -> tuple[torch.Tensor, bool]:
-    """The pieces (1, N, 1, h, w) by hand, and whether einops gives the same tensor."""
+    """The pieces (1, N, 1, h, w) of `size` pixels by hand, and whether einops gives the same tensor."""
     images = torch.from_numpy(image)[None, None]  # (1, 1, 28, 28)
     by_hand, with_einops = CUT_FUNCTIONS[kind]
-    pieces = by_hand(images, size)
-    return pieces, torch.equal(pieces, with_einops(images, size))
+    argument = function_argument(kind, size, image.shape[0])
+    pieces = by_hand(images, argument)
+    return pieces, torch.equal(pieces, with_einops(images, argument))
+
+
+def function_argument(kind: str, size: int, image_size: int) -> int:
+    """What vit.tiling's functions take: a tile's side, or how many strips (the image's side ÷ a strip's)."""
+    return size if kind == "tiles" else image_size // size
 
 
 def tiling_view(model: ModelBundle, source: str, cut_name: str, size: int, current: Picture | None):
@@ -72,12 +81,14 @@ def tiling_view(model: ModelBundle, source: str, cut_name: str, size: int, curre
     else:
         model_line = (f"**{model.name}** itself cuts {tiling.cut_words(vit.cut, vit.tile_size)} ({vit.num_tiles} "
                       f"words); choose {own_name} of {own_size} to see exactly its words.")
-    text = (f"**{plural(count, 'word')} + 1 CLS token = {count + 1} tokens**, cut from {what}{note}. {model_line}  \n"
+    text = (f"**{plural(count, 'word')} + 1 CLS token = {count + 1} tokens**: {tiling.cut_words(MODEL_CUTS[kind], size)}, "
+            f"cut from {what}{note}. {model_line}  \n"
             f"By hand and with einops: {'the same tensor, element for element ✓' if agree else 'they differ ✗'} "
             f"— shape `{tuple(pieces.shape)}` = (batch, words, channels, height, width).")
     by_hand_code, einops_code = CUT_CODE[kind]
-    code = (f"# images: (1, 1, 28, 28)\n# by hand\n{by_hand_code.format(n=size)}\n\n# with einops\n"
-            f"{einops_code.format(n=size)}\n# -> {tuple(pieces.shape)}: {count} words (+ CLS = {count + 1} tokens)")
+    n = function_argument(kind, size, image.shape[0])
+    code = (f"# images: (1, 1, 28, 28)\n# by hand\n{by_hand_code.format(n=n)}\n\n# with einops\n"
+            f"{einops_code.format(n=n)}\n# -> {tuple(pieces.shape)}: {count} words (+ CLS = {count + 1} tokens)")
     return picture, text, code
 
 
@@ -99,7 +110,7 @@ def tiling_picture(image: np.ndarray, pieces: torch.Tensor, kind: str) -> np.nda
 def show_tiling(model_name: str, source: str, cut_name: str, tile_size: str, strips: str, current: Picture | None,
                 sized_for: str | None = None):
     """(tile size, the model it is set for, picture, text, code). Tiles use the tile-size control, strips the
-    strip-count control: each keeps its own number. A tile size set for another model (the menu changed
+    strip-size control: each keeps its own number of pixels. A tile size set for another model (the menu changed
     since) becomes this model's own: the choice and the model are read in the same call, so a redraw that
     was waiting while the model changed cannot bring back the old model's tiles."""
     model = bundle(model_name)
@@ -110,15 +121,13 @@ def show_tiling(model_name: str, source: str, cut_name: str, tile_size: str, str
 
 
 def own_cut(model: ModelBundle) -> tuple[str, int]:
-    """The model's own cut as this tab's controls name it: a cut and its tile size or number of strips."""
+    """The model's own cut as this tab's controls name it: a cut and its pieces' size in pixels."""
     vit = model.model
-    if vit.cut == "tiles":
-        return "tiles", vit.tile_size
-    return vit.cut.replace("-", " "), vit.image_size // vit.tile_size
+    return vit.cut.replace("-", " "), vit.tile_size
 
 
 def size_controls(cut_name: str):
-    """Show the control that sizes this cut: pixels per tile, or how many strips."""
+    """Show the control that sizes this cut: a tile's side, or a strip's height or width."""
     tiles = CUTS[cut_name] == "tiles"
     return gr.Radio(visible=tiles), gr.Radio(visible=not tiles)
 
@@ -156,7 +165,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
             sizes = [str(d) for d in tiling.divisors(first.model.image_size)]
             size = gr.Radio(sizes, value=str(first.model.tile_size), label="tile size (pixels)", scale=2,
                             elem_id="tiling-size")
-            strips = gr.Radio(sizes, value="7", label="number of strips", scale=2, visible=False,
+            strips = gr.Radio(sizes, value="4", label="strip height or width (pixels)", scale=2, visible=False,
                               elem_id="tiling-strips")
         picture = images.output_image("the cut", "tiling-picture", wide=True)
         text = gr.Markdown(elem_id="tiling-text")

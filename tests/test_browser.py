@@ -360,8 +360,8 @@ def test_tiling_controls(page):
     wait_for_text(page, "#tiling-text", r"1 word \+ 1 CLS token = 2 tokens")  # not "1 words"
     page.locator("#tiling-cut").get_by_text("horizontal strips").click()
     page.wait_for_selector("#tiling-strips", state="visible")
-    assert not page.locator("#tiling-size").is_visible()  # strips have their own control: a count, not pixels
-    page.locator("#tiling-strips").get_by_text("14", exact=True).click()
+    assert not page.locator("#tiling-size").is_visible()  # strips have their own control, in pixels as tiles
+    page.locator("#tiling-strips").get_by_text("2", exact=True).click()  # 2 rows high: 14 strips
     wait_for_text(page, "#tiling-text", r"14 words \+ 1 CLS token = 15 tokens")
     wait_for_text(page, "#tiling-code", r"k=14")  # the code block renders a moment after the text
     page.locator("#tiling-cut").get_by_text("tiles", exact=True).click()

@@ -245,10 +245,12 @@ def test_a_class_from_before_a_model_switch_falls_back_to_the_models_example(mod
 
 def test_tiling_view_agrees_by_hand_and_with_einops_for_every_cut(models):
     from tabs import tiling
-    for cut, size, strips, words in [("tiles", "4", "2", 49), ("horizontal strips", "2", "14", 14),
-                                     ("vertical strips", "28", "7", 7)]:
+    # strips are sized in pixels as tiles are, and as the zoo names them: vertical-strips-2 is 14 strips 2 px wide
+    for cut, size, strips, words, said in [("tiles", "4", "2", 49, "4×4 tiles"),
+                                           ("horizontal strips", "7", "2", 14, "horizontal strips 2 rows high"),
+                                           ("vertical strips", "28", "4", 7, "vertical strips 4 columns wide")]:
         _, _, picture, text, code = tiling.show_tiling("mnist", "7", cut, size, strips, None)
-        assert rgb(picture) and f"{words} words + 1 CLS token = {words + 1} tokens" in text and "✓" in text
+        assert rgb(picture) and f"{words} words + 1 CLS token = {words + 1} tokens**: {said}" in text and "✓" in text
         assert f"({1}, {words}, 1" in code
 
 
