@@ -18,7 +18,9 @@ if str(ROOT) not in sys.path:  # `python docs/figures.py` from anywhere
     sys.path.insert(0, str(ROOT))
 
 from vit.bundle import load_folder  # noqa: E402
-from vit.faithfulness import SURVIVES  # noqa: E402
+from dataclasses import asdict  # noqa: E402
+
+from vit.faithfulness import SURVIVES, bottom_line  # noqa: E402
 
 MNIST = ("mnist", "mnist-fast", "mnist-tiny")                       # the app's digit models, default first
 FASHION = ("fashion/fashion-mnist", "fashion/fashion-mnist-tiny")
@@ -68,7 +70,9 @@ def measured(folder: Path) -> dict:
                                m["insertion"]["se"]) for method, m in faith.scoreboard.methods.items()},
             "randomised_count": faith.randomisation.count, "stages": list(faith.randomisation.stages),
             "cascade": {method: list(v) for method, v in faith.randomisation.methods.items()},
-            "verdicts": dict(faith.verdicts), "best": faith.best},
+            "verdicts": dict(faith.verdicts), "best": faith.best,
+            "bottom_line": bottom_line(bundle.name, bundle.noun, asdict(faith.scoreboard), asdict(faith.randomisation),
+                                       faith.best)},
     }
 
 
@@ -244,8 +248,17 @@ def faithfulness(models: dict[str, dict]) -> str:
     return "\n\n".join(scoreboard(name, m) for name, m in models.items() if m["faithfulness"])
 
 
+def bottom_lines(models: dict[str, dict]) -> str:
+    """What the "Which map to trust?" tab concludes for each model, before any picture's curves."""
+    return "\n".join(f"- `weights/{name}`: " + (m["faithfulness"]["bottom_line"].split(":** ", 1)[1]
+                                                 if m["faithfulness"] else "no scoreboard was measured: the tab "
+                                                 "can only show one picture's curves, a hint, not a test.")
+                     for name, m in models.items())
+
+
 BLOCKS = {"headline": headline, "models": models_table, "commands": commands, "default-result": default_result,
-          "zoo": zoo_table, "trust": trust_table, "faithfulness": faithfulness}
+          "zoo": zoo_table, "trust": trust_table, "faithfulness": faithfulness,
+          "bottom-lines": bottom_lines}
 
 
 # -- reading the folders, rewriting and checking the documents ----------------------------------------------

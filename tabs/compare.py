@@ -86,8 +86,8 @@ def zoo_words(zoo: list[ModelBundle]) -> str:
     by_name = {b.name: b for b in zoo}
     accuracy = lambda name: by_name[name].accuracy * 100  # noqa: E731
     best, worst = max(zoo, key=lambda b: b.accuracy), min(zoo, key=lambda b: b.accuracy)
-    said = [f"**{best.name}** reads best ({best.accuracy * 100:.2f} %), **{worst.name}** worst "
-            f"({worst.accuracy * 100:.2f} %)."]
+    said = [fairness(zoo), f"**{best.name}** reads best ({best.accuracy * 100:.2f} %), **{worst.name}** worst "
+                           f"({worst.accuracy * 100:.2f} %)."]
     if {"tiles-7", "tiles-7-no-positions"} <= by_name.keys():
         gap = accuracy("tiles-7") - accuracy("tiles-7-no-positions")
         said.append(f"Taking the positions away costs {gap:.2f} points: without them the model reads a bag of tiles "
@@ -111,6 +111,21 @@ def zoo_words(zoo: list[ModelBundle]) -> str:
     said.append(f"In block 1, **{near}**'s heads look nearest ({reach[near]:.1f} px on average) and "
                 f"**{max(reach, key=reach.get)}**'s farthest ({max(reach.values()):.1f} px).")
     return " ".join(said)
+
+
+def fairness(zoo: list[ModelBundle]) -> str:
+    """Whether the accuracies compare the choices or the training: the epochs each model was given, and what
+    else differs (an epoch of a longer sequence costs more)."""
+    epochs = {b.name: len(b.history) for b in zoo}
+    if len(set(epochs.values())) > 1:
+        given = ", ".join(f"{name} {count}" for name, count in epochs.items())
+        return (f"**Not a fair race:** the models were given different numbers of epochs ({given}), so a model may "
+                f"read worse only because it trained less.")
+    longest, shortest = max(zoo, key=lambda b: b.model.num_tiles), min(zoo, key=lambda b: b.model.num_tiles)
+    return (f"Every model was trained with the same recipe for the same {next(iter(epochs.values()))} epochs, so the "
+            f"accuracies compare the cut and the positions, not the training. The work per epoch was not equal: "
+            f"**{longest.name}** reads {longest.model.num_tiles + 1} tokens where **{shortest.name}** reads "
+            f"{shortest.model.num_tiles + 1}, and attention's cost grows with the square of that.")
 
 
 def shuffled(image: np.ndarray, seed: int) -> tuple[np.ndarray, list[int]]:

@@ -77,19 +77,8 @@ def bottom_line(model: ModelBundle, picture_best: str | None, refusal: str | Non
         return "\n\n".join(lines + [f"**Bottom line:** {model.name} has no scoreboard, so only this picture's "
                                       f"curves speak: one picture is a hint, not a test."])
     board, randomised = asdict(measured.scoreboard), asdict(measured.randomisation)
-    judged = faithfulness.judge(board, randomised)
-    believe, fastest = faithfulness.to_believe(judged), measured.best  # best: the fastest deletion
-    if believe is None:
-        verdict = (f"**Bottom line for {model.name}:** no map is both faithful and sane on its {board['count']:,} "
-                   f"test {model.noun}s; treat every map as a hint.")
-    else:
-        verdict = (f"**Bottom line for {model.name}:** believe **{believe}**. On {board['count']:,} test "
-                   f"{model.noun}s it finds the tiles the answer needs ({judged[believe].ratio:.0%} of a random "
-                   f"order's deletion area) and passes the sanity check.")
-        if fastest != believe:
-            why = "fails the sanity check: it shows the picture more than the decision" if not judged[fastest].sane \
-                else "is not faithful enough"
-            verdict += f" {fastest.capitalize()} finds them faster but {why}."
+    verdict = faithfulness.bottom_line(model.name, model.noun, board, randomised, measured.best)
+    believe = faithfulness.to_believe(faithfulness.judge(board, randomised))
     lines.append(verdict)
     if picture_best is not None:
         agrees = ("the same method" if picture_best == believe else

@@ -490,10 +490,22 @@ def test_compare_lists_the_zoo_and_reads_the_picture_with_every_model(models, zo
     assert rgb(art) and "Taking the positions away costs" in words
     gap = (zoo["tiles-7"].accuracy - zoo["tiles-7-no-positions"].accuracy) * 100
     assert f"costs {gap:.2f} points" in words
+    assert "the same recipe for the same 14 epochs" in words  # the zoo is trained for equal work
     assert "stands in" not in read  # the Predict tab's digit itself
     garment = current.start_picture(models["fashion-mnist-tiny"])
     read = compare.show_compare(garment, *NOTHING_RUN)[1]  # the zoo reads digits: a stored digit, and why
     assert "a test 7, read by every model (the zoo reads digits" in read and "a test T-shirt/top" in read
+
+
+def test_the_zoo_words_name_unequal_training(zoo):
+    from types import SimpleNamespace
+    from tabs import compare
+    trained = lambda name, epochs, tiles: SimpleNamespace(name=name, history=[{}] * epochs,  # noqa: E731
+                                                          model=SimpleNamespace(num_tiles=tiles))
+    unequal = compare.fairness([trained("tiles-7", 14, 16), trained("tiles-4", 4, 49)])
+    assert unequal.startswith("**Not a fair race:**") and "tiles-7 14, tiles-4 4" in unequal
+    equal = compare.fairness([trained("tiles-7", 14, 16), trained("tiles-4", 14, 49)])
+    assert "same 14 epochs" in equal and "**tiles-4** reads 50 tokens where **tiles-7** reads 17" in equal
 
 
 NOTHING_RUN = (0, frozenset(), "tiles-7", [], [])  # Compare's seed, experiments run, switch-off choices

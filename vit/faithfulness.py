@@ -238,6 +238,24 @@ def to_believe(judged: dict[str, Judgement]) -> str | None:
     return min(both, key=lambda name: judged[name].deletion) if both else None
 
 
+def bottom_line(model_name: str, noun: str, board: dict, randomised: dict, fastest: str) -> str:
+    """Which map to believe for a model, in a sentence, from both tests over its scoreboard's pictures: the most
+    faithful of the maps that pass the sanity check, and why the fastest deletion (`fastest`) is not it."""
+    judged = judge(board, randomised)
+    believe = to_believe(judged)
+    if believe is None:
+        return (f"**Bottom line for {model_name}:** no map is both faithful and sane on its {board['count']:,} test "
+                f"{noun}s; treat every map as a hint.")
+    said = (f"**Bottom line for {model_name}:** believe **{believe}**. On {board['count']:,} test {noun}s it finds "
+            f"the tiles the answer needs ({judged[believe].ratio:.0%} of a random order's deletion area) and passes "
+            f"the sanity check.")
+    if fastest != believe:
+        why = ("fails the sanity check: it shows the picture more than the decision" if not judged[fastest].sane
+               else "is not faithful enough")
+        said += f" {fastest.capitalize()} finds them faster but {why}."
+    return said
+
+
 def _half(randomised: dict) -> int:
     """The randomisation stage with the head and the top half of the blocks re-drawn (stage k: the top k)."""
     return math.ceil((len(randomised["stages"]) - 2) / 2)
