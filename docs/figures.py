@@ -46,7 +46,7 @@ def measured(folder: Path) -> dict:
     writers, faith = e.other_writers, e.faithfulness
     best = max(history, key=lambda row: (row["val_accuracy"], -row["epoch"]))  # first epoch at the best
     return {
-        "dataset": e.dataset, "test_count": e.n, "accuracy": e.accuracy,
+        "dataset": e.dataset, "noun": bundle.noun, "test_count": e.n, "accuracy": e.accuracy,
         "parameters": bundle.model.parameter_count,
         "cut": bundle.model.cut, "tile_size": config["tile_size"], "tokens": bundle.model.num_tiles + 1,
         "embed_size": config["embed_size"], "num_layers": config["num_layers"], "num_heads": config["num_heads"],
@@ -229,7 +229,7 @@ def scoreboard(name: str, m: dict) -> str:
                      strong(f"{deletion / random_deletion * 100:.0f} %", k == most_faithful),
                      f"{strong(f'{insertion:.3f}', k == best_inserted)} ± {insertion_se:.3f}", correlation])
     ratio = areas[f["best"]][0] / random_deletion
-    summary = (f"**`weights/{name}`**: {whole(f['count'])} test digits, {f['points']} points a curve; the "
+    summary = (f"**`weights/{name}`**: {whole(f['count'])} test {m['noun']}s, {f['points']} points a curve; the "
                f"randomisation test over {whole(f['randomised_count'])}. "
                f"Most faithful: {METHODS.get(f['best'], f['best'])}, "
                f"at {ratio * 100:.0f} % of a random order's deletion area (goal ≤ {FAITHFUL_GOAL * 100:.0f} %: "
