@@ -147,13 +147,15 @@ def _sentence(ax, pieces: np.ndarray) -> None:
     if piece_width >= 3 and piece_height >= 3:
         ax.text((piece_width - 1) / 2, (piece_height - 1) / 2, "CLS", ha="center", va="center",
                 fontsize=SMALL, rotation=90 if piece_height > 2 * piece_width else 0)
-    if tokens <= 50:
+    numbered = tokens <= 50
+    if numbered:
         for token in range(1, tokens):
             line, place = divmod(token, per_line)
             ax.text(place * (piece_width + gap) + (piece_width - 1) / 2, line * (piece_height + gap) - 0.5,
                     str(token), ha="center", va="bottom", fontsize=SMALL - 1, color="#555555")
+    # the first line's numbers stand above the image, where the title would sit: lift it over them
     ax.set_title(f"the sequence the transformer reads: CLS + {plural(count, 'word')} = {tokens} tokens",
-                 fontsize=LABEL)
+                 fontsize=LABEL, pad=6 + 1.5 * (SMALL - 1) if numbered else 6)
     ax.set_axis_off()
 
 
@@ -198,9 +200,10 @@ def confusion_figure(matrix, accuracy: float, class_names: list[str],
     if selected is not None:
         true, predicted = selected
         ax.add_patch(Rectangle((predicted - 0.5, true - 0.5), 1, 1, fill=False, edgecolor=CUT_COLOUR, linewidth=2.5))
-    short = [name if len(name) <= 7 else name[:6] + "…" for name in class_names]
-    ax.set_xticks(range(classes), short, fontsize=SMALL, rotation=0 if max(map(len, short)) <= 2 else 45)
-    ax.set_yticks(range(classes), short, fontsize=SMALL)
+    slanted = max(map(len, class_names)) > 2  # a garment's whole name, slanted so that neighbours never meet
+    ax.set_xticks(range(classes), class_names, fontsize=SMALL, rotation=45 if slanted else 0,
+                  ha="right" if slanted else "center", rotation_mode="anchor")
+    ax.set_yticks(range(classes), class_names, fontsize=SMALL)
     ax.set_xlabel("predicted", fontsize=LABEL)
     ax.set_ylabel("true", fontsize=LABEL)
     ax.set_title(f"test accuracy {accuracy * 100:.2f} % ({int(matrix.sum()):,} images)", fontsize=TITLE)
@@ -268,7 +271,8 @@ def reliability_figure(before: dict, after: dict) -> Figure:
         ax.set_ylabel("share right", fontsize=SMALL)
         ax.set_title(f"{title}: ECE {bins['ece'] * 100:.2f} %", fontsize=LABEL)
         ax.tick_params(labelsize=SMALL)
-        ax.legend(fontsize=SMALL - 1, loc="upper left")
+    # one legend under both panels: inside either one it covered the low-confidence bars and their counts
+    figure.legend(*figure.axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=SMALL)
     figure.suptitle("reliability on the test set (numbers: answers per bin)", fontsize=TITLE)
     return figure
 
@@ -391,9 +395,11 @@ def filter_components_figure(components, share) -> Figure:
     share of the filters' variance; components (K, C, t, t) of analysis.filter_components."""
     components = as_array(components)[:, 0]  # (K, t, t): the first channel (MNIST has one)
     share = as_array(share)
+    height, width = components.shape[-2:]  # a tile's, or a strip's (2×28: flat rows, no empty space between)
     cols = min(len(components), 8)
     rows = math.ceil(len(components) / cols)
-    figure = Figure(figsize=(1.05 * cols + 0.4, 1.15 * rows + 0.7), dpi=DPI, layout="constrained")
+    figure = Figure(figsize=(1.05 * cols + 0.4, rows * (0.9 * min(height / width, 1) + 0.25) + 0.7), dpi=DPI,
+                    layout="constrained")
     axes = np.atleast_1d(figure.subplots(rows, cols, squeeze=False)).ravel()
     for ax, component, part, number in zip(axes, components, share, range(1, len(components) + 1)):
         limit = max(float(np.abs(component).max()), 1e-9)
@@ -401,8 +407,7 @@ def filter_components_figure(components, share) -> Figure:
         ax.set_title(f"{number}: {part * 100:.0f} %", fontsize=SMALL)
     for ax in axes:
         ax.set_axis_off()
-    size = components.shape[-1]
-    figure.suptitle(f"what the {size}×{size} filters vary along: principal components, share of variance",
+    figure.suptitle(f"what the {height}×{width} filters vary along: principal components, share of variance",
                     fontsize=LABEL)
     return figure
 
