@@ -72,3 +72,66 @@ def test_a_caption_is_never_cut_off_and_each_line_sits_under_the_picture():
     caption = long[112:] < 128  # dark pixels under the picture: the letters
     columns = np.flatnonzero(caption.any(axis=(0, 2)))
     assert long.shape[1] > 112 and columns.min() > 0 and columns.max() < long.shape[1] - 1  # widened, not cut
+
+
+@pytest.fixture
+def written_boxes(monkeypatch) -> list:
+    """Every text pictures.write puts on a canvas, as (text, its letters' box (left, top, right, bottom), the
+    canvas size (width, height)), for checking that no text is cut off or written over another."""
+    boxes, write = [], pictures.write
+
+    def recording(canvas, xy, text, size, anchor="la", fill=pictures.TEXT, rim=0):
+        (left, top), letters, _ = pictures._stamp(text, size, anchor, rim)
+        x0, y0, x1, y1 = letters.getbbox()  # the inked part of the mask, pasted at the anchor + offset
+        x, y = round(xy[0]) + left, round(xy[1]) + top
+        boxes.append((text, (x + x0, y + y0, x + x1, y + y1), canvas.size))
+        write(canvas, xy, text, size, anchor, fill, rim)
+    monkeypatch.setattr(pictures, "write", recording)
+    return boxes
+
+
+def text_problems(boxes: list) -> list[str]:
+    problems = [f"{text!r} at {box} leaves the {width}×{height} canvas" for text, box, (width, height) in boxes
+                if box[0] < 0 or box[1] < 0 or box[2] > width or box[3] > height]
+    for index, (text, (x0, y0, x1, y1), _) in enumerate(boxes):
+        problems += [f"{text!r} at {(x0, y0, x1, y1)} overlaps {other!r} at {box}" for other, box, _ in boxes[index + 1:]
+                     if min(x1, box[2]) > max(x0, box[0]) and min(y1, box[3]) > max(y0, box[1])]
+    return problems
+
+
+PAIR = np.zeros((84, 174, 3), np.uint8)  # the Predict tab's two occlusion maps side by side
+
+
+@pytest.mark.parametrize("draw", [
+    lambda: pictures.titled(PAIR, "occlusion (class T-shirt/top)"),
+    lambda: pictures.titled(np.zeros((84, 20, 3), np.uint8), "what the model sees (28×28)"),
+    lambda: pictures.captioned(PAIR[:, :40], "read Ankle boot\ntrue T-shirt/top\nloss 12.3"),
+    lambda: pictures.colour_bar("RdBu_r", -12.5, 12.5, PAIR.shape[1], "log-odds drop when blanked"),
+    lambda: pictures.colour_bar("inferno", 0, 0.0123, 120, "share of CLS's attention (one scale for every map)"),
+    lambda: pictures.labelled_grid(np.zeros((12, 10, 16, 16, 3), np.uint8), "layer", "head"),
+    lambda: pictures.vector_rows([("tile 49 of 49: the longest label here", np.ones(16)), ("v", -np.ones(64))]),
+], ids=["occlusion title", "title over a narrow picture", "caption", "occlusion bar", "narrow bar", "grid",
+        "vector rows"])
+def test_no_written_text_is_cut_off_or_written_over_another(written_boxes, draw):
+    draw()
+    assert written_boxes and not text_problems(written_boxes)
+
+
+def test_the_text_measure_finds_a_cut_and_an_overlap(written_boxes):
+    """Before titles widened the canvas, the Fashion-MNIST occlusion title lost its first and last letters."""
+    canvas = pictures.Image.new("RGB", (60, 30), pictures.PAPER)
+    pictures.write(canvas, (30, 3), "occlusion (class T-shirt/top)", 13, "ma")
+    pictures.write(canvas, (2, 3), "over", 13)
+    problems = text_problems(written_boxes)
+    assert len(problems) == 2 and "leaves the 60×30 canvas" in problems[0] and "overlaps 'over'" in problems[1]
+
+
+def test_a_long_title_widens_the_canvas_and_keeps_the_picture_whole():
+    picture = np.full((84, 174, 3), 7, np.uint8)
+    out = pictures.titled(picture, "occlusion (class T-shirt/top)")
+    title = out[:13 + 8] < 128  # dark pixels above the picture: the letters
+    columns = np.flatnonzero(title.any(axis=(0, 2)))
+    assert out.shape[1] > 174 and columns.min() > 0 and columns.max() < out.shape[1] - 1  # widened, not cut
+    left = (out.shape[1] - 174) // 2
+    assert (out[13 + 8:, left:left + 174] == 7).all()  # the picture itself, centred and untouched
+    assert pictures.titled(picture, "one tile").shape[1] == 174  # a short title keeps the picture's width

@@ -127,14 +127,16 @@ def grey(image: np.ndarray, factor: int = SCALE, piece: int | tuple[int, int] | 
 
 
 def colour_bar(name: str, low: float, high: float, width: int, label: str, height: int = 12) -> np.ndarray:
-    """A horizontal colour bar with its two ends and the middle written under it: (height + 30, width, 3)."""
+    """A horizontal colour bar `width` wide with its two ends and the middle written under it, and its label:
+    (height + 30, width, 3), wider (the bar centred on paper) when the label is longer than the bar."""
     strip = colour(np.linspace(low, high, width)[None].repeat(height, axis=0), name, low, high)
-    canvas = Image.new("RGB", (width, height + 30), PAPER)
-    canvas.paste(Image.fromarray(strip), (0, 0))
-    ticks = [(0, "la", low), (width // 2, "ma", (low + high) / 2), (width - 1, "ra", high)]
+    canvas = Image.new("RGB", (max(width, text_width(label, 11) + 6), height + 30), PAPER)
+    left = (canvas.width - width) // 2
+    canvas.paste(Image.fromarray(strip), (left, 0))
+    ticks = [(left, "la", low), (left + width // 2, "ma", (low + high) / 2), (left + width - 1, "ra", high)]
     for x, anchor, value in ticks:
         write(canvas, (x, height + 2), number(value), 11, anchor)
-    write(canvas, (width // 2, height + 16), label, 11, "ma")
+    write(canvas, (canvas.width // 2, height + 16), label, 11, "ma")
     return np.asarray(canvas)
 
 
@@ -150,11 +152,18 @@ def number(value: float) -> str:
     return f"{value:.2g}" if abs(value) < 0.01 or abs(value) >= 1000 else f"{value:.3g}"
 
 
+def text_width(text: str, size: int) -> int:
+    """How many pixels wide a line of text is written (from its anchor to its last letter's right edge)."""
+    return font(size).getbbox(text)[2]
+
+
 def titled(picture: np.ndarray, title: str, size: int = 13) -> np.ndarray:
-    """The picture with a line of text above it."""
-    canvas = Image.new("RGB", (picture.shape[1], picture.shape[0] + size + 8), PAPER)
-    canvas.paste(Image.fromarray(picture), (0, size + 8))
-    write(canvas, (picture.shape[1] // 2, 3), title, size, "ma")
+    """The picture with a line of text above it, centred; the canvas widens (on paper) rather than cut off a
+    title longer than the picture ("occlusion (class T-shirt/top)" over two small maps)."""
+    width = max(picture.shape[1], text_width(title, size) + 6)
+    canvas = Image.new("RGB", (width, picture.shape[0] + size + 8), PAPER)
+    canvas.paste(Image.fromarray(picture), ((width - picture.shape[1]) // 2, size + 8))
+    write(canvas, (width // 2, 3), title, size, "ma")
     return np.asarray(canvas)
 
 
@@ -162,8 +171,7 @@ def captioned(picture: np.ndarray, caption: str, size: int = 12) -> np.ndarray:
     """The picture with its caption under it, a line for each line of the caption, centred; the canvas widens
     (on paper) rather than cut off a line longer than the picture."""
     lines = caption.split("\n")
-    widths = [font(size).getbbox(line)[2] for line in lines]
-    width, line_height = max(picture.shape[1], max(widths) + 6), size + 4
+    width, line_height = max(picture.shape[1], max(text_width(line, size) for line in lines) + 6), size + 4
     canvas = Image.new("RGB", (width, picture.shape[0] + line_height * len(lines) + 4), PAPER)
     canvas.paste(Image.fromarray(picture), ((width - picture.shape[1]) // 2, 0))
     for index, line in enumerate(lines):
@@ -197,19 +205,22 @@ def side_by_side(pictures: list[np.ndarray], gap: int = 10) -> np.ndarray:
 
 
 def labelled_grid(cells: np.ndarray, column_name: str, row_name: str, gap: int = 4) -> np.ndarray:
-    """Cells (R, C, h, w, 3) laid out as a grid with "column_name 1…C" above and "row_name 1…R" at the left."""
+    """Cells (R, C, h, w, 3) laid out as a grid with "column_name 1…C" above and "row_name 1…R" at the left. The
+    left margin holds the longest row name, and columns narrower than their name are spaced to fit it."""
     rows, cols, height, width = cells.shape[:4]
-    margin_left, margin_top = 58, 20
-    out = np.full((margin_top + rows * (height + gap), margin_left + cols * (width + gap), 3), 255, np.uint8)
+    margin_left = text_width(f"{row_name} {rows}", 12) + 10
+    pitch, margin_top = max(width, text_width(f"{column_name} {cols}", 12) + 4) + gap, 20  # column to column
+    inset = (pitch - gap - width) // 2  # a cell centred under its name
+    out = np.full((margin_top + rows * (height + gap), margin_left + cols * pitch, 3), 255, np.uint8)
     for r in range(rows):
         for c in range(cols):
-            top, left = margin_top + r * (height + gap), margin_left + c * (width + gap)
+            top, left = margin_top + r * (height + gap), margin_left + c * pitch + inset
             out[top:top + height, left:left + width] = cells[r, c]
     canvas = Image.fromarray(out)
     for r in range(rows):
         write(canvas, (margin_left - 6, margin_top + r * (height + gap) + height // 2), f"{row_name} {r + 1}", 12, "rm")
     for c in range(cols):
-        write(canvas, (margin_left + c * (width + gap) + width // 2, 3), f"{column_name} {c + 1}", 12, "ma")
+        write(canvas, (margin_left + c * pitch + (pitch - gap) // 2, 3), f"{column_name} {c + 1}", 12, "ma")
     return np.asarray(canvas)
 
 
@@ -250,6 +261,7 @@ def vector_rows(rows: list[tuple[str, np.ndarray]], cell: int | None = None, lab
     as wide as lets the longest vector fill about 640 px (4 to 24 px), unless `cell` says."""
     longest = max(len(values) for _, values in rows)
     cell = cell or max(4, min(24, 640 // longest))
+    label_width = max(label_width, max(text_width(label, 11) for label, _ in rows) + 12)  # a long label is not cut
     height, right = cell * 2, 70
     canvas = Image.new("RGB", (label_width + longest * cell + right, len(rows) * (height + 6)), PAPER)
     for index, (label, values) in enumerate(rows):
