@@ -391,21 +391,25 @@ def attention_by_label_figure(maps: dict, class_names: list[str], view: str = "m
 
 
 def filter_components_figure(components, share) -> Figure:
-    """The principal components of the tile-embedding filters (ViT paper, figure 7 left), each titled with its
-    share of the filters' variance; components (K, C, t, t) of analysis.filter_components."""
+    """The principal components of the tile-embedding filters (ViT paper, figure 7 left), each with its number
+    and share of the filters' variance under it; components (K, C, t, t) of analysis.filter_components."""
     components = as_array(components)[:, 0]  # (K, t, t): the first channel (MNIST has one)
     share = as_array(share)
     height, width = components.shape[-2:]  # a tile's, or a strip's (2×28: flat rows, no empty space between)
     cols = min(len(components), 8)
     rows = math.ceil(len(components) / cols)
-    figure = Figure(figsize=(1.05 * cols + 0.4, rows * (0.9 * min(height / width, 1) + 0.25) + 0.7), dpi=DPI,
+    figure = Figure(figsize=(1.05 * cols + 0.4, rows * (0.9 * min(height / width, 1) + 0.25) + 0.5), dpi=DPI,
                     layout="constrained")
     axes = np.atleast_1d(figure.subplots(rows, cols, squeeze=False)).ravel()
     for ax, component, part, number in zip(axes, components, share, range(1, len(components) + 1)):
         limit = max(float(np.abs(component).max()), 1e-9)
         ax.imshow(component, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
-        ax.set_title(f"{number}: {part * 100:.0f} %", fontsize=SMALL)
-    for ax in axes:
+        # under the map, not over it: over the first row, the last title sat below the picture's buttons
+        ax.set_xlabel(f"{number}: {part * 100:.0f} %", fontsize=SMALL, labelpad=2)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.spines[:].set_visible(False)
+    for ax in axes[len(components):]:
         ax.set_axis_off()
     figure.suptitle(f"what the {height}×{width} filters vary along: principal components, share of variance",
                     fontsize=LABEL)
@@ -430,7 +434,8 @@ def attention_distance_figure(distances, uniform: float, pieces: str) -> Figure:
     ax.tick_params(labelsize=SMALL)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=SMALL, ncols=2 if heads > 2 else 1, loc="lower right")
-    figure.suptitle(f"how far each head looks ({pieces})", fontsize=TITLE)
+    ax.set_title(pieces, fontsize=LABEL)  # under the title, not in it: a strip's name made it reach the buttons
+    figure.suptitle("how far each head looks", fontsize=TITLE)
     return figure
 
 
@@ -470,8 +475,8 @@ def perturbation_figure(steps: list[int], deletion: dict, insertion: dict, class
     figure = Figure(figsize=(9, 3.4), dpi=DPI, layout="constrained")
     x = np.asarray(steps, dtype=float) / steps[-1]
     for ax, curves, title in zip(figure.subplots(1, 2), (deletion, insertion),
-                                 ("deletion: top tiles blanked first (lower: better)",
-                                  "insertion: top tiles put back first (higher: better)")):
+                                 ("deletion: top tiles blanked first\n(lower: better)",
+                                  "insertion: top tiles put back first\n(higher: better)")):  # clear of the buttons
         for name, curve in curves.items():
             values = as_array(curve)
             ax.plot(x, values, color=METHOD_COLOURS.get(name, None), linestyle="--" if name == "random" else "-",
