@@ -13,7 +13,7 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from vit import analysis, faithfulness, plots, tiling
+from vit import ViT, analysis, faithfulness, plots, tiling
 from vit.bundle import load_folder
 from vit.tiling import cut_words
 from vit.walk import walk
@@ -193,9 +193,11 @@ CASES = {
         "mnist-tiny 3 labels": lambda b: labels_figure(b["mnist-tiny"], [3, 7, 8]),
         "strips cls": lambda b: labels_figure(b["horizontal-strips-2"], [3, 7, 8], "cls"),
         "no label": lambda b: plots.attention_by_label_figure({}, b["mnist"].class_names)},
-    "filter_components_figure": {name: (lambda b, name=name: plots.filter_components_figure(
-        *analysis.filter_components(b[name].model)))
-        for name in ("mnist", "fashion-mnist", "mnist-tiny", "horizontal-strips-2", "vertical-strips-2")},
+    "filter_components_figure": {
+        **{name: (lambda b, name=name: plots.filter_components_figure(*analysis.filter_components(b[name].model)))
+           for name in ("fashion-mnist", "mnist-tiny", "horizontal-strips-2", "vertical-strips-2")},
+        "4 components of 2×2 tiles": lambda b: plots.filter_components_figure(*analysis.filter_components(
+            ViT(tile_size=2, embed_size=8, num_layers=1, num_heads=1, mlp_size=8)))},
     "attention_distance_figure": {name: (lambda b, name=name: distance_figure(b[name]))
                                   for name in ("mnist", "mnist-tiny", "horizontal-strips-2")},
     "logit_lens_figure": {f"{name} {label}": (lambda b, name=name, label=label: lens_figure(b[name], label))

@@ -396,9 +396,11 @@ def filter_components_figure(components, share) -> Figure:
     components = as_array(components)[:, 0]  # (K, t, t): the first channel (MNIST has one)
     share = as_array(share)
     height, width = components.shape[-2:]  # a tile's, or a strip's (2×28: flat rows, no empty space between)
-    cols = math.ceil(math.sqrt(len(components)))  # about square: beside the similarity grid, shown at full size
+    # 6 columns, about 670 px: a half-width column shows it at 0.9 of its size (8 columns: 0.68, captions 7 px
+    # high), and on a phone, where a figure keeps 620 px and scrolls sideways, it is never letterboxed
+    cols = min(len(components), 6)
     rows = math.ceil(len(components) / cols)
-    figure = Figure(figsize=(1.05 * cols + 0.4, rows * (0.9 * min(height / width, 1) + 0.25) + 0.7), dpi=DPI,
+    figure = Figure(figsize=(1.05 * 6 + 0.4, rows * (0.9 * min(height / width, 1) + 0.25) + 0.7), dpi=DPI,
                     layout="constrained")
     axes = np.atleast_1d(figure.subplots(rows, cols, squeeze=False)).ravel()
     for ax, component, part, number in zip(axes, components, share, range(1, len(components) + 1)):
@@ -411,7 +413,7 @@ def filter_components_figure(components, share) -> Figure:
         ax.spines[:].set_visible(False)
     for ax in axes[len(components):]:
         ax.set_axis_off()
-    figure.suptitle(f"what the {height}×{width} filters vary along:\nprincipal components, share of variance",
+    figure.suptitle(f"what the {height}×{width} filters vary along: principal components, share of variance",
                     fontsize=LABEL)
     return figure
 
