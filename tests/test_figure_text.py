@@ -1,6 +1,7 @@
-"""No text of a figure is cut off or drawn over another text: every Figure function of vit.plots is built from
-the committed models (and their longest labels: the garments' class names, the zoo's names), drawn with Agg, and
-the box of every text actually drawn (titles, tick labels, axis labels, legends, annotations) is measured."""
+"""No text of a figure is cut off, hidden under the picture's buttons or drawn over another text: every Figure
+function of vit.plots is built from the committed models (and their longest labels: the garments' class names, the
+zoo's names), drawn with Agg, and the box of every text actually drawn (titles, tick labels, axis labels, legends,
+annotations) is measured."""
 
 import inspect
 import typing
@@ -47,7 +48,8 @@ def _corners(text, renderer) -> np.ndarray:
     extent = text.get_window_extent(renderer)
     angle = text.get_rotation()
     if angle % 90 == 0:
-        return np.array([[extent.x0, extent.y0], [extent.x1, extent.y0], [extent.x1, extent.y1], [extent.x0, extent.y1]])
+        return np.array([[extent.x0, extent.y0], [extent.x1, extent.y0], [extent.x1, extent.y1],
+                         [extent.x0, extent.y1]])
     text.set_rotation(0)
     flat = text.get_window_extent(renderer)
     text.set_rotation(angle)

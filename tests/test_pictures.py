@@ -94,7 +94,8 @@ def text_problems(boxes: list) -> list[str]:
     problems = [f"{text!r} at {box} leaves the {width}×{height} canvas" for text, box, (width, height) in boxes
                 if box[0] < 0 or box[1] < 0 or box[2] > width or box[3] > height]
     for index, (text, (x0, y0, x1, y1), _) in enumerate(boxes):
-        problems += [f"{text!r} at {(x0, y0, x1, y1)} overlaps {other!r} at {box}" for other, box, _ in boxes[index + 1:]
+        problems += [f"{text!r} at {(x0, y0, x1, y1)} overlaps {other!r} at {box}"
+                     for other, box, _ in boxes[index + 1:]
                      if min(x1, box[2]) > max(x0, box[0]) and min(y1, box[3]) > max(y0, box[1])]
     return problems
 
