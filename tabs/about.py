@@ -18,7 +18,8 @@ SHOWN = ("cut", "tile_size", "embed_size", "num_layers", "num_heads", "mlp_size"
 # --- Views --------------------------------------------------------------------------------------------------
 
 def about_view(model: ModelBundle) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """The training curves, the reliability diagram (None without one) and a description of the model."""
+    """The training curves, the reliability diagram (None without one) and a description of the model; see
+    show_about for their alt texts."""
     from vit import plots  # matplotlib loads with the first figure, not at start-up
     evaluation = model.evaluation
     curve = plots.render(plots.training_figure(model.history))
@@ -47,9 +48,39 @@ def kept_weights(model: ModelBundle) -> str:
             "and the weights kept are the last epoch's.")
 
 
+def training_alt(history: list[dict]) -> str:
+    """The training curves in words: how long, and where the held-out accuracy ended and peaked."""
+    if not history:
+        return "No training history is stored with this model."
+    split = "val" if any("val_accuracy" in record for record in history) else "test"
+    scored = [record for record in history if f"{split}_accuracy" in record]
+    said = f"Training curves, loss and error rate per epoch, training and {'validation' if split == 'val' else 'test'}"
+    if not scored:
+        return f"{said}: {plural(len(history), 'epoch')}."
+    best = max(scored, key=lambda record: record[f"{split}_accuracy"])
+    last, top = scored[-1][f"{split}_accuracy"] * 100, best[f"{split}_accuracy"] * 100
+    return (f"{said}: {plural(len(history), 'epoch')}, {'validation' if split == 'val' else 'test'} accuracy "
+            f"{last:.2f} % at the end (best {top:.2f} % at epoch {best['epoch']}).")
+
+
+def reliability_alt(calibration) -> str:
+    return (f"Reliability diagrams, how often the model was right at each confidence, before and after dividing by "
+            f"the temperature T = {calibration.temperature:.2f}: expected calibration error "
+            f"{calibration.ece_before * 100:.1f} % before, {calibration.ece_after * 100:.1f} % after.")
+
+
 @cached(maxsize=None)
-def show_about(model_name: str):
+def drawn(model_name: str):
     return about_view(bundle(model_name))
+
+
+def show_about(model_name: str):
+    """The two pictures, described, and the words."""
+    model = bundle(model_name)
+    curve, diagram, text = drawn(model.name)
+    calibration = model.evaluation.calibration
+    return (images.described(curve, training_alt(model.history)),
+            images.described(diagram, reliability_alt(calibration) if calibration else None), text)
 
 
 # --- Layout and wiring --------------------------------------------------------------------------------------

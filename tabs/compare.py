@@ -135,8 +135,8 @@ def shuffled(image: np.ndarray, seed: int) -> tuple[np.ndarray, list[int]]:
     return untile(pieces[:, order], *image.shape)[0, 0].numpy(), [int(i) + 1 for i in order]
 
 
-def shuffle_view(zoo: list[ModelBundle], picture: Picture, seed: int) -> tuple[np.ndarray, str]:
-    """The shuffled picture beside the original, and each tiles-of-7 model's answer before and after."""
+def shuffle_view(zoo: list[ModelBundle], picture: Picture, seed: int) -> tuple[dict, str]:
+    """The shuffled picture beside the original (described), and each tiles-of-7 model's answer before and after."""
     mixed, order = shuffled(picture.input, seed)
     both = pictures.side_by_side([pictures.titled(pictures.grey(picture.input, 8, SHUFFLE_TILE), picture.source),
                                   pictures.titled(pictures.grey(mixed, 8, SHUFFLE_TILE), f"shuffled (seed {seed})")])
@@ -153,7 +153,20 @@ def shuffle_view(zoo: list[ModelBundle], picture: Picture, seed: int) -> tuple[n
             f"the same set of words in another order, and attention does not care about order: its answer is the "
             f"same to the last decimal (a change of about 1e-6 is rounding). The models with positions are told "
             f"where each word was, so a shuffled picture is a different picture to them.\n\n" + "\n".join(lines))
-    return both, text
+    alt = (f"{picture.source} cut into {len(order)} tiles of {SHUFFLE_TILE}×{SHUFFLE_TILE} pixels, beside the same "
+           f"tiles put back in the order {', '.join(map(str, order))} (shuffle number {seed}).")
+    return images.described(both, alt[0].upper() + alt[1:]), text
+
+
+def zoo_alt(names: list[str], distances: list[torch.Tensor]) -> str:
+    """The zoo figure in words: what each column shows, and which models' heads look nearest and farthest."""
+    first = {name: float(reach[0].mean()) for name, reach in zip(names, distances)}
+    last = {name: float(reach[-1].mean()) for name, reach in zip(names, distances)}
+    near, far = min(first, key=first.get), max(last, key=last.get)
+    return (f"The zoo's {len(names)} models side by side ({', '.join(names)}): above, how similar each one's position "
+            f"vectors are; below, its mean attention distance per block, a dot per head, on one shared scale. In "
+            f"block 1 {near}'s heads look nearest ({first[near]:.1f} px on average); in the last block {far}'s look "
+            f"farthest ({last[far]:.1f} px).")
 
 
 def switch_choices(bundle: ModelBundle) -> tuple[list[str], list[str]]:
@@ -201,10 +214,11 @@ def show_compare(current: Picture | None, seed, ran: frozenset, target: str, hea
     from vit import plots  # matplotlib loads with the first figure, not at start-up
     members = zoo()
     if not members:
-        return ("No zoo here: weights/zoo/ holds no model folder.", "", None, "", None, "", "")
-    parts = [similarity_and_reach(b.name) for b in members]
-    art = plots.render(plots.zoo_figure([b.name for b in members], [p[0] for p in parts], [p[1] for p in parts],
-                                        [p[2] for p in parts]))
+        return ("No zoo here: weights/zoo/ holds no model folder.", "", images.described(None, None), "",
+                images.described(None, None), "", "")
+    parts, names = [similarity_and_reach(b.name) for b in members], [b.name for b in members]
+    art = plots.render(plots.zoo_figure(names, [p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts]))
+    art = images.described(art, zoo_alt(names, [p[1] for p in parts]))
     return (zoo_table(members), readings(members, *zoo_picture(current)), art, zoo_words(members),
             *experiments(current, seed, ran, target, heads, blocks))
 
@@ -212,7 +226,7 @@ def show_compare(current: Picture | None, seed, ran: frozenset, target: str, hea
 def experiments(current: Picture | None, seed, ran: frozenset, target: str, heads: list[str], blocks: list[str]):
     """The shuffled picture, its table and the switch-off table, for the picture now current: an experiment that
     was run before is run again (its results were of the picture then), one that was not stays empty."""
-    mixed, mixed_text = run_shuffle(current, seed)[:2] if "shuffle" in ran else (None, "")
+    mixed, mixed_text = run_shuffle(current, seed)[:2] if "shuffle" in ran else (images.described(None, None), "")
     switched = run_switch(target, current, heads, blocks)[0] if "switch" in ran else ""
     return mixed, mixed_text, switched
 
@@ -240,7 +254,7 @@ def refresh(model_name: str, current: Picture | None, seed, ran: frozenset, targ
     """The menu's model does not change the zoo, but the picture may have changed: the readings and the experiments
     run so far are of the picture now current."""
     if not zoo():
-        return "", None, "", ""
+        return "", images.described(None, None), "", ""
     return readings(zoo(), *zoo_picture(current)), *experiments(current, seed, ran, target, heads, blocks)
 
 

@@ -41,15 +41,27 @@ def pair_view(model: ModelBundle, true: int, predicted: int) -> tuple[list, str]
     names = model.class_names
     count = int(model.confusion[true, predicted])
     stored = model.confused(true, predicted)
-    if true == predicted:
-        items = [(captioned(image.pixels, f"true {names[true]}"), None) for image in stored]
+    if true == predicted:  # the words under each picture are drawn in; the caption is its alt text
+        items = [(captioned(image.pixels, f"true {names[true]}"), f"a {names[true]}, read right") for image in stored]
         return items, (f"**{count:,}** test images of **{names[true]}** were read correctly; "
                        f"the {len(items)} stored examples are shown.")
-    items = [(captioned(image.pixels, f"loss {image.loss:.2f}"), None) for image in stored]
+    items = [(captioned(image.pixels, f"loss {image.loss:.2f}"),
+              f"a {names[true]} read as {names[predicted]}, loss {image.loss:.2f}") for image in stored]
     text = (f"**{count:,}** test images of **{names[true]}** were read as **{names[predicted]}**"
             + (f"; {len(items)} of them are stored." if len(items) < count else ".")
             + (" Click one to explain it in the Predict tab." if items else ""))
     return items, text
+
+
+def matrix_alt(model: ModelBundle, selected: tuple[int, int]) -> str:
+    """The confusion matrix in words: how many were read right, the most common mistake and the chosen cell."""
+    matrix, names = model.confusion, model.class_names
+    total, right = int(matrix.sum()), int(np.trace(matrix))
+    common, (true, predicted) = most_common_mistake(model), selected
+    return (f"Confusion matrix of {total:,} test images by true label (rows) and answer (columns): {right:,} read "
+            f"right ({right / total * 100:.2f} %). The most common mistake: {names[common[0]]} read as "
+            f"{names[common[1]]}, {int(matrix[common]):,} times. Chosen cell: {names[true]} read as "
+            f"{names[predicted]}, {int(matrix[true, predicted]):,} times.")
 
 
 def cell_at(model: ModelBundle, x: float, y: float) -> tuple[int, int] | None:
@@ -74,7 +86,7 @@ def pair_indices(model: ModelBundle, true: str, predicted: str) -> tuple[int, in
 def show_pair(model_name: str, true: str, predicted: str):
     model = bundle(model_name)
     t, p = pair_indices(model, true, predicted)
-    return (matrix_picture(model.name, (t, p))[0], *pair_view(model, t, p))
+    return (images.described(matrix_picture(model.name, (t, p))[0], matrix_alt(model, (t, p))), *pair_view(model, t, p))
 
 
 def click_cell(model_name: str, event: gr.SelectData):
@@ -99,7 +111,8 @@ def refresh(model_name: str):
     """A new model: open at its most common mistake (pair_choices sets the two menus to it)."""
     model = bundle(model_name)
     true, predicted = most_common_mistake(model)
-    return (matrix_picture(model.name, (true, predicted))[0], *pair_view(model, true, predicted))
+    return (images.described(matrix_picture(model.name, (true, predicted))[0], matrix_alt(model, (true, predicted))),
+            *pair_view(model, true, predicted))
 
 
 def pair_choices(model_name: str) -> tuple:

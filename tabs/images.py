@@ -1,4 +1,5 @@
-"""Pictures handed to the browser as PNG files written once, so the same picture sent twice always arrives whole.
+"""Pictures handed to the browser as PNG files written once, so the same picture sent twice always arrives whole,
+each with words that say what it shows (its alt text, read out by screen readers).
 
 Why: gradio 6.31 saves a returned array or PIL image into its cache under the hash of its bytes and writes
 that file again on every send (processing_utils.save_pil_to_cache has no "already there" check). When the
@@ -69,10 +70,29 @@ class Gallery(gr.Gallery):
 
 def output_image(label: str, elem_id: str | None = None, value=None, *, wide: bool = False,
                  caption: str | None = None) -> Image:
-    """A read-only picture with fullscreen and download buttons. Its label only names it (for screen readers and
-    downloads): a shown label would float over the picture's top row, so a `caption` is written above it instead.
+    """A read-only picture with fullscreen and download buttons. Its label only names it (for downloads): a shown
+    label would float over the picture's top row, so a `caption` is written above it instead. `value`: None, or a
+    `described` picture. Hidden while it has no picture: an empty image is an unnamed box to a screen reader.
     `wide`: a picture that keeps a legible size on a phone (CSS .figure: it scrolls sideways instead of shrinking)."""
     if caption:
         gr.Markdown(caption)
-    return Image(value, label=label, show_label=False, interactive=False, format="png",
-                 buttons=["fullscreen", "download"], elem_id=elem_id, elem_classes="figure" if wide else None)
+    shown = value if isinstance(value, dict) else described(value, None)
+    return Image(shown["value"], label=label, show_label=False, interactive=False, format="png",
+                 buttons=["fullscreen", "download"], elem_id=elem_id, alt_text=shown["alt_text"],
+                 visible=shown["visible"], elem_classes=["picture", "figure"] if wide else ["picture"])
+
+
+def described(picture: np.ndarray | PILImage.Image | None, alt: str | None) -> dict:
+    """What a handler hands an output_image: the picture and its alt text, the words a screen reader says in
+    its place (what it shows, with its numbers). No picture hides the image. A new update every call, never
+    cached or shared: gradio takes the value out of an update it is handed."""
+    return gr.update(value=picture, alt_text=alt if picture is not None else None, visible=picture is not None)
+
+
+def ranked(values, noun: str = "tile", count: int = 2, digits: int = 2, percent: bool = False) -> str:
+    """The `count` largest entries of a map in words, numbered as the app numbers pieces (1… in reading order):
+    "tile 6 (0.21) and tile 10 (0.15)"; `percent`: values as shares, "tile 6 (21 %)"."""
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    named = [f"{noun} {i + 1} ({flat[i] * 100:.0f} %)" if percent else f"{noun} {i + 1} ({flat[i]:.{digits}f})"
+             for i in np.argsort(-flat, kind="stable")[:count]]
+    return named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]

@@ -8,7 +8,7 @@ from vit.bundle import ModelBundle
 from vit.registry import bundle, cached
 
 from . import images
-from .shared import ClassBoxes, Context, TabWiring
+from .shared import ClassBoxes, Context, TabWiring, plural
 
 VIEWS = {"full attention matrices": "matrix", "CLS → tiles, in the tile layout": "cls"}
 START = ("3", "7", "8")  # the labels the notebook compared
@@ -16,15 +16,33 @@ START = ("3", "7", "8")  # the labels the notebook compared
 
 # --- Views --------------------------------------------------------------------------------------------------
 
-def label_view(model: ModelBundle, labels: tuple[int, ...], view: str, difference: bool) -> np.ndarray:
+def label_view(model: ModelBundle, labels: tuple[int, ...], view: str, difference: bool) -> tuple[np.ndarray, str]:
+    """The picture and its alt text."""
     from vit import plots  # matplotlib loads with the first figure, not at start-up
     images, stored_labels = model.examples()
     maps = median_attention_by_label(model.model, images, stored_labels, list(labels))
-    return plots.render(plots.attention_by_label_figure(maps, model.class_names, view, difference, model.model.grid))
+    picture = plots.render(plots.attention_by_label_figure(maps, model.class_names, view, difference, model.model.grid))
+    return picture, label_alt(model, maps, view, difference)
+
+
+def label_alt(model: ModelBundle, maps: dict, view: str, difference: bool) -> str:
+    """The picture in words: what it shows, and where CLS looks in the last block for each label."""
+    if not maps:
+        return "No label chosen: tick at least one."
+    names, vit = model.class_names, model.model
+    shown = ("CLS's attention to the tiles in the tile layout" if view == "cls" else
+             f"full {vit.num_tiles + 1}×{vit.num_tiles + 1} attention matrices (row = query, CLS first)")
+    piece = "tile" if vit.cut == "tiles" else "strip"
+    last = {label: values[-1, :, 0, 1:].mean(dim=0) for label, values in maps.items()}  # CLS row, heads averaged
+    where = [f"{piece} {int(cls.argmax()) + 1} for {names[label]} ({float(cls.max()) * 100:.0f} %)"
+             for label, cls in last.items()]
+    return (f"Median attention of {plural(vit.num_layers, 'block')} × {plural(vit.num_heads, 'head')} for labels "
+            f"{', '.join(names[label] for label in maps)}, as {shown}{', minus their average' if difference else ''}. "
+            f"In the last block, averaged over the heads, CLS looks most at {', '.join(where)}.")
 
 
 @cached(maxsize=64)
-def label_picture(model_name: str, labels: tuple[int, ...], view: str, difference: bool) -> np.ndarray:
+def label_picture(model_name: str, labels: tuple[int, ...], view: str, difference: bool) -> tuple[np.ndarray, str]:
     return label_view(bundle(model_name), labels, view, difference)
 
 
@@ -39,7 +57,7 @@ def show_labels(model_name: str, labels: list[str], view: str, difference: bool)
     if any(label not in model.class_names for label in labels):  # from before a model switch (ClassBoxes)
         labels = start_labels(model)
     chosen = tuple(sorted(model.class_names.index(label) for label in labels))
-    return label_picture(model.name, chosen, VIEWS[view], bool(difference))
+    return images.described(*label_picture(model.name, chosen, VIEWS[view], bool(difference)))
 
 
 def label_choices(model_name: str) -> tuple:

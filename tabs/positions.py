@@ -11,7 +11,7 @@ from vit.registry import bundle, cached
 from vit.tiling import cut_words
 
 from . import images
-from .shared import Context, TabWiring, components_picture
+from .shared import Context, TabWiring, components_alt, components_picture, plural
 
 KINDS = {"learned": "These position vectors were **learned** from data, starting from random noise.",
          "sinusoidal": "This model uses fixed **sinusoidal** position codes: nothing here was learned.",
@@ -45,22 +45,57 @@ def distance_words(measured: torch.Tensor, uniform: float, count: int, noun: str
             f"by the end.")
 
 
-def figure_seven(model: ModelBundle) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
-    """The components, the similarity grid, the distances, the raw vectors, and the sentences under them."""
+def figure_seven(model: ModelBundle) -> tuple:
+    """The components, the similarity grid, the distances and the raw vectors, each a (picture, alt text) pair, and
+    the sentences under them."""
     from vit import plots  # matplotlib loads with the first figure, not at start-up
     vit = model.model
-    components = components_picture(model.name)
-    grid = plots.render(plots.positional_similarity_figure(positional_similarity(vit), vit.grid))
+    similarity = positional_similarity(vit)
+    grid = plots.render(plots.positional_similarity_figure(similarity, vit.grid))
     measured, uniform = distances(model)
     reach = plots.render(plots.attention_distance_figure(measured, uniform, cut_words(vit.cut, vit.tile_size)))
-    raw = plots.render(plots.embedding_matrix_figure(vit.pos_embedding[0].detach()))
-    return components, grid, reach, raw, KINDS[vit.pos_embedding_kind] + "\n\n" + distance_words(
-        measured, uniform, len(model.examples()[0]), model.noun)
+    embedding = vit.pos_embedding[0].detach()
+    raw = plots.render(plots.embedding_matrix_figure(embedding))
+    return ((components_picture(model.name), components_alt(model.name)), (grid, similarity_alt(similarity, vit.grid)),
+            (reach, distance_alt(measured, uniform)), (raw, raw_alt(embedding)),
+            KINDS[vit.pos_embedding_kind] + "\n\n" + distance_words(measured, uniform, len(model.examples()[0]),
+                                                                    model.noun))
+
+
+# Alt text: each picture of figure 7 in words, with its numbers (tabs.images.described).
+
+def similarity_alt(similarity: torch.Tensor, grid: tuple[int, int]) -> str:
+    rows, columns = grid
+    place = np.indices(grid).reshape(2, -1)  # (2, N): each position's row and column
+    steps = np.abs(place[:, :, None] - place[:, None, :]).sum(axis=0)  # (N, N) grid steps between positions
+    values = similarity.numpy()
+    return (f"Cosine similarity of the {len(values)} position vectors, one small map per position in the "
+            f"{rows}×{columns} layout: on average {float(values[steps == 1].mean()):.2f} between direct neighbours "
+            f"and {float(values[steps > 1].mean()):.2f} between positions farther apart.")
+
+
+def distance_alt(measured: torch.Tensor, uniform: float) -> str:
+    layers, heads = measured.shape
+    near, far = (divmod(int(index), heads) for index in (measured.argmin(), measured.argmax()))
+    return (f"Mean attention distance of {plural(layers, 'block')} × {plural(heads, 'head')}, a dot per head: from "
+            f"{float(measured.min()):.1f} px (block {near[0] + 1}, head {near[1] + 1}) to {float(measured.max()):.1f} "
+            f"px (block {far[0] + 1}, head {far[1] + 1}); uniform attention would reach {uniform:.1f} px.")
+
+
+def raw_alt(embedding: torch.Tensor) -> str:
+    tokens, width = embedding.shape
+    return (f"The raw position vectors as a picture: {tokens} rows (CLS first) × {width} numbers, from "
+            f"{float(embedding.min()):.2f} (blue) to {float(embedding.max()):.2f} (red).")
 
 
 @cached(maxsize=None)
-def show_positions(model_name: str):
+def drawn(model_name: str) -> tuple:
     return figure_seven(bundle(model_name))
+
+
+def show_positions(model_name: str):
+    *figures, text = drawn(model_name)
+    return (*(images.described(picture, alt) for picture, alt in figures), text)
 
 
 # --- Layout and wiring --------------------------------------------------------------------------------------

@@ -20,11 +20,10 @@ from vit.registry import bundle
 
 from . import images, pad
 from .picture import Display, Picture, picture_for, picture_from_drawing, picture_from_file
-from .shared import Context, TabWiring, enlarged
+from .shared import Context, TabWiring, enlarged, plural
 
 EXAMPLES_PER_CLASS = 1  # example digits offered per class
 PROMPT = "Draw a digit"  # the label with nothing to read (for a digit model)
-NO_MAPS = (None,) * 5 + ("",)
 TURNS = pad.Turns()  # every visitor's pad reads, newest last
 OCCLUSION_FLOOR = 1.0  # log-odds: the colour scale never spans less, so a tiny effect looks tiny
 
@@ -89,14 +88,65 @@ def maps(model: ModelBundle, picture: Picture | None) -> tuple:
     """What the model sees, where CLS looks, rollout, saliency and occlusion as RGB arrays, and occlusion's size
     in words."""
     if picture is None:
-        return NO_MAPS
+        return no_maps()
     result = explain(model.model, torch.from_numpy(picture.input))
     image = picture.input
     name = model.class_names[result.predicted]
     single, blocks = result.occlusion.numpy(), result.occlusion_blocks.numpy()
-    return (seen_picture(picture, model.model.piece), attention_picture(image, result.cls_attention.numpy()),
-            rollout_picture(image, result.rollout.numpy()), saliency_picture(image, result.saliency.numpy()),
-            occlusion_picture(image, single, blocks, name), occlusion_words(single, blocks, name))
+    cls_attention, rollout, saliency = result.cls_attention.numpy(), result.rollout.numpy(), result.saliency.numpy()
+    source, piece = picture.source, model.model.piece
+    described = images.described
+    return (described(seen_picture(picture, piece), seen_alt(picture, piece)),
+            described(attention_picture(image, cls_attention), attention_alt(source, cls_attention)),
+            described(rollout_picture(image, rollout), rollout_alt(source, rollout)),
+            described(saliency_picture(image, saliency), saliency_alt(source, saliency, rollout.shape)),
+            described(occlusion_picture(image, single, blocks, name), occlusion_alt(source, single, blocks, name)),
+            occlusion_words(single, blocks, name))
+
+
+def no_maps() -> tuple:
+    """The maps without a picture: hidden, and no words (new updates each call: gradio takes the value out of an
+    update it is handed, so one must never be shared)."""
+    return (*(images.described(None, None) for _ in range(5)), "")
+
+
+# Alt text: what each map shows, with its numbers, for a screen reader (tabs.images.described).
+
+def seen_alt(picture: Picture, piece: tuple[int, int]) -> str:
+    size = picture.input.shape[0]
+    pieces, noun = size * size // (piece[0] * piece[1]), "tiles" if piece[0] == piece[1] else "strips"
+    beside = "; beside it, the picture as sent" if picture.original is not None else ""
+    return (f"What the model sees of {picture.source}: {size}×{size} grey pixels cut into {pieces} {noun} of "
+            f"{piece[0]}×{piece[1]}{beside}.")
+
+
+def attention_alt(source: str, cls_attention: np.ndarray) -> str:
+    layers, heads = cls_attention.shape[:2]
+    layer, head, *place = np.unravel_index(cls_attention.argmax(), cls_attention.shape)
+    noun, _ = piece_names(cls_attention[0, 0])
+    tile = int(np.ravel_multi_index(place, cls_attention.shape[2:])) + 1
+    return (f"Where CLS looks in {source}, {plural(layers, 'layer')} × {plural(heads, 'head')}: its strongest is "
+            f"layer {layer + 1}, head {head + 1} on {noun} {tile} ({float(cls_attention.max()) * 100:.0f} % of its "
+            f"attention).")
+
+
+def rollout_alt(source: str, rollout: np.ndarray) -> str:
+    return (f"Attention rollout for {source}: CLS's attention is highest on "
+            f"{images.ranked(rollout, piece_names(rollout)[0], percent=True)}.")
+
+
+def saliency_alt(source: str, saliency: np.ndarray, grid: tuple[int, int]) -> str:
+    rows, columns = grid
+    per_piece = saliency.reshape(rows, saliency.shape[0] // rows, columns, -1).sum(axis=(1, 3))  # (rows, columns)
+    share = per_piece / max(float(per_piece.sum()), 1e-9)
+    return (f"Saliency for {source}: {images.ranked(share, piece_names(share)[0], percent=True)} hold the largest "
+            f"shares of the gradient, where a little more ink would change the answer most.")
+
+
+def occlusion_alt(source: str, single: np.ndarray, blocks: np.ndarray, class_name: str) -> str:
+    piece, block = piece_names(single)
+    return (f"Occlusion of {source} for class {class_name}: blanking {images.ranked(single, piece, count=1)} lowers "
+            f"its log-odds most of any one {piece}; blanking a {block}, by at most {float(blocks.max()):.2f}.")
 
 
 def seen_picture(picture: Picture, piece: tuple[int, int]) -> np.ndarray:
@@ -169,7 +219,7 @@ def attention_picture(image: np.ndarray, cls_attention: np.ndarray) -> np.ndarra
 
 def example_items(model: ModelBundle) -> list[tuple]:
     """The test digits offered under the pad: the first stored example of each class."""
-    return [(enlarged(pixels), None) for pixels, _ in offered_examples(model)]
+    return [(enlarged(pixels), f"a test {model.class_names[label]}") for pixels, label in offered_examples(model)]
 
 
 def offered_examples(model: ModelBundle) -> list[tuple[np.ndarray, int]]:

@@ -114,3 +114,13 @@ def components_picture(model_name: str) -> np.ndarray:
     tab and the walk's step 2 both show it."""
     from vit import plots  # matplotlib loads with the first figure, not at start-up
     return plots.render(plots.filter_components_figure(*filter_components(bundle(model_name).model)))
+
+
+def components_alt(model_name: str) -> str:
+    """components_picture in words: how many patterns, their size, and how much of the filters' variance they hold."""
+    vit = bundle(model_name).model
+    components, share = filter_components(vit)
+    return (f"The {len(share)} patterns the {vit.tile_embedding.weight.shape[0]} tile filters vary along most (their "
+            f"principal components), each {components.shape[-2]}×{components.shape[-1]} pixels: the first holds "
+            f"{float(share[0]) * 100:.0f} % of the filters' variance, the first three "
+            f"{float(share[:3].sum()) * 100:.0f} %.")

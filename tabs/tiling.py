@@ -74,6 +74,7 @@ def tiling_view(model: ModelBundle, source: str, cut_name: str, size: int, curre
     else:
         picture = example_figure(model.name, source, kind, size)
     count, vit = pieces.shape[1], model.model
+    picture = images.described(picture, tiling_alt(what, kind, pieces))
     own_name, own_size = own_cut(model)
     if (kind, size) == (CUTS[own_name], own_size):
         model_line = (f"These {plural(count, 'piece')} are exactly the words **{model.name}** embeds: the model cuts "
@@ -90,6 +91,15 @@ def tiling_view(model: ModelBundle, source: str, cut_name: str, size: int, curre
     code = (f"# images: (1, 1, 28, 28)\n# by hand\n{by_hand_code.format(n=n)}\n\n# with einops\n"
             f"{einops_code.format(n=n)}\n# -> {tuple(pieces.shape)}: {count} words (+ CLS = {count + 1} tokens)")
     return picture, text, code
+
+
+def tiling_alt(what: str, kind: str, pieces: torch.Tensor) -> str:
+    """The tiling picture in words: what was cut, into how many pieces of what size, and how they are shown."""
+    count, (height, width) = pieces.shape[1], pieces.shape[-2:]
+    piece = {"tiles": "tile", "horizontal": "horizontal strip", "vertical": "vertical strip"}[kind]
+    return (f"{what[0].upper()}{what[1:]} cut into {plural(count, piece)} of {height}×{width} pixels; beside it "
+            f"the {count} words in reading order after a CLS token, and each flattened into a column of "
+            f"{height * width} numbers.")
 
 
 @cached(maxsize=128)

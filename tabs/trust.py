@@ -97,8 +97,8 @@ def picture_table(result: dict) -> str:
 @dataclass(frozen=True)
 class PictureTest:
     """One picture's test of the six maps, as the tab shows it."""
-    maps: np.ndarray           # the six maps side by side
-    curves: np.ndarray         # deletion and insertion curves
+    maps: dict                 # the six maps side by side (images.described, like curves)
+    curves: dict               # deletion and insertion curves
     words: str                 # the sentence and table under them
     best: str | None           # the method whose deletion fell fastest; None when the curves cannot rank them
 
@@ -111,9 +111,33 @@ def picture_view(model: ModelBundle, picture: Picture, reading: Reading, choice:
     result = faithfulness.picture_test(model.model, torch.from_numpy(picture.input), target, model.temperature)
     curves = plots.render(plots.perturbation_figure(result["steps"], result["deletion"], result["insertion"],
                                                     model.class_names[target]))
-    best = most_faithful_here(result)
-    return PictureTest(maps_picture(picture, result["maps"], result["areas"]), curves,
+    best, name = most_faithful_here(result), model.class_names[target]
+    return PictureTest(images.described(maps_picture(picture, result["maps"], result["areas"]),
+                                        maps_alt(picture.source, name, result["areas"])),
+                       images.described(curves, curves_alt(name, result["areas"])),
                        picture_words(model, result, target, choice in model.class_names, best), best)
+
+
+# Alt text: each picture in words, with its numbers (tabs.images.described).
+
+def maps_alt(source: str, class_name: str, areas: dict) -> str:
+    return (f"Six maps of {source} explaining class {class_name}, each titled with its deletion area (lower: more "
+            f"faithful): " + ", ".join(f"{name} {areas[name][0]:.2f}" for name in METHODS) + ".")
+
+
+def curves_alt(class_name: str, areas: dict) -> str:
+    deleted = min(METHODS, key=lambda name: areas[name][0])
+    inserted = max(METHODS, key=lambda name: areas[name][1])
+    return (f"p({class_name}) as each method's top tiles are blanked (left) or put back into a blank picture "
+            f"(right), a line per method: the deletion area is lowest for {deleted} ({areas[deleted][0]:.2f}; random "
+            f"orders {areas['random'][0]:.2f}), the insertion area highest for {inserted} ({areas[inserted][1]:.2f}; "
+            f"random {areas['random'][1]:.2f}).")
+
+
+def randomisation_alt(stages: list[str], correlations: dict) -> str:
+    return (f"Rank correlation of each method's maps with the trained model's as the weights are re-drawn in "
+            f"{len(stages)} stages, from the {stages[0]} down to the {stages[-1]}; first stage → all re-drawn: "
+            + ", ".join(f"{name} {values[0]:.2f} → {values[-1]:.2f}" for name, values in correlations.items()) + ".")
 
 
 def scoreboard_words(model: ModelBundle) -> str:
@@ -145,14 +169,16 @@ def scoreboard_words(model: ModelBundle) -> str:
 
 
 @cached(maxsize=None)
-def model_view(model_name: str) -> tuple[np.ndarray | None, str]:
-    """The randomisation chart (None without a scoreboard) and the scoreboard's words."""
+def model_view(model_name: str) -> tuple[np.ndarray | None, str | None, str]:
+    """The randomisation chart (None without a scoreboard), its alt text and the scoreboard's words."""
     from vit import plots
     model = bundle(model_name)
     measured = model.evaluation.faithfulness
-    chart = (plots.render(plots.randomisation_figure(measured.randomisation.stages, measured.randomisation.methods))
-             if measured else None)
-    return chart, scoreboard_words(model)
+    if not measured:
+        return None, None, scoreboard_words(model)
+    stages, correlations = measured.randomisation.stages, measured.randomisation.methods
+    return (plots.render(plots.randomisation_figure(stages, correlations)), randomisation_alt(stages, correlations),
+            scoreboard_words(model))
 
 
 def class_choices(model: ModelBundle) -> list[str]:
@@ -171,8 +197,9 @@ def show_trust(model_name: str, current: Picture | None, choice: str | None):
     heading = (f"Testing the maps of **{picture.source}** on **{model.name}**: draw, upload or pick another picture "
                f"in the Predict tab.\n\n"
                + bottom_line(model, tested.best, reading.verdict.message if reading.refused else None))
+    chart, chart_alt, board = model_view(model.name)
     return (heading, gr.Radio(class_choices(model), value=choice), tested.maps, tested.curves, tested.words,
-            *model_view(model.name))
+            images.described(chart, chart_alt), board)
 
 
 # --- Layout and wiring --------------------------------------------------------------------------------------

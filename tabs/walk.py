@@ -22,7 +22,7 @@ from vit.walk import Walk, walk
 
 from . import images
 from .picture import Picture, picture_for
-from .shared import Context, TabWiring, components_picture, plural
+from .shared import Context, TabWiring, components_alt, components_picture, plural
 
 FACTOR = 10  # screen pixels per input pixel in the clickable pictures: a 4-pixel tile is 40 px, room for a number
 QUERY, KEY = (0, 170, 110), (255, 150, 0)  # the boxes around the chosen query and key tiles
@@ -43,34 +43,35 @@ class Choice:
 @dataclass(frozen=True)
 class ChoiceViews:
     """The controls and steps 1–4 for one choice: what a new block, head, query or key redraws. Each field is
-    shown by the component of the same name (`outputs`); pictures are (H, W, 3) uint8."""
+    shown by the component of the same name (`outputs`); pictures are images.described: (H, W, 3) uint8 and the
+    words a screen reader says for it."""
     layer: gr.Radio                   # the block buttons: this model's blocks, the chosen one set
     head: gr.Radio                    # the head buttons
     query: gr.Number                  # the query token (0 = CLS), at most this model's last tile
     key: gr.Number                    # the key token
-    tiles: np.ndarray                 # step 1: the picture cut into numbered tiles, the followed one boxed
-    tiles_matrix: np.ndarray          # the tiles as an N × C·t² matrix, a row per tile
+    tiles: dict                       # step 1: the picture cut into numbered tiles, the followed one boxed
+    tiles_matrix: dict                # the tiles as an N × C·t² matrix, a row per tile
     tiles_text: str                   # the followed tile's pixels and how they are normalised
-    filters: np.ndarray               # step 2: the embedding's D filters
-    principal_components: np.ndarray  # the patterns the filters vary along most
-    embedded: np.ndarray              # the followed tile's pixels and its D-vector
+    filters: dict                     # step 2: the embedding's D filters
+    principal_components: dict        # the patterns the filters vary along most
+    embedded: dict                    # the followed tile's pixels and its D-vector
     embedding_text: str
-    positions: np.ndarray             # step 3: CLS + tiles, + positions, = block 1's input, three T × D matrices
+    positions: dict                   # step 3: CLS + tiles, + positions, = block 1's input, three T × D matrices
     positions_text: str
     block_intro: str                  # step 4: LayerNorm and q, k, v
-    vectors: np.ndarray               # the query's vectors and the key's k and v
-    scores: np.ndarray                # q·k/√d of the query with every tile
-    weights: np.ndarray               # the softmax of those scores
+    vectors: dict                     # the query's vectors and the key's k and v
+    scores: dict                      # q·k/√d of the query with every tile
+    weights: dict                     # the softmax of those scores
     dot_text: str                     # q·k for the chosen key term by term, and its softmax
     mixing_text: str                  # the weighted sum, projection, residual and MLP
-    mlp: np.ndarray                   # the query token through the rest of the block
+    mlp: dict                         # the query token through the rest of the block
 
 
 @dataclass(frozen=True)
 class WalkViews(ChoiceViews):
     """Every step for one picture: the choice's views and those that depend on the picture alone."""
     heading: str                      # which picture goes through which model
-    lens: np.ndarray                  # step 5: the logit lens
+    lens: dict                        # step 5: the logit lens
     lens_text: str
     answer_text: str                  # step 6: logits, temperature and softmax
 
@@ -154,7 +155,7 @@ def vector_text(values: torch.Tensor, per_line: int = 8) -> str:
     return "```\n" + "\n".join(lines) + "\n```"
 
 
-def tiles_step(model: ModelBundle, steps: Walk, choice: Choice) -> tuple[np.ndarray, np.ndarray, str]:
+def tiles_step(model: ModelBundle, steps: Walk, choice: Choice) -> tuple[dict, dict, str]:
     """Step 1: the picture cut into numbered tiles (click one), the N × t² matrix, one tile's pixels."""
     vit, grid, tile = model.model, grid_size(model), shown_tile(steps, choice)
     image = steps.pixels[0].numpy()
@@ -169,6 +170,11 @@ def tiles_step(model: ModelBundle, steps: Walk, choice: Choice) -> tuple[np.ndar
     matrix = pictures.titled(matrix, f"{count} tiles × {width} pixels: the sentence as a matrix", size=12)
     (h, w), (_, columns), piece = vit.piece, grid, noun(model)
     pixels = steps.pixels[0].reshape(grid[0], h, columns, w)[(tile - 1) // columns, :, (tile - 1) % columns]
+    cut = images.described(cut, f"The picture cut into {plural(count, piece)} of {h}×{w} pixels, numbered in reading "
+                                f"order; {piece} {tile} is boxed in green. Click a {piece}, or type its number in "
+                                f"step 4's query box, to follow it.")
+    matrix = images.described(matrix, f"The {plural(count, piece)} as a matrix of {count} rows × {width} normalised "
+                                      f"pixels, from {low:.2f} (blank) to {high:.2f} (ink); row {tile} boxed in green.")
     text = (f"The picture is cut into {plural(count, piece)} of {h}×{w} pixels, read row by row like words. Each "
             f"{piece} is flattened into one row of {h * w} numbers: the matrix on the right is the whole sentence, a row "
             f"per word. **{piece.capitalize()} {tile}** (green; click another {piece} to choose it) holds these pixels, "
@@ -179,7 +185,7 @@ def tiles_step(model: ModelBundle, steps: Walk, choice: Choice) -> tuple[np.ndar
     return cut, matrix, text
 
 
-def filters_picture(model: ModelBundle) -> np.ndarray:
+def filters_picture(model: ModelBundle) -> dict:
     """The embedding matrix as D little t×t filters, 8 to a row, on one symmetric scale."""
     vit = model.model
     weight = vit.tile_embedding.weight.detach().numpy().reshape(-1, *vit.piece)  # (D, h, w)
@@ -188,11 +194,14 @@ def filters_picture(model: ModelBundle) -> np.ndarray:
     little = [pictures.cells(f, "RdBu_r", -limit, limit, cell) for f in weight]
     out = pictures.stack([pictures.side_by_side(little[start:start + 8], gap=6) for start in range(0, len(little), 8)],
                          gap=6)
-    return pictures.stack([pictures.titled(out, f"the {len(weight)} filters (red +, blue −)", size=12),
-                           pictures.colour_bar("RdBu_r", -limit, limit, min(out.shape[1], 300), "filter weight")])
+    picture = pictures.stack([pictures.titled(out, f"the {len(weight)} filters (red +, blue −)", size=12),
+                              pictures.colour_bar("RdBu_r", -limit, limit, min(out.shape[1], 300), "filter weight")])
+    return images.described(picture, f"The {len(weight)} filters of the embedding, 8 to a row, each "
+                                     f"{vit.piece[0]}×{vit.piece[1]} weights from {-limit:.2f} (blue) to {limit:.2f} "
+                                     f"(red).")
 
 
-def embedding_step(model: ModelBundle, steps: Walk, choice: Choice) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+def embedding_step(model: ModelBundle, steps: Walk, choice: Choice) -> tuple[dict, dict, dict, str]:
     """Step 2: the filters, the chosen tile's D-vector, and where its largest entry comes from."""
     vit, tile = model.model, shown_tile(steps, choice)
     vector, pixels = steps.embedded[tile - 1], steps.tile_vectors[tile - 1]
@@ -208,10 +217,14 @@ def embedding_step(model: ModelBundle, steps: Walk, choice: Choice) -> tuple[np.
             f"{vector_text(vector)}\n\nOn the right, the patterns the {len(vector)} filters vary along most "
             f"(their principal components, the ViT paper's figure 7 left, which shows the same for its "
             f"16×16 filters of photographs).")
-    return filters_picture(model), components_picture(model.name), strips, text
+    strips = images.described(strips, f"Tile {tile}'s {len(pixels)} pixels as a strip of colours, and below it its "
+                                      f"{len(vector)}-number embedding; its largest entry by size is number {top + 1} "
+                                      f"({float(vector[top]):.2f}).")
+    return (filters_picture(model), images.described(components_picture(model.name), components_alt(model.name)),
+            strips, text)
 
 
-def positions_step(model: ModelBundle, steps: Walk, choice: Choice) -> tuple[np.ndarray, str]:
+def positions_step(model: ModelBundle, steps: Walk, choice: Choice) -> tuple[dict, str]:
     """Step 3: CLS in front, a position added to every token: three T × D matrices and what position did."""
     tile = shown_tile(steps, choice)
     count, width = steps.tokens.shape
@@ -224,6 +237,9 @@ def positions_step(model: ModelBundle, steps: Walk, choice: Choice) -> tuple[np.
                                     (steps.start, "= block 1's input"))]
     picture = pictures.stack([pictures.side_by_side(panels, gap=18),
                               pictures.colour_bar("RdBu_r", -limit, limit, 300, "value (one scale for all three)")])
+    picture = images.described(picture, f"Three matrices of {count} tokens × {width} numbers side by side: CLS and "
+                                        f"the tiles, the position vectors, and their sum, block 1's input; row {tile} "
+                                        f"boxed; values from {-limit:.2f} (blue) to {limit:.2f} (red).")
     embedded, position = steps.tokens[tile], steps.positions[tile]
     similar = torch.nn.functional.cosine_similarity(steps.positions[1:], position[None], dim=1)
     similar[tile - 1] = -2  # itself
@@ -314,6 +330,38 @@ def mlp_picture(steps: Walk, choice: Choice) -> np.ndarray:
                                  (f"leaves block {choice.layer + 1}", block.output[query].numpy())])
 
 
+# Alt text for step 4's pictures: what each shows, with its numbers (tabs.images.described).
+
+def vectors_alt(steps: Walk, choice: Choice) -> str:
+    block, query, key = steps.blocks[choice.layer], token_name(choice.query), token_name(choice.key)
+    return (f"{query[0].upper()}{query[1:]} entering block {choice.layer + 1} ({block.input.shape[1]} numbers), after "
+            f"LayerNorm, its query q for head {choice.head + 1}, and the key k and value v of {key} "
+            f"({block.q.shape[-1]} numbers each), a strip of colours each.")
+
+
+def scores_alt(model: ModelBundle, steps: Walk, choice: Choice) -> str:
+    row, piece = steps.blocks[choice.layer].scores[choice.head, choice.query].numpy(), noun(model)
+    lowest = int(row[1:].argmin())
+    return (f"Scores q·k/√d of {token_name(choice.query)} with every {piece} in block {choice.layer + 1}, head "
+            f"{choice.head + 1}, written on each: highest {images.ranked(row[1:], piece, digits=1)}, lowest {piece} "
+            f"{lowest + 1} ({row[1 + lowest]:.1f}); CLS {row[0]:.1f}. The key, {token_name(choice.key)}, is boxed in "
+            f"orange; click a {piece} or type its number in the key box to choose another.")
+
+
+def weights_alt(model: ModelBundle, steps: Walk, choice: Choice) -> str:
+    row, piece = steps.blocks[choice.layer].attention[choice.head, choice.query].numpy(), noun(model)
+    return (f"Softmax of those scores, in % on each {piece}: {token_name(choice.query)} gives the most attention to "
+            f"{images.ranked(row[1:], piece, count=3, percent=True)}; CLS {row[0] * 100:.0f} %.")
+
+
+def mlp_alt(steps: Walk, choice: Choice) -> str:
+    block, query = steps.blocks[choice.layer], choice.query
+    hidden = block.hidden[query]
+    return (f"{token_name(query)[0].upper()}{token_name(query)[1:]} through the rest of block {choice.layer + 1}, a "
+            f"strip of colours each: the heads' projection, plus the residual, the {len(hidden)} MLP hidden units "
+            f"({int((hidden > 0.1).sum())} above 0.1), the MLP output, and the token leaving the block.")
+
+
 def mixing_text(model: ModelBundle, steps: Walk, choice: Choice) -> str:
     """The weighted sum of values, the heads joined and projected, the residual, and which MLP units fire."""
     block, query = steps.blocks[choice.layer], choice.query
@@ -336,7 +384,7 @@ def mixing_text(model: ModelBundle, steps: Walk, choice: Choice) -> str:
             f"leaves block {choice.layer + 1} (bottom row).")
 
 
-def lens_step(model: ModelBundle, steps: Walk) -> tuple[np.ndarray, str]:
+def lens_step(model: ModelBundle, steps: Walk) -> tuple[dict, str]:
     """Step 5: the logit lens, and the block after which the final answer leads for good."""
     from vit import plots
     probabilities = torch.softmax(steps.lens / steps.temperature, dim=1)  # (L + 1, classes)
@@ -352,7 +400,10 @@ def lens_step(model: ModelBundle, steps: Walk) -> tuple[np.ndarray, str]:
             f"the model stopped there. Before block 1 CLS holds nothing of this picture, so every picture gets the "
             f"same guess ({names[int(first.argmax())]} at {float(first.max()) * 100:.0f} %). Here the answer "
             f"**{names[answer]}** leads {when}, and ends at {float(probabilities[-1, answer]) * 100:.1f} %.")
-    return picture, text
+    alt = (f"The logit lens: the probability of each of the {len(names)} classes when CLS is read out before block 1 "
+           f"and after each of the {blocks} blocks; the answer {names[answer]} leads {when} and ends at "
+           f"{float(probabilities[-1, answer]) * 100:.1f} %.")
+    return images.described(picture, alt), text
 
 
 def answer_text(model: ModelBundle, steps: Walk) -> str:
@@ -392,10 +443,13 @@ def choice_views(model: ModelBundle, steps: Walk, choice: Choice) -> ChoiceViews
     return ChoiceViews(**controls(model, choice), tiles=tiles, tiles_matrix=tiles_matrix, tiles_text=tiles_text,
                        filters=filters, principal_components=principal_components, embedded=embedded,
                        embedding_text=embedding_text, positions=positions, positions_text=positions_text,
-                       block_intro=block_intro(steps, choice), vectors=vectors_picture(steps, choice),
-                       scores=scores_picture(model, steps, choice), weights=weights_picture(model, steps, choice),
+                       block_intro=block_intro(steps, choice),
+                       vectors=images.described(vectors_picture(steps, choice), vectors_alt(steps, choice)),
+                       scores=images.described(scores_picture(model, steps, choice), scores_alt(model, steps, choice)),
+                       weights=images.described(weights_picture(model, steps, choice),
+                                                weights_alt(model, steps, choice)),
                        dot_text=dot_product_text(steps, choice), mixing_text=mixing_text(model, steps, choice),
-                       mlp=mlp_picture(steps, choice))
+                       mlp=images.described(mlp_picture(steps, choice), mlp_alt(steps, choice)))
 
 
 def controls(model: ModelBundle, choice: Choice) -> dict:

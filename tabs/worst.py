@@ -15,10 +15,12 @@ START = 32  # images shown when the tab opens
 # --- Views --------------------------------------------------------------------------------------------------
 
 def worst_items(model: ModelBundle, count: int) -> list[tuple]:
-    """The `count` worst mistakes, captioned under each picture: read as, true label and loss, a line each."""
+    """The `count` worst mistakes, captioned under each picture: read as, true label and loss, a line each; the
+    gallery's caption (shown only as the picture's alt text) says the same in a sentence."""
     names = model.class_names
     return [(captioned(image.pixels, f"read {names[image.prediction]}\ntrue {names[image.label]}\nloss {image.loss:.1f}"),
-             None) for image in model.worst(min(count, most(model)))]
+             f"a {names[image.label]} read as {names[image.prediction]}, loss {image.loss:.1f}")
+            for image in model.worst(min(count, most(model)))]
 
 
 def most(model: ModelBundle) -> int:

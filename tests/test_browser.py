@@ -427,7 +427,9 @@ def test_worst_losses_show_only_mistakes_with_captions_under_the_digits(page, se
     open_tab(page, "6 · Worst losses")
     image_ready(page, "#worst img")
     assert int(page.locator("#worst-count input[type=range]").get_attribute("max")) == mistakes
-    assert page.locator("#worst .caption-label").count() == 0  # captions are drawn under the digit instead
+    assert page.locator("#worst .caption-label:visible").count() == 0  # captions are drawn under the digit instead
+    first = page.locator("#worst img").first.get_attribute("alt")  # the gallery's caption: the picture's alt text
+    assert re.fullmatch(r"a \d read as \d, loss \d+\.\d", first), first
     box = page.locator("#worst img").first.evaluate("img => [img.naturalWidth, img.naturalHeight]")
     assert box[1] > box[0]  # the 112-px digit plus its caption strip
     number = page.locator("#worst-count input[type=number]")
@@ -494,3 +496,4 @@ def test_a_finger_draws_on_the_pad_without_scrolling_the_page(browser, served):
     assert page.evaluate("() => window.scrollY") == scrolled  # the finger drew; the page stayed put
     no_error_shown(page)
     context.close()
+

@@ -11,10 +11,14 @@ from conftest import registered
 from vit import registry
 from picture_files import CANVAS, PICTURES, assert_friendly, dot_on, exif_rotated, sixteen_bit, write_picture
 from vit.preprocess import data_url
-from tabs import picture as current
+from tabs import images, picture as current
 
 
 def rgb(picture) -> bool:
+    """An RGB uint8 picture; one handed to a gradio image (tabs.images.described) must also say what it shows."""
+    if isinstance(picture, dict):
+        alt = picture.get("alt_text")
+        picture = picture["value"] if isinstance(alt, str) and len(alt) > 20 and picture.get("visible") else None
     return isinstance(picture, np.ndarray) and picture.ndim == 3 and picture.shape[2] == 3 and picture.dtype == np.uint8
 
 
@@ -36,7 +40,8 @@ def test_predict_reads_a_stored_seven_and_draws_every_map(models, name):
     seen, attention, rollout, saliency, occlusion, words = predict.maps(model, picture)
     assert all(rgb(p) for p in (seen, attention, rollout, saliency, occlusion)) and "log-odds" in words
     layers, heads = model.model.num_layers, model.model.num_heads
-    assert attention.shape[1] > layers * 112 and attention.shape[0] > heads * 112  # a 112-px map per layer and head
+    height, width, _ = attention["value"].shape
+    assert width > layers * 112 and height > heads * 112  # a 112-px map per layer and head
 
 
 def stroke(canvas: np.ndarray | None):
@@ -64,7 +69,7 @@ def test_predict_a_blank_or_cleared_pad_asks_for_a_digit_and_clears_the_maps(mod
     current, status, label, _ = predict.read_drawing("mnist", stroke(canvas))
     assert current is None and words in status
     assert label == (predict.PROMPT if canvas is None else "digit not read")  # nothing sent, or nothing to read
-    assert predict.show_maps(current, "mnist") == predict.NO_MAPS
+    assert predict.show_maps(current, "mnist") == predict.no_maps()
     assert_friendly(status)
 
 
@@ -105,9 +110,9 @@ def test_predict_upload_gives_the_digit_or_a_clear_message(models, digits, tmp_p
     if kind == "digit":
         assert max(label, key=label.get) == str(digits[expected][1]), status
         assert current.input.shape == (28, 28) and max(current.original.shape[:2]) <= 280
-        assert all(picture is not None for picture in pictures[:-1]) and "log-odds" in pictures[-1]
+        assert all(rgb(picture) for picture in pictures[:-1]) and "log-odds" in pictures[-1]
     else:
-        assert current is None and pictures == predict.NO_MAPS
+        assert current is None and pictures == predict.no_maps()
         assert expected in status and label == "digit not read", status  # not "Draw a digit": one was sent
         assert_friendly(status)
 
@@ -240,7 +245,8 @@ def test_a_class_from_before_a_model_switch_falls_back_to_the_models_example(mod
     assert pair_text == confusion.show_pair(fashion.name, names[true], names[predicted])[-1]
     assert names[true] in pair_text and "4 read as 9" not in pair_text
     started = labels.show_labels(fashion.name, labels.start_labels(fashion), list(labels.VIEWS)[0], False)
-    assert np.array_equal(labels.show_labels(fashion.name, ["3", "7"], list(labels.VIEWS)[0], False), started)
+    assert np.array_equal(labels.show_labels(fashion.name, ["3", "7"], list(labels.VIEWS)[0], False)["value"],
+                          started["value"])
 
 
 def test_tiling_view_agrees_by_hand_and_with_einops_for_every_cut(models):
@@ -302,9 +308,11 @@ def test_worst_losses_are_mistakes_highest_first_captioned_under_the_digit(model
     assert [image.loss for image in stored] == sorted((image.loss for image in stored), reverse=True)
     items = worst.show_worst("mnist", 1000)  # more than there are: capped at the mistakes
     assert len(items) == model.mistakes == worst.most(model)
-    picture, caption = items[0]
+    (picture, caption), (first, *_) = items[0], stored
     digit = np.asarray(picture)[:112 * 1]  # the enlarged 28×28 digit is the top 112 rows, untouched by text
-    assert caption is None and picture.height > 112 and np.array_equal(digit[..., 0], np.asarray(
+    names = model.class_names  # the caption is the picture's alt text: the words drawn under it, as a sentence
+    assert caption == f"a {names[first.label]} read as {names[first.prediction]}, loss {first.loss:.1f}"
+    assert picture.height > 112 and np.array_equal(digit[..., 0], np.asarray(
         worst.captioned(stored[0].pixels, "x"))[:112, :, 0])
     slider, _ = worst.refresh("mnist", 64)
     assert slider.maximum == model.mistakes
@@ -482,7 +490,7 @@ def test_compare_lists_the_zoo_and_reads_the_picture_with_every_model(models, zo
     from tabs import compare
     assert list(zoo) == list(compare.ORDER)  # the six, in the table's order
     table, read, art, words, *experiments = compare.show_compare(current.start_picture(models["mnist"]), *NOTHING_RUN)
-    assert experiments == [None, "", ""]  # no experiment run yet
+    assert experiments == [images.described(None, None), "", ""]  # no experiment run yet: its picture hidden
     for name, bundle in zoo.items():
         assert f"| **{name}** |" in table and f"{bundle.accuracy * 100:.2f} %" in table
         assert f"| {name} | **" in read
@@ -522,7 +530,7 @@ def test_compare_reads_the_drawing_a_fashion_model_reads_and_reruns_the_experime
     assert read.startswith("**your drawing, read by every model:**") and "stands in" not in read
     assert f"| tiles-7 | **{digits[4][1]}**" in read  # the zoo reads the digit that was drawn
     assert rgb(mixed) and "| tiles-7 |" in mixed_text and "your drawing" in switched and "block 1" in switched
-    assert compare.refresh("fashion-mnist", drawn, *NOTHING_RUN) == (read, None, "", "")
+    assert compare.refresh("fashion-mnist", drawn, *NOTHING_RUN) == (read, images.described(None, None), "", "")
     stored = current.start_picture(models["fashion-mnist"])  # a stored garment cannot be read as a digit
     assert "a test 7, read by every model (the zoo reads digits" in compare.refresh("mnist", stored, *ran)[0]
 
@@ -605,6 +613,6 @@ def test_a_read_overtaken_by_a_later_drawings_read_leaves_the_answer_to_it(model
     assert answer[1:3] != (gr.skip(), gr.skip()) and answer[3] == 2  # it answers
     slow = predict.read_drawing("mnist", pad.event(None, number=1), Request())  # the earlier one, finishing last
     assert slow == (gr.skip(),) * 4  # hands back nothing
-    skipped = (gr.skip(),) * len(predict.NO_MAPS)
+    skipped = (gr.skip(),) * len(predict.no_maps())
     assert predict.show_drawing_maps(None, "mnist", 1, Request()) == skipped  # nor its maps
     assert predict.show_drawing_maps(None, "mnist", answer[3], Request()) != skipped  # the newest read's maps show

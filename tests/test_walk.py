@@ -72,9 +72,11 @@ def test_the_tab_shows_every_step_for_a_chosen_tile(models, name):
     out = tab.show_walk(name, current.start_picture(model), 1, 0, 5, None)
     layer, query, key = out.layer.value, out.query.value, out.key.value
     assert "a test 7" in out.heading and query == 5 and layer == min(1, model.model.num_layers - 1)
-    assert out.tiles.shape[:2] == (28 * tab.FACTOR, 28 * tab.FACTOR) and "**Tile 5**" in out.tiles_text
-    pictures = [value for value in tab.values(out) if isinstance(value, np.ndarray)]
-    assert len(pictures) == 11 and all(p.ndim == 3 and p.dtype == np.uint8 for p in pictures)
+    assert out.tiles["value"].shape[:2] == (28 * tab.FACTOR, 28 * tab.FACTOR) and "**Tile 5**" in out.tiles_text
+    assert "tile 5 is boxed" in out.tiles["alt_text"]  # each picture says what it shows (images.described)
+    described = [value for value in tab.values(out) if isinstance(value, dict)]
+    assert len(described) == 11 and all(p["value"].ndim == 3 and p["value"].dtype == np.uint8 and p["alt_text"]
+                                        for p in described)
     steps = walk(model.model, torch.from_numpy(current.start_picture(model).input), model.temperature)
     score = float(steps.blocks[layer].scores[0, 5, key])
     assert f"score **{score:.3f}**" in out.dot_text  # the q·k the tab writes out is the model's
@@ -104,7 +106,7 @@ def test_the_tab_sends_each_view_to_a_component_of_its_kind(models):
     with gr.Blocks() as demo:
         context = shared.Context(demo, gr.Dropdown(list(models), value="mnist"), gr.State(), None)
         wiring = tab.build(context, models["mnist"])
-    kinds = {np.ndarray: gr.Image, str: gr.Markdown, gr.Radio: gr.Radio, gr.Number: gr.Number}
+    kinds = {dict: gr.Image, str: gr.Markdown, gr.Radio: gr.Radio, gr.Number: gr.Number}  # dict: images.described
     sent = wiring.refresh("mnist", None)
     assert len(sent) == len(wiring.outputs) == 24
     for value, component in zip(sent, wiring.outputs):
