@@ -34,21 +34,84 @@ DEFAULT_MODEL = "mnist"
 CONCURRENCY = 4
 MAX_FILE_SIZE = "20mb"
 FIRST_TAB = "tiling"
-# System fonts: the default theme fetches web fonts, which a machine without internet waits for.
-THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+# System fonts: the default theme fetches web fonts, which a machine without internet waits for. Colours darker than
+# the default's where text sits on them or they are the text, for a contrast of at least 4.5:1 (WCAG AA): white on
+# orange-700 (5.2:1), the selected tab's orange-700 on white, subdued text zinc-600 on white (7.7:1).
+THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                          font_mono=["ui-monospace", "monospace"]).set(
+    button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
+    button_primary_border_color="*primary_700", color_accent="*primary_700", body_text_color_subdued="*neutral_600")
 CSS = """
 .lead { font-size: 1.02rem; }
 .notice { border-left: 4px solid #f59e0b; padding-left: 0.6rem; }
 #model-info p { margin: 0.15rem 0; }
-/* Phone width: a figure keeps a legible size and scrolls sideways instead of shrinking to the screen */
+/* Code colours (light mode) with a contrast of at least 4.5:1 on the code block's grey; the defaults are pastel */
+body:not(.dark) .prose :is(.token.comment, .token.prolog, .token.doctype, .token.cdata) { color: #4b5563; }
+body:not(.dark) .prose .token.punctuation { color: #52525b; }
+body:not(.dark) .prose :is(.token.string, .token.char, .token.builtin, .token.selector, .token.attr-name,
+                           .token.inserted) { color: #3f6212; }
+body:not(.dark) .prose :is(.token.keyword, .token.atrule, .token.attr-value) { color: #075985; }
+body:not(.dark) .prose :is(.token.function, .token.class-name) { color: #be123c; }
+body:not(.dark) .prose :is(.token.regex, .token.important, .token.variable) { color: #9a3412; }
+/* A picture's fullscreen and download buttons sit under it, never over its title or its top row */
+.picture .image-container { display: flex; flex-direction: column; }
+.picture .image-container > .icon-button-wrapper { position: static; order: 1; align-self: flex-end; margin-top: 4px; }
+.gallery-container .grid-wrap > .icon-button-wrapper { position: static; justify-content: flex-end; background: none;
+                                                        border: none; box-shadow: none; }
+/* A gallery's captions are its pictures' alt text; the words a sighted reader needs are drawn in the pictures */
+.gallery-item .caption-label { display: none; }
+/* Phone width: a figure keeps a legible size and scrolls sideways instead of shrinking to the screen; the box that
+   scrolls holds the picture's buttons, so a keyboard reaches it */
 @media (max-width: 640px) {
-  .figure .image-frame { justify-content: flex-start; overflow-x: auto; }
+  .figure .image-container { overflow-x: auto; }
+  .figure .image-container > button { justify-content: flex-start; }
+  .figure .image-frame { justify-content: flex-start; }
   .figure img { min-width: 620px; max-width: none !important; }
   /* tables (the zoo, the walk's numbers) scroll sideways too, instead of wrapping a word per line */
   .prose table { display: block; overflow-x: auto; }
   .prose th, .prose td { white-space: nowrap; }
+  /* code wraps instead (a line break in code is easier to follow than a sideways scroll) */
+  .prose pre, .prose pre code { white-space: pre-wrap; overflow-wrap: anywhere; }
+  /* galleries wrap onto more rows instead of hiding the columns that do not fit; the test pictures under the pad:
+     all ten in two rows of five */
+  .gallery-container .grid-container { grid-template-columns: repeat(auto-fill, minmax(72px, 1fr)) !important; }
+  #examples .grid-container { grid-template-columns: repeat(5, minmax(0, 1fr)) !important; }
+  /* a compact page (narrow margins: HEAD), header and tab bar, so that the Predict tab's pad is on the first screen */
+  .column, .row { gap: 10px; }
+  .lead h1 { font-size: 0.95rem; line-height: 1.25; margin: 0 0 0.2rem; }
+  .lead p, #model-info p { font-size: 0.8rem; line-height: 1.3; }
+  #model-choice { padding: 4px 8px !important; }
+  #model-choice .wrap-inner { padding-top: 0; padding-bottom: 0; }
+  [role="tablist"] { --size-8: 26px; }  /* the height of a row of tabs (and of the lines between the rows) */
+  .tab-wrapper { padding-bottom: 0; margin-bottom: 4px; }
+  [role="tab"] { padding: 0 6px !important; font-size: 0.8rem; }
+  #pad .pad { max-width: 300px; margin: 0 auto; }
 }
 """
+# Rules for the page around the app, which gradio's CSS (prefixed with the app's own container) cannot reach.
+HEAD = """<style>
+@media (max-width: 640px) { .gradio-container .main.app { padding: 8px 10px; } }  /* phone: narrow margins */
+</style>"""
+# After every change to the page (once a frame): a table that scrolls sideways (CSS above, on a phone) takes focus,
+# so that a keyboard can scroll it; a gallery's thumbnail is named by its picture's alt text (the item's caption)
+# instead of gradio's "Thumbnail 3 of 10".
+JS = """() => {
+  let queued = false;
+  const tidy = () => {
+    queued = false;
+    for (const table of document.querySelectorAll('.prose table')) {
+      if (table.scrollWidth > table.clientWidth + 1) table.tabIndex = 0;
+      else table.removeAttribute('tabindex');
+    }
+    for (const thumbnail of document.querySelectorAll('.thumbnail-item')) {
+      const alt = thumbnail.querySelector('img')?.alt;
+      if (alt && thumbnail.getAttribute('aria-label') !== alt) thumbnail.setAttribute('aria-label', alt);
+    }
+  };
+  const queue = () => { if (!queued) { queued = true; requestAnimationFrame(tidy); } };
+  new MutationObserver(queue).observe(document.body, {childList: true, subtree: true});
+  addEventListener('resize', queue);
+}"""
 
 
 def load_models(weights_dir: str | Path | None = None) -> list[ModelBundle]:
@@ -138,8 +201,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)  # measured: far faster than the default on 2 shared cores for models this small
     demo = build_demo(load_models(args.weights_dir))
     demo.queue(default_concurrency_limit=CONCURRENCY)
-    demo.launch(server_name=args.host, server_port=args.port, max_file_size=MAX_FILE_SIZE, css=CSS, theme=THEME,
-                mcp_server=True)
+    demo.launch(server_name=args.host, server_port=args.port, max_file_size=MAX_FILE_SIZE, css=CSS, js=JS,
+                head=HEAD, theme=THEME, mcp_server=True)
 
 
 if __name__ == "__main__":

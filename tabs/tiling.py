@@ -88,8 +88,10 @@ def tiling_view(model: ModelBundle, source: str, cut_name: str, size: int, curre
             f"— shape `{tuple(pieces.shape)}` = (batch, words, channels, height, width).")
     by_hand_code, einops_code = CUT_CODE[kind]
     n = function_argument(kind, size, image.shape[0])
-    code = (f"# images: (1, 1, 28, 28)\n# by hand\n{by_hand_code.format(n=n)}\n\n# with einops\n"
-            f"{einops_code.format(n=n)}\n# -> {tuple(pieces.shape)}: {count} words (+ CLS = {count + 1} tokens)")
+    # a Markdown code block, not gr.Code: its highlighting colours can be set to legible ones (app.CSS)
+    code = (f"**The same cut in code**\n```python\n# images: (1, 1, 28, 28)\n# by hand\n"
+            f"{by_hand_code.format(n=n)}\n\n# with einops\n{einops_code.format(n=n)}\n"
+            f"# -> {tuple(pieces.shape)}: {count} words (+ CLS = {count + 1} tokens)\n```")
     return picture, text, code
 
 
@@ -179,7 +181,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                               elem_id="tiling-strips")
         picture = images.output_image("the cut", "tiling-picture", wide=True)
         text = gr.Markdown(elem_id="tiling-text")
-        code = gr.Code(language="python", label="the same cut in code", interactive=False, elem_id="tiling-code")
+        code = gr.Markdown(elem_id="tiling-code")
         sized_for = gr.State(first.name)  # the model the tile size was last set for
     private = dict(api_visibility="private")
     cut_choice.input(size_controls, cut_choice, [size, strips], **private)
