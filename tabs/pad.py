@@ -25,6 +25,8 @@ TEMPLATE = """<div class="pad">
     <button type="button" class="undo" aria-label="Undo">↶ Undo</button>
     <button type="button" class="clear" aria-label="Clear canvas">✕ Clear</button>
   </div>
+  <p class="pad-keys">No mouse, pen or touch screen? Upload a picture or pick a test picture below: the Tab key reaches
+    them, Enter opens the upload or picks a picture.</p>
 </div>"""
 
 CSS = """
@@ -34,6 +36,7 @@ CSS = """
 .pad canvas { width: 100%; aspect-ratio: 1; touch-action: none; cursor: crosshair; background: #fff;
               border: 1px solid var(--border-color-primary); border-radius: var(--radius-lg); }
 .pad-buttons { display: flex; gap: 8px; }
+.pad-keys { margin: 0; font-size: var(--text-sm); color: var(--body-text-color-subdued); }
 .pad-buttons button { padding: 4px 12px; border-radius: var(--radius-md); cursor: pointer;
                       border: 1px solid var(--button-secondary-border-color);
                       background: var(--button-secondary-background-fill);

@@ -531,9 +531,9 @@ def step(number: int, moves: list):
 def step_buttons(step: int) -> tuple:
     """(back, next, step): the buttons under a step (none back from the first, none on from the last)."""
     with gr.Row():
-        back = gr.Button(f"← back: {STEPS[step - 1]}", size="sm", elem_id=f"walk-back-{step + 1}") if step else None
-        ahead = (gr.Button(f"next: {STEPS[step + 1]} →", variant="primary", size="sm", elem_id=f"walk-next-{step + 1}")
-                 if step + 1 < len(STEPS) else None)
+        back = gr.Button(f"← back: {STEPS[step - 1]}", size="md", elem_id=f"walk-back-{step + 1}") if step else None
+        ahead = (gr.Button(f"next: {STEPS[step + 1]} →", variant="primary", size="md",
+                           elem_id=f"walk-next-{step + 1}") if step + 1 < len(STEPS) else None)
     return back, ahead, step
 
 
