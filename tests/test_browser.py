@@ -497,3 +497,75 @@ def test_a_finger_draws_on_the_pad_without_scrolling_the_page(browser, served):
     no_error_shown(page)
     context.close()
 
+
+# --- Accessibility: axe-core on every tab, at a desktop's and a phone's width --------------------------------
+
+PICTURE_FAULTS = """() => [...document.querySelectorAll('.picture')].filter(b => b.offsetParent).flatMap(block => {
+  const img = block.querySelector('img'), bar = block.querySelector('.icon-button-wrapper');
+  if (!img || !bar) return [];
+  const a = img.getBoundingClientRect(), b = bar.getBoundingClientRect();
+  const covers = a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  return covers ? [`${block.id || img.alt.slice(0, 40)}: its buttons cover the picture`] : [];
+})"""
+GALLERY_FAULTS = """() => [...document.querySelectorAll('.gallery-container')].filter(g => g.offsetParent)
+.flatMap(g => {
+  const right = g.getBoundingClientRect().right + 1;
+  const hidden = [...g.querySelectorAll('.thumbnail-item')].filter(t => t.getBoundingClientRect().right > right);
+  return hidden.length ? [`${g.closest('[id]').id}: ${hidden.length} pictures cut off at the right`] : [];
+})"""
+
+
+def axe_findings(page, axe, slug: str) -> list[str]:
+    """The critical and serious axe-core violations on the page: rule, impact and the first element's html."""
+    return [f"{slug}: {found['id']} ({found['impact']}): {found['nodes'][0]['html'][:200]}"
+            for found in axe.run(page).response["violations"] if found["impact"] in ("critical", "serious")]
+
+
+def layout_findings(page, slug: str, phone: bool) -> list[str]:
+    """What axe does not see: a picture's buttons over it, a gallery hiding pictures, the walk's buttons too small,
+    and on a phone the Predict tab's pad below the first screen."""
+    found = [f"{slug}: {fault}" for fault in page.evaluate(PICTURE_FAULTS) + page.evaluate(GALLERY_FAULTS)]
+    if slug == "walk":
+        size = page.locator("#walk-next-1").evaluate(
+            "b => [parseFloat(getComputedStyle(b).fontSize), b.getBoundingClientRect().height]")
+        found += [f"walk: the next button is {size}: text under 14 px or under 24 px high"] if (
+            size[0] < 14 or size[1] < 24) else []
+    if slug == "predict" and phone:
+        bottom = page.evaluate("() => document.querySelector('#pad canvas').getBoundingClientRect().bottom + scrollY")
+        found += [f"predict: the pad ends {bottom:.0f} px down, below the first screen"] if bottom > 844 else []
+    return found
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_every_tab_is_accessible_at_desktop_and_phone_width(browser, served, width):
+    """No critical or serious axe-core violation on any tab (names, contrast, scrolling regions a keyboard can
+    reach), nor the layout faults it cannot see; on the desktop, a test digit is picked with the keyboard."""
+    from axe_playwright_python.sync_playwright import Axe
+    phone = width < 640
+    context = browser.new_context(viewport={"width": width, "height": 844 if phone else 1000}, device_scale_factor=1,
+                                  is_mobile=phone, has_touch=phone)
+    page = context.new_page()
+    page.goto(served[0])
+    page.wait_for_selector("#model-info", timeout=60_000)
+    axe, found = Axe(), []
+    for tab, slug, picture in TABS:
+        open_tab(page, tab)
+        page.locator(picture.split()[0]).scroll_into_view_if_needed()
+        image_ready(page, picture)
+        page.evaluate("() => scrollTo(0, 0)")
+        time.sleep(0.3)  # the page's own script names and tabs what has just been drawn, once a frame
+        found += axe_findings(page, axe, slug) + layout_findings(page, slug, phone)
+    assert not found, "\n".join(found)
+    if not phone:  # the drawing pad needs a pointer; the test pictures below it take a keyboard (Tab, Enter)
+        open_tab(page, "2 · Predict")
+        assert "No mouse, pen or touch screen?" in page.locator("#pad").inner_text()
+        thumbnail = page.locator("#examples .thumbnail-item").nth(3)
+        assert thumbnail.get_attribute("aria-label") == "a test 3"  # named by its picture, not "Thumbnail 4 of 10"
+        thumbnail.focus()
+        page.keyboard.press("Enter")
+        wait_for_text(page, "#status", r"a test 3: the model reads")
+        page.wait_for_function("() => document.querySelector('#rollout img')?.alt.includes('for a test 3:')")
+        alt = page.locator("#rollout img").get_attribute("alt")  # each picture says what it shows, with numbers
+        assert re.fullmatch(r"Attention rollout for a test 3: .* tile \d+ \(\d+ %\) and tile \d+ \(\d+ %\)\.", alt), alt
+        no_error_shown(page)
+    context.close()
