@@ -94,7 +94,7 @@ HEAD = """<style>
 </style>"""
 # After every change to the page (once a frame): a table that scrolls sideways (CSS above, on a phone) takes focus,
 # so that a keyboard can scroll it; a gallery's thumbnail is named by its picture's alt text (the item's caption)
-# instead of gradio's "Thumbnail 3 of 10".
+# instead of gradio's "Thumbnail 3 of 10"; a step of How it decides that a phone shows as a bare tick is named.
 JS = """() => {
   let queued = false;
   const tidy = () => {
@@ -106,6 +106,10 @@ JS = """() => {
     for (const thumbnail of document.querySelectorAll('.thumbnail-item')) {
       const alt = thumbnail.querySelector('img')?.alt;
       if (alt && thumbnail.getAttribute('aria-label') !== alt) thumbnail.setAttribute('aria-label', alt);
+    }
+    for (const step of document.querySelectorAll('.step-button')) {
+      if (step.textContent.trim()) step.removeAttribute('aria-label');
+      else step.setAttribute('aria-label', `step ${Number(step.dataset.tabId) + 1}, done`);
     }
   };
   const queue = () => { if (!queued) { queued = true; requestAnimationFrame(tidy); } };
