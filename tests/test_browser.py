@@ -384,7 +384,7 @@ def test_uploading_a_picture_and_a_non_picture(page, tmp_path):
     page.locator("#upload button[aria-label='Clear']").first.click()
     page.locator("#upload input[type=file]").set_input_files(str(tmp_path / "notes.png"))
     wait_for_text(page, "#status", r"This file is not a picture")  # said where the answer was, not as a crash
-    assert shown_label(page) == "Draw a digit"
+    assert shown_label(page) == "digit not read"  # one was sent: not a prompt to draw
     # the old picture's maps go with it (they follow the status in a second step): no mixed state
     page.locator("#occlusion img").wait_for(state="detached", timeout=60_000)
     assert "Traceback" not in page.content()
