@@ -58,6 +58,8 @@ body:not(.dark) .prose :is(.token.regex, .token.important, .token.variable) { co
 .picture .image-container > .icon-button-wrapper { position: static; order: 1; align-self: flex-end; margin-top: 4px; }
 .gallery-container .grid-wrap > .icon-button-wrapper { position: static; justify-content: flex-end; background: none;
                                                         border: none; box-shadow: none; }
+/* How it decides' step names are centred under their numbers: room at both ends, so the first and last are whole */
+.stepper-container { padding: 0 3.5rem; }
 /* A gallery's captions are its pictures' alt text; the words a sighted reader needs are drawn in the pictures */
 .gallery-item .caption-label { display: none; }
 /* Phone width: a figure keeps a legible size and scrolls sideways instead of shrinking to the screen; the box that
