@@ -58,6 +58,9 @@ body:not(.dark) .prose :is(.token.regex, .token.important, .token.variable) { co
 .picture .image-container > .icon-button-wrapper { position: static; order: 1; align-self: flex-end; margin-top: 4px; }
 .gallery-container .grid-wrap > .icon-button-wrapper { position: static; justify-content: flex-end; background: none;
                                                         border: none; box-shadow: none; }
+/* Dark mode: a chart (lines and bars on white, tabs.images chart=True) turns its lightness over and keeps its hues;
+   maps, whose colours are a scale, keep their light ground */
+.dark .chart img { filter: invert(0.88) hue-rotate(180deg); }
 /* How it decides' step names are centred under their numbers: room at both ends, so the first and last are whole */
 .stepper-container { padding: 0 3.5rem; }
 /* A gallery's captions are its pictures' alt text; the words a sighted reader needs are drawn in the pictures */

@@ -91,9 +91,9 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     "rotated, shifted, zoomed, thickened, bent or mirrored pictures, as its recipe says (and its loss "
                     "includes label smoothing), "
                     "which is why it can look worse than the validation split.")
-        curve = images.output_image("training history", "training", wide=True)
+        curve = images.output_image("training history", "training", wide=True, chart=True)
         text = gr.Markdown()
-        diagram = images.output_image("reliability", "reliability", wide=True)
+        diagram = images.output_image("reliability", "reliability", wide=True, chart=True)
         gr.Markdown("**From a program**: `/predict` takes one picture file and returns the confidence of every "
                     "class.\n```python\nfrom gradio_client import Client, handle_file\n"
                     "Client(\"http://127.0.0.1:7860/\").predict(handle_file(\"digit.png\"), api_name=\"/predict\")"

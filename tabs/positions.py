@@ -114,7 +114,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
             components = images.output_image("filter components", "components", wide=True)
             grid = images.output_image("similarity", "positions", wide=True)
         with gr.Row():
-            reach = images.output_image("mean attention distance", "distance", wide=True)
+            reach = images.output_image("mean attention distance", "distance", wide=True, chart=True)
             raw = images.output_image("raw embeddings", wide=True)
     outputs = [components, grid, reach, raw, text]
     tab.select(show_positions, context.model_choice, outputs, api_visibility="private")

@@ -215,10 +215,10 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
         heading = gr.Markdown(elem_id="trust-heading")
         target = gr.Radio(label="explain which class", elem_id="trust-class")
         maps = images.output_image("the six maps", "trust-maps", wide=True)
-        curves = images.output_image("deletion and insertion curves", "trust-curves", wide=True)
+        curves = images.output_image("deletion and insertion curves", "trust-curves", wide=True, chart=True)
         words = gr.Markdown(elem_id="trust-words")
         gr.Markdown("### The model's scoreboard")
-        chart = images.output_image("randomisation test", "trust-randomisation", wide=True)
+        chart = images.output_image("randomisation test", "trust-randomisation", wide=True, chart=True)
         board = gr.Markdown(elem_id="trust-board")
     outputs = [heading, target, maps, curves, words, chart, board]
     inputs = [context.model_choice, context.current, target]

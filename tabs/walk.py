@@ -584,7 +584,7 @@ def block_layout() -> dict:
 
 
 def lens_layout() -> dict:
-    lens = images.output_image("logit lens", "walk-lens")
+    lens = images.output_image("logit lens", "walk-lens", chart=True)
     return dict(lens=lens, lens_text=gr.Markdown(elem_id="walk-lens-text"))
 
 

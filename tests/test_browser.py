@@ -574,3 +574,18 @@ def test_every_tab_is_accessible_at_desktop_and_phone_width(browser, served, wid
         assert re.fullmatch(r"Attention rollout for a test 3: .* tile \d+ \(\d+ %\) and tile \d+ \(\d+ %\)\.", alt), alt
         no_error_shown(page)
     context.close()
+
+
+def test_charts_follow_dark_mode_and_maps_keep_their_colours(browser, served):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(served[0] + "?__theme=dark")
+    page.wait_for_selector("#model-info", timeout=60_000)
+    filter_of = lambda selector: page.locator(selector).first.evaluate("img => getComputedStyle(img).filter")  # noqa: E731
+    open_tab(page, "About the model")
+    image_ready(page, "#training img")
+    assert "invert" in filter_of("#training img")  # a chart's white ground turns dark
+    open_tab(page, "2 · Predict")
+    image_ready(page, "#rollout img")
+    assert filter_of("#rollout img") == "none"  # a map's colours are a scale: never turned
+    context.close()
