@@ -10,6 +10,7 @@ from vit.card import budget_sentence, settings_table, trust_summary
 from vit.registry import bundle, cached
 
 from . import images
+from .glossary import term
 from .shared import Context, TabWiring, model_summary, plural
 
 SHOWN = ("cut", "tile_size", "embed_size", "num_layers", "num_heads", "mlp_size", "pos_embedding", "dropout")
@@ -87,10 +88,11 @@ def show_about(model_name: str):
 
 def build(context: Context, first: ModelBundle) -> TabWiring:
     with gr.Tab("About the model", id="about") as tab:
-        gr.Markdown("How this model was built and trained, epoch by epoch. Training is measured on randomly "
-                    "rotated, shifted, zoomed, thickened, bent or mirrored pictures, as its recipe says (and its loss "
-                    "includes label smoothing), "
-                    "which is why it can look worse than the validation split.")
+        gr.Markdown(f"How this model was built and trained, {term('epoch')} by epoch. Training is measured on "
+                    f"{term('augmentation', 'randomly rotated, shifted, zoomed, thickened, bent or mirrored pictures')}"
+                    f", as its recipe says (and its loss includes {term('label smoothing')}), which is why it can look "
+                    f"worse than the {term('validation split')}. Under the curves: how far to trust its confidence "
+                    f"({term('ECE', 'expected calibration error')}), and the {term('reliability diagram')}.")
         curve = images.output_image("training history", "training", wide=True, chart=True)
         text = gr.Markdown()
         diagram = images.output_image("reliability", "reliability", wide=True, chart=True)
@@ -99,7 +101,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     "Client(\"http://127.0.0.1:7860/\").predict(handle_file(\"digit.png\"), api_name=\"/predict\")"
                     "\n```\nAn optional second argument names the model; `/explain` takes the same and returns every number "
                     "behind the pictures (attention of every layer and head, the logit lens, rollout, saliency, "
-                    "occlusion). The app is an MCP server too: "
+                    f"occlusion). The app is an {term('MCP')} server too: "
                     "`http://127.0.0.1:7860/gradio_api/mcp/`.")
     tab.select(show_about, context.model_choice, [curve, diagram, text], api_visibility="private")
     return TabWiring("about", tab, show_about, [], [curve, diagram, text], lazy=True)

@@ -18,6 +18,7 @@ from vit.registry import cached, use_zoo, zoo, zoo_member
 from vit.tiling import cut_words, tiles, untile
 
 from . import images
+from .glossary import term
 from .picture import Picture, picture_for
 from .shared import Context, TabWiring
 
@@ -43,7 +44,7 @@ def load_zoo(root=WEIGHTS_ROOT) -> list[ModelBundle]:
 
 def zoo_table(zoo: list[ModelBundle]) -> str:
     """The zoo as a Markdown table: tokens, positions, parameters, test accuracy, epochs and training time."""
-    lines = ["| model | words | positions | parameters | test accuracy | epochs | training |",
+    lines = [f"| model | words | positions | parameters | test accuracy | {term('epoch', 'epochs')} | training |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for bundle in zoo:
         vit, time = bundle.model, bundle.evaluation.run_seconds
@@ -265,7 +266,8 @@ def build(context: Context, first) -> TabWiring:
         use_zoo(load_zoo())
     private = dict(api_visibility="private")
     with gr.Tab("9 · Compare the cuts", id="compare") as tab:
-        gr.Markdown("The zoo: models trained with one recipe (the fast preset) that differ in **one** choice — how "
+        gr.Markdown(f"{term('the zoo', 'The zoo')}: models trained with one {term('recipe')} (the fast "
+                    f"{term('preset')}) that differ in **one** choice — how "
                     "the digit is cut into words, or how the model is told where each word was.")
         table = gr.Markdown(elem_id="zoo-table")
         read = gr.Markdown(elem_id="zoo-readings")

@@ -12,6 +12,7 @@ from vit.bundle import ModelBundle
 from vit.registry import bundle, cached
 
 from . import images
+from .glossary import term
 from .picture import Display, Picture
 from .shared import ClassDropdown, Context, TabWiring, captioned
 
@@ -129,7 +130,8 @@ def build(context: Context, first: ModelBundle, display: Display) -> TabWiring:
     names = first.class_names
     true, predicted = most_common_mistake(first)
     with gr.Tab("5 · Confusion", id="confusion") as tab:
-        gr.Markdown("Every test image counted by its true label (row) and the model's answer (column); the diagonal "
+        gr.Markdown(f"The {term('confusion matrix')}: every test image counted by its true label (row) and the "
+                    "model's answer (column); the diagonal "
                     "is right. The colour scale is logarithmic so that rare mistakes stay visible. Click a cell, or "
                     "choose a pair, to see those images.")
         with gr.Row():

@@ -11,6 +11,7 @@ from vit.registry import bundle, cached
 from vit.tiling import cut_words
 
 from . import images
+from .glossary import term
 from .shared import Context, TabWiring, components_alt, components_picture, plural
 
 KINDS = {"learned": "These position vectors were **learned** from data, starting from random noise.",
@@ -107,8 +108,9 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     "those filters vary along most. **Positions** (top right): attention alone does not know where a "
                     "word came from, so each position gets a vector added to its tile; each small map shows how "
                     "similar one position's vector is to all the others — a bright patch around its own place means "
-                    "the model learned the 2-D layout by itself. **Distance** (bottom left): how far, in pixels, each "
-                    "head gathers from. Bottom right: the raw position vectors, as the notebook showed them.")
+                    "the model learned the 2-D layout by itself. "
+                    f"**{term('mean attention distance', 'Distance')}** (bottom left): how far, in pixels, each head "
+                    f"gathers from. Bottom right: the raw position vectors, as {term('the notebook')} showed them.")
         text = gr.Markdown(elem_id="positions-text")
         with gr.Row():
             components = images.output_image("filter components", "components", wide=True)

@@ -19,6 +19,7 @@ from vit.numbers import explanation_numbers
 from vit.registry import bundle
 
 from . import images, pad
+from .glossary import term
 from .picture import Display, Picture, picture_for, picture_from_drawing, picture_from_file
 from .shared import Context, TabWiring, enlarged, plural
 
@@ -56,11 +57,13 @@ def scores_line(model: ModelBundle, reading) -> str:
     if reading.verdict is None or limits is None:
         return "<small>This model's folder has no calibration: confidences are the raw softmax.</small>"
     s = reading.verdict.scores
-    return (f"<small>Does it look like a {model.noun}? evidence {s['evidence']:.2f} ({model.noun}s ≥ "
+    return (f"<small>{term('not a digit', f'Does it look like a {model.noun}?')} {term('evidence')} "
+            f"{s['evidence']:.2f} ({model.noun}s ≥ "
             f"{limits.min_evidence:.2f}) · ink cover {s['ink_cover']:.0%} (≤ {limits.max_ink_cover:.0%}) · grey ink "
             f"{s['grey_share']:.0%} (≤ {limits.max_grey_share:.0%}) · stroke width {s['stroke_width']:.1f} px "
-            f"(≤ {limits.max_stroke_width:.1f}). Confidence calibrated: divided by "
-            f"T = {model.temperature:.2f}, fitted on validation {model.noun}s.</small>")
+            f"(≤ {limits.max_stroke_width:.1f}). Confidence {term('calibration', 'calibrated')}: divided by "
+            f"{term('temperature', 'T')} = {model.temperature:.2f}, fitted on {term('validation split', 'validation')} "
+            f"{model.noun}s.</small>")
 
 
 def prompt(message: str, noun: str = "digit", label: str | None = None) -> tuple[str, str]:
@@ -70,9 +73,11 @@ def prompt(message: str, noun: str = "digit", label: str | None = None) -> tuple
 
 def mattered_words(model: ModelBundle) -> str:
     """What the three maps under the answer show, with an example from the model's own dataset."""
-    return ("**Which parts mattered?** *Rollout* follows CLS's attention back through all the layers; *saliency* "
-            "shows where a little more ink would change the answer most; *occlusion* blanks one tile at a time and "
-            "measures the answer's log-odds (red: the tile supports the answer, blue: it argues against it). "
+    return (f"**Which parts mattered?** *{term('attention rollout', 'Rollout')}* follows CLS's "
+            f"{term('attention')} back through all the layers; *{term('saliency')}* "
+            f"shows where a little more ink would change the answer most; *{term('occlusion')}* blanks one tile at a "
+            f"time and measures the answer's {term('log-odds')} (red: the tile supports the answer, blue: it argues "
+            "against it). "
             "Decisions often hinge on **what is missing**: look for empty areas lighting up in the saliency map — "
             f"{model.data.absence}. Which of these maps deserves belief is tested in tab 4, *Which map to trust?*")
 

@@ -14,6 +14,7 @@ from vit.registry import bundle, cached
 
 from . import images
 from .picture import Picture, default_label
+from .glossary import term
 from .shared import ClassRadio, Context, TabWiring, plural
 
 YOURS = "the Predict tab's picture"
@@ -167,8 +168,9 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
     names = first.class_names
     with gr.Tab("1 · Tiling", id="tiling") as tab:
         gr.Markdown("A transformer reads a sequence of words. A Vision Transformer makes its words by cutting the "
-                    "image into pieces and reading them left to right, top to bottom, after a learned **CLS** "
-                    "token from which the answer is read. Try the cuts: strips keep only one direction, small tiles "
+                    f"image into pieces and reading them left to right, top to bottom, after a learned "
+                    f"**{term('CLS token', 'CLS')}** token from which the answer is read. Try the cuts: "
+                    f"{term('strip', 'strips')} keep only one direction, small tiles "
                     "make long sequences, big tiles make a few rich words.")
         with gr.Row():
             source = ClassRadio(names + [YOURS], value=names[default_label(first)], scale=3, elem_id="tiling-source",

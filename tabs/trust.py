@@ -14,6 +14,7 @@ from vit.bundle import ModelBundle, Reading
 from vit.registry import bundle, cached
 
 from . import images
+from .glossary import term
 from .picture import Picture, picture_for
 from .shared import Context, TabWiring
 
@@ -60,7 +61,8 @@ def picture_words(model: ModelBundle, result: dict, target: int, asked: bool, be
                 f"evidence for *{name}* (bright; for the two signed ones red, and blue against it); attention and "
                 f"rollout are the same whatever class you ask about.\n\n{table}")
     (deleted, inserted), (random_deleted, random_inserted) = areas[best], areas["random"]
-    return (f"Explaining {why}: on this picture **{best}** was the most faithful. Blanking the tiles in its order "
+    return (f"Explaining {why}: on this picture **{best}** was the most {term('faithfulness', 'faithful')}. "
+            f"Blanking the tiles in its order "
             f"takes p({name}) down fastest — deletion area **{deleted:.3f}** against **{random_deleted:.3f}** for "
             f"random orders ({deleted / max(random_deleted, 1e-9):.0%} of it); putting them back in its order gives "
             f"an insertion area of {inserted:.3f} (random: {random_inserted:.3f}). Attention and rollout are the "
@@ -164,8 +166,8 @@ def scoreboard_words(model: ModelBundle) -> str:
             "| method | deletion area ± sd | of random's | insertion area ± sd | rank correlation, head re-drawn → "
             "all re-drawn |\n| --- | --- | --- | --- | --- |\n" + "\n".join(rows) + "\n\n"
             + "\n\n".join(f"- {words}" for words in verdicts.values())
-            + f"\n\nThe sanity check re-draws the model's weights from the head down and compares the maps of the "
-              f"first {randomised['count']} of those {model.noun}s over the tiles that hold ink.")
+            + f"\n\nThe {term('sanity check')} re-draws the model's weights from the head down and compares the maps "
+              f"of the first {randomised['count']} of those {model.noun}s over the tiles that hold ink.")
 
 
 @cached(maxsize=None)
@@ -208,10 +210,12 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
     with gr.Tab("4 · Which map to trust?", id="trust") as tab:
         gr.Markdown("The Predict tab shows several answers to *which parts mattered?*; they disagree, and research "
                     "says some deserve little belief. Here six methods explain the picture, and two tests check them. "
-                    "**Deletion**: blank the tiles in the order a method ranks them, most important first — if the "
-                    "method is right, the answer collapses fast. **Insertion**: start blank and put them back in that "
-                    "order. A random order is the baseline. *Relevance* (Chefer et al. 2021) and *integrated "
-                    "gradients* (Sundararajan et al. 2017) can explain any class: ask *why not 9?*")
+                    f"**{term('deletion curve', 'Deletion')}**: blank the tiles in the order a method ranks them, most "
+                    "important first — if the method is right, the answer collapses fast. "
+                    f"**{term('insertion curve', 'Insertion')}**: start blank and put them back in that order. "
+                    f"A random order is the baseline. *{term('relevance', 'Relevance')}* (Chefer et al. 2021) and "
+                    f"*{term('integrated gradients')}* (Sundararajan et al. 2017) can explain any class: ask "
+                    "*why not 9?*")
         heading = gr.Markdown(elem_id="trust-heading")
         target = gr.Radio(label="explain which class", elem_id="trust-class")
         maps = images.output_image("the six maps", "trust-maps", wide=True)

@@ -6,6 +6,7 @@ from vit.bundle import ModelBundle
 from vit.registry import bundle
 
 from . import images
+from .glossary import term
 from .picture import Display, Picture
 from .shared import Context, TabWiring, captioned
 
@@ -53,7 +54,8 @@ def refresh(model_name: str, count: int):
 def build(context: Context, first: ModelBundle, display: Display) -> TabWiring:
     total = most(first)
     with gr.Tab("6 · Worst losses", id="worst") as tab:
-        gr.Markdown("The test images the model was most wrong about (highest loss first). Some are the model's "
+        gr.Markdown(f"The test images the model was most wrong about (highest {term('loss')} first). Some are the "
+                    "model's "
                     "fault; some are odd or mislabelled digits a person would hesitate over too. Click one to "
                     "explain it in the Predict tab.")
         count = gr.Slider(1, total, value=min(START, total), step=1, label="how many of the test set's mistakes",
