@@ -20,7 +20,7 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
 import api  # noqa: E402
-from tabs import build_tabs  # noqa: E402
+from tabs import build_tabs, glossary, lesson, link  # noqa: E402
 from tabs.picture import start_picture  # noqa: E402
 from tabs.shared import ROOT, Context, TabWiring, model_summary  # noqa: E402
 from vit import hub  # noqa: E402
@@ -163,26 +163,35 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
     use_models(models)
     first = models[0]
     with gr.Blocks(title="Vision Transformer explainer") as demo:
-        gr.Markdown("# How a Vision Transformer reads a picture\nA Vision Transformer cuts a picture into tiles and "
-                    "reads them like the words of a sentence. Each tab shows one step, from cutting to the model's "
-                    "decision. Pick a model:", elem_classes="lead")
+        term = glossary.term
+        gr.Markdown("# How a Vision Transformer reads a picture\n"
+                    f"A {term('Vision Transformer (ViT)', 'Vision Transformer')} cuts a picture into "
+                    f"{term('tile', 'tiles')} and reads them like the {term('word', 'words')} of a sentence. Each tab "
+                    "shows one step, from cutting to the model's decision. Pick a model:", elem_classes="lead")
         with gr.Row(equal_height=True):
-            model_choice = gr.Dropdown([bundle.name for bundle in models], value=first.name, label="model",
-                                       scale=1, min_width=180, elem_id="model-choice")
+            with gr.Column(scale=1, min_width=180):
+                model_choice = gr.Dropdown([bundle.name for bundle in models], value=first.name, label="model",
+                                           elem_id="model-choice")
+                copy_link = gr.Button("Copy a link to this view", size="sm", elem_id="copy-link")
             with gr.Column(scale=4):
                 summary, notice_text = header(first)
                 model_info = gr.Markdown(summary, elem_id="model-info")
                 notice = gr.Markdown(notice_text, visible=bool(notice_text), elem_classes="notice")
+                shared = link.share_boxes()
+        lesson.accordion()
         # Per visitor: the picture the Predict tab explains (it opens on a stored 7) and which tab is open.
         current, open_tab = gr.State(start_picture(first)), gr.State(FIRST_TAB)
         with gr.Tabs(selected=FIRST_TAB, overflow_behavior="wrap") as layout:  # every tab in sight on a phone
             wirings = build_tabs(Context(demo, model_choice, current, layout), first)
         for wiring in wirings:
             wiring.tab.select(functools.partial(str, wiring.id), None, open_tab, api_visibility="private", queue=False)
-        gr.on([model_choice.change], functools.partial(switch_model, wirings, (model_info, notice)),
-              [model_choice, open_tab, *(i for w in wirings for i in w.inputs)],
-              [model_info, notice, *(o for w in wirings for o in w.outputs),
-               *(c for w in wirings for c in w.control_outputs)], api_visibility="private")
+        switch = functools.partial(switch_model, wirings, (model_info, notice))
+        switched = [model_info, notice, *(o for w in wirings for o in w.outputs),
+                    *(c for w in wirings for c in w.control_outputs)]
+        gr.on([model_choice.change], switch, [model_choice, open_tab, *(i for w in wirings for i in w.inputs)],
+              switched, api_visibility="private")
+        glossary.section()
+        link.wire(link.Page(demo, model_choice, current, layout, wirings, switch, switched), copy_link, shared)
         api.build(first.name)
     return demo
 

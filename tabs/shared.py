@@ -19,6 +19,8 @@ from vit.pictures import plural
 from vit.registry import bundle, cached
 from vit.tiling import cut_words
 
+from .glossary import term
+
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,6 +68,9 @@ class TabWiring:
     # opened later must not offer the digits to a Fashion-MNIST model. (model name) -> a value per control.
     controls: Callable[[str], tuple] | None = None
     control_outputs: list = field(default_factory=list)
+    # A gr.Walkthrough in the tab (the walk's): a shared link names its step (its Steps' elem_id is "walk-step-N")
+    # and reopens it.
+    walkthrough: object = None
 
 
 @dataclass
@@ -102,10 +107,14 @@ def model_summary(bundle: ModelBundle) -> str:
     """One line about the model, for the header and the About tab."""
     model = bundle.model
     parameters = model.parameter_count
-    accuracy = f" · test accuracy **{bundle.accuracy * 100:.2f} %**" if bundle.accuracy is not None else ""
-    return (f"**{bundle.name}**: {cut_words(model.cut, model.tile_size)} → {model.num_tiles} words + CLS = "
-            f"{model.num_tiles + 1} tokens · {plural(model.num_layers, 'layer')} × {plural(model.num_heads, 'head')} · "
-            f"{parameters:,} parameters{accuracy}  \nsource: `{shown_source(bundle.source)}`")
+    accuracy = (f" · {term('test split', 'test accuracy')} **{bundle.accuracy * 100:.2f} %**"
+                if bundle.accuracy is not None else "")
+    return (f"**{bundle.name}**: {cut_words(model.cut, model.tile_size)} → {model.num_tiles} words + "
+            f"{term('CLS token', 'CLS')} = "
+            f"{term('token', plural(model.num_tiles + 1, 'token'))} · "
+            f"{term('block', plural(model.num_layers, 'layer'))} × {term('head', plural(model.num_heads, 'head'))} · "
+            f"{term('parameters', f'{parameters:,} parameters')}"
+            f"{accuracy}  \nsource: `{shown_source(bundle.source)}`")
 
 
 @cached(maxsize=None)

@@ -21,6 +21,7 @@ from vit.registry import bundle
 from vit.walk import Walk, walk
 
 from . import images
+from .glossary import term
 from .picture import Picture, picture_for
 from .shared import Context, TabWiring, components_alt, components_picture, plural
 
@@ -210,12 +211,13 @@ def embedding_step(model: ModelBundle, steps: Walk, choice: Choice) -> tuple[dic
     strips = pictures.vector_rows([(f"tile {tile}: {len(pixels)} pixels", pixels.numpy()),
                                    (f"its {len(vector)}-vector", vector.numpy())])
     text = (f"A linear layer turns each row of {len(pixels)} pixels into a vector of {len(vector)} numbers, the "
-            f"tile's *embedding*: number j is the tile's pixels multiplied by filter j, summed, plus a bias. So each "
-            f"filter (left) is a little {vit.piece[0]}×{vit.piece[1]} pattern the tile is compared with. Tile "
+            f"tile's *{term('embedding')}*: number j is the tile's pixels multiplied by filter j, summed, plus a bias. "
+            f"So each {term('filter')} (left) is a little {vit.piece[0]}×{vit.piece[1]} pattern the tile is compared "
+            f"with. Tile "
             f"{tile}'s largest entry is **number {top + 1}**: Σ pixel × filter = {float(pixels @ weight):.3f}, plus "
             f"the bias {bias:.3f}, = **{float(vector[top]):.3f}**.\n\nTile {tile}'s {len(vector)} numbers:\n\n"
             f"{vector_text(vector)}\n\nOn the right, the patterns the {len(vector)} filters vary along most "
-            f"(their principal components, the ViT paper's figure 7 left, which shows the same for its "
+            f"(their {term('principal components')}, the ViT paper's figure 7 left, which shows the same for its "
             f"16×16 filters of photographs).")
     strips = images.described(strips, f"Tile {tile}'s {len(pixels)} pixels as a strip of colours, and below it its "
                                       f"{len(vector)}-number embedding; its largest entry by size is number {top + 1} "
@@ -251,7 +253,8 @@ def positions_step(model: ModelBundle, steps: Walk, choice: Choice) -> tuple[dic
              "none": "This model adds no position: it cannot tell where a tile was."}[kind]
     text = (f"A learned **CLS** token goes in front (row 0): the same {width} numbers for every picture, so it knows "
             f"nothing about this digit yet; it will gather what the answer needs. Tile {tile} is row {tile} (boxed). Attention alone cannot tell where a "
-            f"word came from, so a vector for each place is added. For **tile {tile}**: its embedding has length "
+            f"word came from, so {term('positional embedding', 'a vector for each place')} is added. "
+            f"For **tile {tile}**: its embedding has length "
             f"{float(embedded.norm()):.2f}, its position vector {float(position.norm()):.2f}. {where} The "
             f"{plural(count, 'token')} × {width} numbers on the right enter block 1.")
     return picture, text
@@ -294,7 +297,8 @@ def dot_product_text(steps: Walk, choice: Choice) -> str:
     return (f"**Why {token_name(choice.query)} attends to {token_name(choice.key)}** (orange; click another tile to "
             f"choose the key). The query's q and the key's k, number by number:\n\n{table}\n\n"
             f"Σ q·k = {float((q * k).sum()):.3f}; divided by √{size} = {size ** 0.5:.0f}: score **{score:.3f}**. "
-            f"Softmax over the row of {len(row)} scores: e^({score:.2f} − {float(row.max()):.2f}) ÷ "
+            f"{term('softmax', 'Softmax')} over the row of {len(row)} scores: "
+            f"e^({score:.2f} − {float(row.max()):.2f}) ÷ "
             f"{exponent:.3f} = **{weight * 100:.1f} %** of {token_name(choice.query)}'s attention "
             f"(CLS: score {float(row[0]):.2f}, weight {float(block.attention[choice.head, choice.query, 0]) * 100:.1f} %).")
 
@@ -303,10 +307,12 @@ def block_intro(steps: Walk, choice: Choice) -> str:
     """Step 4 begins: LayerNorm, then q, k and v."""
     block, query = steps.blocks[choice.layer], choice.query
     x = block.input[query]
-    return (f"**Block {choice.layer + 1}, head {choice.head + 1}, query {token_name(query)}.** LayerNorm first: "
+    return (f"**Block {choice.layer + 1}, head {choice.head + 1}, query {token_name(query)}.** "
+            f"{term('LayerNorm')} first: "
             f"{token_name(query)}'s {len(x)} numbers have mean {fixed(x.mean())} and spread "
             f"{fixed(x.std(unbiased=False))}; it subtracts the one, divides by the other and applies a learned "
-            f"scale and shift. Three linear maps then give each token a **query** q (what it looks for), a **key** k "
+            f"scale and shift. Three linear maps then give each token a **{term('query, key and value', 'query')}** "
+            f"q (what it looks for), a **key** k "
             f"(what it offers) and a **value** v (what it hands over), {len(block.q[0, 0])} numbers each per head.")
 
 
@@ -378,7 +384,8 @@ def mixing_text(model: ModelBundle, steps: Walk, choice: Choice) -> str:
               f"by the output projection" if heads > 1 else "The head's output goes through the output projection")
     return (f"**Weighted sum.** The head hands {token_name(query)} Σ weight × v over all tokens, mostly from "
             f"{gatherers}:\n\n{vector_text(out)}\n\n**Join and add.** {joined}; the result is *added* to the token "
-            f"(the residual), changing it by {change * 100:.0f} % of its length. **MLP.** Another LayerNorm, then "
+            f"({term('residual stream', 'the residual')}), changing it by {change * 100:.0f} % of its length. "
+            f"**{term('MLP')}.** Another LayerNorm, then "
             f"{len(hidden)} hidden units, each GELU(w·x + b): {firing} of {len(hidden)} fire above 0.1, the strongest "
             f"{strongest}. A second linear layer maps them back to {width} numbers, added once more: the token "
             f"leaves block {choice.layer + 1} (bottom row).")
@@ -396,7 +403,8 @@ def lens_step(model: ModelBundle, steps: Walk) -> tuple[dict, str]:
             f"after block {settled} of {blocks}" + (" — only at the very end" if settled == blocks else ""))
     picture = plots.render(plots.logit_lens_figure(probabilities, names, answer))
     first = probabilities[0]
-    text = (f"The *logit lens*: CLS is read out through the final LayerNorm and the head after every block, as if "
+    text = (f"The *{term('logit lens')}*: CLS is read out through the final LayerNorm and the head after every "
+            f"block, as if "
             f"the model stopped there. Before block 1 CLS holds nothing of this picture, so every picture gets the "
             f"same guess ({names[int(first.argmax())]} at {float(first.max()) * 100:.0f} %). Here the answer "
             f"**{names[answer]}** leads {when}, and ends at {float(probabilities[-1, answer]) * 100:.1f} %.")
@@ -421,7 +429,8 @@ def answer_text(model: ModelBundle, steps: Walk) -> str:
     calibrated = (f"divided by the temperature T = {temperature:.3f}, fitted on validation {model.noun}s so that 90 % means "
                   f"right 9 times in 10," if temperature != 1 else "(this model has no calibration: T = 1)")
     return (f"The last LayerNorm and one linear layer turn CLS's {steps.blocks[-1].output.shape[1]} numbers into "
-            f"{len(names)} scores, the *logits*; they are {calibrated} and softmax makes them probabilities that sum "
+            f"{len(names)} scores, the *{term('logit', 'logits')}*; they are {calibrated} and softmax makes them "
+            f"probabilities that sum "
             f"to 1: each is e^(its logit ÷ T − the largest) ÷ {total:.4f}, the sum of them all.\n\n"
             f"| class | logit | ÷ T | probability |\n| --- | --- | --- | --- |\n{rows}\n\n"
             f"**The answer: {names[best]}**, at {float(steps.probabilities[best]) * 100:.1f} %, the confidence the "
@@ -603,7 +612,8 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     components |= layout()
     wire(context, tab, components, stepper, moves)
     inputs = [context.current, *(components[name] for name in CONTROLS)]
-    return TabWiring("walk", tab, listed(show_walk), inputs, outputs(components, WalkViews), lazy=True)
+    return TabWiring("walk", tab, listed(show_walk), inputs, outputs(components, WalkViews), lazy=True,
+                     walkthrough=stepper)
 
 
 def wire(context: Context, tab: gr.Tab, components: dict, stepper: gr.Walkthrough, moves: list) -> None:

@@ -589,3 +589,118 @@ def test_charts_follow_dark_mode_and_maps_keep_their_colours(browser, served):
     image_ready(page, "#rollout img")
     assert filter_of("#rollout img") == "none"  # a map's colours are a scale: never turned
     context.close()
+
+
+# -- a link reopens what was on screen (tabs/link.py): one test per parameter; the glossary's links -------------
+
+def copied_link(page) -> str:
+    """Press the header's copy-link button; the new link its box then shows (each test copies different views)."""
+    box = page.locator("#link textarea, #link input").first
+    before = box.input_value() if box.count() and box.is_visible() else ""
+    page.locator("#copy-link").click()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if box.count() and box.is_visible() and box.input_value().startswith("http") and box.input_value() != before:
+            return box.input_value()
+        time.sleep(0.2)
+    raise AssertionError(f"the link box never showed a new link (it held {before!r})")
+
+
+@pytest.fixture
+def reopen(browser):
+    """Open a link in a fresh browser context (nothing shared with the page it came from)."""
+    contexts = []
+
+    def opened(link: str):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, device_scale_factor=1)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(link)
+        page.wait_for_selector("#model-info", timeout=60_000)
+        return page
+    yield opened
+    for context in contexts:
+        context.close()
+
+
+def open_tab_name(page) -> str:
+    return page.locator('[role="tab"][aria-selected="true"]').first.inner_text()
+
+
+def test_a_link_reopens_the_model(page, reopen):
+    page.locator("#model-choice input").first.click()
+    page.get_by_role("option", name="mnist-tiny", exact=True).click()
+    wait_for_text(page, "#model-info", r"mnist-tiny\*?\*?: 7×7 tiles")
+    link = copied_link(page)
+    assert "model=mnist-tiny" in link
+    shared = reopen(link)
+    wait_for_text(shared, "#model-info", r"mnist-tiny\*?\*?: 7×7 tiles")
+    wait_for_text(shared, "#tiling-text", r"16 words \+ 1 CLS token = 17 tokens")  # the open tab, for that model
+    no_error_shown(shared)
+
+
+def test_a_link_reopens_the_tab(page, reopen):
+    open_tab(page, "About the model")
+    image_ready(page, "#reliability img")
+    link = copied_link(page)
+    assert "tab=about" in link
+    shared = reopen(link)
+    image_ready(shared, "#reliability img")  # the lazy tab draws itself when the link selects it
+    assert open_tab_name(shared) == "About the model"
+    no_error_shown(shared)
+
+
+def test_a_link_reopens_the_picture_drawn_or_picked(page, reopen):
+    open_tab(page, "2 · Predict")
+    draw(page, [line((0.25, 0.22), (0.75, 0.22)), line((0.75, 0.22), (0.42, 0.82))])
+    status = wait_for_text(page, "#status", r"your drawing: the model reads \*?\*?7\*?\*? \(\d")
+    link = copied_link(page)
+    assert "tab=predict" in link and "&picture=" in link and "example=" not in link
+    shared = reopen(link)
+    linked = wait_for_text(shared, "#status", r"the linked picture: the model reads \*?\*?7\*?\*? \(\d")
+    assert open_tab_name(shared) == "2 · Predict"
+    confidence = [float(re.search(r"\(([\d.]+) %\)", text)[1]) for text in (status, linked)]
+    assert abs(confidence[0] - confidence[1]) <= 0.1, confidence  # the model input travels rounded to 1/255
+    image_ready(shared, "#occlusion img")
+
+    page.locator("#examples img").nth(3).click()  # a stored test 3: linked by its class and index, not its pixels
+    wait_for_text(page, "#status", r"a test 3: the model reads")
+    link = copied_link(page)
+    assert "example=3.0" in link and "picture=" not in link
+    wait_for_text(reopen(link), "#status", r"a test 3: the model reads")
+    no_error_shown(shared)
+
+
+def test_a_link_reopens_the_step_of_how_it_decides(page, reopen):
+    open_tab(page, "3 · How it decides")
+    wait_for_text(page, "#walk-heading", r"Following")
+    for step in range(1, 5):
+        page.locator(f"#walk-next-{step}").click()
+    wait_for_text(page, "#walk-lens-text", r"the answer \d leads")
+    link = copied_link(page)
+    assert "tab=walk&step=5" in link
+    shared = reopen(link)
+    wait_for_text(shared, "#walk-lens-text", r"the answer \d leads")
+    image_ready(shared, "#walk-lens img")
+    assert not shared.locator("#walk-tiles-text").is_visible()  # step 5 is open, not step 1
+    no_error_shown(shared)
+
+
+def test_a_malformed_link_says_why_and_the_app_starts_as_usual(reopen, served):
+    shared = reopen(served[0] + "?tab=walk&picture=not-a-picture")
+    wait_for_text(shared, "#link-notice", r"could not be opened: its picture= is not a picture this app wrote")
+    assert open_tab_name(shared) == "1 · Tiling"
+    image_ready(shared, "#tiling-picture img")
+    no_error_shown(shared)
+
+
+def test_a_term_links_to_its_glossary_entry_and_shows_its_sentence(page):
+    from tabs import glossary
+    term = page.locator("#model-info a", has_text="tokens").first
+    assert term.get_attribute("title") == glossary.plain(glossary.BY_NAME["token"].meaning)
+    term.click()
+    page.wait_for_function("() => location.hash === '#glossary-token'")
+    entry = page.locator("#glossary-token")
+    top = entry.evaluate("element => element.getBoundingClientRect().top")
+    assert 0 <= top < page.viewport_size["height"]  # the page scrolled to the entry
+    assert page.locator("#lesson").is_visible()  # the suggested path sits under the header of every tab
