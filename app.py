@@ -177,7 +177,7 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
                 summary, notice_text = header(first)
                 model_info = gr.Markdown(summary, elem_id="model-info")
                 notice = gr.Markdown(notice_text, visible=bool(notice_text), elem_classes="notice")
-                shared = link.share_boxes()
+        shared = link.share_boxes()
         lesson.accordion()
         # Per visitor: the picture the Predict tab explains (it opens on a stored 7) and which tab is open.
         current, open_tab = gr.State(start_picture(first)), gr.State(FIRST_TAB)

@@ -45,6 +45,17 @@ SEEN_JS = """(model, seen, current) => {
   const selected = [...document.querySelectorAll('[role="tab"][aria-selected="true"]')];
   return [model, JSON.stringify({ids: selected.map(b => b.id), names: selected.map(b => b.innerText.trim())}), current];
 }"""
+# Runs in the page before the load reads a link: it waits (at most 20 s) until the views the page starts drawing
+# have arrived, so that none of them, drawn for the model the page starts with, lands after the linked model's.
+SETTLED_JS = """async (...values) => {
+  if (!/[?&](%s)=/.test(window.location.search)) { return values; }
+  const busy = () => [...document.querySelectorAll('[data-testid="status-tracker"]')]
+    .some(tracker => !tracker.classList.contains("hide"));
+  for (let waited = 0; waited < 20000 && (waited < 300 || busy()); waited += 100) {
+    await new Promise(resolve => setTimeout(resolve, 100));
+  }
+  return values;
+}"""
 # Runs in the page after the server wrote the query string into the link box: the whole address, copied where the
 # browser allows it (only on https or localhost) and shown in the box either way, to copy by hand.
 COPY_JS = """(query) => {
@@ -316,7 +327,9 @@ def wire(page: Page, copy_link: gr.Button, shared: Shared) -> None:
     def on_load(request: gr.Request, *values) -> dict:  # a function of its own: gradio finds `request` by its hint
         return opened_page(page, shared, request, *values)
 
-    page.demo.load(on_load, inputs, outputs, **private)
+    # its own progress hidden: SETTLED_JS waits for the others'
+    page.demo.load(on_load, inputs, outputs, js=SETTLED_JS % "|".join(PARAMETERS), show_progress="hidden",
+                   **private)
     # through a state's change: the tabs and the walk are touched only when a link names them
     shared.tab.change(select_tab, shared.tab, page.layout, queue=False, **private)
     shared.step.change(select_step, shared.step, walk.walkthrough, queue=False, **private)

@@ -479,6 +479,8 @@ def prepared(model_name: str, current: Picture | None) -> tuple[ModelBundle, Pic
 
 def show_walk(model_name: str, current: Picture | None, layer=None, head=None, query=None, key=None) -> WalkViews:
     """Every step for the picture (on opening the tab and on a model switch), keeping the choices that fit."""
+    if layer is None:  # the first draw: no block chosen yet, so a 0 in the token boxes is the page's, not a choice
+        query = key = None  # (a tab a link selects is drawn after the page has put 0 in them)
     model, picture, steps = prepared(model_name, current)
     choice = choose(model, steps, layer, head, query, key)
     lens, lens_text = lens_step(model, steps)

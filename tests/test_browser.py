@@ -674,15 +674,15 @@ def test_a_link_reopens_the_picture_drawn_or_picked(page, reopen):
 def test_a_link_reopens_the_step_of_how_it_decides(page, reopen):
     open_tab(page, "3 · How it decides")
     wait_for_text(page, "#walk-heading", r"Following")
-    for step in range(1, 5):
+    for step in range(1, 4):
         page.locator(f"#walk-next-{step}").click()
-    wait_for_text(page, "#walk-lens-text", r"the answer \d leads")
+    intro = wait_for_text(page, "#walk-block-intro", r"Block 1, head 1, query tile \d+\.")
     link = copied_link(page)
-    assert "tab=walk&step=5" in link
+    assert "tab=walk&step=4" in link
     shared = reopen(link)
-    wait_for_text(shared, "#walk-lens-text", r"the answer \d leads")
-    image_ready(shared, "#walk-lens img")
-    assert not shared.locator("#walk-tiles-text").is_visible()  # step 5 is open, not step 1
+    wait_for_text(shared, "#walk-block-intro", re.escape(intro.split(".")[0]))  # step 4, the same tile followed
+    image_ready(shared, "#walk-scores img")
+    assert not shared.locator("#walk-tiles-text").is_visible()  # step 4 is open, not step 1
     no_error_shown(shared)
 
 

@@ -98,6 +98,10 @@ def test_clicking_a_tile_chooses_it_and_choices_are_kept_within_the_model(models
     assert (out.layer.value, out.head.value) == (1, 0)  # the last block and head there are
     query = out.query.value
     assert query == tab.inkiest_tile(steps) and out.key.value == int(steps.blocks[1].attention[0, query].argmax())
+    # the first draw (no block chosen yet) starts from the inkiest tile whatever the token boxes hold; later, CLS is
+    # a choice like any token
+    assert tab.show_walk("mnist-tiny", None, None, None, 0, 0).query.value == tab.inkiest_tile(steps)
+    assert tab.show_walk("mnist-tiny", None, 0, 0, 0, 0).query.value == 0
 
 
 def test_the_tab_sends_each_view_to_a_component_of_its_kind(models):
