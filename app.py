@@ -190,7 +190,7 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
                     *(c for w in wirings for c in w.control_outputs)]
         gr.on([model_choice.change], switch, [model_choice, open_tab, *(i for w in wirings for i in w.inputs)],
               switched, api_visibility="private")
-        glossary.section()
+        glossary.section(demo)
         link.wire(link.Page(demo, model_choice, current, layout, wirings, switch, switched), copy_link, shared)
         api.build(first.name)
     return demo

@@ -9,6 +9,19 @@ from pathlib import Path
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "glossary.md"
 ANCHOR = "glossary-"  # every term's anchor starts so: a link to "#glossary-…" is a link into the glossary
+# Installed as the page loads: a click on a link into the glossary scrolls to the entry. The browser alone would
+# resolve "#glossary-…" against gradio's <base href="./">, dropping the page's query string, and with it a shared
+# link's model, tab and picture.
+FOLLOW_JS = """() => {
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest && event.target.closest('a[href^="#%s"]');
+    const entry = link && document.getElementById(link.getAttribute("href").slice(1));
+    if (!entry) { return; }
+    event.preventDefault();
+    entry.scrollIntoView({block: "start"});
+    history.pushState(null, "", window.location.pathname + window.location.search + link.getAttribute("href"));
+  }, true);
+}""".replace("%s", ANCHOR)
 LINK = re.compile(r'\[([^\]]*)\]\(#' + ANCHOR + r'[\w-]+ "[^"]*"\)')  # a link `term` writes
 
 
@@ -156,9 +169,10 @@ def section_text() -> str:
             "the pointer on it shows the sentence.\n\n" + "\n".join(entries()))
 
 
-def section():
-    """The glossary under the tabs, where every tab's links can reach it."""
+def section(demo):
+    """The glossary under the tabs, where every tab's links can reach it, and the page's handler of those links."""
     import gradio as gr
+    demo.load(None, js=FOLLOW_JS, api_visibility="private")
     return gr.Markdown(section_text(), elem_id="glossary")
 
 

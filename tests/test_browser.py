@@ -694,13 +694,15 @@ def test_a_malformed_link_says_why_and_the_app_starts_as_usual(reopen, served):
     no_error_shown(shared)
 
 
-def test_a_term_links_to_its_glossary_entry_and_shows_its_sentence(page):
+def test_a_term_links_to_its_glossary_entry_and_shows_its_sentence(reopen, served):
     from tabs import glossary
+    page = reopen(served[0] + "?tab=about")  # a shared link: following a term must not lose what it opened
+    image_ready(page, "#reliability img")
     term = page.locator("#model-info a", has_text="tokens").first
     assert term.get_attribute("title") == glossary.plain(glossary.BY_NAME["token"].meaning)
     term.click()
     page.wait_for_function("() => location.hash === '#glossary-token'")
-    entry = page.locator("#glossary-token")
-    top = entry.evaluate("element => element.getBoundingClientRect().top")
+    assert page.url == served[0] + "?tab=about#glossary-token" and open_tab_name(page) == "About the model"
+    top = page.locator("#glossary-token").evaluate("element => element.getBoundingClientRect().top")
     assert 0 <= top < page.viewport_size["height"]  # the page scrolled to the entry
     assert page.locator("#lesson").is_visible()  # the suggested path sits under the header of every tab
