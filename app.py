@@ -169,16 +169,17 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
                     f"{term('tile', 'tiles')} and reads them like the {term('word', 'words')} of a sentence. Each tab "
                     "shows one step, from cutting to the model's decision. Pick a model:", elem_classes="lead")
         with gr.Row(equal_height=True):
-            with gr.Column(scale=1, min_width=180):
-                model_choice = gr.Dropdown([bundle.name for bundle in models], value=first.name, label="model",
-                                           elem_id="model-choice")
-                copy_link = gr.Button("Copy a link to this view", size="sm", elem_id="copy-link")
+            model_choice = gr.Dropdown([bundle.name for bundle in models], value=first.name, label="model",
+                                       scale=1, min_width=180, elem_id="model-choice")
+            with gr.Column(scale=0, min_width=150):  # beside the menu, also on a phone: no line of their own
+                copy_link = gr.Button("Copy a link", size="sm", elem_id="copy-link")
+                path = lesson.button()
             with gr.Column(scale=4):
                 summary, notice_text = header(first)
                 model_info = gr.Markdown(summary, elem_id="model-info")
                 notice = gr.Markdown(notice_text, visible=bool(notice_text), elem_classes="notice")
         shared = link.share_boxes()
-        lesson.accordion()
+        lesson.panel(path)
         # Per visitor: the picture the Predict tab explains (it opens on a stored 7) and which tab is open.
         current, open_tab = gr.State(start_picture(first)), gr.State(FIRST_TAB)
         with gr.Tabs(selected=FIRST_TAB, overflow_behavior="wrap") as layout:  # every tab in sight on a phone

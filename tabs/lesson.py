@@ -37,13 +37,27 @@ def markdown() -> str:
     return "\n".join(f"- **{name}**: {prompt}" for _, name, prompt in PATH)
 
 
-def accordion():
-    """The path under the header, closed: one line on the first screen, the path a click away."""
+def button():
+    """The header's button that shows and hides the path: on the first screen, beside the model menu, where it
+    takes no line of its own (a phone's first screen must still reach the drawing pad)."""
     import gradio as gr
-    with gr.Accordion(TITLE, open=False, elem_id="lesson") as shown:
-        gr.Markdown("Take the tabs in this order; each has one thing to try. Press *Copy a link to this view* "
-                    "to send the class exactly what is on your screen.\n\n" + markdown())
-    return shown
+    return gr.Button("Suggested path", size="sm", elem_id="lesson-button")
+
+
+def panel(shower) -> None:
+    """The path under the header, hidden until `shower` (button()) is pressed, hidden again by the next press."""
+    import gradio as gr
+    with gr.Column(visible=False, elem_id="lesson") as shown:
+        gr.Markdown(f"### {TITLE}\nTake the tabs in this order; each has one thing to try. *Copy a link* sends the "
+                    "class exactly what is on your screen.\n\n" + markdown())
+    visible = gr.State(False)
+    shower.click(toggled, visible, [shown, visible], queue=False, api_visibility="private")
+
+
+def toggled(visible: bool):
+    """The path shown if hidden, hidden if shown; and whether it now is."""
+    import gradio as gr
+    return gr.Column(visible=not visible), not visible
 
 
 def placed(text: str) -> str:

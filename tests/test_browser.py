@@ -705,4 +705,5 @@ def test_a_term_links_to_its_glossary_entry_and_shows_its_sentence(reopen, serve
     assert page.url == served[0] + "?tab=about#glossary-token" and open_tab_name(page) == "About the model"
     top = page.locator("#glossary-token").evaluate("element => element.getBoundingClientRect().top")
     assert 0 <= top < page.viewport_size["height"]  # the page scrolled to the entry
-    assert page.locator("#lesson").is_visible()  # the suggested path sits under the header of every tab
+    page.locator("#lesson-button").click()  # the suggested path, a click away in the header of every tab
+    wait_for_text(page, "#lesson", r"Suggested path for a class\s+Take the tabs in this order")

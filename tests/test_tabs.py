@@ -400,7 +400,7 @@ def test_which_map_to_trust_tests_the_picture_and_shows_the_scoreboard(models, n
     model = models[name]
     heading, target, maps, curves, words, chart, board = trust.show_trust(name, None, None)
     assert "a test 7" in heading and target.value == trust.ANSWER and rgb(maps) and rgb(curves)
-    assert "on this picture **" in words and "was the most faithful" in words
+    assert "on this picture **" in words and "was the most faithful" in glossary.visible(words)
     assert words.count("\n| ") == 9  # the header and its rule, six methods and the random orders
     assert rgb(chart) and "finds the tiles the answer needs best" in board
     best = model.evaluation.faithfulness.best
