@@ -7,8 +7,8 @@ step of "How it decides", as URL query parameters. This module owns the format: 
                                                      any picture (a drawing, an upload): its 28×28 model input as
                                                      uint8, zlib-compressed, base64url; the dataset whose framing it has
 
-A drawing travels as the model reads it, rounded to 1/255: the reopened answer can differ from the original's in
-the fourth decimal of a probability, never more than that rounding moves it.
+A drawing travels as the model reads it, rounded to 1/255 a pixel, and the reopened page reads that rounded input
+(tests/test_link.py checks on a drawing that the answer stays and no probability moves by 0.001).
 """
 
 import base64
