@@ -101,6 +101,18 @@ def wait_for_text(page, selector: str, pattern: str, timeout: float = 90) -> str
     raise AssertionError(f"{selector} never matched {pattern!r}; last text: {text!r}")
 
 
+def wait_for_alt(page, selector: str, words: str, timeout: float = 60) -> str:
+    """Wait until the alt text of the picture under `selector` says `words` (a picture of that, not an earlier one)."""
+    deadline = time.monotonic() + timeout
+    alt = ""
+    while time.monotonic() < deadline:
+        alt = page.locator(selector).first.get_attribute("alt") or ""
+        if words in alt:
+            return alt
+        time.sleep(0.2)
+    raise AssertionError(f"{selector}'s alt text never said {words!r}; last: {alt!r}")
+
+
 def draw(page, strokes: list[list[tuple[float, float]]]) -> None:
     """Draw strokes on the drawing pad; points are fractions of its square canvas."""
     canvas = page.locator("#pad canvas").first
@@ -133,6 +145,8 @@ def test_drawing_a_digit_shows_its_prediction(page, served):
     assert shown_label(page) == "1", (status, page.locator("#prediction").inner_text())
     for picture in ("#seen", "#attention", "#rollout", "#saliency", "#occlusion"):
         image_ready(page, picture + " img")
+    wait_for_alt(page, "#seen img", "your drawing")  # the maps follow the label: they are of the drawing now
+    wait_for_alt(page, "#occlusion img", "class 1")
     no_error_shown(page)
     page.screenshot(path=str(served[2] / "predict.png"), full_page=True)
 
