@@ -260,7 +260,7 @@ def bench_predict_update(weights_dir: Path, source: str, test_split: Split, budg
     def update(index: int) -> None:
         current, *_ = read_stroke(name, strokes[index])
         maps = show_maps(current, name)
-        if current is None or any(picture is None for picture in maps):  # a prompt instead: nothing was timed
+        if current is None or any(shown.get("value") is None for shown in maps[:-1]):  # a prompt: nothing timed
             unread.add(index)
 
     durations = milliseconds(update, list(range(len(strokes))))
