@@ -20,7 +20,7 @@ if str(ROOT) not in sys.path:  # `python docs/figures.py` from anywhere
 from vit.bundle import load_folder  # noqa: E402
 from dataclasses import asdict  # noqa: E402
 
-from vit.faithfulness import SURVIVES, bottom_line  # noqa: E402
+from vit.faithfulness import SURVIVES, verdict  # noqa: E402
 
 MNIST = ("mnist", "mnist-fast", "mnist-tiny")                       # the app's digit models, default first
 FASHION = ("fashion/fashion-mnist", "fashion/fashion-mnist-tiny")
@@ -71,8 +71,7 @@ def measured(folder: Path) -> dict:
             "randomised_count": faith.randomisation.count, "stages": list(faith.randomisation.stages),
             "cascade": {method: list(v) for method, v in faith.randomisation.methods.items()},
             "verdicts": dict(faith.verdicts), "best": faith.best,
-            "bottom_line": bottom_line(bundle.name, bundle.noun, asdict(faith.scoreboard), asdict(faith.randomisation),
-                                       faith.best)},
+            "bottom_line": verdict(bundle.noun, asdict(faith.scoreboard), asdict(faith.randomisation), faith.best)},
     }
 
 
@@ -250,7 +249,7 @@ def faithfulness(models: dict[str, dict]) -> str:
 
 def bottom_lines(models: dict[str, dict]) -> str:
     """What the "Which map to trust?" tab concludes for each model, before any picture's curves."""
-    return "\n".join(f"- `weights/{name}`: " + (m["faithfulness"]["bottom_line"].split(":** ", 1)[1]
+    return "\n".join(f"- `weights/{name}`: " + (m["faithfulness"]["bottom_line"]
                                                  if m["faithfulness"] else "no scoreboard was measured: the tab "
                                                  "can only show one picture's curves, a hint, not a test.")
                      for name, m in models.items())

@@ -79,7 +79,8 @@ def bottom_line(model: ModelBundle, picture_best: str | None, refusal: str | Non
         return "\n\n".join(lines + [f"**Bottom line:** {model.name} has no scoreboard, so only this picture's "
                                       f"curves speak: one picture is a hint, not a test."])
     board, randomised = asdict(measured.scoreboard), asdict(measured.randomisation)
-    verdict = faithfulness.bottom_line(model.name, model.noun, board, randomised, measured.best)
+    verdict = (f"**Bottom line for {model.name}:** "
+               + faithfulness.verdict(model.noun, board, randomised, measured.best))
     believe = faithfulness.to_believe(faithfulness.judge(board, randomised))
     lines.append(verdict)
     if picture_best is not None:

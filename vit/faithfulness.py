@@ -238,17 +238,15 @@ def to_believe(judged: dict[str, Judgement]) -> str | None:
     return min(both, key=lambda name: judged[name].deletion) if both else None
 
 
-def bottom_line(model_name: str, noun: str, board: dict, randomised: dict, fastest: str) -> str:
+def verdict(noun: str, board: dict, randomised: dict, fastest: str) -> str:
     """Which map to believe for a model, in a sentence, from both tests over its scoreboard's pictures: the most
     faithful of the maps that pass the sanity check, and why the fastest deletion (`fastest`) is not it."""
     judged = judge(board, randomised)
     believe = to_believe(judged)
     if believe is None:
-        return (f"**Bottom line for {model_name}:** no map is both faithful and sane on its {board['count']:,} test "
-                f"{noun}s; treat every map as a hint.")
-    said = (f"**Bottom line for {model_name}:** believe **{believe}**. On {board['count']:,} test {noun}s it finds "
-            f"the tiles the answer needs ({judged[believe].ratio:.0%} of a random order's deletion area) and passes "
-            f"the sanity check.")
+        return f"no map is both faithful and sane on its {board['count']:,} test {noun}s; treat every map as a hint."
+    said = (f"believe **{believe}**. On {board['count']:,} test {noun}s it finds the tiles the answer needs "
+            f"({judged[believe].ratio:.0%} of a random order's deletion area) and passes the sanity check.")
     if fastest != believe:
         why = ("fails the sanity check: it shows the picture more than the decision" if not judged[fastest].sane
                else "is not faithful enough")
