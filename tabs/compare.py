@@ -156,7 +156,7 @@ def shuffle_view(zoo: list[ModelBundle], picture: Picture, seed: int) -> tuple[d
             f"where each word was, so a shuffled picture is a different picture to them.\n\n" + "\n".join(lines))
     alt = (f"{picture.source} cut into {len(order)} tiles of {SHUFFLE_TILE}×{SHUFFLE_TILE} pixels, beside the same "
            f"tiles put back in the order {', '.join(map(str, order))} (shuffle number {seed}).")
-    return images.described(both, alt[0].upper() + alt[1:]), text
+    return images.described(both, images.sentence(alt)), text
 
 
 def zoo_alt(names: list[str], distances: list[torch.Tensor]) -> str:
@@ -202,10 +202,10 @@ def switched_off(bundle: ModelBundle, picture: Picture, heads: list[str], blocks
 
 def zoo_picture(current: Picture | None) -> tuple[Picture, Picture | None]:
     """The picture the zoo reads: the visitor's, framed as the zoo frames digits; and the visitor's picture when a
-    stored test digit stands in for it (a stored example of another dataset is no digit and cannot be reframed)."""
-    members = zoo()
-    picture = picture_for(members[0], current)
-    stands_in = current is not None and current.sent is None and current.dataset != members[0].dataset
+    stored test digit stands in for it (picture_for fell back to the start picture: a stored example of another
+    dataset is no digit, and an upload whose file is gone cannot be framed again)."""
+    picture = picture_for(zoo()[0], current)
+    stands_in = current is not None and picture is not current and picture.sent is None
     return picture, current if stands_in else None
 
 
@@ -247,7 +247,7 @@ def pick_member(name: str):
 def run_switch(name: str, current: Picture | None, heads: list[str], blocks: list[str],
                ran: frozenset = frozenset()):
     chosen = zoo_member(name)
-    return switched_off(chosen, picture_for(chosen, current), heads, blocks), ran | {"switch"}
+    return switched_off(chosen, zoo_picture(current)[0], heads, blocks), ran | {"switch"}
 
 
 def refresh(model_name: str, current: Picture | None, seed, ran: frozenset, target: str, heads: list[str],

@@ -535,6 +535,17 @@ def test_compare_reads_the_drawing_a_fashion_model_reads_and_reruns_the_experime
     assert "a test 7, read by every model (the zoo reads digits" in compare.refresh("mnist", stored, *ran)[0]
 
 
+def test_compare_says_a_stored_digit_stands_in_for_an_upload_that_is_gone(models, zoo, digits, tmp_path):
+    from tabs import compare
+    path = tmp_path / "four.png"
+    path.write_bytes(data_url_bytes(padded(digits[4][0])))
+    uploaded = current.picture_from_file(str(path), models["fashion-mnist"])
+    assert compare.zoo_picture(uploaded)[1] is None  # read again, as a digit: itself, no stand-in
+    path.unlink()
+    picture, instead_of = compare.zoo_picture(uploaded)
+    assert picture.source == "a test 7" and instead_of is uploaded
+
+
 def test_shuffling_the_tiles_changes_only_the_models_with_positions(models, zoo):
     from tabs import compare
     picture = current.start_picture(models["mnist"])
