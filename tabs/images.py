@@ -92,6 +92,12 @@ def described(picture: np.ndarray | PILImage.Image | None, alt: str | None) -> d
     return gr.update(value=picture, alt_text=alt if picture is not None else None, visible=picture is not None)
 
 
+def sentence(text: str) -> str:
+    """Alt text that starts with a name ("your drawing …") as a sentence: its first letter a capital, the rest as it
+    is (str.capitalize would lower "CLS")."""
+    return text[:1].upper() + text[1:]
+
+
 def ranked(values, noun: str = "tile", count: int = 2, digits: int = 2, percent: bool = False) -> str:
     """The `count` largest entries of a map in words, numbered as the app numbers pieces (1… in reading order):
     "tile 6 (0.21) and tile 10 (0.15)"; `percent`: values as shares, "tile 6 (21 %)"."""

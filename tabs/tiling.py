@@ -100,9 +100,9 @@ def tiling_alt(what: str, kind: str, pieces: torch.Tensor) -> str:
     """The tiling picture in words: what was cut, into how many pieces of what size, and how they are shown."""
     count, (height, width) = pieces.shape[1], pieces.shape[-2:]
     piece = {"tiles": "tile", "horizontal": "horizontal strip", "vertical": "vertical strip"}[kind]
-    return (f"{what[0].upper()}{what[1:]} cut into {plural(count, piece)} of {height}×{width} pixels; beside it "
-            f"the {count} words in reading order after a CLS token, and each flattened into a column of "
-            f"{height * width} numbers.")
+    return images.sentence(f"{what} cut into {plural(count, piece)} of {height}×{width} pixels; beside it "
+                           f"the {count} words in reading order after a CLS token, and each flattened into a "
+                           f"column of {height * width} numbers.")
 
 
 @cached(maxsize=128)

@@ -340,9 +340,9 @@ def mlp_picture(steps: Walk, choice: Choice) -> np.ndarray:
 
 def vectors_alt(steps: Walk, choice: Choice) -> str:
     block, query, key = steps.blocks[choice.layer], token_name(choice.query), token_name(choice.key)
-    return (f"{query[0].upper()}{query[1:]} entering block {choice.layer + 1} ({block.input.shape[1]} numbers), after "
-            f"LayerNorm, its query q for head {choice.head + 1}, and the key k and value v of {key} "
-            f"({block.q.shape[-1]} numbers each), a strip of colours each.")
+    return images.sentence(f"{query} entering block {choice.layer + 1} ({block.input.shape[1]} numbers), after "
+                           f"LayerNorm, its query q for head {choice.head + 1}, and the key k and value v of {key} "
+                           f"({block.q.shape[-1]} numbers each), a strip of colours each.")
 
 
 def scores_alt(model: ModelBundle, steps: Walk, choice: Choice) -> str:
@@ -363,9 +363,9 @@ def weights_alt(model: ModelBundle, steps: Walk, choice: Choice) -> str:
 def mlp_alt(steps: Walk, choice: Choice) -> str:
     block, query = steps.blocks[choice.layer], choice.query
     hidden = block.hidden[query]
-    return (f"{token_name(query)[0].upper()}{token_name(query)[1:]} through the rest of block {choice.layer + 1}, a "
-            f"strip of colours each: the heads' projection, plus the residual, the {len(hidden)} MLP hidden units "
-            f"({int((hidden > 0.1).sum())} above 0.1), the MLP output, and the token leaving the block.")
+    return images.sentence(f"{token_name(query)} through the rest of block {choice.layer + 1}, a strip of colours "
+                           f"each: the heads' projection, plus the residual, the {len(hidden)} MLP hidden units "
+                           f"({int((hidden > 0.1).sum())} above 0.1), the MLP output, and the token leaving the block.")
 
 
 def mixing_text(model: ModelBundle, steps: Walk, choice: Choice) -> str:
