@@ -276,8 +276,7 @@ def test_worst_loss_image_opens_in_predict(page):
 
 def test_switching_to_the_tiny_model_updates_every_tab(page, served):
     tiny = sorted(p.name for p in served[1].iterdir() if p.name.startswith("mnist-tiny"))[0]
-    page.locator("#model-choice input").first.click()
-    page.get_by_role("option", name=tiny, exact=True).click()
+    choose_model(page, tiny)
     wait_for_text(page, "#model-info", rf"\*?\*?{re.escape(tiny)}\*?\*?: 7×7 tiles")
     for tab, _, picture in TABS:
         open_tab(page, tab)
@@ -354,9 +353,7 @@ def test_compare_the_zoo_and_run_both_experiments(page):
 
 
 def test_a_fashion_model_has_its_own_words_and_examples(page):
-    page.locator("#model-choice input").first.click()
-    page.get_by_role("option", name="fashion-mnist-tiny", exact=True).click()
-    wait_for_text(page, "#model-info", r"fashion-mnist-tiny")
+    choose_model(page, "fashion-mnist-tiny")
     open_tab(page, "2 · Predict")
     wait_for_text(page, "#status", r"a test T-shirt/top")
     assert "Draw a fashion item" in page.content() and "pick a test fashion item" in page.content()
@@ -642,8 +639,7 @@ def open_tab_name(page) -> str:
 
 
 def test_a_link_reopens_the_model(page, reopen):
-    page.locator("#model-choice input").first.click()
-    page.get_by_role("option", name="mnist-tiny", exact=True).click()
+    choose_model(page, "mnist-tiny")
     wait_for_text(page, "#model-info", r"mnist-tiny\*?\*?: 7×7 tiles")
     link = copied_link(page)
     assert "model=mnist-tiny" in link

@@ -12,7 +12,7 @@ from tabs import glossary, lesson
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [ROOT / "app.py", *sorted((ROOT / "tabs").glob("*.py"))]
-# The words a class asks about first (issue 26): each must have its entry.
+# The words a class asks about first: each must have its entry.
 ASKED = ("evidence", "log-odds", "logit", "logit lens", "CLS token", "token", "word", "tile", "strip", "embedding",
          "positional embedding", "attention", "head", "block", "MLP", "residual stream", "attention rollout",
          "saliency", "occlusion", "relevance", "calibration", "temperature", "ECE", "not a digit", "faithfulness",
