@@ -181,9 +181,10 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
         shared = link.share_boxes()
         lesson.panel(path)
         # Per visitor: the picture the Predict tab explains (it opens on a stored 7) and which tab is open.
-        current, open_tab = gr.State(start_picture(first)), gr.State(FIRST_TAB)
+        # and the models they trained or taught in the app, which only their menu lists.
+        current, open_tab, own = gr.State(start_picture(first)), gr.State(FIRST_TAB), gr.State([])
         with gr.Tabs(selected=FIRST_TAB, overflow_behavior="wrap") as layout:  # every tab in sight on a phone
-            wirings = build_tabs(Context(demo, model_choice, current, layout), first)
+            wirings = build_tabs(Context(demo, model_choice, current, layout, own), first)
         for wiring in wirings:
             wiring.tab.select(functools.partial(str, wiring.id), None, open_tab, api_visibility="private", queue=False)
         switch = functools.partial(switch_model, wirings, (model_info, notice))

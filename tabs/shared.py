@@ -16,7 +16,7 @@ from vit import pictures
 from vit.analysis import filter_components
 from vit.bundle import ModelBundle
 from vit.pictures import plural
-from vit.registry import bundle, cached
+from vit.registry import bundle, cached, model_names
 from vit.tiling import cut_words
 
 from .glossary import term
@@ -80,6 +80,14 @@ class Context:
     model_choice: object                 # gr.Dropdown of model names
     current: object                      # gr.State holding a Picture or None
     layout: object                       # gr.Tabs, to jump to the Predict tab
+    own: object = None                   # gr.State: the visitor's own models, [(menu label, model name), ...]
+
+
+def menu_with(own: list[tuple[str, str]] | None, label: str, name: str) -> tuple[list, object]:
+    """A model the visitor made joins their menu, chosen (so every tab explains it): (their own models with it, the
+    menu's update). The menu lists the served models and then theirs; nobody else's menu changes."""
+    own = [*(own or []), (label, name)]
+    return own, gr.Dropdown(choices=[(served, served) for served in model_names()] + own, value=name)
 
 
 def enlarged(pixels: np.ndarray, scale: int = 4) -> Image.Image:

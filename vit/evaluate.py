@@ -42,30 +42,35 @@ class TrainingFacts:
     pacing: dict | None = None   # threads and, with --budget, what was planned (vit.pacing)
 
 
-def choose_and_report(model: ViT, val_split: Split, test_split: Split, dataset: str) -> tuple[dict, dict]:
+def choose_and_report(model: ViT, val_split: Split, test_split: Split, dataset: str,
+                      quick: bool = False) -> tuple[dict, dict]:
     """The temperature and the "not a digit" limits fitted on the validation split, pictures framed as the app
-    frames this dataset's, and their test-split report (vit.validation)."""
+    frames this dataset's, and their test-split report (vit.validation); `quick`: on fewer drawn pages."""
     data = describe(dataset)
-    chosen = validation.choose(model, val_split, data.framing)
-    return chosen, validation.report(model, test_split, chosen, data.noun, data.framing)
+    on_canvas = validation.QUICK_ON_CANVAS if quick else validation.ON_CANVAS
+    others = validation.QUICK_NOT_DIGITS_EACH if quick else validation.NOT_DIGITS_EACH
+    chosen = validation.choose(model, val_split, data.framing, on_canvas)
+    return chosen, validation.report(model, test_split, chosen, data.noun, data.framing, on_canvas=on_canvas,
+                                     not_digits_each=others)
 
 
 def write_model_folder(folder: Path, model: ViT, test_split: Split, facts: TrainingFacts, *,
                        val_split: Split | None = None, faithfulness_count: int = 0,
-                       started: float | None = None) -> Evaluation:
+                       started: float | None = None, quick: bool = False) -> Evaluation:
     """Evaluate on the test split and write the model folder (vit.bundle); return its evaluation record.
 
     With a validation split, the temperature and the "not a digit" limits are fitted on it and reported on the
     test split, with the digits from outside MNIST (vit.rendered) where the dataset has them. With a
     faithfulness count, the explanations' scoreboard over that many test images (vit.faithfulness). The
     pacing gets the whole run's seconds when `started` (a time.perf_counter() value) says when it began.
+    `quick` (a model trained while a visitor waits): the limits on fewer drawn pages, no digits from outside MNIST.
     """
     probabilities, losses = predict_split(model, test_split)
     answers = Answers(test_split.images, test_split.labels, probabilities, losses)
     parts, chosen = {}, None
     if val_split is not None:
-        chosen, parts = choose_and_report(model, val_split, test_split, facts.dataset)
-        if describe(facts.dataset).other_writers:
+        chosen, parts = choose_and_report(model, val_split, test_split, facts.dataset, quick)
+        if describe(facts.dataset).other_writers and not quick:
             parts["other_writers"] = rendered.evaluate(model)
     if faithfulness_count:
         temperature = chosen["temperature"] if chosen else 1.0

@@ -16,6 +16,8 @@ from .preprocess import DIGITS, Framing, ImageError, to_model_input
 
 ON_CANVAS = 1_000  # digits drawn on a page per split: preprocessing 600×500 pages is the slow part
 NOT_DIGITS_EACH = 100  # pictures of each kind in vit.probes.NOT_DIGITS
+# A model trained while a visitor waits (vit.live) is checked on fewer drawn pages: seconds instead of ten
+QUICK_ON_CANVAS, QUICK_NOT_DIGITS_EACH = 200, 20
 
 
 @torch.inference_mode()
@@ -40,10 +42,10 @@ def drawn(split: Split, count: int, seed: int, framing: Framing = DIGITS) -> tup
     return torch.stack(inputs), torch.tensor(labels)
 
 
-def choose(model: ViT, val: Split, framing: Framing = DIGITS) -> dict:
+def choose(model: ViT, val: Split, framing: Framing = DIGITS, on_canvas: int = ON_CANVAS) -> dict:
     """calibration.json's content: the temperature and the limits, with what they were fitted on."""
     raw = val.images[:, 0].float() / 255
-    on_page, _ = drawn(val, ON_CANVAS, seed=1, framing=framing)
+    on_page, _ = drawn(val, on_canvas, seed=1, framing=framing)
     raw_logits, page_logits = logits_of(model, raw), logits_of(model, on_page)
     temperature = calibration.fit_temperature(raw_logits, val.labels)
     limits = novelty.fit([(raw, raw_logits), (on_page, page_logits)])
@@ -52,29 +54,30 @@ def choose(model: ViT, val: Split, framing: Framing = DIGITS) -> dict:
                          f"(vit.data.carve_validation), and {len(on_page):,} of them drawn on a page"}
 
 
-def report(model: ViT, test: Split, chosen: dict, noun: str = "digit", framing: Framing = DIGITS) -> dict:
+def report(model: ViT, test: Split, chosen: dict, noun: str = "digit", framing: Framing = DIGITS, *,
+           on_canvas: int = ON_CANVAS, not_digits_each: int = NOT_DIGITS_EACH) -> dict:
     """The test-set figures of the choices: evaluation.json's "calibration" and "not_a_digit" entries."""
     logits = logits_of(model, test.images[:, 0].float() / 255)
     before = calibration.reliability(logits.softmax(-1), test.labels)
     after = calibration.reliability((logits / chosen["temperature"]).softmax(-1), test.labels)
     limits = novelty.Limits(**chosen["not_a_digit"])
     refused = lambda inputs, lg: sum(v.refused for v in novelty.judge(limits, inputs, lg, noun))  # noqa: E731
-    on_page, _ = drawn(test, ON_CANVAS, seed=2, framing=framing)
+    on_page, _ = drawn(test, on_canvas, seed=2, framing=framing)
     others = {}
     for kind, make in probes.NOT_DIGITS.items():
         rng = np.random.default_rng(3)
         inputs = []
-        for _ in range(NOT_DIGITS_EACH):
+        for _ in range(not_digits_each):
             try:
                 inputs.append(to_model_input(make(rng), framing))
             except ImageError:  # refused before the model even sees it (a blank page): counts as refused
                 pass
         kept = torch.stack(inputs) if inputs else torch.zeros(0, 28, 28)
-        others[kind] = (NOT_DIGITS_EACH - len(inputs) + (refused(kept, logits_of(model, kept)) if inputs else 0)) \
-            / NOT_DIGITS_EACH
+        others[kind] = (not_digits_each - len(inputs) + (refused(kept, logits_of(model, kept)) if inputs else 0)) \
+            / not_digits_each
     return {"calibration": {"temperature": chosen["temperature"], "ece_before": before["ece"],
                             "ece_after": after["ece"], "before": before, "after": after},
             "not_a_digit": {"test_refused": refused(test.images[:, 0].float() / 255, logits) / len(test),
                             "drawn_test_refused": refused(on_page, logits_of(model, on_page)) / len(on_page),
                             "drawn_test_count": len(on_page), "others_refused": others,
-                            "others_count": NOT_DIGITS_EACH}}
+                            "others_count": not_digits_each}}

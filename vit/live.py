@@ -1,0 +1,302 @@
+"""Training someone watches: a small ViT trained for a time budget in its own process on one thread, reporting what
+it learns every few seconds, ended early on request. The app's Train tab and its /train endpoint run it.
+
+    python -m vit.live --output DIR [--dataset mnist] [--cut tiles] [--tile-size 7] [--positions learned]
+                       [--blocks 2] [--heads 4] [--width 64] [--seconds 30] [--data-dir DIR]
+
+prints one JSON object per line ("started", "progress" every few seconds, then "done", or "failed" with a sentence)
+and writes a model folder (vit.bundle) that `python app.py --weights-dir` and `python train.py --push-only` read.
+SIGTERM or SIGINT ends the training early: the model learned so far is still measured and written.
+
+The schedule follows the clock, not a count of epochs: the learning rate warms up over the first 5 % of the budget
+and decays on a cosine to zero at its end, so a run of any length ends annealed, and so does one stopped early
+only in that it keeps the weight average (EMA) it has.
+"""
+
+import argparse
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from .datasets import DATASETS, dataset as describe
+from .model import POS_EMBEDDINGS, ViT
+from .recipe import Recipe
+from .tiling import CUTS, divisors
+
+IMAGE = 28
+SECONDS = (10, 120)        # the budgets offered: from a first look to a model worth explaining
+BLOCKS, HEADS, WIDTHS = (1, 6), (1, 8), (16, 128)
+MIN_PICTURES = 10_000      # a budget that shows the model fewer pictures than this teaches it nothing worth showing
+VALIDATION_PEEK = 1_000    # validation pictures read at each report (all 5,000 at the end)
+SETUP_SECONDS = 90         # starting the process, reading the data and writing the folder may take this long
+SCHEDULE_STEPS = 1_000     # the clock's schedule in thousandths of the budget
+WARMUP = 0.05              # share of the budget spent warming the learning rate up
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What a learner chooses in the Train tab (and a caller of /train): the data, the cut, the model, the time."""
+    dataset: str = "mnist"
+    cut: str = "tiles"            # tiles | horizontal-strips | vertical-strips
+    tile_size: int = 7            # a tile's side, or a strip's height or width, in pixels
+    positions: str = "learned"    # learned | sinusoidal | none
+    blocks: int = 2
+    heads: int = 4
+    width: int = 64               # each token's size; the MLP is twice as wide
+    seconds: float = 30.0
+
+    def problem(self) -> str | None:
+        """A sentence saying why these choices cannot train, or None."""
+        if self.dataset not in DATASETS:
+            return f"Choose the data among {', '.join(DATASETS)}."
+        if self.cut not in CUTS:
+            return f"Choose the cut among {', '.join(CUTS)}."
+        if self.tile_size not in divisors(IMAGE) or self.tile_size == 1:
+            sizes = ", ".join(str(d) for d in divisors(IMAGE) if 1 < d < IMAGE)
+            return f"A piece of {self.tile_size} pixels does not divide the 28-pixel picture: choose {sizes}."
+        if self.positions not in POS_EMBEDDINGS:
+            return f"Choose positions among {', '.join(POS_EMBEDDINGS)}."
+        checks = (("blocks", self.blocks, BLOCKS), ("heads", self.heads, HEADS), ("width", self.width, WIDTHS),
+                  ("seconds", self.seconds, SECONDS))
+        for name, value, (low, high) in checks:
+            if not low <= value <= high:
+                return f"Choose between {low} and {high} {name}, not {value:g}."
+        if self.width % self.heads:
+            return (f"A width of {self.width} does not split into {self.heads} heads: each head takes an equal share, "
+                    f"so choose a width that {self.heads} divides (such as {self.heads * (self.width // self.heads or 1)}).")
+        return None
+
+    def architecture(self) -> dict:
+        """The ViT's keyword arguments."""
+        return dict(cut=self.cut, tile_size=self.tile_size, embed_size=self.width, num_layers=self.blocks,
+                    num_heads=self.heads, mlp_size=2 * self.width, pos_embedding=self.positions,
+                    class_names=list(describe(self.dataset).class_names))
+
+    def label(self) -> str:
+        """How the menu names the model: "yours: tiles of 7, 2 blocks"."""
+        cut = f"tiles of {self.tile_size}" if self.cut == "tiles" else f"{self.cut.replace('-', ' ')} of {self.tile_size}"
+        return f"yours: {cut}, {self.blocks} block{'s' * (self.blocks != 1)}"
+
+    def arguments(self) -> list[str]:
+        """The command-line arguments of `python -m vit.live` that ask for these choices."""
+        return [part for f in fields(self) for part in (f"--{f.name.replace('_', '-')}", str(getattr(self, f.name)))]
+
+
+def recipe(choices: Choices) -> Recipe:
+    """How a watched run trains: a high learning rate and mild augmentation, for minutes rather than hours."""
+    garments = choices.dataset != "mnist"
+    return Recipe(epochs=1, batch_size=128, lr=3e-3, weight_decay=0.05, label_smoothing=0.0,
+                  rotate=0.0 if garments else 8.0, shift=1.0, scale=0.05, flip=0.5 if garments else 0.0,
+                  ema_decay=0.995)
+
+
+def command(choices: Choices, output: str = "DIR") -> str:
+    """What reproduces a watched run, for its model card."""
+    return " ".join(["python -m vit.live", *choices.arguments(), "--output", output, "--data-dir", "DIR"])
+
+
+# -- the parent: start a run and read what it reports -----------------------------------------------------------------
+
+class Run:
+    """A watched run in its own process; iterate `events()` for its reports, `stop()` to end it early."""
+
+    def __init__(self, choices: Choices, folder: Path, data_dir: str | Path | None = None):
+        self.choices, self.folder = choices, Path(folder)
+        arguments = [sys.executable, "-m", "vit.live", *choices.arguments(), "--output", str(folder)]
+        if data_dir:
+            arguments += ["--data-dir", str(data_dir)]
+        environment = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        self.process = subprocess.Popen(arguments, stdout=subprocess.PIPE, text=True,
+                                        env=environment, cwd=Path(__file__).resolve().parent.parent)
+        # whatever happens to the reader, the process ends: the budget and the set-up, then it is killed
+        self._deadline = threading.Timer(choices.seconds + SETUP_SECONDS, self.kill)
+        self._deadline.daemon = True
+        self._deadline.start()
+
+    def events(self) -> Iterator[dict]:
+        """Each report as it comes; the last is "done" or "failed". The process is ended when this stops."""
+        try:
+            for line in self.process.stdout:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                yield event
+                if event["kind"] in ("done", "failed"):
+                    return
+            yield {"kind": "failed", "message": "The training stopped before it finished (it ran out of time or "
+                                                "memory). Try a smaller model or fewer seconds."}
+        finally:
+            self.kill()
+
+    def stop(self) -> None:
+        """End the training now; the model learned so far is still measured and written."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._deadline.cancel()
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+# -- the child: train, report, write ---------------------------------------------------------------------------------
+
+class _Stop:
+    """Set by SIGTERM or SIGINT: the training loop ends at its next step."""
+    requested = False
+
+    @classmethod
+    def request(cls, signum, frame) -> None:
+        cls.requested = True
+
+
+def _emit(kind: str, **fields) -> None:
+    print(json.dumps({"kind": kind, **fields}), flush=True)
+
+
+def _rounded(values: torch.Tensor, digits: int = 3) -> list:
+    return torch.round(values.double(), decimals=digits).tolist()
+
+
+@torch.no_grad()
+def _report(ema: ViT, peek, watched: torch.Tensor) -> dict:
+    """What the tab draws at a report: validation accuracy on a peek, the position similarity and the watched
+    picture's CLS attention in the last block (mean over heads), in the pieces' layout."""
+    from .analysis import positional_similarity, predict_split
+    ema.eval()
+    probabilities, _ = predict_split(ema, peek)
+    _, attention = ema(watched[None, None], return_attention=True)
+    cls = attention[0, -1, :, 0, 1:].mean(0).reshape(ema.grid)
+    similarity = positional_similarity(ema) if ema.pos_embedding_kind != "none" else None
+    return {"val_accuracy": round((probabilities.argmax(-1) == peek.labels).float().mean().item(), 4),
+            "similarity": _rounded(similarity) if similarity is not None else None,
+            "attention": _rounded(cls / cls.max())}
+
+
+def train_watched(choices: Choices, output: Path, data_dir: str | None) -> None:
+    """The child's work: train for the budget, reporting every few seconds, then write the folder."""
+    from .data import DataError, carve_validation, load_split
+    from .evaluate import TrainingFacts, write_model_folder
+    from .optimiser import learning_rate, make_optimizer
+    from .training import train_step
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    try:
+        train_split, val_split = carve_validation(load_split(choices.dataset, "train", data_dir))
+        test_split = load_split(choices.dataset, "test", data_dir)
+    except (DataError, OSError) as error:
+        _emit("failed", message=f"The {describe(choices.dataset).title} pictures could not be read ({error}).")
+        return
+    model = ViT(**choices.architecture())
+    ema = ViT(**choices.architecture())
+    ema.load_state_dict(model.state_dict())
+    how = recipe(choices)
+    optimizer = make_optimizer(model, how)
+    generator = torch.Generator().manual_seed(0)
+    watched = test_split.images[0, 0].float() / 255
+    peek = val_split.subset(torch.arange(VALIDATION_PEEK))
+    _emit("started", parameters=model.parameter_count, grid=list(model.grid), picture=_rounded(watched, 2),
+          label=describe(choices.dataset).class_names[int(test_split.labels[0])])
+    history, smoothed, step, seen = [], None, 0, 0
+    every = max(2.0, choices.seconds / 15)
+    started = last = time.perf_counter()
+    order, at = torch.randperm(len(train_split), generator=generator), 0
+    while (elapsed := time.perf_counter() - started) < choices.seconds and not _Stop.requested:
+        if step == 10 and _too_slow(elapsed / 10, how.batch_size, choices):
+            return
+        if at + how.batch_size > len(order):  # a new epoch, a new order
+            order, at = torch.randperm(len(train_split), generator=generator), 0
+        images, labels = train_split.batch(order[at:at + how.batch_size])
+        at += how.batch_size
+        clock = int(SCHEDULE_STEPS * elapsed / choices.seconds)
+        loss, _ = train_step(model, ema, optimizer, how, images, labels, generator=generator,
+                             lr=learning_rate(clock, SCHEDULE_STEPS, int(WARMUP * SCHEDULE_STEPS), how.lr),
+                             ema_decay=min(how.ema_decay, (1 + step) / (10 + step)))
+        smoothed = loss.item() if smoothed is None else 0.9 * smoothed + 0.1 * loss.item()
+        step, seen = step + 1, seen + len(labels)
+        if time.perf_counter() - last >= every:
+            history.append(_progress(ema, peek, watched, step, seen, smoothed, time.perf_counter() - started,
+                                     len(train_split)))
+            last = time.perf_counter()
+            model.train()
+    seconds = time.perf_counter() - started
+    final = {"epoch": round(seen / len(train_split), 3), "train_loss": round(smoothed or 0.0, 4),
+             "val_accuracy": _accuracy(ema, val_split), "seconds": round(seconds, 1)}
+    history.append(final)
+    epochs = seen / len(train_split)  # the schedule, said in epochs: how far the clock's schedule went
+    done = replace(how, epochs=max(1, math.ceil(epochs)), warmup_epochs=round(WARMUP * epochs, 3))
+    facts = TrainingFacts(choices.dataset, history, seconds, command(choices), "cpu", asdict(done))
+    evaluation = write_model_folder(output, ema.eval(), test_split, facts, val_split=val_split, quick=True)
+    _emit("done", folder=str(output), test_accuracy=round(evaluation.accuracy, 4), stopped=_Stop.requested,
+          seconds=round(seconds, 1), steps=step, pictures=seen, **{k: final[k] for k in ("val_accuracy", "epoch")})
+
+
+def _progress(ema: ViT, peek, watched: torch.Tensor, step: int, seen: int, loss: float, seconds: float,
+              train_size: int) -> dict:
+    """Report where the run is; return the history record (without the pictures' numbers)."""
+    record = {"epoch": round(seen / train_size, 3), "train_loss": round(loss, 4), "seconds": round(seconds, 1)}
+    shown = _report(ema, peek, watched)
+    record["val_accuracy"] = shown["val_accuracy"]
+    _emit("progress", step=step, pictures=seen, **record, **{k: shown[k] for k in ("similarity", "attention")})
+    return record
+
+
+def _accuracy(model: ViT, split) -> float:
+    from .analysis import predict_split
+    probabilities, _ = predict_split(model.eval(), split)
+    return round((probabilities.argmax(-1) == split.labels).float().mean().item(), 4)
+
+
+def _too_slow(step_seconds: float, batch: int, choices: Choices) -> bool:
+    """Whether the budget would show the model too few pictures to learn from; if so, say so (a "failed" report)."""
+    pictures = choices.seconds / step_seconds * batch
+    if pictures >= MIN_PICTURES:
+        return False
+    _emit("failed", message=f"This model takes {step_seconds:.2f} s for each batch of {batch} pictures, so "
+                            f"{choices.seconds:g} s would show it only {pictures:,.0f} pictures: too few to learn from "
+                            f"(at least {MIN_PICTURES:,}). Choose larger pieces, fewer blocks, a smaller width or "
+                            f"more seconds.")
+    return True
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[Choices, Path, str | None]:
+    parser = argparse.ArgumentParser(prog="python -m vit.live", description=__doc__.split("\n\n")[0])
+    defaults = Choices()
+    for f in fields(Choices):
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)),
+                            default=getattr(defaults, f.name), help=f"default: {getattr(defaults, f.name)}")
+    parser.add_argument("--output", type=Path, required=True, help="the model folder to write")
+    parser.add_argument("--data-dir", help="folder of the IDX .gz files (default: $VIT_DATA_DIR, else the cache)")
+    args = parser.parse_args(argv)
+    choices = Choices(**{f.name: getattr(args, f.name) for f in fields(Choices)})
+    if problem := choices.problem():
+        parser.error(problem)
+    return choices, args.output, args.data_dir
+
+
+def main(argv: list[str] | None = None) -> None:
+    choices, output, data_dir = parse_args(argv)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _Stop.request)
+    try:
+        train_watched(choices, output, data_dir)
+    except Exception as error:  # the parent shows a sentence, never a traceback; the trace goes to stderr
+        import traceback
+        traceback.print_exc()
+        _emit("failed", message=f"The training failed ({type(error).__name__}: {error}).")
+
+
+if __name__ == "__main__":
+    main()
