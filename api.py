@@ -1,16 +1,19 @@
-"""The app's public API: `/predict` and `/explain`, for programs (gradio_client, plain HTTP) and MCP clients alike.
+"""The app's public API: `/predict` and `/explain`, and `/train`, for programs (gradio_client, plain HTTP) and MCP
+clients alike.
 
 One contract: a picture that can be read gets every class's calibrated confidence and a verdict on whether
 it looks like a digit at all; anything else (no file, not a picture, damaged, too large, blank) raises
 gr.Error with a sentence saying what to send instead, which gradio_client raises as AppError and an MCP
 client receives as an error result. Nothing in between: no partial answer, no guess for an empty picture.
 A picture that is readable but does not look like a digit (noise, a photo) is answered with "label": null
-and the reason, not with a digit.
+and the reason, not with a digit. `/train` trains a model for the caller alone (vit.live), whose name the other two
+then accept.
 """
 
 import gradio as gr
 import torch
 
+from vit import live
 from vit.registry import bundle, is_known, model_names
 from vit.bundle import ModelBundle
 from vit.numbers import explanation_numbers
@@ -71,6 +74,53 @@ def explain(image: str | None, model: str | None = None) -> dict:
     return explanation_numbers(chosen, model_input.numpy(), "your picture")
 
 
+def train(dataset: str = "mnist", cut: str = "tiles", tile_size: int = 7, positions: str = "learned", blocks: int = 2,
+          heads: int = 4, width: int = 64, seconds: float = 30) -> dict:
+    """Train a small Vision Transformer for a time budget and keep it for you: pass the returned model name to /predict
+    and /explain. One training runs at a time (others wait their turn), on one CPU thread.
+
+    Args:
+        dataset: "mnist" (digits) or "fashion-mnist" (garments).
+        cut: "tiles", "horizontal-strips" or "vertical-strips": what one word of the picture is.
+        tile_size: a tile's side, or a strip's height or width, in pixels: 2, 4, 7 or 14 (a divisor of 28).
+        positions: "learned", "sinusoidal" or "none": how each word is told where it came from.
+        blocks: transformer blocks, 1 to 6.
+        heads: attention heads per block, 1 to 8; they must divide the width.
+        width: each token's size, 16 to 128 (the MLP is twice as wide).
+        seconds: the training time, 10 to 120 (reading the data and measuring the model add a few seconds).
+    Returns:
+        {"model": the name to pass as /predict's and /explain's model: kept for an hour after its last use, known
+         only to whoever holds it, "test_accuracy": on the 10,000 test pictures, "val_accuracy": on the 5,000
+         validation pictures kept out of training, "seconds", "pictures": pictures seen, "epochs", "parameters",
+         "stopped": false, "curve": [{"seconds", "pictures", "epoch", "train_loss", "val_accuracy"}, ...] every few
+         seconds}. A choice that cannot train is refused with an error saying why.
+    """
+    choices = live.Choices(dataset=dataset, cut=cut, tile_size=int(tile_size), positions=positions, blocks=int(blocks),
+                           heads=int(heads), width=int(width), seconds=float(seconds))
+    if problem := choices.problem():
+        raise gr.Error(problem)
+    run, curve, started = live.start(choices), [], {}
+    for batch in run.batches():
+        for event in batch:
+            if event["kind"] == "started":
+                started = event
+            elif event["kind"] == "progress":
+                curve.append({k: event[k] for k in ("seconds", "pictures", "epoch", "train_loss", "val_accuracy")})
+            elif event["kind"] == "failed":
+                run.discard()
+                raise gr.Error(event["message"])
+            elif event["kind"] == "done":
+                try:
+                    model = live.keep(run)
+                except ValueError as error:
+                    raise gr.Error(f"The model could not be read back ({error}).") from None
+                return {"model": model.name, "test_accuracy": event["test_accuracy"],
+                        "val_accuracy": event["val_accuracy"], "seconds": event["seconds"],
+                        "pictures": event["pictures"], "epochs": event["epoch"],
+                        "parameters": started.get("parameters"), "stopped": event["stopped"], "curve": curve}
+    raise gr.Error("The training ended without a result.")
+
+
 def read_input(image: str | None, model: str | None) -> tuple[ModelBundle, torch.Tensor]:
     """The model asked for and the picture as its 28×28 input, or gr.Error saying what to send instead."""
     if not image:
@@ -94,5 +144,13 @@ def build(default_model: str) -> None:
         result = gr.JSON(label="confidences")
         call, call_explain = gr.Button("predict"), gr.Button("explain")
     call.click(predict, [image, model], result, api_name="predict", api_visibility="public", show_progress="hidden")
+    choices = live.Choices()
+    training = [gr.Textbox(choices.dataset, label="dataset"), gr.Textbox(choices.cut, label="cut"),
+                gr.Number(choices.tile_size, label="tile_size", precision=0),
+                gr.Textbox(choices.positions, label="positions"), gr.Number(choices.blocks, label="blocks", precision=0),
+                gr.Number(choices.heads, label="heads", precision=0), gr.Number(choices.width, label="width", precision=0),
+                gr.Number(choices.seconds, label="seconds")]
+    gr.Button("train").click(train, training, result, api_name="train", api_visibility="public", show_progress="hidden",
+                             concurrency_limit=live.RUNS_AT_ONCE, concurrency_id="training")
     call_explain.click(explain, [image, model], result, api_name="explain", api_visibility="public",
                        show_progress="hidden")

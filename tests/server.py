@@ -10,7 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-QUIET = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "VIT_MODELS": "", "NO_PROXY": "127.0.0.1,localhost"}
+DATA_DIR = os.environ.get("VIT_DATA_DIR", str(ROOT.parent / "shared" / "data"))  # the Train tab's pictures
+QUIET = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "VIT_MODELS": "", "NO_PROXY": "127.0.0.1,localhost",
+         "VIT_DATA_DIR": DATA_DIR}
 
 
 def free_port() -> int:

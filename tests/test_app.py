@@ -29,7 +29,7 @@ import pytest
 import torch
 from PIL import Image, PngImagePlugin
 
-from conftest import MNIST_TINY, ROOT
+from conftest import DATA_DIR, MNIST_TINY, ROOT
 from model_files import broken_copy, config_with, truncated, weights_with
 from picture_files import PICTURES, assert_friendly, ink_on_paper, write_picture
 from server import free_port, running_app
@@ -67,7 +67,8 @@ def server(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "VIT_", "GRADIO_"))}
     env |= {"GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(base / "uploads"), "HF_ENDPOINT": hub_endpoint,
             "HF_HOME": str(base / "hf_home"), "HF_TOKEN": TOKEN, "HF_HUB_DISABLE_TELEMETRY": "1",
-            "VIT_MODELS": "alice/vit-mnist", "VIT_HUB_TIMEOUT": "5", "NO_PROXY": "127.0.0.1,localhost"}
+            "VIT_MODELS": "alice/vit-mnist", "VIT_HUB_TIMEOUT": "5", "NO_PROXY": "127.0.0.1,localhost",
+            "VIT_DATA_DIR": str(DATA_DIR)}  # for /train
     log = base / "app.log"
     with running_app(weights, log, env, prefix=("nice", "-n", "5")) as (url, process):  # nice execs python: same pid
         yield Server(url, process, log, base / "uploads", hub_endpoint)
@@ -187,10 +188,14 @@ def test_import_starts_nothing_and_help_documents_the_options():
 
 
 @pytest.mark.slow
-def test_only_predict_and_explain_are_public(client):
+def test_only_predict_explain_and_train_are_public(client):
     api = client.view_api(print_info=False, return_format="dict")
-    assert list(api["named_endpoints"]) == ["/predict", "/explain"]
+    assert list(api["named_endpoints"]) == ["/predict", "/explain", "/train"]
     assert api["unnamed_endpoints"] == {}
+    training = api["named_endpoints"]["/train"]["parameters"]
+    assert [p["parameter_name"] for p in training] == ["dataset", "cut", "tile_size", "positions", "blocks", "heads",
+                                                      "width", "seconds"]
+    assert all(p["parameter_has_default"] for p in training)
     for endpoint in ("/predict", "/explain"):
         parameters = api["named_endpoints"][endpoint]["parameters"]
         assert parameters[0]["component"] == "File"
@@ -529,6 +534,28 @@ def test_local_paths_from_a_client_are_refused(server, client, digits, tmp_path)
     assert_still_serving(client, digits, tmp_path)
 
 
+@pytest.mark.slow
+def test_train_returns_a_curve_and_an_accuracy_and_its_model_answers_that_caller(client, test_digits, tmp_path):
+    """/train for ten seconds, then /predict and /explain with the model name it returned; the name is refused
+    with a letter changed, and a choice that cannot train is refused with a sentence."""
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+    trained = client.predict("mnist", "tiles", 7, "learned", 1, 2, 32, 10, api_name="/train")
+    assert len(trained["curve"]) >= 3 and trained["curve"][-1]["val_accuracy"] > trained["curve"][0]["val_accuracy"]
+    assert trained["test_accuracy"] > 0.8 and trained["seconds"] >= 10 and not trained["stopped"]
+    assert trained["model"].startswith("tile-7-1-block-")
+    drawing, _ = test_digits["mnist"][0]
+    path = png_file(drawing, tmp_path, "digit.png")
+    answer = ask(client, path, trained["model"])
+    assert len(answer["confidences"]) == 10
+    explained = client.predict(handle_file(str(path)), trained["model"], api_name="/explain")
+    assert explained["model"] == trained["model"] and explained["tile_size"] == 7
+    with pytest.raises(AppError, match="There is no model"):
+        ask(client, path, trained["model"][:-1] + ("0" if trained["model"][-1] != "0" else "1"))
+    with pytest.raises(AppError, match="does not divide the 28-pixel picture"):
+        client.predict("mnist", "tiles", 5, "learned", 1, 2, 32, 10, api_name="/train")
+
+
 # -- MCP: a real client over Streamable HTTP ------------------------------------------------------------------------
 
 async def mcp_session(url: str, work):
@@ -557,10 +584,12 @@ def test_an_mcp_client_lists_predict_and_explain_and_reads_a_label(server, test_
         return tools, answer, refused, explained
 
     tools, answer, refused, explained = asyncio.run(mcp_session(server.url, work))
-    assert [tool.name for tool in tools] == ["predict", "explain"]
+    assert [tool.name for tool in tools] == ["predict", "explain", "train"]
     assert "every class's confidence" in tools[0].description  # the function's docstring
     assert "the logit lens" in tools[1].description
-    assert all(set(tool.inputSchema["properties"]) == {"image", "model"} for tool in tools)
+    assert all(set(tool.inputSchema["properties"]) == {"image", "model"} for tool in tools[:2])
+    assert "keep it for you" in tools[2].description
+    assert {"cut", "tile_size", "seconds"} <= set(tools[2].inputSchema["properties"])
     assert not explained.isError and "'logit_lens'" in explained.content[0].text
     assert not answer.isError
     text = answer.content[0].text

@@ -335,6 +335,53 @@ def test_a_drawn_four_stays_the_picture_through_every_model_and_back(page, serve
     no_error_shown(page)
 
 
+def test_train_a_model_watch_it_learn_and_only_this_visitor_sees_it(browser, served, page):
+    """Tiles of 7, learned positions, 2 blocks, 30 s: the curve and the maps are redrawn while it trains, and another
+    visitor's drawing is read meanwhile; the model joins this visitor's menu, chosen, and Predict, How it decides and
+    What it learned explain it; the other visitor's menu does not list it."""
+    other = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    other.goto(served[0])
+    other.wait_for_selector("#model-info", timeout=60_000)
+    open_tab(page, "10 · Train it yourself")
+    page.get_by_label("tiles", exact=True).check()
+    page.get_by_label("7", exact=True).check()
+    page.get_by_label("learned", exact=True).check()
+    for slider, value in (("#train-blocks", "2"), ("#train-seconds", "30")):
+        page.locator(f"{slider} input[type=number]").fill(value)
+        page.locator(f"{slider} input[type=number]").press("Enter")
+    page.locator("#train-start").click()
+    curves, attention, answered = set(), set(), False
+    deadline = time.monotonic() + 150
+    while "Done after" not in page.locator("#train-status").inner_text() and time.monotonic() < deadline:
+        if page.locator("#train-curve img").count():
+            curves.add(page.locator("#train-curve img").first.get_attribute("alt"))
+            attention.add(page.locator("#train-attention img").first.get_attribute("src"))
+        if len(curves) >= 2 and not answered:  # the other visitor draws while the first one's model trains
+            open_tab(other, "2 · Predict")
+            draw(other, [line((0.3, 0.2), (0.7, 0.2)) + line((0.7, 0.2), (0.45, 0.85))[1:]])
+            wait_for_text(other, "#status", r"^your drawing: the model reads 7 ", timeout=20)
+            answered = "Training:" in page.locator("#train-status").inner_text()
+        time.sleep(0.3)
+    status = wait_for_text(page, "#train-status", r"Done after 3\d s: .* reads [\d.]+ % of the 10,000 test pictures")
+    assert len(curves) >= 3 and len(attention) >= 3, (curves, attention)  # redrawn while it trained
+    assert answered  # the other visitor's stroke was read while the first one trained
+    assert page.input_value("#model-choice input") == "yours: tiles of 7, 2 blocks", status
+    name = wait_for_text(page, "#model-info", r"tile-7-2-blocks-[0-9a-f]+").split(":")[0].strip("* ")
+    open_tab(page, "2 · Predict")
+    draw(page, [line((0.3, 0.2), (0.7, 0.2)) + line((0.7, 0.2), (0.45, 0.85))[1:]])
+    wait_for_text(page, "#status", r"^your drawing: the model reads \d ")
+    open_tab(page, "3 · How it decides")
+    wait_for_text(page, "#walk-heading", rf"Following your drawing through {re.escape(name)}:")
+    open_tab(page, "7 · What it learned")
+    image_ready(page, "#positions img")
+    other.locator("#model-choice input").first.click()
+    offered = other.get_by_role("option").all_inner_texts()
+    assert "mnist" in offered and not any("yours" in option for option in offered), offered
+    no_error_shown(page)
+    no_error_shown(other)
+    other.context.close()
+
+
 def test_compare_the_zoo_and_run_both_experiments(page):
     open_tab(page, "9 · Compare the cuts")
     image_ready(page, "#zoo-figure img")

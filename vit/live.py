@@ -17,14 +17,17 @@ import argparse
 import json
 import math
 import os
+import queue
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 
@@ -33,10 +36,15 @@ from .model import POS_EMBEDDINGS, ViT
 from .recipe import Recipe
 from .tiling import CUTS, divisors
 
+if TYPE_CHECKING:
+    from .bundle import ModelBundle
+
 IMAGE = 28
+RUNS_AT_ONCE = 1           # on a Space's two cores, a second run would take the core the visitors' strokes are read on
 SECONDS = (10, 120)        # the budgets offered: from a first look to a model worth explaining
 BLOCKS, HEADS, WIDTHS = (1, 6), (1, 8), (16, 128)
 MIN_PICTURES = 10_000      # a budget that shows the model fewer pictures than this teaches it nothing worth showing
+PROBE_STEPS = 3            # steps timed before a run is judged too slow for its budget
 VALIDATION_PEEK = 1_000    # validation pictures read at each report (all 5,000 at the end)
 SETUP_SECONDS = 90         # starting the process, reading the data and writing the folder may take this long
 SCHEDULE_STEPS = 1_000     # the clock's schedule in thousandths of the budget
@@ -53,7 +61,7 @@ class Choices:
     blocks: int = 2
     heads: int = 4
     width: int = 64               # each token's size; the MLP is twice as wide
-    seconds: float = 30.0
+    seconds: float = 60.0         # the tab's defaults reach 97 % in this time (docs/models.md)
 
     def problem(self) -> str | None:
         """A sentence saying why these choices cannot train, or None."""
@@ -82,6 +90,10 @@ class Choices:
                     num_heads=self.heads, mlp_size=2 * self.width, pos_embedding=self.positions,
                     class_names=list(describe(self.dataset).class_names))
 
+    def slug(self) -> str:
+        """The model's name without its random part: "tiles-7-2-blocks"."""
+        return f"{self.cut.removesuffix('s')}-{self.tile_size}-{self.blocks}-block{'s' * (self.blocks != 1)}"
+
     def label(self) -> str:
         """How the menu names the model: "yours: tiles of 7, 2 blocks"."""
         cut = f"tiles of {self.tile_size}" if self.cut == "tiles" else f"{self.cut.replace('-', ' ')} of {self.tile_size}"
@@ -100,6 +112,27 @@ def recipe(choices: Choices) -> Recipe:
                   ema_decay=0.995)
 
 
+def start(choices: Choices) -> "Run":
+    """A run whose model will be kept for the one who started it: its folder is named by vit.registry.own_name."""
+    from .registry import own_name
+    folder = Path(tempfile.mkdtemp(prefix="vit-own-")) / own_name(choices.slug())
+    return Run(choices, folder)
+
+
+def keep(run: "Run") -> "ModelBundle":
+    """A finished run's model, kept for its visitor (vit.registry) under its folder's name; ValueError says why a
+    folder cannot be read (it is deleted then)."""
+    from .bundle import load_folder
+    from .registry import keep_own_model
+    try:
+        model = load_folder(run.folder, source=f"trained here ({run.choices.label().removeprefix('yours: ')})")
+    except ValueError:
+        run.discard()
+        raise
+    keep_own_model(model, run.folder.parent)
+    return model
+
+
 def command(choices: Choices, output: str = "DIR") -> str:
     """What reproduces a watched run, for its model card."""
     return " ".join(["python -m vit.live", *choices.arguments(), "--output", output, "--data-dir", "DIR"])
@@ -110,39 +143,54 @@ def command(choices: Choices, output: str = "DIR") -> str:
 class Run:
     """A watched run in its own process; iterate `events()` for its reports, `stop()` to end it early."""
 
-    def __init__(self, choices: Choices, folder: Path, data_dir: str | Path | None = None):
+    def __init__(self, choices: Choices, folder: Path):
         self.choices, self.folder = choices, Path(folder)
         arguments = [sys.executable, "-m", "vit.live", *choices.arguments(), "--output", str(folder)]
-        if data_dir:
-            arguments += ["--data-dir", str(data_dir)]
         environment = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         self.process = subprocess.Popen(arguments, stdout=subprocess.PIPE, text=True,
                                         env=environment, cwd=Path(__file__).resolve().parent.parent)
+        self._reports: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
         # whatever happens to the reader, the process ends: the budget and the set-up, then it is killed
         self._deadline = threading.Timer(choices.seconds + SETUP_SECONDS, self.kill)
         self._deadline.daemon = True
         self._deadline.start()
 
-    def events(self) -> Iterator[dict]:
-        """Each report as it comes; the last is "done" or "failed". The process is ended when this stops."""
+    def batches(self) -> Iterator[list[dict]]:
+        """The reports as they come, in batches: each time at least one has come, every one that has, so that a
+        reader slower than the reports (drawing them takes time) draws only the newest. The last report is "done"
+        or "failed"; the process is ended when this stops."""
         try:
-            for line in self.process.stdout:
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                yield event
-                if event["kind"] in ("done", "failed"):
+            while True:
+                batch = [self._reports.get()]
+                while not self._reports.empty():
+                    batch.append(self._reports.get())
+                ended = next((i for i, event in enumerate(batch) if event["kind"] in ("done", "failed")), None)
+                yield batch if ended is None else batch[:ended + 1]
+                if ended is not None:
                     return
-            yield {"kind": "failed", "message": "The training stopped before it finished (it ran out of time or "
-                                                "memory). Try a smaller model or fewer seconds."}
         finally:
             self.kill()
+
+    def _read(self) -> None:
+        """The reader thread: each line of the process's output as a report, and a "failed" one if it ends without
+        saying "done"."""
+        for line in self.process.stdout:
+            try:
+                self._reports.put(json.loads(line))
+            except ValueError:
+                continue
+        self._reports.put({"kind": "failed", "message": "The training stopped before it finished (it ran out of "
+                                                        "time or memory). Try a smaller model or fewer seconds."})
 
     def stop(self) -> None:
         """End the training now; the model learned so far is still measured and written."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
+
+    def discard(self) -> None:
+        """Delete what the run wrote (a failed run's, or a folder that could not be read)."""
+        shutil.rmtree(self.folder.parent, ignore_errors=True)
 
     def kill(self) -> None:
         self._deadline.cancel()
@@ -214,7 +262,7 @@ def train_watched(choices: Choices, output: Path, data_dir: str | None) -> None:
     started = last = time.perf_counter()
     order, at = torch.randperm(len(train_split), generator=generator), 0
     while (elapsed := time.perf_counter() - started) < choices.seconds and not _Stop.requested:
-        if step == 10 and _too_slow(elapsed / 10, how.batch_size, choices):
+        if step == PROBE_STEPS and _too_slow(elapsed / step, how.batch_size, choices):
             return
         if at + how.batch_size > len(order):  # a new epoch, a new order
             order, at = torch.randperm(len(train_split), generator=generator), 0
@@ -232,6 +280,8 @@ def train_watched(choices: Choices, output: Path, data_dir: str | None) -> None:
             last = time.perf_counter()
             model.train()
     seconds = time.perf_counter() - started
+    if step < PROBE_STEPS and not _Stop.requested and _too_slow(seconds / max(step, 1), how.batch_size, choices):
+        return
     final = {"epoch": round(seen / len(train_split), 3), "train_loss": round(smoothed or 0.0, 4),
              "val_accuracy": _accuracy(ema, val_split), "seconds": round(seconds, 1)}
     history.append(final)

@@ -248,6 +248,27 @@ def training_figure(history: list[dict]) -> Figure:
     return figure
 
 
+def live_figure(history: list[dict], budget: float) -> Figure:
+    """A watched run (vit.live) so far: the training loss and the validation accuracy against the seconds spent, on
+    axes spanning the whole budget, so the curves grow across them as it trains."""
+    figure = Figure(figsize=(8, 2.8), dpi=DPI, layout="constrained")
+    ax_loss, ax_accuracy = figure.subplots(1, 2)
+    seconds = [record["seconds"] for record in history]
+    ax_loss.plot(seconds, [record["train_loss"] for record in history], marker="o", markersize=3)
+    ax_accuracy.plot(seconds, [100 * record["val_accuracy"] for record in history], marker="o", markersize=3,
+                     color="#dd8452")
+    last = f": {100 * history[-1]['val_accuracy']:.1f} %" if history else ""
+    ax_loss.set_title("training loss", fontsize=LABEL)
+    ax_accuracy.set_title(f"validation accuracy{last}", fontsize=LABEL)
+    ax_accuracy.set_ylim(0, 100)
+    for ax in (ax_loss, ax_accuracy):
+        ax.set_xlim(0, budget * 1.02)
+        ax.set_xlabel("seconds", fontsize=SMALL)
+        ax.tick_params(labelsize=SMALL)
+        ax.grid(alpha=0.3)
+    return figure
+
+
 def reliability_figure(before: dict, after: dict) -> Figure:
     """Reliability diagrams (vit.calibration.reliability) before and after temperature scaling: per confidence
     bin, how often the model was right; a calibrated model's bars sit on the diagonal."""
