@@ -147,8 +147,10 @@ def build(default_model: str) -> None:
     choices = live.Choices()
     training = [gr.Textbox(choices.dataset, label="dataset"), gr.Textbox(choices.cut, label="cut"),
                 gr.Number(choices.tile_size, label="tile_size", precision=0),
-                gr.Textbox(choices.positions, label="positions"), gr.Number(choices.blocks, label="blocks", precision=0),
-                gr.Number(choices.heads, label="heads", precision=0), gr.Number(choices.width, label="width", precision=0),
+                gr.Textbox(choices.positions, label="positions"),
+                gr.Number(choices.blocks, label="blocks", precision=0),
+                gr.Number(choices.heads, label="heads", precision=0),
+                gr.Number(choices.width, label="width", precision=0),
                 gr.Number(choices.seconds, label="seconds")]
     gr.Button("train").click(train, training, result, api_name="train", api_visibility="public", show_progress="hidden",
                              concurrency_limit=live.RUNS_AT_ONCE, concurrency_id="training")

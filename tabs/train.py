@@ -63,7 +63,8 @@ def _neighbour_similarity(matrix: np.ndarray, grid: tuple[int, int]) -> float:
 def attention(values: list, picture: np.ndarray, label: str) -> dict:
     heat = pictures.heatmap(np.asarray(values), picture, "inferno", 0, 1)
     shown = pictures.stack([pictures.titled(heat, f"CLS's attention, last block (a test {label})"),
-                            pictures.colour_bar("inferno", 0, 1, heat.shape[1], "share of CLS's attention, ÷ its maximum")])
+                            pictures.colour_bar("inferno", 0, 1, heat.shape[1],
+                                                "share of CLS's attention, ÷ its maximum")])
     peak = np.unravel_index(int(np.argmax(values)), np.asarray(values).shape)
     alt = (f"CLS's attention in the last block on a test {label}, averaged over the heads: it looks most at the piece "
            f"in row {peak[0] + 1}, column {peak[1] + 1}.")
@@ -179,18 +180,23 @@ def build(context: Context, first) -> TabWiring:
     defaults = live.Choices()
     with gr.Tab("10 · Train it yourself", id="train") as tab:
         gr.Markdown("Choose how to cut the pictures and how big a model to build, press **Train**, and watch it learn: "
-                    f"the {term('loss')} falling, the validation accuracy rising, the {term('positional embedding', 'position vectors')} "
+                    f"the {term('loss')} falling, the validation accuracy rising, the "
+                    f"{term('positional embedding', 'position vectors')} "
                     "finding the layout and CLS learning where to look. The model then joins *your* model menu (nobody "
                     "else's) and every tab explains it. Runs wait their turn: one trains at a time.")
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
-                data = gr.Radio(list(DATA_NAMES), value="MNIST digits", label="data")
-                cut = gr.Radio(list(CUT_NAMES), value="tiles", label="cut into")
-                size = gr.Radio(["2", "4", "7", "14"], value="7", label="tile side or strip height/width (pixels)")
-                positions = gr.Radio(["learned", "sinusoidal", "none"], value="learned", label="positions")
+                data = gr.Radio(list(DATA_NAMES), value="MNIST digits", label="data", elem_id="train-data")
+                cut = gr.Radio(list(CUT_NAMES), value="tiles", label="cut into", elem_id="train-cut")
+                size = gr.Radio(["2", "4", "7", "14"], value=str(defaults.tile_size), elem_id="train-size",
+                                label="tile side or strip height/width (pixels)")
+                positions = gr.Radio(["learned", "sinusoidal", "none"], value=defaults.positions, label="positions",
+                                     elem_id="train-positions")
                 blocks = gr.Slider(*live.BLOCKS, value=defaults.blocks, step=1, label="blocks", elem_id="train-blocks")
-                heads = gr.Radio(["1", "2", "4", "8"], value="4", label="heads per block")
-                width = gr.Radio(["16", "32", "64", "128"], value="64", label="width (each token's size)")
+                heads = gr.Radio(["1", "2", "4", "8"], value=str(defaults.heads), label="heads per block",
+                                 elem_id="train-heads")
+                width = gr.Radio(["16", "32", "64", "128"], value=str(defaults.width), elem_id="train-width",
+                                 label="width (each token's size)")
                 seconds = gr.Slider(*live.SECONDS, value=defaults.seconds, step=5, label="seconds of training",
                                     elem_id="train-seconds")
                 with gr.Row():

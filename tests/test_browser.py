@@ -343,9 +343,8 @@ def test_train_a_model_watch_it_learn_and_only_this_visitor_sees_it(browser, ser
     other.goto(served[0])
     other.wait_for_selector("#model-info", timeout=60_000)
     open_tab(page, "10 · Train it yourself")
-    page.get_by_label("tiles", exact=True).check()
-    page.get_by_label("7", exact=True).check()
-    page.get_by_label("learned", exact=True).check()
+    for radio, value in (("#train-cut", "tiles"), ("#train-size", "7"), ("#train-positions", "learned")):
+        page.locator(radio).get_by_label(value, exact=True).check()
     for slider, value in (("#train-blocks", "2"), ("#train-seconds", "30")):
         page.locator(f"{slider} input[type=number]").fill(value)
         page.locator(f"{slider} input[type=number]").press("Enter")
@@ -376,7 +375,7 @@ def test_train_a_model_watch_it_learn_and_only_this_visitor_sees_it(browser, ser
     image_ready(page, "#positions img")
     other.locator("#model-choice input").first.click()
     offered = other.get_by_role("option").all_inner_texts()
-    assert "mnist" in offered and not any("yours" in option for option in offered), offered
+    assert "fashion-mnist" in offered and not any("yours" in option for option in offered), offered
     no_error_shown(page)
     no_error_shown(other)
     other.context.close()

@@ -80,8 +80,9 @@ class Choices:
             if not low <= value <= high:
                 return f"Choose between {low} and {high} {name}, not {value:g}."
         if self.width % self.heads:
+            nearest = self.heads * max(1, self.width // self.heads)
             return (f"A width of {self.width} does not split into {self.heads} heads: each head takes an equal share, "
-                    f"so choose a width that {self.heads} divides (such as {self.heads * (self.width // self.heads or 1)}).")
+                    f"so choose a width that {self.heads} divides (such as {nearest}).")
         return None
 
     def architecture(self) -> dict:
@@ -96,7 +97,7 @@ class Choices:
 
     def label(self) -> str:
         """How the menu names the model: "yours: tiles of 7, 2 blocks"."""
-        cut = f"tiles of {self.tile_size}" if self.cut == "tiles" else f"{self.cut.replace('-', ' ')} of {self.tile_size}"
+        cut = f"{self.cut.replace('-', ' ')} of {self.tile_size}"
         return f"yours: {cut}, {self.blocks} block{'s' * (self.blocks != 1)}"
 
     def arguments(self) -> list[str]:
