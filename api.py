@@ -142,17 +142,22 @@ def build(default_model: str) -> None:
         # a name outside the menu is let through to read_input: a model one caller trained is theirs alone
         model = gr.Dropdown(model_names(), value=default_model, label="model", allow_custom_value=True)
         result = gr.JSON(label="confidences")
-        call, call_explain = gr.Button("predict"), gr.Button("explain")
+        call, call_explain, call_train = gr.Button("predict"), gr.Button("explain"), gr.Button("train")
+        training = training_inputs()
     call.click(predict, [image, model], result, api_name="predict", api_visibility="public", show_progress="hidden")
-    choices = live.Choices()
-    training = [gr.Textbox(choices.dataset, label="dataset"), gr.Textbox(choices.cut, label="cut"),
-                gr.Number(choices.tile_size, label="tile_size", precision=0),
-                gr.Textbox(choices.positions, label="positions"),
-                gr.Number(choices.blocks, label="blocks", precision=0),
-                gr.Number(choices.heads, label="heads", precision=0),
-                gr.Number(choices.width, label="width", precision=0),
-                gr.Number(choices.seconds, label="seconds")]
-    gr.Button("train").click(train, training, result, api_name="train", api_visibility="public", show_progress="hidden",
-                             concurrency_limit=live.RUNS_AT_ONCE, concurrency_id="training")
     call_explain.click(explain, [image, model], result, api_name="explain", api_visibility="public",
                        show_progress="hidden")
+    call_train.click(train, training, result, api_name="train", api_visibility="public", show_progress="hidden",
+                     concurrency_limit=live.RUNS_AT_ONCE, concurrency_id="training")
+
+
+def training_inputs() -> list:
+    """/train's parameters, with vit.live's default choices."""
+    choices = live.Choices()
+    return [gr.Textbox(choices.dataset, label="dataset"), gr.Textbox(choices.cut, label="cut"),
+            gr.Number(choices.tile_size, label="tile_size", precision=0),
+            gr.Textbox(choices.positions, label="positions"),
+            gr.Number(choices.blocks, label="blocks", precision=0),
+            gr.Number(choices.heads, label="heads", precision=0),
+            gr.Number(choices.width, label="width", precision=0),
+            gr.Number(choices.seconds, label="seconds")]

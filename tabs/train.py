@@ -102,7 +102,7 @@ class Watching:
     parameters: int = 0
 
 
-def train(data: str, cut: str, size: str, positions: str, blocks: float, heads: str, width: str, seconds: float,
+def watch(data: str, cut: str, size: str, positions: str, blocks: float, heads: str, width: str, seconds: float,
           own: list, request: gr.Request):
     """Stream the run: (status, curve, similarity, attention, download, own models, menu) at each report."""
     choices = choices_from(data, cut, size, positions, blocks, heads, width, seconds)
@@ -212,7 +212,7 @@ def build(context: Context, first) -> TabWiring:
     inputs = [data, cut, size, positions, blocks, heads, width, seconds, context.own]
     outputs = [state, chart, layout, looks, download, context.own, context.model_choice]
     start.click(lambda: gr.DownloadButton(visible=False), None, download, queue=False, api_visibility="private")
-    start.click(train, inputs, outputs, concurrency_limit=live.RUNS_AT_ONCE, concurrency_id="training",
+    start.click(watch, inputs, outputs, concurrency_limit=live.RUNS_AT_ONCE, concurrency_id="training",
                 show_progress="minimal", show_progress_on=[state], api_visibility="private")
     halt.click(stop, None, None, queue=False, api_visibility="private")
     context.demo.unload(leave)
