@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -15,8 +16,9 @@ from . import ROOT, timings
 from .app import bench_app
 from .budget import FULL, MODELS, QUICK, Budget
 from .report import load, machine, markdown, rows, shown, text_table
+from .watched import bench_train_tab
 
-PARTS = 6
+PARTS = 7
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,7 +68,9 @@ def run_parts(args: argparse.Namespace, budget: Budget, train_split, test_split,
     results["time_to_accuracy"] = (
         timings.bench_time_to_accuracy(train_split, test_split, workdir, results["seed_recipe"]) if budget.time_to_99
         else {"skipped": "quick mode"})
-    log(f"3/{PARTS} inference")
+    log(f"3/{PARTS} the Train tab's defaults, 60 s and 30 s" + ("" if budget.time_to_99 else ": skipped in --quick"))
+    results["train_tab"] = bench_train_tab(workdir, results["seed_recipe"], budget)
+    log(f"4/{PARTS} inference")
     results["inference"], measured = {}, {}
     for name in args.models:
         model, source = timings.load_model(name, args.weights_dir, trained=not args.quick)
@@ -75,12 +79,12 @@ def run_parts(args: argparse.Namespace, budget: Budget, train_split, test_split,
         if "choices" not in results:  # the first model (by default mnist, the larger) times the choices
             results["choices"] = timings.bench_choices(train_split, test_split, model, name, budget)
     weights_dir, source = app_weights(args, test_split, workdir)
-    log(f"4/{PARTS} the Predict tab's update, in process")
+    log(f"5/{PARTS} the Predict tab's update, in process")
     results["predict_update"] = timings.bench_predict_update(weights_dir, source, test_split, budget)
-    log(f"5/{PARTS} the running app" + (": skipped" if args.skip_app else ""))
+    log(f"6/{PARTS} the running app" + (": skipped" if args.skip_app else ""))
     results["app"] = ({"skipped": "--skip-app"} if args.skip_app else
                       bench_app(weights_dir, source, test_split, budget, workdir))
-    log(f"6/{PARTS} accuracy")
+    log(f"7/{PARTS} accuracy")
     results["accuracy"] = timings.bench_accuracy(measured, test_split, args.weights_dir)
     return results
 
@@ -100,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {"mode": "quick" if args.quick else "full",
                "command": "python -m bench" + (" --quick" if args.quick else ""),
                "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine()}
+    if args.data_dir:  # the runs in their own processes (the Train tab's, /train's) read it from there
+        os.environ[DATA_DIR_VARIABLE] = str(args.data_dir)
     try:  # no --data-dir: load_split reads $VIT_DATA_DIR, else its download cache
         train_split = load_split("mnist", "train", args.data_dir)
         test_split = load_split("mnist", "test", args.data_dir)

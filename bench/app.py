@@ -34,6 +34,7 @@ from . import ROOT
 from .budget import Budget
 from .report import figure, percentiles
 
+TRAINING_SETTLES = 8  # seconds from /train's call to its run training: the process started, the data read
 ENVIRONMENT = {"GRADIO_ANALYTICS_ENABLED": "False",  # no calls home, which a machine without internet waits for
                "NO_PROXY": "127.0.0.1,localhost"}  # the servers are local: never through a proxy
 BARE_APP = '''"""The floor of start-up: a bare Gradio app, `python bare_app.py PORT`."""
@@ -371,7 +372,7 @@ def timed_stroke(page, index: int) -> dict:
     return {**timings, **({} if done else {"error": f"no new label and maps within {STROKE_TIMEOUT} s of mouse-up"})}
 
 
-def bench_browser(url: str, budget: Budget) -> dict:
+def bench_browser(url: str, budget: Budget, label_goal: float = 150) -> dict:
     """Strokes on the Predict tab in Chromium; not measured (with the reason) when Chromium or playwright is missing."""
     reason = browser_missing()
     if reason:
@@ -389,14 +390,34 @@ def bench_browser(url: str, budget: Budget) -> dict:
                 browser.close()
     except Error as error:  # a browser that cannot start, or a page that never shows the tab
         return not_measured(f"{type(error).__name__}: {error}".splitlines()[0][:200])
-    return summarise_strokes(strokes)
+    return summarise_strokes(strokes, label_goal)
 
 
-def summarise_strokes(strokes: list[dict]) -> dict:
+def bench_browser_while_training(url: str, budget: Budget) -> dict:
+    """The strokes again while another caller trains the Train tab's defaults through /train (goal: the label within
+    300 ms at the median, as the issue asks of a Space where someone trains)."""
+    from gradio_client import Client
+    trained = {}
+
+    def train() -> None:
+        client = Client(url, verbose=False, analytics_enabled=False, ssl_verify=False)
+        trained.update(client.predict(seconds=budget.training_seconds, api_name="/train"))
+
+    training = threading.Thread(target=train, daemon=True)
+    training.start()
+    time.sleep(TRAINING_SETTLES)
+    strokes = bench_browser(url, budget, label_goal=300)
+    strokes["training_throughout"] = training.is_alive()  # every stroke was drawn while the run trained
+    training.join()
+    strokes["training"] = {k: trained.get(k) for k in ("test_accuracy", "seconds", "pictures")}
+    return strokes
+
+
+def summarise_strokes(strokes: list[dict], label_goal: float = 150) -> dict:
     label = [stroke["label"] for stroke in strokes if stroke["label"] is not None]
     maps = [stroke["maps"] for stroke in strokes if stroke["maps"] is not None]
     failed = sum(stroke["label"] is None or stroke["maps"] is None for stroke in strokes)
-    return {"label_ms": percentiles(label, goal_p50=150), "maps_ms": percentiles(maps, goal_p50=300),
+    return {"label_ms": percentiles(label, goal_p50=label_goal), "maps_ms": percentiles(maps, goal_p50=300),
             "failed": figure(failed, "strokes", goal=0), "strokes": len(strokes), "maps": list(MAPS),
             "first_failure": next((stroke["error"] for stroke in strokes if "error" in stroke), None),
             "method": f"Chromium {VIEWPORT['width']}×{VIEWPORT['height']}, Predict tab; each stroke (a 1, a 7, a 0 in "
@@ -416,4 +437,5 @@ def bench_app(weights_dir: Path, source: str, test_split: Split, budget: Budget,
                   "startup": startup}
         result |= bench_predict(url, process.pid, test_split, budget, workdir)
         result["browser"] = bench_browser(url, budget)
+        result["browser_while_training"] = bench_browser_while_training(url, budget)
     return result

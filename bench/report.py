@@ -75,7 +75,21 @@ def training_rows(results: dict) -> list[tuple[str, dict]]:
         return table + [(f"fast preset: time to 96.97 % and to 99 % (skipped: {ours['skipped']})", figure(None, "s"))]
     return table + [(reached_label("fast preset: time to 96.97 %", ours, "to_seed_accuracy"), ours["to_seed_accuracy"]),
                     ("time to 96.97 %: the seed's recipe ÷ the fast preset", ours["ratio"]),
-                    (reached_label("fast preset: time to 99 %", ours, "to_99"), ours["to_99"])]
+                    (reached_label("fast preset: time to 99 %", ours, "to_99"), ours["to_99"]),
+                    *train_tab_rows(results.get("train_tab"))]
+
+
+def train_tab_rows(part: dict | None) -> list[tuple[str, dict]]:
+    """The Train tab's default choices trained as the tab trains them."""
+    if not part:  # results files from before this part have none
+        return []
+    if part.get("skipped"):
+        return [(f"Train tab: its defaults for 60 s and 30 s (skipped: {part['skipped']})", figure(None, "%"))]
+    choices = part["choices"]
+    label = f"Train tab defaults (tiles of {choices['tile_size']}, {choices['blocks']} blocks, 1 thread)"
+    return [(f"{label}: test accuracy after 60 s", part["accuracy_60s"]),
+            (f"{label}: test accuracy after 30 s", part["accuracy_30s"]),
+            ("time to 96.97 %: the seed's recipe ÷ 30 s of the Train tab's defaults", part["ratio"])]
 
 
 def reached_label(label: str, part: dict, key: str) -> str:
@@ -141,7 +155,8 @@ def app_rows(app: dict) -> list[tuple[str, dict]]:
     table += [("app /predict, 1 client, gradio_client defaults, p50", app["one_client_default_options"]["p50"]),
               ("app /predict, 1 client, plain HTTP (REST API), p50", app["one_client_plain_http"]["p50"]),
               ("app /predict, 1 client, plain HTTP (REST API), p95", app["one_client_plain_http"]["p95"])]
-    return table + browser_rows(app.get("browser"))
+    return (table + browser_rows(app.get("browser"))
+            + browser_rows(app.get("browser_while_training"), "Chromium while another caller trains"))
 
 
 def startup_rows(startup: dict | None) -> list[tuple[str, dict]]:
@@ -153,20 +168,22 @@ def startup_rows(startup: dict | None) -> list[tuple[str, dict]]:
             ("start-up, the app ÷ a bare Gradio app", startup["ratio"])]
 
 
-def browser_rows(browser: dict | None) -> list[tuple[str, dict]]:
+def browser_rows(browser: dict | None, name: str = "Chromium") -> list[tuple[str, dict]]:
     if browser is None:  # results files from before this figure have none
         return []
     if browser.get("not_measured"):
         reason = f"not measured: {browser['not_measured']}"
-        return [(f"Chromium: stroke → label p50 ({reason})", browser["label_ms"]["p50"]),
-                (f"Chromium: stroke → every map loaded p50 ({reason})", browser["maps_ms"]["p50"])]
+        return [(f"{name}: stroke → label p50 ({reason})", browser["label_ms"]["p50"]),
+                (f"{name}: stroke → every map loaded p50 ({reason})", browser["maps_ms"]["p50"])]
     strokes = f"{browser['label_ms']['runs']} strokes"
-    return [(f"Chromium: stroke → label p50 ({strokes})", browser["label_ms"]["p50"]),
-            ("Chromium: stroke → label p95", browser["label_ms"]["p95"]),
-            (f"Chromium: stroke → every map loaded p50 ({browser['maps_ms']['runs']} strokes)",
+    if "training_throughout" in browser and not browser["training_throughout"]:
+        strokes += ", the training ended before the last"
+    return [(f"{name}: stroke → label p50 ({strokes})", browser["label_ms"]["p50"]),
+            (f"{name}: stroke → label p95", browser["label_ms"]["p95"]),
+            (f"{name}: stroke → every map loaded p50 ({browser['maps_ms']['runs']} strokes)",
              browser["maps_ms"]["p50"]),
-            ("Chromium: stroke → every map loaded p95", browser["maps_ms"]["p95"]),
-            ("Chromium: strokes with no update", browser["failed"])]
+            (f"{name}: stroke → every map loaded p95", browser["maps_ms"]["p95"]),
+            (f"{name}: strokes with no update", browser["failed"])]
 
 
 def accuracy_rows(accuracy: dict) -> list[tuple[str, dict]]:

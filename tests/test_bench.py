@@ -199,4 +199,11 @@ def test_quick_run_measures_the_running_app(tmp_path, data_dir):
         assert browser["label_ms"]["runs"] == browser["maps_ms"]["runs"] == 3
         assert browser["maps"] == list(bench_app.MAPS)
         may_be_empty = set()
+    during = app["browser_while_training"]  # the same strokes while another caller trains through /train
+    if bench_app.browser_missing():
+        may_be_empty |= {f"/app/browser_while_training/{key}/{p}" for key in ("label_ms", "maps_ms")
+                         for p in ("p50", "p95")}
+    else:
+        assert during["failed"]["value"] == 0 and during["label_ms"]["runs"] == 3 and during["training_throughout"]
+        assert during["label_ms"]["p50"]["goal"] == 300 and during["training"]["test_accuracy"] > 0.5
     check_sane(results, may_be_empty={"/accuracy/shipped/mnist-tiny", *may_be_empty})

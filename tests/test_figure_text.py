@@ -170,6 +170,9 @@ def randomisation(bundle):
 
 
 # function name -> {case: builder(bundles) -> Figure}: the worst cases the app can ask for
+# A watched run's reports (vit.live), every two seconds: loss falling, accuracy rising
+LIVE = [{"seconds": 2.0 * i, "train_loss": 2.3 / i, "val_accuracy": 1 - 0.9 / i} for i in range(1, 6)]
+
 CASES = {
     "tiling_figure": {f"{kind} {size}": (lambda b, kind=kind, size=size: tiling_figure(b["fashion-mnist"], kind, size))
                       for kind in ("tiles", "horizontal", "vertical") for size in tiling.divisors(28)},
@@ -178,6 +181,9 @@ CASES = {
     "training_figure": {**{name: (lambda b, name=name: plots.training_figure(b[name].history))
                            for name in ("mnist", "fashion-mnist", "mnist-tiny")},
                         "no history": lambda b: plots.training_figure([])},
+    "live_figure": {"first report": lambda b: plots.live_figure(LIVE[:1], 120),
+                    "a whole run": lambda b: plots.live_figure(LIVE, 10),
+                    "a loss of hundreds": lambda b: plots.live_figure([{**r, "train_loss": 300.0} for r in LIVE], 60)},
     "reliability_figure": {name: (lambda b, name=name: reliability(b[name]))
                            for name in ("mnist", "fashion-mnist", "mnist-tiny", "vertical-strips-2")},
     "positional_similarity_figure": {name: (lambda b, name=name: plots.positional_similarity_figure(

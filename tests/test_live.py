@@ -10,7 +10,7 @@ import time
 import pytest
 
 from vit import live, registry
-from vit.bundle import load_folder
+from vit.bundle import FILES, load_folder
 
 from conftest import DATA_DIR, MNIST_TINY, ROOT, registered
 
@@ -68,6 +68,9 @@ def test_a_run_reports_as_it_learns_and_leaves_a_model_folder_the_app_reads(data
     model = load_folder(tmp_path / "mine")
     assert model.accuracy == done["test_accuracy"] and model.model.num_layers == 1
     assert "python -m vit.live" in (tmp_path / "mine" / "README.md").read_text()
+    assert all((tmp_path / "mine" / name).is_file() for name in FILES)  # what `train.py --push-only` uploads
+    import app
+    assert [loaded.name for loaded in app.load_models(tmp_path)] == ["mine"]  # `python app.py --weights-dir`
 
 
 def test_stop_ends_the_run_early_and_keeps_what_it_learned(data, tmp_path):
