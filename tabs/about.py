@@ -30,13 +30,20 @@ def about_view(model: ModelBundle) -> tuple[np.ndarray, np.ndarray | None, str]:
     config = {key: value for key, value in model.model.config.items() if key in SHOWN}
     trained = ""
     if evaluation.training_seconds is not None:
-        trained = (f"Trained for {plural(len(model.history), 'epoch')} in {evaluation.training_seconds / 60:.1f} "
+        trained = (f"Trained for {epochs_trained(model.history)} in {evaluation.training_seconds / 60:.1f} "
                    f"minutes on {evaluation.device or '?'}"
                    + (f" with `{evaluation.command}`" if evaluation.command else "") + "." + budget_sentence(evaluation))
     trust = ("**How far to trust it**\n\n" + trust_summary(evaluation) if calibration else
              "This folder has no calibration: its confidences are the raw softmax.")
     return curve, diagram, "\n\n".join([model_summary(model), trained, kept_weights(model), trust,
                                          settings_table(config, "architecture", with_keys=False)])
+
+
+def epochs_trained(history: list[dict]) -> str:
+    """"14 epochs" for a run of whole epochs; "2.35 epochs" for one trained for a time (the Train tab's), whose
+    history is reported every few seconds."""
+    last = history[-1]["epoch"] if history else 0
+    return plural(int(last), "epoch") if float(last).is_integer() else f"{last:.2f} epochs"
 
 
 def kept_weights(model: ModelBundle) -> str:

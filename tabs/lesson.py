@@ -27,6 +27,8 @@ PATH = (
     ("labels", "8 · Attention by label", "Tick *difference*: what is left of each label's attention once the "
      "average is taken away?"),
     ("compare", "9 · Compare the cuts", "Shuffle the tiles: which model answers exactly as before, and why?"),
+    ("train", "10 · Train it yourself", "Train tiles of 7 for 30 s, then horizontal strips of 4 with no positions: "
+     "which reads more test pictures right, and what do the position vectors look like in each?"),
     ("about", "About the model", "Compare the reliability diagram before and after calibration: which lies nearer "
      "the diagonal? Then switch the model menu to mnist-tiny and open the tabs again."),
 )

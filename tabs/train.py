@@ -179,7 +179,8 @@ def leave(request: gr.Request) -> None:
 def build(context: Context, first) -> TabWiring:
     defaults = live.Choices()
     with gr.Tab("10 · Train it yourself", id="train") as tab:
-        gr.Markdown("Choose how to cut the pictures and how big a model to build, press **Train**, and watch it learn: "
+        gr.Markdown(f"Choose the pictures ({term('MNIST')} digits or {term('Fashion-MNIST')} garments), how to cut "
+                    "them and how big a model to build, press **Train**, and watch it learn: "
                     f"the {term('loss')} falling, the validation accuracy rising, the "
                     f"{term('positional embedding', 'position vectors')} "
                     "finding the layout and CLS learning where to look. The model then joins *your* model menu (nobody "
