@@ -205,5 +205,5 @@ def test_quick_run_measures_the_running_app(tmp_path, data_dir):
                          for p in ("p50", "p95")}
     else:
         assert during["failed"]["value"] == 0 and during["label_ms"]["runs"] == 3 and during["training_throughout"]
-        assert during["label_ms"]["p50"]["goal"] == 300 and during["training"]["test_accuracy"] > 0.5
+        assert during["label_ms"]["p50"]["goal"] == 300 and during["training"]["test_accuracy"] > 0.3
     check_sane(results, may_be_empty={"/accuracy/shipped/mnist-tiny", *may_be_empty})

@@ -7,6 +7,7 @@ Skipped when /usr/bin/chromium is missing, except in CI (the CI variable set), w
 
 import os
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -52,8 +53,8 @@ def served(browser, tmp_path_factory):
     weights = ROOT / "weights"
     shots = SCREENSHOTS if os.environ.get("VIT_SCREENSHOTS") == "1" else tmp_path_factory.mktemp("shots")
     shots.mkdir(parents=True, exist_ok=True)
-    with running_app(weights, tmp_path_factory.mktemp("browser-server") / "app.log") as (url, _):
-        yield url, weights, shots
+    with running_app(weights, tmp_path_factory.mktemp("browser-server") / "app.log") as (url, process):
+        yield url, weights, shots, process.pid
 
 
 @pytest.fixture
@@ -363,6 +364,8 @@ def test_train_a_model_watch_it_learn_and_only_this_visitor_sees_it(browser, ser
         time.sleep(0.3)
     status = wait_for_text(page, "#train-status", r"Done after 3\d s: .* reads [\d.]+ % of the 10,000 test pictures")
     assert len(curves) >= 3 and len(attention) >= 3, (curves, attention)  # redrawn while it trained
+    page.evaluate("() => scrollTo(0, 0)")
+    page.screenshot(path=str(served[2] / "train.png"))  # the README's picture: the curves and maps as it ended
     assert answered  # the other visitor's stroke was read while the first one trained
     assert page.input_value("#model-choice input") == "yours: tiles of 7, 2 blocks", status
     name = wait_for_text(page, "#model-info", r"tile-7-2-blocks-[0-9a-f]+").split(":")[0].strip("* ")
@@ -379,6 +382,28 @@ def test_train_a_model_watch_it_learn_and_only_this_visitor_sees_it(browser, ser
     no_error_shown(page)
     no_error_shown(other)
     other.context.close()
+
+
+def trainings(server_pid: int) -> list[str]:
+    """The training processes (vit.live) the app runs now."""
+    found = subprocess.run(["pgrep", "-P", str(server_pid), "-f", "vit.live"], capture_output=True, text=True)
+    return found.stdout.split()
+
+
+def test_leaving_the_page_ends_its_training(browser, served):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(served[0])
+    page.wait_for_selector("#model-info", timeout=60_000)
+    open_tab(page, "10 · Train it yourself")
+    page.locator("#train-start").click()
+    wait_for_text(page, "#train-status", r"Training: \d+ s of 60 s")
+    assert trainings(served[3])
+    context.close()
+    deadline = time.monotonic() + 30
+    while trainings(served[3]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not trainings(served[3])
 
 
 def test_compare_the_zoo_and_run_both_experiments(page):

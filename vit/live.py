@@ -142,7 +142,7 @@ def command(choices: Choices, output: str = "DIR") -> str:
 # -- the parent: start a run and read what it reports -----------------------------------------------------------------
 
 class Run:
-    """A watched run in its own process; iterate `events()` for its reports, `stop()` to end it early."""
+    """A watched run in its own process; iterate `batches()` for its reports, `stop()` to end it early."""
 
     def __init__(self, choices: Choices, folder: Path):
         self.choices, self.folder = choices, Path(folder)
@@ -234,12 +234,23 @@ def _report(ema: ViT, peek, watched: torch.Tensor) -> dict:
             "attention": _rounded(cls / cls.max())}
 
 
+@dataclass
+class _Training:
+    """What the child's loop carries: the model and its weight average, the optimiser, and how far it has gone."""
+    model: ViT
+    ema: ViT
+    optimizer: torch.optim.Optimizer
+    recipe: Recipe
+    generator: torch.Generator
+    step: int = 0
+    seen: int = 0             # pictures shown
+    loss: float | None = None  # the training loss, smoothed over the last steps
+
+
 def train_watched(choices: Choices, output: Path, data_dir: str | None) -> None:
     """The child's work: train for the budget, reporting every few seconds, then write the folder."""
     from .data import DataError, carve_validation, load_split
-    from .evaluate import TrainingFacts, write_model_folder
-    from .optimiser import learning_rate, make_optimizer
-    from .training import train_step
+    from .optimiser import make_optimizer
     torch.set_num_threads(1)
     torch.manual_seed(0)
     try:
@@ -248,59 +259,71 @@ def train_watched(choices: Choices, output: Path, data_dir: str | None) -> None:
     except (DataError, OSError) as error:
         _emit("failed", message=f"The {describe(choices.dataset).title} pictures could not be read ({error}).")
         return
-    model = ViT(**choices.architecture())
-    ema = ViT(**choices.architecture())
+    model, ema = ViT(**choices.architecture()), ViT(**choices.architecture())
     ema.load_state_dict(model.state_dict())
     how = recipe(choices)
-    optimizer = make_optimizer(model, how)
-    generator = torch.Generator().manual_seed(0)
+    run = _Training(model, ema, make_optimizer(model, how), how, torch.Generator().manual_seed(0))
     watched = test_split.images[0, 0].float() / 255
-    peek = val_split.subset(torch.arange(VALIDATION_PEEK))
     _emit("started", parameters=model.parameter_count, grid=list(model.grid), picture=_rounded(watched, 2),
           label=describe(choices.dataset).class_names[int(test_split.labels[0])])
-    history, smoothed, step, seen = [], None, 0, 0
-    every = max(2.0, choices.seconds / 15)
+    history, seconds = _train(run, choices, train_split, val_split.subset(torch.arange(VALIDATION_PEEK)), watched)
+    if history is not None:
+        _write(run, choices, history, seconds, output, (len(train_split), val_split, test_split))
+
+
+def _train(run: _Training, choices: Choices, train_split, peek, watched: torch.Tensor) -> tuple[list | None, float]:
+    """Train until the budget is spent or a stop is asked for, reporting every few seconds: (the reports' history,
+    the seconds trained); no history when the model is too slow for its budget (a "failed" report says so)."""
+    from .optimiser import learning_rate
+    from .training import train_step
+    history, every, how = [], max(2.0, choices.seconds / 15), run.recipe
     started = last = time.perf_counter()
-    order, at = torch.randperm(len(train_split), generator=generator), 0
+    order, at = torch.randperm(len(train_split), generator=run.generator), 0
     while (elapsed := time.perf_counter() - started) < choices.seconds and not _Stop.requested:
-        if step == PROBE_STEPS and _too_slow(elapsed / step, how.batch_size, choices):
-            return
+        if run.step == PROBE_STEPS and _too_slow(elapsed / run.step, how.batch_size, choices):
+            return None, elapsed
         if at + how.batch_size > len(order):  # a new epoch, a new order
-            order, at = torch.randperm(len(train_split), generator=generator), 0
+            order, at = torch.randperm(len(train_split), generator=run.generator), 0
         images, labels = train_split.batch(order[at:at + how.batch_size])
         at += how.batch_size
         clock = int(SCHEDULE_STEPS * elapsed / choices.seconds)
-        loss, _ = train_step(model, ema, optimizer, how, images, labels, generator=generator,
+        loss, _ = train_step(run.model, run.ema, run.optimizer, how, images, labels, generator=run.generator,
                              lr=learning_rate(clock, SCHEDULE_STEPS, int(WARMUP * SCHEDULE_STEPS), how.lr),
-                             ema_decay=min(how.ema_decay, (1 + step) / (10 + step)))
-        smoothed = loss.item() if smoothed is None else 0.9 * smoothed + 0.1 * loss.item()
-        step, seen = step + 1, seen + len(labels)
+                             ema_decay=min(how.ema_decay, (1 + run.step) / (10 + run.step)))
+        run.loss = loss.item() if run.loss is None else 0.9 * run.loss + 0.1 * loss.item()
+        run.step, run.seen = run.step + 1, run.seen + len(labels)
         if time.perf_counter() - last >= every:
-            history.append(_progress(ema, peek, watched, step, seen, smoothed, time.perf_counter() - started,
-                                     len(train_split)))
+            history.append(_progress(run, peek, watched, time.perf_counter() - started, len(train_split)))
             last = time.perf_counter()
-            model.train()
     seconds = time.perf_counter() - started
-    if step < PROBE_STEPS and not _Stop.requested and _too_slow(seconds / max(step, 1), how.batch_size, choices):
-        return
-    final = {"epoch": round(seen / len(train_split), 3), "train_loss": round(smoothed or 0.0, 4),
-             "val_accuracy": _accuracy(ema, val_split), "seconds": round(seconds, 1)}
+    if run.step < PROBE_STEPS and not _Stop.requested and _too_slow(seconds / max(run.step, 1), how.batch_size,
+                                                                     choices):
+        return None, seconds
+    return history, seconds
+
+
+def _write(run: _Training, choices: Choices, history: list, seconds: float, output: Path, splits: tuple) -> None:
+    """Measure the weight average on the whole validation and test splits, write the folder, report "done"."""
+    from .evaluate import TrainingFacts, write_model_folder
+    train_size, val_split, test_split = splits
+    epochs = run.seen / train_size
+    final = {"epoch": round(epochs, 3), "train_loss": round(run.loss or 0.0, 4),
+             "val_accuracy": _accuracy(run.ema, val_split), "seconds": round(seconds, 1)}
     history.append(final)
-    epochs = seen / len(train_split)  # the schedule, said in epochs: how far the clock's schedule went
-    done = replace(how, epochs=max(1, math.ceil(epochs)), warmup_epochs=round(WARMUP * epochs, 3))
+    done = replace(run.recipe, epochs=max(1, math.ceil(epochs)), warmup_epochs=round(WARMUP * epochs, 3))  # as run
     facts = TrainingFacts(choices.dataset, history, seconds, command(choices), "cpu", asdict(done))
-    evaluation = write_model_folder(output, ema.eval(), test_split, facts, val_split=val_split, quick=True)
+    evaluation = write_model_folder(output, run.ema.eval(), test_split, facts, val_split=val_split, quick=True)
     _emit("done", folder=str(output), test_accuracy=round(evaluation.accuracy, 4), stopped=_Stop.requested,
-          seconds=round(seconds, 1), steps=step, pictures=seen, **{k: final[k] for k in ("val_accuracy", "epoch")})
+          seconds=round(seconds, 1), steps=run.step, pictures=run.seen,
+          **{k: final[k] for k in ("val_accuracy", "epoch")})
 
 
-def _progress(ema: ViT, peek, watched: torch.Tensor, step: int, seen: int, loss: float, seconds: float,
-              train_size: int) -> dict:
+def _progress(run: _Training, peek, watched: torch.Tensor, seconds: float, train_size: int) -> dict:
     """Report where the run is; return the history record (without the pictures' numbers)."""
-    record = {"epoch": round(seen / train_size, 3), "train_loss": round(loss, 4), "seconds": round(seconds, 1)}
-    shown = _report(ema, peek, watched)
+    record = {"epoch": round(run.seen / train_size, 3), "train_loss": round(run.loss, 4), "seconds": round(seconds, 1)}
+    shown = _report(run.ema, peek, watched)
     record["val_accuracy"] = shown["val_accuracy"]
-    _emit("progress", step=step, pictures=seen, **record, **{k: shown[k] for k in ("similarity", "attention")})
+    _emit("progress", step=run.step, pictures=run.seen, **record, **{k: shown[k] for k in ("similarity", "attention")})
     return record
 
 
