@@ -364,11 +364,11 @@ def test_train_a_model_watch_it_learn_and_only_this_visitor_sees_it(browser, ser
         time.sleep(0.3)
     status = wait_for_text(page, "#train-status", r"Done after 3\d s: .* reads [\d.]+ % of the 10,000 test pictures")
     assert len(curves) >= 3 and len(attention) >= 3, (curves, attention)  # redrawn while it trained
-    page.evaluate("() => scrollTo(0, 0)")
-    page.screenshot(path=str(served[2] / "train.png"))  # the README's picture: the curves and maps as it ended
     assert answered  # the other visitor's stroke was read while the first one trained
     assert page.input_value("#model-choice input") == "yours: tiles of 7, 2 blocks", status
     name = wait_for_text(page, "#model-info", r"tile-7-2-blocks-[0-9a-f]+").split(":")[0].strip("* ")
+    page.evaluate("() => scrollTo(0, 0)")
+    page.screenshot(path=str(served[2] / "train.png"))  # the README's picture: the curves and maps as it ended
     open_tab(page, "2 · Predict")
     draw(page, [line((0.3, 0.2), (0.7, 0.2)) + line((0.7, 0.2), (0.45, 0.85))[1:]])
     wait_for_text(page, "#status", r"^your drawing: the model reads \d ")
