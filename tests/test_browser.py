@@ -642,6 +642,9 @@ def test_every_tab_is_accessible_at_desktop_and_phone_width(browser, served, wid
             wait_for_text(page, "#walk-embedding-text", r"largest entry")
             time.sleep(0.3)
             found += axe_findings(page, axe, "walk, step 2")
+    open_tab(page, "10 · Train it yourself")  # no picture until something is trained: its controls
+    page.locator("#train-start").wait_for(timeout=30_000)
+    found += axe_findings(page, axe, "train") + layout_findings(page, "train", phone)
     assert not found, "\n".join(found)
     if not phone:  # the drawing pad needs a pointer; the test pictures below it take a keyboard (Tab, Enter)
         open_tab(page, "2 · Predict")
