@@ -2,6 +2,7 @@
 picture) and what the app must answer for each: shared by the tests of the Predict tab, api.py and the server."""
 
 import io
+import math
 import re
 from pathlib import Path
 
@@ -96,3 +97,66 @@ def assert_friendly(message: str) -> None:
     """A message a visitor can act on: words, no traceback, no exception class name."""
     assert message and message.strip(), "no message at all"
     assert not EXCEPTION_NAME.search(message), f"not a message for a visitor: {message!r}"
+
+
+# Symbols a visitor might teach the app (the Teach tab), as a hand draws them: strokes of points in fractions of the
+# pad's square canvas. `symbol_strokes` varies them as one person's drawings of a symbol vary; the browser test draws
+# the same strokes with the mouse.
+
+def _star() -> list[list[tuple[float, float]]]:
+    """A five-pointed star in one stroke, point to point (a pentagram)."""
+    corners = [(0.5 + 0.36 * math.cos(math.radians(-90 + 144 * k)), 0.53 + 0.36 * math.sin(math.radians(-90 + 144 * k)))
+               for k in range(6)]
+    return [corners]
+
+
+def _heart() -> list[list[tuple[float, float]]]:
+    """A heart in one stroke: the classic parametric curve, from the dip round both lobes."""
+    points = []
+    for step in range(25):
+        t = 2 * math.pi * step / 24
+        x = 16 * math.sin(t) ** 3
+        y = 13 * math.cos(t) - 5 * math.cos(2 * t) - 2 * math.cos(3 * t) - math.cos(4 * t)
+        points.append((0.5 + x / 45, 0.47 - y / 45))
+    return [points]
+
+
+def _arrow() -> list[list[tuple[float, float]]]:
+    """An arrow pointing up: the shaft, then the head's two strokes."""
+    return [[(0.5, 0.85), (0.5, 0.15)], [(0.28, 0.38), (0.5, 0.15)], [(0.72, 0.38), (0.5, 0.15)]]
+
+
+SYMBOL_SHAPES = {"star": _star, "heart": _heart, "arrow": _arrow}
+
+
+def symbol_strokes(name: str, rng: np.random.Generator) -> list[list[tuple[float, float]]]:
+    """One drawing of a symbol: its strokes a little bigger or smaller, turned, moved, and every point trembling."""
+    scale, angle = rng.uniform(0.8, 1.1), math.radians(rng.uniform(-12, 12))
+    shift, cos, sin = rng.uniform(-0.06, 0.06, 2), math.cos(angle), math.sin(angle)
+    def moved(x: float, y: float) -> tuple[float, float]:
+        dx, dy = (x - 0.5) * scale, (y - 0.5) * scale
+        tremor = rng.normal(0, 0.012, 2)
+        return tuple(float(np.clip(v, 0.03, 0.97)) for v in (0.5 + cos * dx - sin * dy + shift[0] + tremor[0],
+                                                               0.5 + sin * dx + cos * dy + shift[1] + tremor[1]))
+    return [[moved(x, y) for x, y in _dense(stroke)] for stroke in SYMBOL_SHAPES[name]()]
+
+
+def _dense(stroke: list[tuple[float, float]], step: float = 0.05) -> list[tuple[float, float]]:
+    """The stroke's corners with points between them every `step` or so, as a mouse reports a drag."""
+    points = [stroke[0]]
+    for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
+        parts = max(1, math.ceil(math.hypot(x1 - x0, y1 - y0) / step))
+        points += [(x0 + (x1 - x0) * i / parts, y0 + (y1 - y0) * i / parts) for i in range(1, parts + 1)]
+    return points
+
+
+def drawn_on_pad(strokes: list[list[tuple[float, float]]], side: int = CANVAS, radius: int = 13) -> Image.Image:
+    """The strokes as the pad paints them: black, round-capped lines 2 × radius wide on a white canvas."""
+    canvas = Image.new("L", (side, side), 255)
+    pen = ImageDraw.Draw(canvas)
+    for stroke in strokes:
+        points = [(x * side, y * side) for x, y in stroke]
+        pen.line(points, fill=0, width=2 * radius, joint="curve")
+        for x, y in points:
+            pen.ellipse([x - radius, y - radius, x + radius, y + radius], fill=0)
+    return canvas

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from . import novelty
 from .analysis import confusion_matrix
 from .card import model_card
-from .datasets import DEFAULT as DEFAULT_DATASET, Dataset, dataset as describe
+from .datasets import DEFAULT as DEFAULT_DATASET, Dataset, dataset as describe, taught
 from .model import ViT, WEIGHTS_NAME
 from .preprocess import Framing
 from .record import Evaluation
@@ -189,8 +189,10 @@ class ModelBundle:
 
     @property
     def data(self) -> Dataset:
-        """The description of the dataset it was trained on (vit.datasets)."""
-        return describe(self.evaluation.dataset)
+        """The description of the dataset it was trained on (vit.datasets); a taught model's symbols, framed as the
+        dataset of the model it was taught on."""
+        trained_on = describe(self.evaluation.dataset)
+        return taught(trained_on, self.class_names) if self.evaluation.taught else trained_on
 
     @property
     def noun(self) -> str:

@@ -65,8 +65,29 @@ def trust_summary(evaluation: Evaluation) -> str:
     return "\n".join(lines)
 
 
+def counted(evaluation: Evaluation) -> str:
+    """What a model's accuracy, confusion matrix and stored pictures are of, as a plural noun: the test split's
+    images, or a taught model's drawings (each read by a head fitted without it)."""
+    return "drawings" if evaluation.taught else "test images"
+
+
+def taught_sentence(evaluation: Evaluation) -> str:
+    """How a taught model (vit.teach) was made and measured, in words."""
+    taught, right = evaluation.taught, round(evaluation.accuracy * evaluation.n)
+    drawings = ", ".join(str(count) for count in taught.drawings)
+    return (f"Taught in {taught.seconds:.1f} s on the features of **{taught.base}**, whose encoder it keeps unchanged: "
+            f"a new head (one linear layer from the CLS token) was fitted on {evaluation.n} drawings ({drawings} per "
+            f"symbol), each turned, zoomed, shifted, thickened and bent into {taught.copies} pictures. "
+            f"**{right} of the {evaluation.n} drawings** were read right by a head fitted without them "
+            f"({taught.rounds} rounds, each leaving one drawing of every symbol out). It has no test set, no "
+            f"temperature and no \"not a symbol\" limits: its confidences are the raw softmax, and it answers with one "
+            f"of its symbols whatever it is shown.")
+
+
 def model_card(model: ViT, evaluation: Evaluation) -> str:
     """The model folder's README.md: metadata the Hub indexes, then architecture, recipe and results."""
+    if evaluation.taught:
+        return taught_card(model, evaluation)
     data = describe(evaluation.dataset)
     rows, columns = grid_shape(model.cut, model.tile_size, model.config["image_size"])
     # a recipe recorded before a setting existed was trained with that setting's default
@@ -120,6 +141,27 @@ reported.
 "not a digit" limits; `evaluation.json` (accuracy, confusion matrix, calibration error and reliability bins,
 refusals, the out-of-MNIST results, per-epoch history) and `evaluation.safetensors` (worst-loss and example
 test images) feed the app.
+"""
+
+
+def taught_card(model: ViT, evaluation: Evaluation) -> str:
+    """The README.md of a model taught in the app: what it reads, how it was taught and measured, its settings."""
+    metadata = ModelCardData(license="mit", library_name="vit-explainer", pipeline_tag="image-classification",
+                             tags=["vision-transformer", "image-classification", "pytorch_model_hub_mixin"])
+    return f"""---
+{metadata.to_yaml()}
+---
+
+# A Vision Transformer taught {len(model.class_names)} symbols: {", ".join(model.class_names)}
+
+{taught_sentence(evaluation)}
+
+Load it (raw pixels in [0, 1], shape `(B, 1, 28, 28)`, a drawing framed as `vit.preprocess.to_model_input` frames
+it): `ViT.from_pretrained("<this folder>")`; `python app.py --weights-dir <the folder above it>` serves it.
+
+## Architecture
+
+{settings_table(model.config)}
 """
 
 

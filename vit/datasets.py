@@ -5,7 +5,7 @@ come from and their checksums, its Hub dataset id, and which recipe settings hav
 dataset means adding one entry to DATASETS.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .preprocess import DIGITS, FRAME, NOISE_FLOOR, Framing
 
@@ -66,3 +66,10 @@ def dataset(name: str | None) -> Dataset:
         return DATASETS[name or DEFAULT]
     except KeyError:
         raise KeyError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}") from None
+
+
+def taught(base: Dataset, class_names: list[str]) -> Dataset:
+    """What a model taught in the app reads (vit.teach): a visitor's own symbols, drawn on the pad and framed as the
+    dataset of the model it was taught on frames its pictures."""
+    return replace(base, title="your drawings", class_names=tuple(class_names), noun="symbol", other_writers=False,
+                   absence="a symbol can be told from another by a stroke it lacks")

@@ -2,7 +2,8 @@
 
 The folder's owner (vit.bundle) alone reads and writes the file, through Evaluation.from_json and
 Evaluation.to_json; everyone else reads these fields. The producers of the parts (vit.validation.report,
-vit.rendered.evaluate, vit.faithfulness.evaluate, the training loop's history, the pacing of train.py) hand
+vit.rendered.evaluate, vit.faithfulness.evaluate, the training loop's history, the pacing of train.py,
+vit.teach's record of a taught model) hand
 their plain JSON parts to the owner, which checks them against this schema when it assembles the record: a
 key the schema does not know, or a missing one, is an error naming the key.
 """
@@ -102,6 +103,16 @@ class Pacing:
 
 
 @dataclass(frozen=True)
+class Taught:
+    """A model taught in the app (vit.teach): a trained model's encoder and a new head fitted on a visitor's drawings."""
+    base: str                  # the model whose encoder it reads with (its menu name)
+    drawings: list[int]        # per symbol, the visitor's drawings
+    copies: int                # augmented pictures of each drawing the head was fitted on
+    rounds: int                # held-out rounds of the measurement: each drawing read by a head fitted without it
+    seconds: float             # teaching and measuring
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """evaluation.json: the test split's figures, how the model was trained, and the honesty reports."""
     split: str                          # "test"
@@ -119,6 +130,7 @@ class Evaluation:
     other_writers: OtherWriters | None = None   # MNIST models only
     faithfulness: Faithfulness | None = None
     pacing: Pacing | None = None
+    taught: Taught | None = None        # a model taught in the app: split, n and accuracy are its held-out drawings
 
     @property
     def run_seconds(self) -> float | None:
