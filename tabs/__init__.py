@@ -2,11 +2,11 @@
 Markdown and data out), then the handlers the events call, then `build`, which lays the tab out, wires its
 own events and says what it shows for a model (shared.TabWiring)."""
 
-from . import about, compare, confusion, labels, positions, predict, tiling, train, trust, walk, worst
+from . import about, compare, confusion, labels, positions, predict, teach, tiling, train, trust, walk, worst
 from .shared import Context, TabWiring
 
 # In the order they appear.
-TABS = (tiling, predict, walk, trust, confusion, worst, positions, labels, compare, train, about)
+TABS = (tiling, predict, walk, trust, confusion, worst, positions, labels, compare, train, teach, about)
 OPEN_IN_PREDICT = (confusion, worst)  # tabs that open a stored test image in the Predict tab
 
 

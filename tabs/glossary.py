@@ -114,6 +114,8 @@ TERMS = (
          "calibration."),
     Term("test split", "The 10,000 images training never looks at; the accuracy the app shows is measured on "
          "them."),
+    Term("held-out drawings", "A taught model's drawings, each read by a head fitted without it: with no test set, "
+         "the honest measure of how well it reads a drawing it has not seen."),
     Term("augmentation", "Training pictures changed at random (rotated, shifted, zoomed, thickened, bent or "
          "mirrored) so that the model learns the digit, not one way of writing it."),
     Term("label smoothing", "Training that aims a little below 100 % for the true class, so the model is not pushed "

@@ -29,6 +29,8 @@ PATH = (
     ("compare", "9 · Compare the cuts", "Shuffle the tiles: which model answers exactly as before, and why?"),
     ("train", "10 · Train it yourself", "Train tiles of 7 for 30 s, then horizontal strips of 4 with no positions: "
      "which reads more test pictures right, and what do the position vectors look like in each?"),
+    ("teach", "11 · Teach it", "Teach it three symbols of your own, five drawings each: does the Predict tab read "
+     "a new drawing of each right? Which tiles does occlusion colour red now?"),
     ("about", "About the model", "Compare the reliability diagram before and after calibration: which lies nearer "
      "the diagonal? Then switch the model menu to mnist-tiny and open the tabs again."),
 )

@@ -25,9 +25,10 @@ TEMPLATE = """<div class="pad">
     <button type="button" class="undo" aria-label="Undo">↶ Undo</button>
     <button type="button" class="clear" aria-label="Clear canvas">✕ Clear</button>
   </div>
-  <p class="pad-keys">No mouse, pen or touch screen? Upload a picture or pick a test picture below: the Tab key reaches
-    them, Enter opens the upload or picks a picture.</p>
+  <p class="pad-keys">{keys}</p>
 </div>"""
+KEYS = ("No mouse, pen or touch screen? Upload a picture or pick a test picture below: the Tab key reaches them, "
+        "Enter opens the upload or picks a picture.")
 
 CSS = """
 .pad { display: flex; flex-direction: column; gap: 6px; max-width: 420px; }
@@ -102,9 +103,10 @@ paint();
 """
 
 
-def drawing_pad(label: str = "draw here", elem_id: str = "pad") -> gr.HTML:
-    """The pad; its `input` event carries {"drawing": a PNG data URL, or None when the pad is empty}."""
-    template = TEMPLATE.format(label=html.escape(label), side=SIDE)
+def drawing_pad(label: str = "draw here", elem_id: str = "pad", keys: str = KEYS) -> gr.HTML:
+    """The pad; its `input` event carries {"drawing": a PNG data URL, or None when the pad is empty}. `keys`: what
+    to do instead without a mouse, pen or touch screen."""
+    template = TEMPLATE.format(label=html.escape(label), side=SIDE, keys=html.escape(keys))
     return gr.HTML(html_template=template, css_template=CSS, js_on_load=SCRIPT, label=label, elem_id=elem_id,
                    apply_default_css=False)
 
