@@ -6,7 +6,7 @@ import gradio as gr
 import numpy as np
 
 from vit.bundle import ModelBundle
-from vit.card import budget_sentence, settings_table, trust_summary
+from vit.card import budget_sentence, settings_table, taught_sentence, trust_summary
 from vit.registry import bundle, cached
 
 from . import images
@@ -18,11 +18,13 @@ SHOWN = ("cut", "tile_size", "embed_size", "num_layers", "num_heads", "mlp_size"
 
 # --- Views --------------------------------------------------------------------------------------------------
 
-def about_view(model: ModelBundle) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """The training curves, the reliability diagram (None without one) and a description of the model; see
-    show_about for their alt texts."""
+def about_view(model: ModelBundle) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+    """The training curves (None for a taught model), the reliability diagram (None without one) and a description
+    of the model; see show_about for their alt texts."""
     from vit import plots  # matplotlib loads with the first figure, not at start-up
     evaluation = model.evaluation
+    if evaluation.taught:
+        return None, None, taught_view(model)
     curve = plots.render(plots.training_figure(model.history))
     calibration = evaluation.calibration
     diagram = (plots.render(plots.reliability_figure(asdict(calibration.before), asdict(calibration.after)))
@@ -44,6 +46,15 @@ def epochs_trained(history: list[dict]) -> str:
     history is reported every few seconds."""
     last = history[-1]["epoch"] if history else 0
     return plural(int(last), "epoch") if float(last).is_integer() else f"{last:.2f} epochs"
+
+
+def taught_view(model: ModelBundle) -> str:
+    """A taught model in words: no curve to draw (its head was fitted in one go) and no calibration to show."""
+    config = {key: value for key, value in model.model.config.items() if key in SHOWN}
+    return "\n\n".join([model_summary(model), taught_sentence(model.evaluation),
+                         "It has no training curve (its head was fitted in one go, not epoch by epoch) and no "
+                         "reliability diagram (a handful of drawings cannot calibrate a confidence).",
+                         settings_table(config, "architecture", with_keys=False)])
 
 
 def kept_weights(model: ModelBundle) -> str:
@@ -87,7 +98,7 @@ def show_about(model_name: str):
     model = bundle(model_name)
     curve, diagram, text = drawn(model.name)
     calibration = model.evaluation.calibration
-    return (images.described(curve, training_alt(model.history)),
+    return (images.described(curve, training_alt(model.history) if curve is not None else None),
             images.described(diagram, reliability_alt(calibration) if calibration else None), text)
 
 

@@ -9,6 +9,7 @@ import gradio as gr
 import numpy as np
 
 from vit.bundle import ModelBundle
+from vit.card import counted
 from vit.registry import bundle, cached
 
 from . import images
@@ -24,7 +25,8 @@ def matrix_picture(model_name: str, selected: tuple[int, int] | None) -> tuple[n
     """The confusion matrix picture and the pixel box of its cells (left, top, right, bottom), for clicks."""
     from vit import plots  # matplotlib loads with the first figure, not at start-up
     model = bundle(model_name)
-    figure = plots.confusion_figure(model.confusion, model.accuracy, model.class_names, selected)
+    words = dict(measure="accuracy on held-out drawings", counted="drawings") if model.evaluation.taught else {}
+    figure = plots.confusion_figure(model.confusion, model.accuracy, model.class_names, selected, **words)
     image, boxes = plots.render(figure, boxes=True)
     return image, tuple(boxes[0])
 
@@ -39,18 +41,20 @@ def most_common_mistake(model: ModelBundle) -> tuple[int, int]:
 
 def pair_view(model: ModelBundle, true: int, predicted: int) -> tuple[list, str]:
     """Gallery items and a sentence for the test images with this true label and this answer."""
-    names = model.class_names
+    names, pictures = model.class_names, counted(model.evaluation)
     count = int(model.confusion[true, predicted])
     stored = model.confused(true, predicted)
+    held_out = (" Each drawing was read by a head fitted without it: a taught model has no test set."
+                if model.evaluation.taught else "")
     if true == predicted:  # the words under each picture are drawn in; the caption is its alt text
         items = [(captioned(image.pixels, f"true {names[true]}"), f"a {names[true]}, read right") for image in stored]
-        return items, (f"**{count:,}** test images of **{names[true]}** were read correctly; "
-                       f"the {len(items)} stored examples are shown.")
+        return items, (f"**{count:,}** {pictures} of **{names[true]}** were read correctly; "
+                       f"the {len(items)} stored examples are shown.{held_out}")
     items = [(captioned(image.pixels, f"loss {image.loss:.2f}"),
               f"a {names[true]} read as {names[predicted]}, loss {image.loss:.2f}") for image in stored]
-    text = (f"**{count:,}** test images of **{names[true]}** were read as **{names[predicted]}**"
+    text = (f"**{count:,}** {pictures} of **{names[true]}** were read as **{names[predicted]}**"
             + (f"; {len(items)} of them are stored." if len(items) < count else ".")
-            + (" Click one to explain it in the Predict tab." if items else ""))
+            + (" Click one to explain it in the Predict tab." if items else "") + held_out)
     return items, text
 
 
@@ -59,7 +63,7 @@ def matrix_alt(model: ModelBundle, selected: tuple[int, int]) -> str:
     matrix, names = model.confusion, model.class_names
     total, right = int(matrix.sum()), int(np.trace(matrix))
     common, (true, predicted) = most_common_mistake(model), selected
-    return (f"Confusion matrix of {total:,} test images by true label (rows) and answer (columns): {right:,} read "
+    return (f"Confusion matrix of {total:,} {counted(model.evaluation)} by true label (rows) and answer (columns): {right:,} read "
             f"right ({right / total * 100:.2f} %). The most common mistake: {names[common[0]]} read as "
             f"{names[common[1]]}, {int(matrix[common]):,} times. Chosen cell: {names[true]} read as "
             f"{names[predicted]}, {int(matrix[true, predicted]):,} times.")

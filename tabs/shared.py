@@ -115,8 +115,9 @@ def model_summary(bundle: ModelBundle) -> str:
     """One line about the model, for the header and the About tab."""
     model = bundle.model
     parameters = model.parameter_count
-    accuracy = (f" · {term('test split', 'test accuracy')} **{bundle.accuracy * 100:.2f} %**"
-                if bundle.accuracy is not None else "")
+    measured = (term('held-out drawings', 'accuracy on held-out drawings') if bundle.evaluation.taught else
+                term('test split', 'test accuracy'))
+    accuracy = f" · {measured} **{bundle.accuracy * 100:.2f} %**" if bundle.accuracy is not None else ""
     return (f"**{bundle.name}**: {cut_words(model.cut, model.tile_size)} → {model.num_tiles} words + "
             f"{term('CLS token', 'CLS')} = "
             f"{term('token', plural(model.num_tiles + 1, 'token'))} · "

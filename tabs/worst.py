@@ -3,6 +3,7 @@
 import gradio as gr
 
 from vit.bundle import ModelBundle
+from vit.card import counted
 from vit.registry import bundle
 
 from . import images
@@ -21,12 +22,22 @@ def worst_items(model: ModelBundle, count: int) -> list[tuple]:
     names = model.class_names
     return [(captioned(image.pixels, f"read {names[image.prediction]}\ntrue {names[image.label]}\nloss {image.loss:.1f}"),
              f"a {names[image.label]} read as {names[image.prediction]}, loss {image.loss:.1f}")
-            for image in model.worst(min(count, most(model)))]
+            for image in model.worst(min(count, model.mistakes))]
+
+
+def none_words(model: ModelBundle) -> str:
+    """The sentence in place of the gallery when the model misread nothing ("" when it did): a taught model may read
+    every one of its few held-out drawings right."""
+    if model.mistakes:
+        return ""
+    held_out = ", each read by a head fitted without it" if model.evaluation.taught else ""
+    return f"**{model.name}** misread none of its {model.evaluation.n:,} {counted(model.evaluation)}{held_out}: there is no mistake to show."
 
 
 def most(model: ModelBundle) -> int:
-    """How many the slider offers: the stored mistakes, so nothing read right appears among the "most wrong"."""
-    return max(1, model.mistakes)
+    """How many the slider offers: the stored mistakes, so nothing read right appears among the "most wrong" (at
+    least 2: gradio's slider needs a range; worst_items never shows more than the mistakes)."""
+    return max(2, model.mistakes)
 
 
 # --- Handlers -----------------------------------------------------------------------------------------------
@@ -44,9 +55,11 @@ def open_image(model_name: str, event: gr.SelectData):
 
 
 def refresh(model_name: str, count: int):
+    """The slider up to this model's mistakes (hidden without any), the gallery, and the sentence when it has none."""
     model = bundle(model_name)
     total = most(model)
-    return gr.Slider(maximum=total, value=min(int(count), total)), worst_items(model, int(count))
+    return (gr.Slider(maximum=total, value=min(int(count), total), visible=bool(model.mistakes)),
+            worst_items(model, int(count)), none_words(model))
 
 
 # --- Layout and wiring --------------------------------------------------------------------------------------
@@ -60,13 +73,16 @@ def build(context: Context, first: ModelBundle, display: Display) -> TabWiring:
                     "explain it in the Predict tab.")
         count = gr.Slider(1, total, value=min(START, total), step=1, label="how many of the test set's mistakes",
                           elem_id="worst-count")
+        none = gr.Markdown(none_words(first), elem_id="worst-none")
         gallery = images.Gallery(label="read as · true label · loss", show_label=False, columns=8, height="auto",
                              allow_preview=False,
                              object_fit="contain", elem_id="worst")
     private = dict(api_visibility="private")
+    # opening: the slider too, as a model chosen while the tab was closed has its own number of mistakes
+    tab.select(refresh, [context.model_choice, count], [count, gallery, none], trigger_mode="always_last", **private)
     # release: the slider let go; input: also a number typed in its box (Enter or leaving the box)
-    gr.on([tab.select, count.release, count.input], show_worst, [context.model_choice, count], gallery,
+    gr.on([count.release, count.input], show_worst, [context.model_choice, count], gallery,
           trigger_mode="always_last", **private)
     gallery.select(open_image, context.model_choice, [context.current, context.layout], **private) \
            .then(display.show, [context.current, context.model_choice], display.outputs, **private)
-    return TabWiring("worst", tab, refresh, [count], [count, gallery], lazy=True)
+    return TabWiring("worst", tab, refresh, [count], [count, gallery, none], lazy=True)

@@ -180,8 +180,10 @@ def _flattened(ax, pieces: np.ndarray) -> None:
 
 
 def confusion_figure(matrix, accuracy: float, class_names: list[str],
-                     selected: tuple[int, int] | None = None) -> Figure:
-    """Counts of (true, predicted) test pairs on a log colour scale; `selected` cell outlined."""
+                     selected: tuple[int, int] | None = None, *, measure: str = "test accuracy",
+                     counted: str = "images") -> Figure:
+    """Counts of (true, predicted) test pairs on a log colour scale; `selected` cell outlined. `measure` and
+    `counted` name the accuracy and what is counted (a taught model's: its held-out drawings)."""
     matrix = as_array(matrix).astype(int)
     classes = len(class_names)
     figure = Figure(figsize=(6.4, 5.6), dpi=DPI, layout="constrained")
@@ -206,9 +208,9 @@ def confusion_figure(matrix, accuracy: float, class_names: list[str],
     ax.set_yticks(range(classes), class_names, fontsize=SMALL)
     ax.set_xlabel("predicted", fontsize=LABEL)
     ax.set_ylabel("true", fontsize=LABEL)
-    ax.set_title(f"test accuracy {accuracy * 100:.2f} % ({int(matrix.sum()):,} images)", fontsize=TITLE)
+    ax.set_title(f"{measure} {accuracy * 100:.2f} % ({int(matrix.sum()):,} {counted})", fontsize=TITLE)
     colorbar = figure.colorbar(image, ax=ax, shrink=0.8)
-    colorbar.set_label("images (log scale)", fontsize=SMALL)
+    colorbar.set_label(f"{counted} (log scale)", fontsize=SMALL)
     colorbar.ax.tick_params(labelsize=SMALL)
     return figure
 
