@@ -55,7 +55,7 @@ class Lesson:
 
 
 @dataclass
-class Lessoned:
+class Learned:
     """A taught model, how it read each drawing when that drawing was left out, and the record of both."""
     model: ViT
     held_out: Answers        # each drawing as read by a head fitted without it
@@ -74,8 +74,10 @@ def problem(names: list[str], counts: list[int]) -> str | None:
     if long := next((name for name in cleaned if len(name) > MAX_NAME), None):
         return f"“{long[:MAX_NAME]}…” is too long for a name: keep it under {MAX_NAME + 1} characters."
     folded = [name.casefold() for name in cleaned]
-    if twice := next((name for name, key in zip(cleaned, folded) if folded.count(key) > 1), None):
-        return f"“{twice}” is named twice: give each symbol its own name."
+    if again := next((index for index, key in enumerate(folded) if key in folded[:index]), None):
+        first, second = cleaned[folded.index(folded[again])], cleaned[again]
+        said = f"“{first}” is named twice" if first == second else f"“{first}” and “{second}” are one name"
+        return f"{said}: give each symbol its own name."
     few = [f"{name} ({count})" for name, count in zip(cleaned, counts) if count < MIN_DRAWINGS]
     if few:
         return (f"Draw each symbol at least {MIN_DRAWINGS} times; so far: {', '.join(few)}.")
@@ -143,7 +145,7 @@ def held_out(features: torch.Tensor, lesson: Lesson) -> torch.Tensor:
     return probabilities
 
 
-def teach(base: ModelBundle, lesson: Lesson, seed: int = 0) -> Lessoned:
+def teach(base: ModelBundle, lesson: Lesson, seed: int = 0) -> Learned:
     """A model that reads the lesson's symbols: `base`'s encoder, unchanged, and a new head fitted on its features."""
     started = time.perf_counter()
     encoder = base.model
@@ -157,7 +159,7 @@ def teach(base: ModelBundle, lesson: Lesson, seed: int = 0) -> Lessoned:
     losses = F.nll_loss(probabilities.clamp(min=1e-12).log(), lesson.labels, reduction="none")
     answers = Answers((lesson.drawings * 255).round().to(torch.uint8)[:, None], lesson.labels, probabilities, losses)
     seconds = time.perf_counter() - started
-    return Lessoned(model, answers, record(base, lesson, answers, seconds))
+    return Learned(model, answers, record(base, lesson, answers, seconds))
 
 
 def record(base: ModelBundle, lesson: Lesson, answers: Answers, seconds: float) -> Evaluation:
@@ -173,9 +175,9 @@ def record(base: ModelBundle, lesson: Lesson, answers: Answers, seconds: float) 
                       dataset=base.dataset, training_seconds=round(seconds, 2), device="cpu", taught=taught)
 
 
-def write(lessoned: Lessoned, folder) -> None:
+def write(learned: Learned, folder) -> None:
     """The taught model's folder, as a trained model's (vit.bundle): `python app.py --weights-dir` reads it."""
-    write_folder(folder, lessoned.model, lessoned.held_out, lessoned.evaluation)
+    write_folder(folder, learned.model, learned.held_out, learned.evaluation)
 
 
 def slug(names: tuple[str, ...] | list[str]) -> str:
@@ -184,18 +186,25 @@ def slug(names: tuple[str, ...] | list[str]) -> str:
     return f"taught-{words[:40].strip('-')}" if words else "taught"
 
 
-def taught_model(base: ModelBundle, lesson: Lesson) -> ModelBundle:
+@dataclass(frozen=True)
+class Kept:
+    """A taught model as the registry keeps it for its visitor, and its folder (deleted when it is forgotten)."""
+    model: ModelBundle
+    folder: Path
+
+
+def taught_model(base: ModelBundle, lesson: Lesson) -> Kept:
     """Teach, write the model folder into a fresh temporary folder named by vit.registry.own_name, load it and keep
-    it for the visitor who taught it (vit.registry); the folder is deleted when the model is forgotten."""
-    lessoned = teach(base, lesson)
+    it for the visitor who taught it (vit.registry)."""
+    learned = teach(base, lesson)
     kept = Path(tempfile.mkdtemp(prefix="vit-own-"))
     folder = kept / own_name(slug(lesson.names))
     try:
-        write(lessoned, folder)
+        write(learned, folder)
         loaded = load_folder(folder, source=f"taught here on {base.name}'s features")
     except Exception:
         shutil.rmtree(kept, ignore_errors=True)
         raise
     loaded.model.eval().requires_grad_(False)  # read-only, as the served models are
     keep_own_model(loaded, kept)
-    return loaded
+    return Kept(loaded, folder)
