@@ -25,7 +25,7 @@ def matrix_picture(model_name: str, selected: tuple[int, int] | None) -> tuple[n
     """The confusion matrix picture and the pixel box of its cells (left, top, right, bottom), for clicks."""
     from vit import plots  # matplotlib loads with the first figure, not at start-up
     model = bundle(model_name)
-    words = dict(measure="accuracy on held-out drawings", counted="drawings") if model.evaluation.taught else {}
+    words = dict(measure="held-out accuracy", counted="drawings") if model.evaluation.taught else {}
     figure = plots.confusion_figure(model.confusion, model.accuracy, model.class_names, selected, **words)
     image, boxes = plots.render(figure, boxes=True)
     return image, tuple(boxes[0])
@@ -63,9 +63,10 @@ def matrix_alt(model: ModelBundle, selected: tuple[int, int]) -> str:
     matrix, names = model.confusion, model.class_names
     total, right = int(matrix.sum()), int(np.trace(matrix))
     common, (true, predicted) = most_common_mistake(model), selected
-    return (f"Confusion matrix of {total:,} {counted(model.evaluation)} by true label (rows) and answer (columns): {right:,} read "
-            f"right ({right / total * 100:.2f} %). The most common mistake: {names[common[0]]} read as "
-            f"{names[common[1]]}, {int(matrix[common]):,} times. Chosen cell: {names[true]} read as "
+    mistake = (f"The most common mistake: {names[common[0]]} read as {names[common[1]]}, {int(matrix[common]):,} "
+               f"times." if right < total else "No mistake.")
+    return (f"Confusion matrix of {total:,} {counted(model.evaluation)} by true label (rows) and answer (columns): "
+            f"{right:,} read right ({right / total * 100:.2f} %). {mistake} Chosen cell: {names[true]} read as "
             f"{names[predicted]}, {int(matrix[true, predicted]):,} times.")
 
 

@@ -5,7 +5,8 @@ model joins the visitor's menu, chosen, and the Predict tab reads their symbols 
 The drawings live in the visitor's session only (a gr.State), at most vit.teach.MAX_DRAWINGS of a symbol.
 """
 
-from dataclasses import dataclass
+import shutil
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import gradio as gr
@@ -24,15 +25,15 @@ from .shared import Context, TabWiring, captioned, menu_with, plural
 DEFAULT_NAMES = "star, heart, arrow"
 MAX_KEPT = teach.MAX_SYMBOLS * teach.MAX_DRAWINGS  # drawings a session keeps, those of renamed symbols included
 TURNS = pad.Turns()  # every visitor's pad reads, newest last: a slow read never overwrites a later drawing's
-KEYS = ("No mouse, pen or touch screen? Upload a picture of each drawing below instead: the Tab key reaches the "
-        "upload, Enter opens it.")
+KEYS = ("No mouse, pen or touch screen? Upload a picture of each drawing instead (under the buttons): the Tab key "
+        "reaches the upload, Enter opens it.")
 
 
 @dataclass(frozen=True)
 class Collected:
     """One drawing the visitor added, and which symbol they said it is."""
     symbol: str
-    picture: Picture   # as the pad sent it, framed for the model chosen then (picture.dataset)
+    picture: Picture   # as the pad sent it (its data URL), framed for the model chosen then (picture.dataset)
 
 
 # --- Views --------------------------------------------------------------------------------------------------
@@ -94,7 +95,7 @@ def seen_view(picture: Picture | None) -> dict:
     """The drawing on the pad as the model will learn it (hidden while there is none)."""
     if picture is None:
         return images.described(None, None)
-    return images.described(captioned(pixels(picture), "as the model reads it"),
+    return images.described(np.asarray(captioned(pixels(picture), "as the model reads it")),
                             "Your drawing as the model reads it: 28×28 grey pixels.")
 
 
@@ -177,7 +178,7 @@ def add(symbol: str | None, sketch: Picture | None, collected: list[Collected], 
         return refused(f"You have {teach.MAX_DRAWINGS} drawings of {symbol}: that is plenty. Add another symbol's.")
     if len(collected) >= MAX_KEPT:
         return refused(f"You have {MAX_KEPT} drawings, as many as a session keeps: forget some first.")
-    collected = [*collected, Collected(symbol, sketch)]
+    collected = [*collected, Collected(symbol, replace(sketch, original=None))]  # kept small: no thumbnail
     gallery, counts = shown(names, collected)
     said = f"Added to {symbol}: {plural(sum(item.symbol == symbol for item in collected), 'drawing')} of it now."
     return Added(collected, gallery, counts, said, None, seen_view(None), pad.wiped(), None)
@@ -211,19 +212,31 @@ def renamed(names_text: str, symbol: str | None, collected: list[Collected]):
     return gr.Radio(names, value=chosen), counts_words(names, collected)
 
 
-def teach_symbols(model_name: str, names_text: str, collected: list[Collected], own: list | None):
+class Taught(NamedTuple):
+    """What Teach hands back, in the order of its outputs."""
+    result: str
+    own: object          # the visitor's own models, the new one among them
+    menu: object         # the model menu, the new model chosen
+    try_it: object       # the button to the Predict tab
+    download: object     # the model folder as a zip
+
+
+def teach_symbols(model_name: str, names_text: str, collected: list[Collected], own: list | None) -> Taught:
     """Teach a new model the symbols; it joins this visitor's menu, chosen. A sentence instead when it cannot."""
     names, base = names_in(names_text), base_of(model_name)
     try:
         lesson = lesson_of(base, names, collected)
     except teach.TeachError as error:
-        return f"⚠️ {error}", gr.skip(), gr.skip(), gr.Button(visible=False)
-    taught = teach.taught_model(base, lesson)
+        hidden = gr.Button(visible=False), gr.DownloadButton(visible=False)
+        return Taught(f"⚠️ {error}", gr.skip(), gr.skip(), *hidden)
+    kept = teach.taught_model(base, lesson)
     label = menu_label(list(lesson.names), own)
-    own, menu = menu_with(own, label, taught.name)
-    said = (f"### Taught: {', '.join(lesson.names)}\n{taught_sentence(taught.evaluation)}\n\nThe model menu now "
+    own, menu = menu_with(own, label, kept.model.name)
+    said = (f"### Taught: {', '.join(lesson.names)}\n{taught_sentence(kept.model.evaluation)}\n\nThe model menu now "
             f"reads *{label}*. Draw one of your symbols in the Predict tab: it answers with the maps.")
-    return said, own, menu, gr.Button(visible=True)
+    folder = kept.folder
+    archive = shutil.make_archive(str(folder), "zip", root_dir=folder.parent, base_dir=folder.name)
+    return Taught(said, own, menu, gr.Button(visible=True), gr.DownloadButton(value=archive, visible=True))
 
 
 # --- Layout and wiring --------------------------------------------------------------------------------------
@@ -233,8 +246,8 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
     with gr.Tab("11 · Teach it", id="teach") as tab:
         gr.Markdown("Teach the model symbols of your own: name 2 to 5, draw each at least 5 times, and press "
                     f"*Teach*. This is how Vision Transformers are used in practice: pretrained on much data, then "
-                    f"adapted to a new task with little. Each drawing is {term('augmentation', 'turned, zoomed, shifted, thickened and bent')} "
-                    f"into {teach.COPIES} pictures, so a few are enough; learning takes seconds.")
+                    f"adapted to a new task with little. Each drawing is "
+                    f"{term('augmentation', 'turned, zoomed, shifted, thickened and bent')} into {teach.COPIES} pictures, so a few are enough; learning takes seconds.")
         intro = gr.Markdown(base_words(first.name), elem_id="teach-base")
         with gr.Row():
             with gr.Column(scale=1, min_width=340):
@@ -243,25 +256,28 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                 symbol = gr.Radio(names_start, value=names_start[0], label="the drawing on the pad is a",
                                   elem_id="teach-symbol")
                 drawn = pad.drawing_pad("draw one symbol", elem_id="teach-pad", keys=KEYS)
-                upload = gr.File(label="or upload a picture of one", file_types=["image"], type="filepath",
-                                 height=120, elem_id="teach-upload")
-                add_button = gr.Button("Add this drawing", variant="primary", elem_id="teach-add")
+                add_button = gr.Button("Add this drawing", variant="primary", elem_id="teach-add")  # under the pad
                 with gr.Row():
                     last = gr.Button("Forget the last", size="sm", elem_id="teach-forget-last")
                     everything = gr.Button("Forget all", size="sm", elem_id="teach-forget-all")
                 note = gr.Markdown(elem_id="teach-note")
                 seen = images.output_image("your drawing as the model reads it", "teach-seen")
+                upload = gr.File(label="or upload a picture of one", file_types=["image"], type="filepath",
+                                 height=120, elem_id="teach-upload")
             with gr.Column(scale=1, min_width=340):
                 counts = gr.Markdown(counts_words(names_start, []), elem_id="teach-counts")
                 gallery = images.Gallery(label="your drawings (click one to forget it)", columns=5, height="auto",
                                          allow_preview=False, object_fit="contain", elem_id="teach-gallery")
                 go = gr.Button("Teach", variant="primary", elem_id="teach-go")
                 result = gr.Markdown(elem_id="teach-result")
-                try_it = gr.Button("Draw in the Predict tab", visible=False, elem_id="teach-try")
+                with gr.Row():
+                    try_it = gr.Button("Draw in the Predict tab", visible=False, elem_id="teach-try")
+                    download = gr.DownloadButton("Download the model (zip)", visible=False,
+                                                 elem_id="teach-download")
         sketch, collected = gr.State(None), gr.State([])  # inside the tab: gr.Tabs counts its children
     wire(context, dict(names=names, symbol=symbol, drawn=drawn, upload=upload, add=add_button, last=last,
                        everything=everything, note=note, seen=seen, counts=counts, gallery=gallery, go=go,
-                       result=result, try_it=try_it, sketch=sketch, collected=collected))
+                       result=result, try_it=try_it, download=download, sketch=sketch, collected=collected))
     return TabWiring("teach", tab, base_words, [], [intro])
 
 
@@ -281,5 +297,5 @@ def wire(context: Context, parts: dict) -> None:
     p["gallery"].select(forget_one, [p["collected"], p["names"]], listing, **private)
     p["names"].change(renamed, [p["names"], p["symbol"], p["collected"]], [p["symbol"], p["counts"]], **private)
     p["go"].click(teach_symbols, [model, p["names"], p["collected"], context.own],
-                  [p["result"], context.own, model, p["try_it"]], **private)
+                  [p["result"], context.own, model, p["try_it"], p["download"]], **private)
     p["try_it"].click(lambda: gr.Tabs(selected="predict"), None, context.layout, **private)

@@ -31,7 +31,8 @@ def none_words(model: ModelBundle) -> str:
     if model.mistakes:
         return ""
     held_out = ", each read by a head fitted without it" if model.evaluation.taught else ""
-    return f"**{model.name}** misread none of its {model.evaluation.n:,} {counted(model.evaluation)}{held_out}: there is no mistake to show."
+    return (f"**{model.name}** misread none of its {model.evaluation.n:,} {counted(model.evaluation)}{held_out}: "
+            f"there is no mistake to show.")
 
 
 def most(model: ModelBundle) -> int:
@@ -55,11 +56,13 @@ def open_image(model_name: str, event: gr.SelectData):
 
 
 def refresh(model_name: str, count: int):
-    """The slider up to this model's mistakes (hidden without any), the gallery, and the sentence when it has none."""
+    """The slider up to this model's mistakes, the gallery (both hidden without any), and the sentence when it has
+    none."""
     model = bundle(model_name)
     total = most(model)
-    return (gr.Slider(maximum=total, value=min(int(count), total), visible=bool(model.mistakes)),
-            worst_items(model, int(count)), none_words(model))
+    shown = bool(model.mistakes)
+    return (gr.Slider(maximum=total, value=min(int(count), total), visible=shown),
+            gr.Gallery(worst_items(model, int(count)), visible=shown), none_words(model))
 
 
 # --- Layout and wiring --------------------------------------------------------------------------------------

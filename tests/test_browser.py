@@ -27,7 +27,8 @@ TABS = [("1 · Tiling", "tiling", "#tiling-picture img"), ("2 · Predict", "pred
         ("5 · Confusion", "confusion", "#confusion img"), ("6 · Worst losses", "worst-losses", "#worst img"),
         ("7 · What it learned", "positions", "#positions img"),
         ("8 · Attention by label", "attention-by-label", "#label-attention img"),
-        ("9 · Compare the cuts", "compare", "#zoo-figure img"), ("About the model", "about", "#reliability img")]
+        ("9 · Compare the cuts", "compare", "#zoo-figure img"), ("11 · Teach it", "teach", "#teach-pad canvas"),
+        ("About the model", "about", "#reliability img")]
 pytestmark = pytest.mark.slow
 
 
@@ -75,12 +76,13 @@ def no_error_shown(page) -> None:
 
 
 def image_ready(page, selector: str, timeout: float = 90) -> dict:
-    """Wait until the <img> under `selector` has loaded; its natural and displayed size."""
+    """Wait until the <img> (or <canvas>) under `selector` has loaded; its natural and displayed size."""
     page.wait_for_selector(selector, state="visible", timeout=timeout * 1000)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         size = page.locator(selector).first.evaluate(
-            "img => ({natural: img.naturalWidth, height: img.naturalHeight, shown: img.getBoundingClientRect().width})")
+            "img => ({natural: img.naturalWidth ?? img.width, height: img.naturalHeight ?? img.height,"
+            " shown: img.getBoundingClientRect().width})")
         if size["natural"] > 0 and size["shown"] > 0:
             return size
         time.sleep(0.2)
@@ -114,10 +116,12 @@ def wait_for_alt(page, selector: str, words: str, timeout: float = 60) -> str:
     raise AssertionError(f"{selector}'s alt text never said {words!r}; last: {alt!r}")
 
 
-def draw(page, strokes: list[list[tuple[float, float]]]) -> None:
-    """Draw strokes on the drawing pad; points are fractions of its square canvas."""
-    canvas = page.locator("#pad canvas").first
+def draw(page, strokes: list[list[tuple[float, float]]], pad: str = "#pad") -> None:
+    """Draw strokes on a drawing pad (the Predict tab's unless `pad` names another); points are fractions of its
+    square canvas."""
+    canvas = page.locator(f"{pad} canvas").first
     canvas.wait_for(timeout=30_000)
+    canvas.scroll_into_view_if_needed()  # the mouse reaches only what is in view
     box = canvas.bounding_box()
     side, left, top = box["width"], box["x"], box["y"]
     for stroke in strokes:
@@ -191,7 +195,7 @@ def test_every_tab_renders(page, served, tab, slug, picture):
         wait_for_text(page, "#tiling-text", r"16 words \+ 1 CLS token = 17 tokens")
         image_ready(page, picture)
         time.sleep(1)  # the new picture replaces the old one
-    if slug not in ("predict", "walk"):  # those screenshots are taken with a drawing, in their own tests
+    if slug not in ("predict", "walk", "teach"):  # those screenshots are taken with drawings, in their own tests
         page.screenshot(path=str(served[2] / f"{slug}.png"), full_page=True)
 
 
@@ -406,6 +410,52 @@ def test_leaving_the_page_ends_its_training(browser, served):
     assert not trainings(served[3])
 
 
+def draw_symbol(page, strokes: list[list[tuple[float, float]]]) -> None:
+    """Draw on the Teach tab's pad, each stroke waiting for its read: the picture of what the model will learn from
+    changes with every stroke, so the drawing Add takes is the whole of it."""
+    seen = page.locator("#teach-seen img")
+    for stroke in strokes:
+        before = seen.first.get_attribute("src") if seen.count() and seen.first.is_visible() else None
+        draw(page, [stroke], pad="#teach-pad")
+        deadline = time.monotonic() + 30
+        while not (seen.count() and seen.first.is_visible() and seen.first.get_attribute("src") != before):
+            assert time.monotonic() < deadline, "the pad's drawing was never read"
+            time.sleep(0.05)
+
+
+def test_teach_three_symbols_five_drawings_each_then_predict_reads_a_new_one_of_each(page, served):
+    """A star, a heart and an arrow, five drawings each, drawn with the mouse; Teach; the taught model is chosen in
+    the menu, and the Predict tab reads a new drawing of each right, with the maps. Confusion counts the drawings."""
+    import numpy as np
+    from picture_files import symbol_strokes
+    rng = np.random.default_rng(0)
+    open_tab(page, "11 · Teach it")
+    for symbol in ("star", "heart", "arrow"):
+        page.locator("#teach-symbol").get_by_label(symbol, exact=True).check()
+        for count in range(1, 6):
+            draw_symbol(page, symbol_strokes(symbol, rng))
+            page.locator("#teach-add").click()
+            wait_for_text(page, "#teach-counts", rf"{symbol} {count}\b")
+    page.locator("#teach-go").click()
+    result = wait_for_text(page, "#teach-result", r"Taught: star, heart, arrow")
+    assert re.search(r"\d+ of the 15 drawings were read right by a head fitted without them", result), result
+    assert page.input_value("#model-choice input") == "taught: star, heart, arrow"
+    wait_for_text(page, "#model-info", r"taught-star-heart-arrow-[0-9a-f]+.*accuracy on held-out drawings")
+    page.screenshot(path=str(served[2] / "teach.png"), full_page=True)
+    page.locator("#teach-try").click()
+    for symbol in ("star", "heart", "arrow"):
+        draw(page, symbol_strokes(symbol, rng))
+        wait_for_text(page, "#status", rf"^your drawing: the model reads {symbol} ")
+        assert shown_label(page) == symbol
+        wait_for_alt(page, "#occlusion img", f"class {symbol}")  # the maps are of the new drawing
+        page.locator("#pad button[aria-label='Clear canvas']").first.click()
+        wait_for_text(page, "#status", r"Draw a symbol")
+    open_tab(page, "5 · Confusion")
+    image_ready(page, "#confusion img")
+    wait_for_text(page, "#pair-text", r"drawings of \w+ were read")
+    no_error_shown(page)
+
+
 def test_compare_the_zoo_and_run_both_experiments(page):
     open_tab(page, "9 · Compare the cuts")
     image_ready(page, "#zoo-figure img")
@@ -542,7 +592,8 @@ def test_phone_width(browser, served, tab, slug, picture):
     page.goto(served[0])
     page.wait_for_selector("#model-info", timeout=60_000)
     names = [t.inner_text() for t in page.locator('[role="tab"]').all() if t.is_visible()]
-    assert len(names) == len(TABS), names  # every tab in sight: none hidden behind an overflow menu
+    import tabs
+    assert len(names) == len(tabs.TABS), names  # every tab in sight: none hidden behind an overflow menu
     open_tab(page, tab)
     page.locator(picture.split()[0]).scroll_into_view_if_needed()
     image_ready(page, picture)

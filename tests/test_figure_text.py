@@ -177,7 +177,10 @@ CASES = {
     "tiling_figure": {f"{kind} {size}": (lambda b, kind=kind, size=size: tiling_figure(b["fashion-mnist"], kind, size))
                       for kind in ("tiles", "horizontal", "vertical") for size in tiling.divisors(28)},
     "confusion_figure": {name: (lambda b, name=name: plots.confusion_figure(
-        b[name].confusion, b[name].accuracy, b[name].class_names, (4, 9))) for name in ("mnist", "fashion-mnist")},
+        b[name].confusion, b[name].accuracy, b[name].class_names, (4, 9))) for name in ("mnist", "fashion-mnist")}
+    | {"taught: 5 symbols, the longest names": lambda b: plots.confusion_figure(  # vit.teach's limits
+        np.diag([12] * 5) + 1, 0.8, [f"{index} a symbol's long name".ljust(24, "x") for index in range(5)], (1, 2),
+        measure="held-out accuracy", counted="drawings")},
     "training_figure": {**{name: (lambda b, name=name: plots.training_figure(b[name].history))
                            for name in ("mnist", "fashion-mnist", "mnist-tiny")},
                         "no history": lambda b: plots.training_figure([])},

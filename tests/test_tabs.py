@@ -1,6 +1,7 @@
 """Every tab's view functions and handlers, called directly on the committed models: no server, no browser."""
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -314,8 +315,8 @@ def test_worst_losses_are_mistakes_highest_first_captioned_under_the_digit(model
     assert caption == f"a {names[first.label]} read as {names[first.prediction]}, loss {first.loss:.1f}"
     assert picture.height > 112 and np.array_equal(digit[..., 0], np.asarray(
         worst.captioned(stored[0].pixels, "x"))[:112, :, 0])
-    slider, _, none = worst.refresh("mnist", 64)
-    assert slider.maximum == model.mistakes and none == ""
+    slider, gallery, none = worst.refresh("mnist", 64)
+    assert slider.maximum == model.mistakes and none == "" and gallery.visible and len(gallery.value) == model.mistakes
 
 
 def test_positions_labels_and_about_draw(models):
@@ -627,3 +628,125 @@ def test_a_read_overtaken_by_a_later_drawings_read_leaves_the_answer_to_it(model
     skipped = (gr.skip(),) * len(predict.no_maps())
     assert predict.show_drawing_maps(None, "mnist", 1, Request()) == skipped  # nor its maps
     assert predict.show_drawing_maps(None, "mnist", answer[3], Request()) != skipped  # the newest read's maps show
+
+
+# --- Teach it: symbols of the visitor's own -----------------------------------------------------------------------
+
+def symbol_stroke(name: str, rng):
+    """The pad's event for one drawing of a symbol (tests/picture_files: the pad's pen, a hand's variation)."""
+    from picture_files import drawn_on_pad, symbol_strokes
+    return stroke(np.asarray(drawn_on_pad(symbol_strokes(name, rng))))
+
+
+def collect(names: list[str], count: int, rng, collected=None, model: str = "mnist-tiny") -> list:
+    """`count` drawings of each symbol added through the tab's handlers, as a visitor adds them."""
+    from tabs import teach
+    collected, text = collected or [], ", ".join(names)
+    for name in names:
+        for _ in range(count):
+            sketch, seen, note = teach.sketched(model, symbol_stroke(name, rng))
+            assert rgb(seen) and note == ""
+            added = teach.add(name, sketch, collected, text)
+            collected = added.collected
+            assert added.sketch is None and added.pad.startswith("wiped") and added.note.startswith(f"Added to {name}")
+    return collected
+
+
+def test_teach_collects_drawings_counts_them_and_forgets_them(models):
+    from tabs import teach
+    rng = np.random.default_rng(0)
+    collected = collect(["star", "heart"], 2, rng)
+    items, counts = teach.shown(["star", "heart"], collected)
+    assert [caption for _, caption in items] == ["drawing 1, a star", "drawing 2, a star", "drawing 3, a heart",
+                                                 "drawing 4, a heart"]
+    assert counts.startswith("Your drawings: **star** 2 · **heart** 2 (at least 5 of each")
+    collected, _, counts = teach.forget_one(collected, "star, heart", gr_select(0))
+    assert [item.symbol for item in collected] == ["star", "heart", "heart"] and "**star** 1" in counts
+    collected, _, counts = teach.forget_last(collected, "star, heart")
+    assert len(collected) == 2 and "**heart** 1" in counts
+    menu, counts = teach.renamed("sun, heart", "star", collected)  # a renamed symbol's drawings are left out
+    assert [c[0] for c in menu.choices] == ["sun", "heart"] and menu.value == "sun"
+    assert "Drawings of star are kept but left out" in counts
+    collected, items, counts = teach.forget_all("star, heart")
+    assert collected == [] and items == [] and "none yet" not in counts and "**star** 0" in counts
+
+
+def gr_skip():
+    import gradio as gr
+    return gr.skip()
+
+
+def gr_select(index: int):
+    import gradio as gr
+    return gr.SelectData(None, {"index": index, "value": None, "selected": True})
+
+
+@pytest.mark.parametrize("names, counts, words", [
+    ("star, heart, arrow", (5, 5, 4), "Draw each symbol at least 5 times; so far: arrow (4)."),
+    ("star", (5,), "Name at least 2 symbols"),
+    ("star, , arrow", (5, 5), "one of them is empty"),
+    ("star, heart, Star", (5, 5), "“star” and “Star” are one name"),
+])
+def test_teach_says_what_is_missing_instead_of_teaching(models, names, counts, words):
+    from tabs import teach
+    rng, collected = np.random.default_rng(1), []
+    for name, count in zip(teach.choosable(names), counts):
+        collected = collect([name], count, rng, collected)
+    taught = teach.teach_symbols("mnist-tiny", names, collected, [])
+    assert words in taught.result and taught.result.startswith("⚠️")
+    import gradio as gr
+    assert taught.own == taught.menu == gr.skip()  # the menu and the visitor's models stay as they were
+    assert_friendly(taught.result)
+
+
+def test_teach_adds_nothing_but_a_sentence_for_an_empty_pad_a_speck_or_no_symbol(models):
+    from tabs import teach
+    blank = np.full((CANVAS, CANVAS), 255, np.uint8)
+    sketch, seen, note = teach.sketched("mnist-tiny", stroke(blank))
+    assert sketch is None and note == "Draw a symbol first: the picture looks empty." and not seen["visible"]
+    sketch, _, note = teach.sketched("mnist-tiny", stroke(np.asarray(dot_on(CANVAS, radius=5))))
+    assert sketch is None and "too small to be a symbol" in note
+    assert teach.sketched("mnist-tiny", stroke(None))[0] is None  # the pad cleared
+    added = teach.add("star", None, [], "star, heart")
+    assert added.note == "⚠️ Draw a symbol on the pad first (or upload a picture of one)."
+    assert added.collected == added.pad == added.gallery == gr_skip()  # nothing else changes
+    sketch, *_ = teach.sketched("mnist-tiny", symbol_stroke("star", np.random.default_rng(0)))
+    assert teach.add("moon", sketch, [], "star, heart").note == "⚠️ Choose which of your symbols this drawing is."
+    full = [teach.Collected("star", sketch)] * 12
+    assert "12 drawings of star: that is plenty" in teach.add("star", sketch, full, "star, heart").note
+
+
+def test_a_taught_model_joins_the_visitors_menu_chosen_and_every_tab_explains_it(models):
+    from tabs import about, confusion, labels, positions, predict, teach, trust, worst
+    rng = np.random.default_rng(2)
+    collected = collect(["star", "heart", "arrow"], 5, rng)
+    taught = teach.teach_symbols("mnist-tiny", "star, heart, arrow", collected, [("yours: x", "x-1")])
+    name = taught.menu.value
+    assert taught.own == [("yours: x", "x-1"), ("taught: star, heart, arrow", name)]
+    assert "of the 15 drawings** were read right by a head fitted without them" in taught.result
+    archive = taught.download.value  # the model folder, zipped as one folder named after the model
+    assert archive["orig_name"] == f"{name}.zip" and taught.download.visible and taught.try_it.visible
+    with zipfile.ZipFile(archive["path"]) as zipped:
+        assert {f"{name}/model.safetensors", f"{name}/evaluation.json"} <= set(zipped.namelist())
+    assert name not in registry.model_names() and registry.bundle(name).class_names == ["star", "heart", "arrow"]
+    assert teach.base_of(name).name == "mnist-tiny"  # taught again from a taught model: on the same features
+    for symbol in ("star", "heart", "arrow"):  # a new drawing of each, read by the Predict tab with its maps
+        reading = predict.read_drawing(name, symbol_stroke(symbol, rng))
+        status, label = reading[1], reading[2]
+        assert f"reads **{symbol}**" in status and max(label, key=label.get) == symbol
+        assert all(rgb(p) for p in predict.maps(registry.bundle(name), reading[0])[:5])
+    matrix, _, text = confusion.refresh(name)
+    assert rgb(matrix) and "drawings of" in text and "test images" not in text + matrix["alt_text"]
+    slider, gallery, none = worst.refresh(name, 32)
+    mistakes = registry.bundle(name).mistakes
+    if mistakes:
+        assert none == "" and len(gallery.value) == mistakes
+    else:  # the sentence, and no empty gallery or slider
+        assert "misread none of its 15 drawings" in none and not gallery.visible and not slider.visible
+    curve, diagram, text = about.show_about(name)
+    assert not curve["visible"] and not diagram["visible"] and "no training curve" in text
+    assert "accuracy on held-out drawings" in text and "test accuracy" not in text
+    assert all(rgb(p) for p in positions.show_positions(name)[:4])
+    assert rgb(labels.show_labels(name, ["star", "arrow"], "CLS → tiles, in the tile layout", False))
+    start = current.start_picture(registry.bundle(name))
+    assert any(rgb(p) for p in trust.show_trust(name, start, None))

@@ -104,7 +104,8 @@ class Pacing:
 
 @dataclass(frozen=True)
 class Taught:
-    """A model taught in the app (vit.teach): a trained model's encoder and a new head fitted on a visitor's drawings."""
+    """A model taught in the app (vit.teach): a trained model's encoder, and a new head fitted on a visitor's
+    drawings."""
     base: str                  # the model whose encoder it reads with (its menu name)
     drawings: list[int]        # per symbol, the visitor's drawings
     copies: int                # augmented pictures of each drawing the head was fitted on
