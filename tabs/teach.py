@@ -100,8 +100,8 @@ def seen_view(picture: Picture | None) -> dict:
 
 
 def shown(names: list[str], collected: list[Collected]) -> tuple:
-    """The gallery and the counts."""
-    return gallery_items(collected), counts_words(names, collected)
+    """The gallery (hidden while empty: an empty gallery is an unnamed box to a screen reader) and the counts."""
+    return gr.Gallery(gallery_items(collected), visible=bool(collected)), counts_words(names, collected)
 
 
 def lesson_of(base: ModelBundle, names: list[str], collected: list[Collected]) -> teach.Lesson:
@@ -267,7 +267,8 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
             with gr.Column(scale=1, min_width=340):
                 counts = gr.Markdown(counts_words(names_start, []), elem_id="teach-counts")
                 gallery = images.Gallery(label="your drawings (click one to forget it)", columns=5, height="auto",
-                                         allow_preview=False, object_fit="contain", elem_id="teach-gallery")
+                                         allow_preview=False, object_fit="contain", visible=False,
+                                         elem_id="teach-gallery")
                 go = gr.Button("Teach", variant="primary", elem_id="teach-go")
                 result = gr.Markdown(elem_id="teach-result")
                 with gr.Row():

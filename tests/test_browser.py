@@ -442,6 +442,8 @@ def test_teach_three_symbols_five_drawings_each_then_predict_reads_a_new_one_of_
     assert page.input_value("#model-choice input") == "taught: star, heart, arrow"
     wait_for_text(page, "#model-info", r"taught-star-heart-arrow-[0-9a-f]+.*accuracy on held-out drawings")
     page.screenshot(path=str(served[2] / "teach.png"), full_page=True)
+    from axe_playwright_python.sync_playwright import Axe
+    assert not axe_findings(page, Axe(), "teach, taught")  # the drawings collected, the result and its buttons
     page.locator("#teach-try").click()
     for symbol in ("star", "heart", "arrow"):
         draw(page, symbol_strokes(symbol, rng))

@@ -656,9 +656,10 @@ def test_teach_collects_drawings_counts_them_and_forgets_them(models):
     from tabs import teach
     rng = np.random.default_rng(0)
     collected = collect(["star", "heart"], 2, rng)
-    items, counts = teach.shown(["star", "heart"], collected)
-    assert [caption for _, caption in items] == ["drawing 1, a star", "drawing 2, a star", "drawing 3, a heart",
-                                                 "drawing 4, a heart"]
+    gallery, counts = teach.shown(["star", "heart"], collected)
+    assert [caption for _, caption in teach.gallery_items(collected)] == [
+        "drawing 1, a star", "drawing 2, a star", "drawing 3, a heart", "drawing 4, a heart"]
+    assert gallery.visible and len(gallery.value) == 4
     assert counts.startswith("Your drawings: **star** 2 · **heart** 2 (at least 5 of each")
     collected, _, counts = teach.forget_one(collected, "star, heart", gr_select(0))
     assert [item.symbol for item in collected] == ["star", "heart", "heart"] and "**star** 1" in counts
@@ -667,8 +668,8 @@ def test_teach_collects_drawings_counts_them_and_forgets_them(models):
     menu, counts = teach.renamed("sun, heart", "star", collected)  # a renamed symbol's drawings are left out
     assert [c[0] for c in menu.choices] == ["sun", "heart"] and menu.value == "sun"
     assert "Drawings of star are kept but left out" in counts
-    collected, items, counts = teach.forget_all("star, heart")
-    assert collected == [] and items == [] and "none yet" not in counts and "**star** 0" in counts
+    collected, gallery, counts = teach.forget_all("star, heart")
+    assert collected == [] and not gallery.visible and "**star** 0" in counts
 
 
 def gr_skip():
@@ -750,3 +751,18 @@ def test_a_taught_model_joins_the_visitors_menu_chosen_and_every_tab_explains_it
     assert rgb(labels.show_labels(name, ["star", "arrow"], "CLS → tiles, in the tile layout", False))
     start = current.start_picture(registry.bundle(name))
     assert any(rgb(p) for p in trust.show_trust(name, start, None))
+
+
+def test_teach_takes_an_uploaded_drawing_and_numbers_a_second_model_of_the_same_symbols(models, tmp_path):
+    from picture_files import drawn_on_pad, symbol_strokes
+    from tabs import teach
+    path = tmp_path / "heart.png"
+    drawn_on_pad(symbol_strokes("heart", np.random.default_rng(3))).save(path)
+    sketch, seen, note, wiped = teach.uploaded(str(path), "mnist-tiny")
+    assert sketch.sent == str(path) and rgb(seen) and note == "" and wiped.startswith("wiped")  # the pad is wiped
+    assert teach.add("heart", sketch, [], "star, heart").collected[0].picture.original is None  # kept small
+    sketch, _, note, _ = teach.uploaded(str(write_picture("not-an-image", None, tmp_path)), "mnist-tiny")
+    assert sketch is None and "not a picture" in note
+    own = [("taught: star, heart", "taught-star-heart-1")]
+    assert teach.menu_label(["star", "heart"], own) == "taught: star, heart (2)"
+    assert teach.menu_label(["star", "moon"], own) == "taught: star, moon"
