@@ -1,5 +1,5 @@
-"""Teaching a trained ViT symbols of a visitor's own: pretrain, then adapt (the ViT paper, section 3.1 "Fine-tuning
-and higher resolution": the pre-trained head is removed and a new one attached).
+"""Teaching a trained ViT symbols of a visitor's own: pretrain, then adapt (the ViT paper, section 3.2 "Fine-tuning
+and higher resolution": the pre-trained prediction head is removed and a zero-initialised one attached).
 
 The encoder of a trained model is kept as it is; a new head, one linear layer from the CLS token to the symbols, is
 fitted on the CLS features of the visitor's drawings, each augmented into COPIES pictures (turned, zoomed, shifted,
@@ -80,7 +80,7 @@ def problem(names: list[str], counts: list[int]) -> str | None:
         return f"{said}: give each symbol its own name."
     few = [f"{name} ({count})" for name, count in zip(cleaned, counts) if count < MIN_DRAWINGS]
     if few:
-        return (f"Draw each symbol at least {MIN_DRAWINGS} times; so far: {', '.join(few)}.")
+        return f"Draw each symbol at least {MIN_DRAWINGS} times; so far: {', '.join(few)}."
     if many := next((name for name, count in zip(cleaned, counts) if count > MAX_DRAWINGS), None):
         return f"Keep at most {MAX_DRAWINGS} drawings of a symbol; {many} has more."
     return None
