@@ -109,7 +109,7 @@ def open_image(model_name: str, true: str, predicted: str, event: gr.SelectData)
     t, p = pair_indices(model, true, predicted)
     image = model.confused(t, p)[event.index]
     true, predicted = model.class_names[t], model.class_names[p]
-    source = f"a test {true}" if t == p else f"a {true} read as {predicted}"
+    source = f"a {model.data.stored} {true}" if t == p else f"a {true} read as {predicted}"
     return Picture(image.input, source, dataset=model.dataset), gr.Tabs(selected="predict")
 
 

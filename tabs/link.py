@@ -225,7 +225,7 @@ def linked_picture(model: ModelBundle, state: LinkState) -> Picture | None | str
         if index >= len(images):
             return f"it names stored example {index} of class {label}, and {model.name} stores {len(images)}"
         return Picture(input=images[index].numpy().astype(np.float32) / 255,
-                       source=f"a test {model.class_names[label]}", dataset=model.dataset)
+                       source=f"a {model.data.stored} {model.class_names[label]}", dataset=model.dataset)
     if state.pixels is None:
         return None
     dataset = state.dataset or model.dataset

@@ -55,7 +55,7 @@ def picture_from_file(path: str | None, model: ModelBundle | None = None) -> Pic
     """An uploaded file as a Picture, or the message to show instead."""
     noun = model.noun if model else "digit"
     if not path:
-        return f"Draw a {noun}, upload a picture, or pick a test {noun}."
+        return f"Draw a {noun}, upload a picture, or pick a {model.data.stored if model else 'test'} {noun}."
     return framed_picture(open_image, path, "your picture", model)
 
 
@@ -85,7 +85,7 @@ def reread(picture: Picture, model: ModelBundle) -> Picture | str:
 def start_picture(model: ModelBundle) -> Picture:
     """What the tab explains before the visitor does anything: a stored test 7."""
     example = model.example(default_label(model))
-    return Picture(example.input, f"a test {model.class_names[example.label]}", dataset=model.dataset)
+    return Picture(example.input, f"a {model.data.stored} {model.class_names[example.label]}", dataset=model.dataset)
 
 
 def picture_for(model: ModelBundle, current: Picture | None) -> Picture:

@@ -37,7 +37,8 @@ def answer(model: ModelBundle, picture: Picture | None) -> tuple[str, dict | str
     Confidences are calibrated (the folder's temperature); a picture that does not look like a digit gets
     that sentence instead of an answer, and every status shows the four scores the verdict rests on."""
     if picture is None:
-        return prompt(f"Draw a {model.noun} on the canvas, upload a picture, or pick a test {model.noun}.", model.noun)
+        return prompt(f"Draw a {model.noun} on the canvas, upload a picture, or pick a {model.data.stored} "
+                      f"{model.noun}.", model.noun)
     reading = model.read(picture.input)
     names, best = model.class_names, reading.best
     confidence = float(reading.probabilities[best])
@@ -85,8 +86,9 @@ def mattered_words(model: ModelBundle) -> str:
 def introduction(model: ModelBundle) -> str:
     """The words above the pad, for the model's dataset: a digit, or a fashion item."""
     noun = model.noun
-    return (f"Draw a {noun} (big, in the middle), upload a picture, or pick a test {noun}: the answer updates with "
-            f"every stroke. Below it, three answers to *which parts mattered?* and where the CLS token looks.")
+    return (f"Draw a {noun} (big, in the middle), upload a picture, or pick a {model.data.stored} {noun}: the answer "
+            "updates with every stroke. Below it, three answers to *which parts mattered?* and where the CLS token "
+            "looks.")
 
 
 def maps(model: ModelBundle, picture: Picture | None) -> tuple:
@@ -224,7 +226,8 @@ def attention_picture(image: np.ndarray, cls_attention: np.ndarray) -> np.ndarra
 
 def example_items(model: ModelBundle) -> list[tuple]:
     """The test digits offered under the pad: the first stored example of each class."""
-    return [(enlarged(pixels), f"a test {model.class_names[label]}") for pixels, label in offered_examples(model)]
+    return [(enlarged(pixels), f"a {model.data.stored} {model.class_names[label]}")
+            for pixels, label in offered_examples(model)]
 
 
 def offered_examples(model: ModelBundle) -> list[tuple[np.ndarray, int]]:
@@ -262,7 +265,8 @@ def read_example(model_name: str, event: gr.SelectData):
     """A test picture takes the place of the drawing and the upload: both are emptied."""
     model = bundle(model_name)
     pixels, label = offered_examples(model)[event.index]
-    picture = Picture(pixels.astype(np.float32) / 255, f"a test {model.class_names[label]}", dataset=model.dataset)
+    picture = Picture(pixels.astype(np.float32) / 255, f"a {model.data.stored} {model.class_names[label]}",
+                      dataset=model.dataset)
     return (*read(picture, model_name), pad.wiped(), None)
 
 
@@ -315,7 +319,7 @@ def refresh(model_name: str, current: Picture | None):
     if current is not None:
         current = picture_for(model, current)
     return (current, *explained(current, model_name), example_items(model), introduction(model),
-            f"or pick a test {model.noun}:", mattered_words(model))
+            f"or pick a {model.data.stored} {model.noun}:", mattered_words(model))
 
 
 # --- Layout and wiring --------------------------------------------------------------------------------------
@@ -332,7 +336,7 @@ def build(context: Context, first: ModelBundle) -> tuple[TabWiring, Display]:
                 drawn = pad.drawing_pad()
                 upload = gr.File(label="or upload a picture", file_types=["image"], type="filepath", height=120,
                                  elem_id="upload")
-                pick = gr.Markdown(f"or pick a test {first.noun}:")
+                pick = gr.Markdown(f"or pick a {first.data.stored} {first.noun}:")
                 # no label: a gallery's label floats over its top row
                 examples = images.Gallery(example_items(first), label="test digits", show_label=False, columns=5,
                                       rows=2, height=260, allow_preview=False, object_fit="contain",

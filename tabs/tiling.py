@@ -48,7 +48,7 @@ def digit(model: ModelBundle, source: str, current: Picture | None) -> tuple[np.
     names = model.class_names
     label = names.index(source) if source in names else default_label(model)
     note = " (the Predict tab has no picture yet)" if source == YOURS else ""
-    return model.example(label).input, f"a test {names[label]}", note
+    return model.example(label).input, f"a {model.data.stored} {names[label]}", note
 
 
 def cut(image: np.ndarray, kind: str, size: int) -> tuple[torch.Tensor, bool]:

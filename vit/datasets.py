@@ -24,6 +24,7 @@ class Dataset:
     inapplicable: frozenset[str] = frozenset()  # recipe settings with no meaning here (a flag on a 1 for garments)
     # Pictures from outside the dataset that its models are measured on (vit.rendered: typed and drawn digits)
     other_writers: bool = False
+    stored: str = "test"            # what a stored example is in sentences: "a test 7", "pick a test digit"
 
     def check_recipe(self, settings: dict) -> str | None:
         """A sentence naming the first setting that is on but has no meaning for this dataset, or None."""
@@ -72,4 +73,5 @@ def taught(base: Dataset, class_names: list[str]) -> Dataset:
     """What a model taught in the app reads (vit.teach): a visitor's own symbols, drawn on the pad and framed as the
     dataset of the model it was taught on frames its pictures."""
     return replace(base, title="your drawings", class_names=tuple(class_names), noun="symbol", other_writers=False,
+                   stored="taught",  # its examples are the visitor's own drawings: "a taught star"
                    absence="a symbol can be told from another by a stroke it lacks")
