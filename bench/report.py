@@ -89,7 +89,14 @@ def train_tab_rows(part: dict | None) -> list[tuple[str, dict]]:
     label = f"Train tab defaults (tiles of {choices['tile_size']}, {choices['blocks']} blocks, 1 thread)"
     return [(f"{label}: test accuracy after 60 s", part["accuracy_60s"]),
             (f"{label}: test accuracy after 30 s", part["accuracy_30s"]),
-            ("time to 96.97 %: the seed's recipe ÷ 30 s of the Train tab's defaults", part["ratio"])]
+            (ratio_label(part["ratio"]), part["ratio"])]
+
+
+def ratio_label(ratio: dict) -> str:
+    if ratio.get("budget") is None:
+        return "time to 96.97 %: the seed's recipe ÷ the Train tab's defaults (no run ended above 96.97 %)"
+    return (f"time to 96.97 %: the seed's recipe ÷ the Train tab's defaults (at most {ratio['budget']} s: its "
+            f"{ratio['budget']}-second run ended above it)")
 
 
 def reached_label(label: str, part: dict, key: str) -> str:
