@@ -200,10 +200,12 @@ def build(context: Context, first) -> TabWiring:
                                  label="width (each token's size)")
                 seconds = gr.Slider(*live.SECONDS, value=defaults.seconds, step=5, label="seconds of training",
                                     elem_id="train-seconds")
+            with gr.Column(scale=2):
+                # the buttons and the progress head the curves' column: beside the choices on a wide screen, right
+                # under them on a phone, and in sight with the curves on both
                 with gr.Row():
                     start = gr.Button("Train", variant="primary", elem_id="train-start")
                     halt = gr.Button("Stop", elem_id="train-stop")
-            with gr.Column(scale=2):
                 state = gr.HTML(status("Choose, then press Train."), elem_id="train-status")
                 chart = images.output_image("training curves", "train-curve", wide=True, chart=True)
                 with gr.Row():
