@@ -99,26 +99,20 @@ def train(dataset: str = "mnist", cut: str = "tiles", tile_size: int = 7, positi
                            heads=int(heads), width=int(width), seconds=float(seconds))
     if problem := choices.problem():
         raise gr.Error(problem)
-    run, curve, started = live.start(choices), [], {}
-    for batch in run.batches():
-        for event in batch:
-            if event["kind"] == "started":
-                started = event
-            elif event["kind"] == "progress":
-                curve.append({k: event[k] for k in ("seconds", "pictures", "epoch", "train_loss", "val_accuracy")})
-            elif event["kind"] == "failed":
-                run.discard()
-                raise gr.Error(event["message"])
-            elif event["kind"] == "done":
-                try:
-                    model = live.keep(run)
-                except ValueError as error:
-                    raise gr.Error(f"The model could not be read back ({error}).") from None
-                return {"model": model.name, "test_accuracy": event["test_accuracy"],
-                        "val_accuracy": event["val_accuracy"], "seconds": event["seconds"],
-                        "pictures": event["pictures"], "epochs": event["epoch"],
-                        "parameters": started.get("parameters"), "stopped": event["stopped"], "curve": curve}
-    raise gr.Error("The training ended without a result.")
+    run = live.start(choices)
+    reports = run.ended()
+    if reports.failed:
+        raise gr.Error(reports.last["message"])
+    try:
+        model = live.keep(run)
+    except ValueError as error:
+        raise gr.Error(str(error)) from None
+    done = reports.last
+    return {"model": model.name, "test_accuracy": done["test_accuracy"], "val_accuracy": done["val_accuracy"],
+            "seconds": done["seconds"], "pictures": done["pictures"], "epochs": done["epoch"],
+            "parameters": reports.started.get("parameters"), "stopped": done["stopped"],
+            "curve": [{k: report[k] for k in ("seconds", "pictures", "epoch", "train_loss", "val_accuracy")}
+                      for report in reports.progress]}
 
 
 def read_input(image: str | None, model: str | None) -> tuple[ModelBundle, torch.Tensor]:

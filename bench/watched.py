@@ -15,11 +15,8 @@ SECONDS = (60, 30)  # the tab's default budget, and a shorter one for the ratio 
 
 def watched(choices: live.Choices, folder: Path) -> dict:
     """The run's last report ("done" or "failed") with its parameter count."""
-    started = {}
-    for batch in live.Run(choices, folder).batches():
-        started |= next((event for event in batch if event["kind"] == "started"), {})
-        last = batch[-1]
-    return last | {"parameters": started.get("parameters")}
+    reports = live.Run(choices, folder).ended()
+    return reports.last | {"parameters": reports.started.get("parameters")}
 
 
 def bench_train_tab(workdir: Path, seed: dict | None, budget: Budget) -> dict:

@@ -8,7 +8,6 @@ on one thread in its own process, so the other visitors' strokes are still read 
 
 import html
 import shutil
-from dataclasses import dataclass, field
 
 import gradio as gr
 import numpy as np
@@ -89,19 +88,6 @@ def choices_from(data: str, cut: str, size: str, positions: str, blocks: float, 
                         seconds=float(seconds))
 
 
-@dataclass
-class Watching:
-    """What the tab keeps of a run while it streams: the run, what it said when it started, its curve so far, and
-    the visitor's own models (the finished model joins them)."""
-    run: live.Run
-    own: list
-    history: list = field(default_factory=list)
-    grid: tuple = (1, 1)
-    picture: np.ndarray | None = None
-    label: str = ""
-    parameters: int = 0
-
-
 def watch(data: str, cut: str, size: str, positions: str, blocks: float, heads: str, width: str, seconds: float,
           own: list, request: gr.Request):
     """Stream the run: (status, curve, similarity, attention, download, own models, menu) at each report."""
@@ -109,36 +95,27 @@ def watch(data: str, cut: str, size: str, positions: str, blocks: float, heads: 
     if problem := choices.problem():
         yield status(problem), *[gr.skip()] * 6
         return
-    watching = Watching(live.start(choices), own)
-    _running[request.session_hash] = watching.run
+    run = _running[request.session_hash] = live.start(choices)
     try:
-        for batch in watching.run.batches():
-            yield shown_for(batch, watching)
+        for reports in run.follow():
+            yield shown_for(reports, run, own)
     finally:
         _running.pop(request.session_hash, None)
 
 
-def shown_for(batch: list[dict], watching: Watching) -> tuple:
-    """The tab's outputs for a batch of reports: every progress report joins the curve, the newest is drawn."""
-    skip, budget = [gr.skip()] * 6, watching.run.choices.seconds
-    for event in batch:
-        if event["kind"] == "started":
-            watching.grid, watching.picture = tuple(event["grid"]), np.asarray(event["picture"])
-            watching.label, watching.parameters = event["label"], event["parameters"]
-        elif event["kind"] == "progress":
-            watching.history.append(event)
-    last = batch[-1]
-    if last["kind"] == "failed":
-        watching.run.discard()
-        return status(last["message"]), *skip
-    if last["kind"] == "done":
-        return done(last, watching)
-    if not watching.history:
-        return status(f"Training a model of {watching.parameters:,} parameters…", 0.0), *skip
-    newest = watching.history[-1]
-    return (status(progress_words(newest, budget), newest["seconds"] / budget), curve(watching.history, budget),
-            similarity(newest["similarity"], watching.grid), attention(newest["attention"], watching.picture,
-                                                                       watching.label), *skip[:3])
+def shown_for(reports: live.Reports, run: live.Run, own: list) -> tuple:
+    """The tab's outputs for what the run has reported so far: the newest progress is drawn, on the whole curve."""
+    skip, budget = [gr.skip()] * 6, run.choices.seconds
+    if reports.failed:
+        return status(reports.last["message"]), *skip
+    if reports.done:
+        return done(reports.last, run, own)
+    if not reports.progress:
+        return status(f"Training a model of {reports.started['parameters']:,} parameters…", 0.0), *skip
+    newest, started = reports.progress[-1], reports.started
+    return (status(progress_words(newest, budget), newest["seconds"] / budget), curve(reports.progress, budget),
+            similarity(newest["similarity"], tuple(started["grid"])),
+            attention(newest["attention"], np.asarray(started["picture"]), started["label"]), *skip[:3])
 
 
 def progress_words(event: dict, budget: float) -> str:
@@ -146,16 +123,15 @@ def progress_words(event: dict, budget: float) -> str:
             f"({event['epoch']:.1f} epochs) · validation accuracy {100 * event['val_accuracy']:.1f} %")
 
 
-def done(event: dict, watching: Watching) -> tuple:
+def done(event: dict, run: live.Run, own: list) -> tuple:
     """The run's model joins the visitor's menu (chosen), and its folder is offered as a zip."""
     try:
-        model = live.keep(watching.run)
+        model = live.keep(run)
     except ValueError as error:
-        return status(f"The model could not be read back ({error})."), *[gr.skip()] * 6
-    folder = watching.run.folder
-    archive = shutil.make_archive(str(folder), "zip", root_dir=folder.parent, base_dir=folder.name)
-    label = watching.run.choices.label()
-    own, menu = menu_with(watching.own, label, model.name)
+        return status(str(error)), *[gr.skip()] * 6
+    archive = shutil.make_archive(str(run.folder), "zip", root_dir=run.folder.parent, base_dir=run.folder.name)
+    label = run.choices.label()
+    own, menu = menu_with(own, label, model.name)
     return (status(finished(event, label)), gr.skip(), gr.skip(), gr.skip(),
             gr.DownloadButton(value=archive, visible=True), own, menu)
 

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -116,21 +116,21 @@ def recipe(choices: Choices) -> Recipe:
 def start(choices: Choices) -> "Run":
     """A run whose model will be kept for the one who started it: its folder is named by vit.registry.own_name."""
     from .registry import own_name
-    folder = Path(tempfile.mkdtemp(prefix="vit-own-")) / own_name(choices.slug())
-    return Run(choices, folder)
+    scratch = Path(tempfile.mkdtemp(prefix="vit-own-"))  # the folder and, in the Train tab, its zip beside it
+    return Run(choices, scratch / own_name(choices.slug()), scratch)
 
 
 def keep(run: "Run") -> "ModelBundle":
-    """A finished run's model, kept for its visitor (vit.registry) under its folder's name; ValueError says why a
-    folder cannot be read (it is deleted then)."""
+    """A finished run's model, kept for its visitor (vit.registry) under its folder's name; ValueError says, in a
+    sentence for the visitor, why a folder cannot be read (it is deleted then)."""
     from .bundle import load_folder
     from .registry import keep_own_model
     try:
         model = load_folder(run.folder, source=f"trained here ({run.choices.label().removeprefix('yours: ')})")
-    except ValueError:
+    except ValueError as error:
         run.discard()
-        raise
-    keep_own_model(model, run.folder.parent)
+        raise ValueError(f"The model could not be read back ({error}).") from error
+    keep_own_model(model, run.scratch)
     return model
 
 
@@ -141,11 +141,38 @@ def command(choices: Choices, output: str = "DIR") -> str:
 
 # -- the parent: start a run and read what it reports -----------------------------------------------------------------
 
+@dataclass
+class Reports:
+    """What a run has reported so far (the one reader of the reports' JSON): what it said when it started (its
+    parameters, grid, watched picture and that picture's label), its progress reports in order, and the newest."""
+    started: dict = field(default_factory=dict)
+    progress: list[dict] = field(default_factory=list)
+    last: dict = field(default_factory=dict)
+
+    def add(self, batch: list[dict]) -> None:
+        for report in batch:
+            if report["kind"] == "started":
+                self.started = report
+            elif report["kind"] == "progress":
+                self.progress.append(report)
+        self.last = batch[-1]
+
+    @property
+    def failed(self) -> bool:
+        return self.last.get("kind") == "failed"
+
+    @property
+    def done(self) -> bool:
+        return self.last.get("kind") == "done"
+
+
 class Run:
     """A watched run in its own process; iterate `batches()` for its reports, `stop()` to end it early."""
 
-    def __init__(self, choices: Choices, folder: Path):
+    def __init__(self, choices: Choices, folder: Path, scratch: Path | None = None):
+        """`scratch`: a folder made for this run alone, holding `folder`, deleted with it (default: the folder)."""
         self.choices, self.folder = choices, Path(folder)
+        self.scratch = Path(scratch or folder)
         arguments = [sys.executable, "-m", "vit.live", *choices.arguments(), "--output", str(folder)]
         environment = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         self.process = subprocess.Popen(arguments, stdout=subprocess.PIPE, text=True,
@@ -157,6 +184,20 @@ class Run:
         self._deadline.daemon = True
         self._deadline.start()
 
+    def follow(self) -> Iterator[Reports]:
+        """What the run has reported so far, after each batch of reports (batches()); the last has ended it."""
+        reports = Reports()
+        for batch in self.batches():
+            reports.add(batch)
+            yield reports
+
+    def ended(self) -> Reports:
+        """Everything the run reported, once it has ended (its last report "done" or "failed")."""
+        reports = Reports()
+        for reports in self.follow():
+            continue
+        return reports
+
     def batches(self) -> Iterator[list[dict]]:
         """The reports as they come, in batches: each time at least one has come, every one that has, so that a
         reader slower than the reports (drawing them takes time) draws only the newest. The last report is "done"
@@ -167,6 +208,8 @@ class Run:
                 while not self._reports.empty():
                     batch.append(self._reports.get())
                 ended = next((i for i, event in enumerate(batch) if event["kind"] in ("done", "failed")), None)
+                if ended is not None and batch[ended]["kind"] == "failed":
+                    self.discard()  # whatever it wrote before failing
                 yield batch if ended is None else batch[:ended + 1]
                 if ended is not None:
                     return
@@ -191,7 +234,7 @@ class Run:
 
     def discard(self) -> None:
         """Delete what the run wrote (a failed run's, or a folder that could not be read)."""
-        shutil.rmtree(self.folder.parent, ignore_errors=True)
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     def kill(self) -> None:
         self._deadline.cancel()
@@ -223,13 +266,12 @@ def _rounded(values: torch.Tensor, digits: int = 3) -> list:
 def _report(ema: ViT, peek, watched: torch.Tensor) -> dict:
     """What the tab draws at a report: validation accuracy on a peek, the position similarity and the watched
     picture's CLS attention in the last block (mean over heads), in the pieces' layout."""
-    from .analysis import positional_similarity, predict_split
-    ema.eval()
-    probabilities, _ = predict_split(ema, peek)
+    from .analysis import positional_similarity
+    accuracy = _accuracy(ema, peek)  # in eval mode
     _, attention = ema(watched[None, None], return_attention=True)
     cls = attention[0, -1, :, 0, 1:].mean(0).reshape(ema.grid)
     similarity = positional_similarity(ema) if ema.pos_embedding_kind != "none" else None
-    return {"val_accuracy": round((probabilities.argmax(-1) == peek.labels).float().mean().item(), 4),
+    return {"val_accuracy": accuracy,
             "similarity": _rounded(similarity) if similarity is not None else None,
             "attention": _rounded(cls / cls.max())}
 
@@ -274,7 +316,7 @@ def train_watched(choices: Choices, output: Path, data_dir: str | None) -> None:
 def _train(run: _Training, choices: Choices, train_split, peek, watched: torch.Tensor) -> tuple[list | None, float]:
     """Train until the budget is spent or a stop is asked for, reporting every few seconds: (the reports' history,
     the seconds trained); no history when the model is too slow for its budget (a "failed" report says so)."""
-    from .optimiser import learning_rate
+    from .optimiser import ema_decay_at, learning_rate
     from .training import train_step
     history, every, how = [], max(2.0, choices.seconds / 15), run.recipe
     started = last = time.perf_counter()
@@ -289,7 +331,7 @@ def _train(run: _Training, choices: Choices, train_split, peek, watched: torch.T
         clock = int(SCHEDULE_STEPS * elapsed / choices.seconds)
         loss, _ = train_step(run.model, run.ema, run.optimizer, how, images, labels, generator=run.generator,
                              lr=learning_rate(clock, SCHEDULE_STEPS, int(WARMUP * SCHEDULE_STEPS), how.lr),
-                             ema_decay=min(how.ema_decay, (1 + run.step) / (10 + run.step)))
+                             ema_decay=ema_decay_at(how, run.step))
         run.loss = loss.item() if run.loss is None else 0.9 * run.loss + 0.1 * loss.item()
         run.step, run.seen = run.step + 1, run.seen + len(labels)
         if time.perf_counter() - last >= every:
