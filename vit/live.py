@@ -22,7 +22,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -114,10 +113,10 @@ def recipe(choices: Choices) -> Recipe:
 
 
 def start(choices: Choices) -> "Run":
-    """A run whose model will be kept for the one who started it: its folder is named by vit.registry.own_name."""
-    from .registry import own_name
-    scratch = Path(tempfile.mkdtemp(prefix="vit-own-"))  # the folder and, in the Train tab, its zip beside it
-    return Run(choices, scratch / own_name(choices.slug()), scratch)
+    """A run whose model will be kept for the one who started it (vit.registry.own_folder)."""
+    from .registry import own_folder
+    folder = own_folder(choices.slug())
+    return Run(choices, folder, folder.parent)
 
 
 def keep(run: "Run") -> "ModelBundle":

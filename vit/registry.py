@@ -8,6 +8,7 @@ zoo is registered here too. Pictures cached per model (`cached`) are forgotten w
 import functools
 import secrets
 import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -82,6 +83,13 @@ def own_name(label: str) -> str:
     """A new name for a visitor's own model: the label and a random part nobody else can guess, so that only the
     visitor (or program) it is given to can use the model."""
     return f"{label}-{secrets.token_hex(8)}"
+
+
+def own_folder(label: str) -> Path:
+    """A new model folder's path for a visitor's own model, named by own_name(label), inside a scratch folder made
+    for it alone: the folder keep_own_model is given and deletes when it forgets the model (a zip of the model may
+    sit beside it there)."""
+    return Path(tempfile.mkdtemp(prefix="vit-own-")) / own_name(label)
 
 
 def keep_own_model(model: ModelBundle, folder: Path | None = None) -> None:

@@ -14,7 +14,6 @@ the confidences are the raw softmax and nothing is refused.
 
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +23,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .analysis import confusion_matrix
 from .augment import augment
 from .bundle import Answers, ModelBundle, load_folder, write_folder
 from .model import ViT
 from .recipe import Recipe
 from .record import Evaluation, Taught
-from .registry import keep_own_model, own_name
+from .registry import keep_own_model, own_folder
 
 MIN_SYMBOLS, MAX_SYMBOLS = 2, 5
 MIN_DRAWINGS, MAX_DRAWINGS = 5, 12   # per symbol: enough to learn from; a bound on what a session keeps
@@ -165,9 +165,7 @@ def teach(base: ModelBundle, lesson: Lesson, seed: int = 0) -> Learned:
 def record(base: ModelBundle, lesson: Lesson, answers: Answers, seconds: float) -> Evaluation:
     """The evaluation of a taught model: its held-out reading of the visitor's drawings, and how it was taught."""
     classes = len(lesson.names)
-    matrix = torch.zeros(classes, classes, dtype=torch.long)
-    matrix.index_put_((answers.labels, answers.predictions), torch.ones(len(answers.labels), dtype=torch.long),
-                      accumulate=True)
+    matrix = confusion_matrix(answers.labels, answers.predictions, classes)
     counts = [int((lesson.labels == symbol).sum()) for symbol in range(classes)]
     taught = Taught(base=base.name, drawings=counts, copies=COPIES, rounds=ROUNDS, seconds=round(seconds, 2))
     return Evaluation(split="held-out drawings", n=len(answers.labels),
@@ -194,11 +192,11 @@ class Kept:
 
 
 def taught_model(base: ModelBundle, lesson: Lesson) -> Kept:
-    """Teach, write the model folder into a fresh temporary folder named by vit.registry.own_name, load it and keep
-    it for the visitor who taught it (vit.registry)."""
+    """Teach, write the model folder (vit.registry.own_folder), load it and keep it for the visitor who taught it
+    (vit.registry)."""
     learned = teach(base, lesson)
-    kept = Path(tempfile.mkdtemp(prefix="vit-own-"))
-    folder = kept / own_name(slug(lesson.names))
+    folder = own_folder(slug(lesson.names))
+    kept = folder.parent
     try:
         write(learned, folder)
         loaded = load_folder(folder, source=f"taught here on {base.name}'s features")
