@@ -4,6 +4,7 @@ The models come from vit.registry: handlers name a model by its menu name and lo
 is a plain module-level function. The visitor's current picture is tabs.picture's.
 """
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -81,6 +82,11 @@ class Context:
     current: object                      # gr.State holding a Picture or None
     layout: object                       # gr.Tabs, to jump to the Predict tab
     own: object = None                   # gr.State: the visitor's own models, [(menu label, model name), ...]
+
+
+def zipped(folder: Path) -> str:
+    """A model folder a visitor made, as a zip written beside it (its download), the folder inside by its name."""
+    return shutil.make_archive(str(folder), "zip", root_dir=folder.parent, base_dir=folder.name)
 
 
 def menu_with(own: list[tuple[str, str]] | None, label: str, name: str) -> tuple[list, object]:

@@ -5,7 +5,6 @@ model joins the visitor's menu, chosen, and the Predict tab reads their symbols 
 The drawings live in the visitor's session only (a gr.State), at most vit.teach.MAX_DRAWINGS of a symbol.
 """
 
-import shutil
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -20,7 +19,7 @@ from vit.registry import bundle, is_known
 from . import images, pad
 from .glossary import term
 from .picture import Picture, picture_from_drawing, picture_from_file, reread
-from .shared import Context, TabWiring, captioned, menu_with, plural
+from .shared import Context, TabWiring, captioned, menu_with, plural, zipped
 
 DEFAULT_NAMES = "star, heart, arrow"
 MAX_KEPT = teach.MAX_SYMBOLS * teach.MAX_DRAWINGS  # drawings a session keeps, those of renamed symbols included
@@ -234,9 +233,8 @@ def teach_symbols(model_name: str, names_text: str, collected: list[Collected], 
     own, menu = menu_with(own, label, kept.model.name)
     said = (f"### Taught: {', '.join(lesson.names)}\n{taught_sentence(kept.model.evaluation)}\n\nThe model menu now "
             f"reads *{label}*. Draw one of your symbols in the Predict tab: it answers with the maps.")
-    folder = kept.folder
-    archive = shutil.make_archive(str(folder), "zip", root_dir=folder.parent, base_dir=folder.name)
-    return Taught(said, own, menu, gr.Button(visible=True), gr.DownloadButton(value=archive, visible=True))
+    download = gr.DownloadButton(value=zipped(kept.folder), visible=True)
+    return Taught(said, own, menu, gr.Button(visible=True), download)
 
 
 # --- Layout and wiring --------------------------------------------------------------------------------------
@@ -247,7 +245,8 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
         gr.Markdown("Teach the model symbols of your own: name 2 to 5, draw each at least 5 times, and press "
                     f"*Teach*. This is how Vision Transformers are used in practice: pretrained on much data, then "
                     f"adapted to a new task with little. Each drawing is "
-                    f"{term('augmentation', 'turned, zoomed, shifted, thickened and bent')} into {teach.COPIES} pictures, so a few are enough; learning takes seconds.")
+                    f"{term('augmentation', 'turned, zoomed, shifted, thickened and bent')} into {teach.COPIES} "
+                    "pictures, so a few are enough; learning takes seconds.")
         intro = gr.Markdown(base_words(first.name), elem_id="teach-base")
         with gr.Row():
             with gr.Column(scale=1, min_width=340):

@@ -7,7 +7,6 @@ on one thread in its own process, so the other visitors' strokes are still read 
 """
 
 import html
-import shutil
 
 import gradio as gr
 import numpy as np
@@ -16,7 +15,7 @@ from vit import live, pictures
 
 from . import images
 from .glossary import term
-from .shared import Context, TabWiring, menu_with
+from .shared import Context, TabWiring, menu_with, zipped
 
 CUT_NAMES = {"tiles": "tiles", "horizontal strips": "horizontal-strips", "vertical strips": "vertical-strips"}
 DATA_NAMES = {"MNIST digits": "mnist", "Fashion-MNIST garments": "fashion-mnist"}
@@ -129,11 +128,10 @@ def done(event: dict, run: live.Run, own: list) -> tuple:
         model = live.keep(run)
     except ValueError as error:
         return status(str(error)), *[gr.skip()] * 6
-    archive = shutil.make_archive(str(run.folder), "zip", root_dir=run.folder.parent, base_dir=run.folder.name)
     label = run.choices.label()
     own, menu = menu_with(own, label, model.name)
     return (status(finished(event, label)), gr.skip(), gr.skip(), gr.skip(),
-            gr.DownloadButton(value=archive, visible=True), own, menu)
+            gr.DownloadButton(value=zipped(run.folder), visible=True), own, menu)
 
 
 def stop(request: gr.Request) -> None:
