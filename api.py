@@ -32,7 +32,11 @@ def predict(image: str | None, model: str | None = None) -> dict:
         image: the picture of one digit (PNG or JPEG), as a file or an http(s) URL.
         model: which model answers, e.g. "mnist" or "mnist-tiny"; the app's default model when left out.
     Returns:
-        {"label": the most likely class, or null when the picture does not look like a digit,
+        {"answer": "sure" (a class is claimed), "unsure" (its top confidence is under 50 %: it names the two classes
+         it hesitates between) or "refused" (the picture does not look like a digit),
+         "sentence": what the app's Predict tab says, e.g. "reads 7 (99.2 %)" or "unsure between 4 (45 %) and 9 (38 %)",
+         "label": the class claimed, or null when unsure or refused,
+         "candidates": the classes the sentence names,
          "not_a_digit": null, or the sentence saying why it does not look like one,
          "scores": {"evidence", "ink_cover", "grey_share", "stroke_width"}: what that verdict is based on,
          "confidences": [{"label": class, "confidence": probability}, ...] every class, most likely first}.
@@ -40,8 +44,8 @@ def predict(image: str | None, model: str | None = None) -> dict:
     chosen, model_input = read_input(image, model)
     reading = chosen.read(model_input)
     ranked = sorted(zip(chosen.class_names, reading.probabilities.tolist()), key=lambda pair: -pair[1])
-    verdict = reading.verdict
-    return {"label": None if reading.refused else ranked[0][0],
+    verdict, said = reading.verdict, reading.answer(chosen.class_names)
+    return {"answer": said.kind, "sentence": said.sentence, "label": said.label, "candidates": list(said.candidates),
             "not_a_digit": verdict.message if verdict else None,
             "scores": verdict.scores if verdict else None,
             "confidences": [{"label": name, "confidence": p} for name, p in ranked]}

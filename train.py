@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from vit.bundle import WEIGHTS_ROOT, load_folder, read_evaluation
+from vit.bundle import WEIGHTS_ROOT, load_folder, read_dataset, read_evaluation, read_model
 from vit.data import DATA_DIR_VARIABLE, DataError, carve_validation, load_split
 from vit.datasets import DATASETS
 from vit.evaluate import TrainingFacts, write_model_folder
@@ -48,7 +48,8 @@ pushing to the Hugging Face Hub:
   repo by its name without "vit-": you/vit-mnist is shown as "mnist"."""
 
 RECIPE_OPTIONS = ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "rotate", "shift", "scale",
-                  "thickness", "elastic", "flip", "flag_ones")
+                  "thickness", "elastic", "flip", "flag_ones", "outliers")
+ARCHITECTURE_OPTIONS = ("tile_size", "num_layers", "num_heads", "embed_size", "mlp_size", "dropout")
 HUB_OPTIONS = {"--push": 0, "--private": 0, "--repo-id": 1, "--revision": 1}  # option -> values it takes
 
 
@@ -138,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--embed-size", type=positive_int, help="token width; a multiple of --num-heads")
     model.add_argument("--mlp-size", type=positive_int, help="hidden width of each block's MLP")
     model.add_argument("--dropout", type=share, help="share of activations dropped at random while training")
+    model.add_argument("--start-from", type=Path, metavar="FOLDER", help="fine-tune: begin from a model folder's "
+                       "architecture and weights (no architecture options), e.g. to add --outliers")
     model.add_argument("--pos-embedding", choices=["learned", "sinusoidal", "none"], default="learned",
                        help="positional embedding (default: learned)")
     recipe = parser.add_argument_group("recipe (unset: the preset's value)")
@@ -156,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("--elastic", type=non_negative, help="augmentation: elastic distortion up to this many pixels")
     recipe.add_argument("--flip", type=share, help="augmentation: chance of a left-right mirror image (garments, "
                         "not digits)")
+    recipe.add_argument("--outliers", type=non_negative, help="outlier exposure: weight of the loss that pushes the "
+                        "answer on generated non-digits (vit.outliers) toward uniform; 0.5 in the shipped models")
     recipe.add_argument("--flag-ones", type=share, help="augmentation: chance a training 1 gets a flag at its top, "
                         "as many writers outside the US draw it (digits only)")
     run = parser.add_argument_group("run")
@@ -311,15 +316,15 @@ def train_and_write(args: argparse.Namespace, team: distributed.Team, started: f
 def build(args: argparse.Namespace) -> tuple[ViT, Recipe]:
     """The model and recipe the preset and the options describe; a --resume checkpoint must match the model."""
     architecture, preset_recipe = PRESETS[args.preset]
-    overrides = {key: getattr(args, key) for key in ("tile_size", "num_layers", "num_heads", "embed_size", "mlp_size",
-                                                      "dropout")
-                 if getattr(args, key) is not None}
+    if args.start_from:  # a fine-tune keeps the folder's own recipe unless an option says otherwise
+        preset_recipe = _recipe_of(args)
+    overrides = {key: getattr(args, key) for key in ARCHITECTURE_OPTIONS if getattr(args, key) is not None}
     recipe = replace(preset_recipe, seed=args.seed, **{key: getattr(args, key) for key in
                      RECIPE_OPTIONS if getattr(args, key) is not None})
     config = architecture | overrides | {"cut": args.cut, "pos_embedding": args.pos_embedding,
                                          "class_names": list(DATASETS[args.dataset].class_names)}
     try:
-        model = ViT(**config)
+        model = _started_from(args) if args.start_from else ViT(**config)
     except ValueError as error:
         args.parser.error(str(error))
     if args.resume:
@@ -334,6 +339,28 @@ def build(args: argparse.Namespace) -> tuple[ViT, Recipe]:
             args.parser.error(f"--resume: {args.checkpoint} is from another architecture "
                               f"(differs in {', '.join(different)})")
     return model, recipe
+
+
+def _recipe_of(args: argparse.Namespace) -> Recipe:
+    """The recipe the --start-from folder was trained with (evaluation.json), else the preset's."""
+    try:
+        recorded = read_evaluation(args.start_from).recipe
+    except ValueError as error:
+        args.parser.error(f"--start-from: {error}")
+    known = set(Recipe.__dataclass_fields__)
+    return Recipe(**{key: value for key, value in recorded.items() if key in known}) if recorded else PRESETS[args.preset][1]
+
+
+def _started_from(args: argparse.Namespace) -> ViT:
+    """The model of the --start-from folder, to fine-tune; ValueError says why it cannot be."""
+    chosen = [f"--{key.replace('_', '-')}" for key in ARCHITECTURE_OPTIONS if getattr(args, key) is not None]
+    chosen += ["--cut"] * (args.cut != "tiles") + ["--pos-embedding"] * (args.pos_embedding != "learned")
+    if chosen:
+        raise ValueError(f"--start-from keeps its folder's architecture: leave out {', '.join(chosen)}")
+    if read_dataset(args.start_from) != args.dataset:
+        raise ValueError(f"--start-from {args.start_from} learned {read_dataset(args.start_from)}, "
+                         f"not {args.dataset} (give --dataset)")
+    return read_model(args.start_from)
 
 
 def launcher(team: distributed.Team) -> str:

@@ -40,16 +40,13 @@ def answer(model: ModelBundle, picture: Picture | None) -> tuple[str, dict | str
         return prompt(f"Draw a {model.noun} on the canvas, upload a picture, or pick a {model.data.stored} "
                       f"{model.noun}.", model.noun)
     reading = model.read(picture.input)
-    names, best = model.class_names, reading.best
-    confidence = float(reading.probabilities[best])
-    confidences = {name: float(p) for name, p in zip(names, reading.probabilities)}
-    if reading.refused:  # the label says so too; the guess it would have made stays in the sentence
-        status = (f"### 🚫 {picture.source}: {reading.verdict.message} (Forced to choose, it would say "
-                  f"{names[best]} at {confidence * 100:.0f} %.)")
-        return status + "\n\n" + scores_line(model, reading), f"not a {model.noun}"
-    hedge = "" if confidence >= 0.5 else " — not sure at all: try drawing it bigger and in the middle"
-    status = f"### {picture.source}: the model reads **{names[best]}** ({confidence * 100:.1f} %){hedge}"
-    return status + "\n\n" + scores_line(model, reading), confidences
+    said = reading.answer(model.class_names)
+    confidences = {name: float(p) for name, p in zip(model.class_names, reading.probabilities)}
+    if said.kind == "refused":  # the label says so too; the guess it would have made stays in the sentence
+        return f"### 🚫 {picture.source}: {said.sentence}\n\n{scores_line(model, reading)}", f"not a {model.noun}"
+    mark = "🤔 " if said.kind == "unsure" else ""
+    sentence = said.sentence.replace(said.candidates[0], f"**{said.candidates[0]}**", 1)
+    return f"### {mark}{picture.source}: the model {sentence}\n\n{scores_line(model, reading)}", confidences
 
 
 def scores_line(model: ModelBundle, reading) -> str:

@@ -16,14 +16,14 @@ import torch
 import torch.nn.functional as F
 
 from conftest import ROOT, TINY
-from vit import ViT
+from vit import ViT, outliers
 from vit.data import Split, load_split
 from vit.augment import augment, resample
 from vit.evaluate import TrainingFacts, write_model_folder
 from vit.optimiser import learning_rate
 from vit.recipe import PRESETS, Recipe
 from vit.training import Interrupted, train
-from vit.bundle import read_evaluation
+from vit.bundle import read_evaluation, read_model
 
 QUICK = Recipe(epochs=1, batch_size=128, lr=3e-3, warmup_epochs=0.1, label_smoothing=0.0, ema_decay=0.99,
                rotate=0, shift=0, scale=0)
@@ -45,6 +45,20 @@ def test_one_epoch_on_real_mnist_reaches_a_sane_accuracy(mnist, tmp_path):
     ema, history, _ = train(model, mnist[0], small(mnist[1], 2000), QUICK, device=torch.device("cpu"),
                             checkpoint=tmp_path / "c.safetensors", progress=False)
     assert history[0]["val_accuracy"] > 0.7  # chance is 0.1; measured 0.79 (seed 0)
+
+
+def test_outlier_exposure_lowers_the_confidence_on_non_digits_it_never_saw(mnist, tmp_path):
+    """Fine-tuned alike from the shipped tiny model, with outlier exposure it is less sure on fresh non-digits."""
+    held_out = outliers.pool(100, mnist[0].images[-500:, 0], seed=99)  # other digits and seed than the run's pool
+    confidence = {}
+    for weight in (0.0, 0.5):
+        torch.manual_seed(0)
+        model = read_model(ROOT / "weights" / "mnist-tiny")
+        ema = train(model, small(mnist[0], 2048), small(mnist[1], 200), replace(QUICK, outliers=weight),
+                    device=torch.device("cpu"), checkpoint=tmp_path / f"{weight}.safetensors", progress=False).model
+        with torch.no_grad():
+            confidence[weight] = ema(held_out[:, None]).softmax(-1).amax(-1).mean().item()
+    assert confidence[0.5] < confidence[0.0] - 0.1, confidence  # measured: 0.81 -> 0.49
 
 
 def test_resume_continues_exactly(mnist, tmp_path):
@@ -142,6 +156,10 @@ def assert_usage_error(result: subprocess.CompletedProcess, *words: str) -> None
     (["--resume", "/nonexistent/checkpoint.safetensors"], "no checkpoint"),
     (["--dropout", "1.5"], "between 0 and 1"),
     (["--flag-ones", "0.5", "--dataset", "fashion-mnist"], "has no digits"),
+    (["--outliers", "0.5", "--dataset", "fashion-mnist"], "has no digits"),
+    (["--start-from", str(ROOT / "weights" / "mnist-tiny"), "--tile-size", "7"], "keeps its folder's architecture"),
+    (["--start-from", str(ROOT / "weights" / "fashion" / "fashion-mnist")], "learned fashion-mnist, not mnist"),
+    (["--start-from", "/nonexistent/folder"], "--start-from"),
 ])
 def test_cli_rejects_bad_arguments_before_any_work(args, message, tmp_path):
     assert_usage_error(run_train("--preset", "tiny", "--output", str(tmp_path / "out"), *args, cwd=tmp_path), message)

@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from . import novelty
+from .answer import Answer, answer
 from .analysis import confusion_matrix
 from .card import model_card
 from .datasets import DEFAULT as DEFAULT_DATASET, Dataset, dataset as describe, taught
@@ -158,6 +159,10 @@ class Reading:
     @property
     def refused(self) -> bool:
         return self.verdict is not None and self.verdict.refused
+
+    def answer(self, names: list[str]) -> Answer:
+        """What the app says about it (vit.answer): refused, unsure between two, or a class."""
+        return answer(self.probabilities, self.verdict.message if self.verdict else None, names)
 
 
 @dataclass

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import distributed
+from . import distributed, outliers
 from .analysis import predict_split
 from .augment import augment
 from .data import Split
@@ -30,21 +30,33 @@ from .recipe import Recipe
 
 def train_step(model: ViT, ema: ViT, optimizer: torch.optim.Optimizer, recipe: Recipe, images: torch.Tensor,
                labels: torch.Tensor, *, lr: float, ema_decay: float, generator: torch.Generator,
-               autocast: contextlib.AbstractContextManager = contextlib.nullcontext()) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimiser step on an augmented batch, then the EMA update; returns (loss, number right)."""
+               autocast: contextlib.AbstractContextManager = contextlib.nullcontext(),
+               outliers: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step on an augmented batch, then the EMA update; returns (loss, number right).
+
+    With `outliers` (non-digits, vit.outliers), augmented alike and read in the same pass, the loss adds
+    recipe.outliers × their cross-entropy to the uniform answer: outlier exposure (Hendrycks et al. 2019)."""
     device = next(model.parameters()).device
-    images = augment(images, recipe, generator, labels).to(device, non_blocking=True)
-    labels = labels.to(device, non_blocking=True)
+    images = augment(images, recipe, generator, labels)
+    if outliers is not None:
+        images = torch.cat([images, augment(outliers, recipe, generator)])
+    images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
     for group in optimizer.param_groups:
         group["lr"] = lr
     with autocast:
-        logits = model(images)
-        loss = F.cross_entropy(logits.float(), labels, label_smoothing=recipe.label_smoothing)
+        logits = model(images).float()
+        others, logits = logits[len(labels):], logits[:len(labels)]
+        loss = F.cross_entropy(logits, labels, label_smoothing=recipe.label_smoothing)
+        if outliers is not None:
+            loss = loss - recipe.outliers * others.log_softmax(-1).mean()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     update_ema(ema, model, ema_decay)
     return loss.detach(), (logits.argmax(-1) == labels).sum()
+
+
+OUTLIER_POOL = 12_000  # non-digits made per run (at most a quarter of the digits): seconds to make
 
 
 class Interrupted(Exception):
@@ -72,6 +84,14 @@ class _Run:
     team: Team
     steps_per_epoch: int
     autocast: contextlib.AbstractContextManager
+    outliers: torch.Tensor | None      # (N, 1, H, W) uint8 non-digits for outlier exposure, or None
+
+    def outlier_batch(self, generator: torch.Generator) -> torch.Tensor | None:
+        """Half a batch of the non-digits, drawn at random, in [0, 1]; None without outlier exposure."""
+        if self.outliers is None:
+            return None
+        index = torch.randint(len(self.outliers), (max(1, self.recipe.batch_size // 2),), generator=generator)
+        return self.outliers[index].float().div_(255)
 
     def learning_rate(self, step: int) -> float:
         total = self.recipe.epochs * self.steps_per_epoch
@@ -100,7 +120,8 @@ def train(model: ViT, train_split: Split, val_split: Split, recipe: Recipe, *, d
         history, start_epoch, seconds = state["history"], state["epoch"], state["seconds"]
     run = _Run(model, distributed.wrap(model, team), ema, optimizer, recipe, team,
                distributed.steps_per_epoch(len(train_split), recipe.batch_size, team),
-               torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"))
+               torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"),
+               _outlier_pool(recipe, train_split))
     previous = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         for epoch in range(start_epoch, recipe.epochs):
@@ -122,6 +143,14 @@ def train(model: ViT, train_split: Split, val_split: Split, recipe: Recipe, *, d
     return Trained(ema.eval(), history if team.leads else [], seconds)
 
 
+def _outlier_pool(recipe: Recipe, split: Split) -> torch.Tensor | None:
+    """The non-digits of outlier exposure, made once per run from the training digits (for pairs), or None."""
+    if not recipe.outliers:
+        return None
+    made = outliers.pool(min(OUTLIER_POOL, len(split) // 4), split.images[:, 0], seed=recipe.seed)
+    return made.mul(255).round().to(torch.uint8)[:, None]
+
+
 def _train_epoch(run: _Run, epoch: int, split: Split, progress: bool) -> tuple[float, float]:
     """One pass over the training split in this process's share; (the last batch's loss, the epoch's accuracy)."""
     recipe, team = run.recipe, run.team
@@ -139,7 +168,7 @@ def _train_epoch(run: _Run, epoch: int, split: Split, progress: bool) -> tuple[f
         images, labels = split.batch(distributed.share(index, team))
         loss, right = train_step(run.net, run.ema, run.optimizer, recipe, images, labels, generator=generator,
                                  lr=run.learning_rate(step), ema_decay=ema_decay_at(recipe, step),
-                                 autocast=run.autocast)
+                                 autocast=run.autocast, outliers=run.outlier_batch(generator))
         correct += right.item()
         seen += len(labels)
         if step_in_epoch % 20 == 0:
