@@ -77,4 +77,4 @@ def jpeg(pixels: np.ndarray, quality: int) -> bytes:
 
 def to_uint8(picture: np.ndarray) -> np.ndarray:
     """Float pixels in [0, 1] -> uint8."""
-    return np.clip(np.rint(picture * 255), 0, 255).astype(np.uint8)
+    return np.clip(picture * 255 + 0.5, 0, 255).astype(np.uint8)

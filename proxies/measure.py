@@ -1,0 +1,204 @@
+"""How a model fares on the three proxy sets, through the app's own path: each picture is opened as an upload
+(vit.preprocess.open_image), made the model's input (vit.preprocess.to_model_input with the model's framing; an
+ImageError counts as refused) and read (ModelBundle.read: calibrated probabilities and the "not a digit" verdict).
+
+Besides the shares per set and kind, selective prediction as Geifman and El-Yaniv 2017 ("Selective classification
+for deep neural networks") measure it: rank every picture, digits and non-digits together, by the reading's
+confidence (refused readings below every accepted one), and follow the risk (the share of errors among the pictures
+answered; a non-digit answered is an error) as the coverage grows; its area (AURC) sums the curve up.
+"""
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vit.bundle import ModelBundle, load_folder
+from vit.preprocess import Framing, ImageError, open_image, to_model_input
+
+from . import nondigits, photos, writers
+from .draw import Draw, Picture
+
+BUILDERS = {"writers": writers.build, "photos": photos.build, "nondigits": nondigits.build}
+UNSURE = 0.5           # a non-digit answered with a top probability under this is not taken for a digit
+COVERAGES = (0.5, 0.8, 0.9, 1.0)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the app made of one picture."""
+    kind: str
+    group: str
+    label: int | None          # None: a non-digit
+    refused: bool              # preprocessing refused it, or the reading's verdict did
+    best: int | None           # the class read; None when preprocessing refused it
+    top: float                 # the highest calibrated probability; 0 when preprocessing refused it
+    confidence: float          # what the answers are ranked by: the reading's confidence, else `top`
+
+    @property
+    def right(self) -> bool:
+        """A digit read as its label and not refused."""
+        return not self.refused and self.best == self.label
+
+    @property
+    def turned_away(self) -> bool:
+        """A non-digit refused, or answered under UNSURE."""
+        return self.refused or self.top < UNSURE
+
+
+@dataclass(frozen=True)
+class DigitScore:
+    """Digits of one kind (or all of a set): how many, the share read right, the share refused."""
+    kind: str
+    n: int
+    read_right: float
+    refused: float
+
+
+@dataclass(frozen=True)
+class NonDigitScore:
+    """Non-digits of one kind or group: how many, the share refused or answered under UNSURE, the share refused."""
+    kind: str
+    n: int
+    turned_away: float
+    refused: float
+
+
+@dataclass(frozen=True)
+class Selective:
+    """The risk-coverage curve over digits and non-digits together, its area and a few of its points."""
+    digits: int
+    nondigits: int
+    aurc: float                        # mean risk over coverages 1/N .. N/N: 0 is perfect
+    risk_at: dict[str, float]          # coverage ("50 %") -> risk there
+    accepted: float                    # the share the app answers (not refused): its own coverage
+    risk_accepted: float               # the risk at that coverage
+    coverage: list[float] = field(repr=False)  # the curve, every point
+    risk: list[float] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    """One model on one draw of the three sets."""
+    name: str
+    folder: str
+    draw: str
+    writers: DigitScore
+    writer_kinds: list[DigitScore]
+    photos: DigitScore
+    photo_kinds: list[DigitScore]
+    nondigits: NonDigitScore
+    nondigit_groups: list[NonDigitScore]
+    nondigit_kinds: list[NonDigitScore]
+    selective: Selective
+    seconds: float                     # reading every prepared picture (preprocessing is shared by the models)
+
+
+def build_draws(draw: str, limit: int | None = None) -> dict[str, Draw]:
+    """The three sets' draws, by set name; `limit` keeps about that many pictures of each (quick checks)."""
+    sizes = {"writers": limit, "nondigits": limit or nondigits.SIZE,
+             "photos": -(-limit // len(photos.KINDS)) if limit else photos.PER_KIND}
+    return {name: build(draw, sizes[name]) for name, build in BUILDERS.items()}
+
+
+def model_inputs(pictures: tuple[Picture, ...], framing: Framing) -> list[torch.Tensor | None]:
+    """Each picture as the model's (28, 28) input, through the app's upload path; None where it was refused."""
+    inputs = []
+    for picture in pictures:
+        try:
+            inputs.append(to_model_input(open_image(picture.data), framing))
+        except ImageError:
+            inputs.append(None)
+    return inputs
+
+
+def answers(bundle: ModelBundle, pictures: tuple[Picture, ...], inputs: list[torch.Tensor | None]) -> list[Answer]:
+    """What the model makes of each prepared picture."""
+    found = []
+    for picture, x in zip(pictures, inputs):
+        if x is None:
+            found.append(Answer(picture.kind, picture.group, picture.label, True, None, 0.0, 0.0))
+            continue
+        reading = bundle.read(x)
+        top = float(reading.probabilities.max())
+        confidence = float(getattr(reading, "confidence", top))
+        found.append(Answer(picture.kind, picture.group, picture.label, reading.refused, reading.best, top,
+                            confidence))
+    return found
+
+
+def digit_score(kind: str, found: list[Answer]) -> DigitScore:
+    n = len(found)
+    return DigitScore(kind, n, sum(a.right for a in found) / max(n, 1), sum(a.refused for a in found) / max(n, 1))
+
+
+def nondigit_score(kind: str, found: list[Answer]) -> NonDigitScore:
+    n = len(found)
+    return NonDigitScore(kind, n, sum(a.turned_away for a in found) / max(n, 1),
+                         sum(a.refused for a in found) / max(n, 1))
+
+
+def by(found: list[Answer], key: str) -> dict[str, list[Answer]]:
+    """Answers grouped by `kind` or `group`, in the order first seen."""
+    groups: dict[str, list[Answer]] = {}
+    for answer in found:
+        groups.setdefault(getattr(answer, key), []).append(answer)
+    return groups
+
+
+def selective(digits: list[Answer], others: list[Answer]) -> Selective:
+    """The risk-coverage curve of Geifman and El-Yaniv: accepted before refused, each by confidence, highest first;
+    an error is a digit misread or any non-digit answered."""
+    everything = digits + others
+    order = sorted(range(len(everything)), key=lambda i: (not everything[i].refused, everything[i].confidence),
+                   reverse=True)
+    errors = np.array([everything[i].label is None or everything[i].best != everything[i].label for i in order])
+    count = np.arange(1, len(errors) + 1)
+    risk = np.cumsum(errors) / count
+    coverage = count / len(errors)
+
+    def risk_at(share: float) -> float:
+        return float(risk[max(1, int(np.ceil(share * len(errors)))) - 1])
+    accepted = sum(not a.refused for a in everything) / len(everything)
+    return Selective(len(digits), len(others), float(risk.mean()),
+                     {f"{round(c * 100)} %": risk_at(c) for c in COVERAGES}, accepted,
+                     risk_at(accepted) if accepted else 0.0, coverage.round(5).tolist(), risk.round(5).tolist())
+
+
+def measure(bundle: ModelBundle, folder: str, draws: dict[str, Draw],
+            inputs: dict[str, list[torch.Tensor | None]]) -> ModelReport:
+    """One model on the draws, given each draw's pictures already made its inputs (for the model's framing)."""
+    start = time.perf_counter()
+    found = {name: answers(bundle, draws[name].pictures, inputs[name]) for name in draws}
+    seconds = time.perf_counter() - start
+    writer_kinds = [digit_score(k, a) for k, a in by(found["writers"], "kind").items()]
+    photo_kinds = [digit_score(k, a) for k, a in by(found["photos"], "kind").items()]
+    return ModelReport(
+        bundle.name, folder, draws["writers"].draw, digit_score("all", found["writers"]), writer_kinds,
+        digit_score("all", found["photos"]), photo_kinds, nondigit_score("all", found["nondigits"]),
+        [nondigit_score(g, a) for g, a in by(found["nondigits"], "group").items()],
+        [nondigit_score(k, a) for k, a in by(found["nondigits"], "kind").items()],
+        selective(found["writers"] + found["photos"], found["nondigits"]), seconds)
+
+
+def measure_folders(folders: list[str | Path], draw: str, limit: int | None = None,
+                    say=print) -> tuple[dict[str, Draw], list[ModelReport]]:
+    """Build the draws once and measure every digit model among `folders`; other datasets' models are skipped
+    with a sentence through `say` (no draw is built when none is left)."""
+    bundles = []
+    for folder in folders:
+        bundle = load_folder(folder)
+        if bundle.dataset == "mnist":
+            bundles.append((str(folder), bundle))
+        else:
+            say(f"{folder}: skipped, a {bundle.dataset} model: these sets hold digits and non-digits.")
+    if not bundles:
+        return {}, []
+    draws = build_draws(draw, limit)
+    prepared: dict[Framing, dict[str, list]] = {}  # pictures made inputs once per framing, shared by the models
+    for _, bundle in bundles:
+        if bundle.framing not in prepared:
+            prepared[bundle.framing] = {name: model_inputs(d.pictures, bundle.framing) for name, d in draws.items()}
+    return draws, [measure(bundle, folder, draws, prepared[bundle.framing]) for folder, bundle in bundles]

@@ -1,0 +1,89 @@
+"""The proxy evaluation sets (proxies/): fixed draws, choose and report apart, every non-digit kind drawn in ink,
+measured through the app's path with figures that can fail, and selective prediction's curve computed right."""
+
+import ast
+import json
+
+import numpy as np
+import pytest
+
+from conftest import MNIST_TINY, ROOT
+from proxies import nondigits, photos, writers
+from proxies.__main__ import main
+from proxies.measure import Answer, selective
+from proxies.shapes import KINDS
+from vit.data import load_split
+
+
+def test_the_sets_share_no_code_with_the_training_pictures():
+    for path in (ROOT / "proxies").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert node.module not in ("vit.probes", "vit.rendered", "vit.augment"), path.name
+            if isinstance(node, ast.Import):
+                assert not {a.name for a in node.names} & {"vit.probes", "vit.rendered", "vit.augment"}, path.name
+
+
+def test_drawn_non_digits_are_fixed_and_the_draws_differ():
+    choose, again, report = nondigits.build("choose", 8), nondigits.build("choose", 8), nondigits.build("report", 8)
+    assert choose.fingerprint == again.fingerprint
+    assert choose.fingerprint != report.fingerprint
+    assert not {p.data for p in choose.pictures} & {p.data for p in report.pictures}
+    assert nondigits.build("choose", 4).pictures == choose.pictures[:4]  # a slice is the start of the draw
+
+
+def test_writers_draws_are_fixed_and_disjoint():
+    choose, report = writers.build("choose", 6), writers.build("report", 6)
+    assert choose.fingerprint == writers.build("choose", 6).fingerprint
+    assert not {p.data for p in choose.pictures} & {p.data for p in report.pictures}
+    assert all(p.label in range(10) for p in choose.pictures + report.pictures)
+    choose, report = writers.indices("choose", 1797), writers.indices("report", 1797)
+    assert sorted(choose + report) == list(range(1797)) and max(choose) < min(report)
+
+
+def test_photos_are_fixed_rgb_jpegs_of_their_digit(data_dir):
+    test = load_split("mnist", "test", data_dir)
+    first, again = photos.build("report", 1, test), photos.build("report", 1, test)
+    assert first.fingerprint == again.fingerprint
+    assert first.kinds() == list(photos.KINDS)
+    for picture in first.pictures:
+        image = picture.image()
+        assert image.format == "JPEG" and image.mode == "RGB" and 400 <= min(image.size) <= max(image.size) <= 900
+    chosen = np.random.default_rng(photos.SEEDS["report"]).choice(len(test), 6, replace=False)
+    assert [p.label for p in first.pictures] == test.labels[chosen].tolist()
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_every_non_digit_kind_is_drawn_in_ink(kind):
+    grey = np.asarray(nondigits.picture(kind, np.random.default_rng(0)).image().convert("L"), dtype=np.float32)
+    inked = (grey < 0.5 * np.median(grey)).mean()
+    assert 0.003 < inked < 0.5, f"{kind}: {inked:.3%} of the page is ink"
+
+
+def answer(label, best, confidence, refused=False):
+    return Answer("k", "g", label, refused, best, confidence, confidence)
+
+
+def test_selective_ranks_refused_last_and_counts_an_answered_non_digit_as_an_error():
+    digits = [answer(3, 3, 0.99), answer(5, 5, 0.9), answer(7, 1, 0.95, refused=True)]
+    result = selective(digits, [answer(None, 4, 0.6)])
+    # order: 3 (right), 5 (right), the non-digit (an error), the refused 7 (misread): risk 0, 0, 1/3, 2/4
+    assert result.risk == pytest.approx([0, 0, 1 / 3, 0.5], abs=1e-4)
+    assert result.aurc == pytest.approx((1 / 3 + 0.5) / 4, abs=1e-4)
+    assert result.accepted == 0.75 and result.risk_accepted == pytest.approx(1 / 3, abs=1e-4)
+
+
+def test_the_command_measures_the_tiny_model_through_the_app(data_dir, tmp_path, capsys):
+    out = tmp_path / "proxies.json"
+    fashion = ROOT / "weights" / "fashion" / "fashion-mnist"
+    assert main([str(MNIST_TINY), str(fashion), "--draw", "choose", "--limit", "24", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "fashion-mnist: skipped" in printed and "writers: read right" in printed
+    record = json.loads(out.read_text())
+    assert record["sizes"] == {"writers": 24, "photos": 24, "nondigits": 24}
+    (model,) = record["models"]
+    assert model["writers"]["read_right"] > 0.5
+    assert 0 <= model["selective"]["aurc"] <= 1
+    assert model["nondigits"]["n"] == 24 and 0 <= model["nondigits"]["turned_away"] <= 1
+    sharp = next(k for k in model["photo_kinds"] if k["kind"] == photos.KINDS[0])
+    assert sharp["read_right"] >= 0.75  # a pen on white paper in even light is what any model reads
