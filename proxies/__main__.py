@@ -11,6 +11,7 @@ import torch
 
 from .draw import DRAWS
 from .measure import ModelReport, measure_folders
+from .store import STORE
 
 
 def percent(share: float) -> str:
@@ -64,10 +65,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="choose: the draw to make choices on (validation); report: the draw cards quote")
     parser.add_argument("--json", help="write every figure, the curves and the fingerprints to this file")
     parser.add_argument("--limit", type=int, help="about this many pictures of each set, for a quick look")
+    parser.add_argument("--fresh", action="store_true",
+                        help=f"build the sets afresh instead of reading them from {STORE} (the result is the same)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     start = time.perf_counter()
-    draws, reports = measure_folders(args.folders, args.draw, args.limit)
+    draws, reports = measure_folders(args.folders, args.draw, args.limit, store=None if args.fresh else STORE)
     if not reports:
         print("No digit model to measure.")
         return 1
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     print(show(reports))
     fingerprints = {name: d.fingerprint for name, d in draws.items()}
     print("\nfingerprints (SHA-256 of the pixels): " + ", ".join(f"{n} {f[:16]}" for n, f in fingerprints.items()))
-    print(f"{time.perf_counter() - start:.0f} s in all, building the sets included")
+    print(f"{time.perf_counter() - start:.0f} s in all, building (or loading) the sets included")
     if args.json:
         with open(args.json, "w") as file:
             json.dump({"draw": args.draw, "fingerprints": fingerprints,

@@ -4,6 +4,7 @@ and the seeds that make each draw reproducible."""
 import hashlib
 import io
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from PIL import Image
@@ -31,7 +32,7 @@ class Draw:
     draw: str            # "choose" or "report"
     pictures: tuple[Picture, ...]
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         return fingerprint(self.pictures)
 

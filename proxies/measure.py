@@ -10,6 +10,7 @@ answered; a non-digit answered is an error) as the coverage grows; its area (AUR
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from vit.preprocess import Framing, ImageError, open_image, to_model_input
 
 from . import nondigits, photos, writers
 from .draw import Draw, Picture
+from .store import STORE, cached
 
 BUILDERS = {"writers": writers.build, "photos": photos.build, "nondigits": nondigits.build}
 UNSURE = 0.5           # a non-digit answered with a top probability under this is not taken for a digit
@@ -96,11 +98,16 @@ class ModelReport:
     seconds: float                     # reading every prepared picture (preprocessing is shared by the models)
 
 
-def build_draws(draw: str, limit: int | None = None) -> dict[str, Draw]:
-    """The three sets' draws, by set name; `limit` keeps about that many pictures of each (quick checks)."""
+def build_draws(draw: str, limit: int | None = None, store: Path | None = STORE) -> dict[str, Draw]:
+    """The three sets' draws, by set name, from `store` when built there before (None: always build); `limit`
+    keeps about that many pictures of each (quick checks)."""
     sizes = {"writers": limit, "nondigits": limit or nondigits.SIZE,
              "photos": -(-limit // len(photos.KINDS)) if limit else photos.PER_KIND}
-    return {name: build(draw, sizes[name]) for name, build in BUILDERS.items()}
+    draws = {}
+    for name, build in BUILDERS.items():
+        make = partial(build, draw, sizes[name])
+        draws[name] = cached(name, draw, sizes[name], make, store) if store else make()
+    return draws
 
 
 def model_inputs(pictures: tuple[Picture, ...], framing: Framing) -> list[torch.Tensor | None]:
@@ -183,8 +190,8 @@ def measure(bundle: ModelBundle, folder: str, draws: dict[str, Draw],
         selective(found["writers"] + found["photos"], found["nondigits"]), seconds)
 
 
-def measure_folders(folders: list[str | Path], draw: str, limit: int | None = None,
-                    say=print) -> tuple[dict[str, Draw], list[ModelReport]]:
+def measure_folders(folders: list[str | Path], draw: str, limit: int | None = None, say=print,
+                    store: Path | None = STORE) -> tuple[dict[str, Draw], list[ModelReport]]:
     """Build the draws once and measure every digit model among `folders`; other datasets' models are skipped
     with a sentence through `say` (no draw is built when none is left)."""
     bundles = []
@@ -196,7 +203,7 @@ def measure_folders(folders: list[str | Path], draw: str, limit: int | None = No
             say(f"{folder}: skipped, a {bundle.dataset} model: these sets hold digits and non-digits.")
     if not bundles:
         return {}, []
-    draws = build_draws(draw, limit)
+    draws = build_draws(draw, limit, store)
     prepared: dict[Framing, dict[str, list]] = {}  # pictures made inputs once per framing, shared by the models
     for _, bundle in bundles:
         if bundle.framing not in prepared:

@@ -12,6 +12,7 @@ from proxies import nondigits, photos, writers
 from proxies.__main__ import main
 from proxies.measure import Answer, selective
 from proxies.shapes import KINDS
+from proxies.store import cached
 from vit.data import load_split
 
 
@@ -76,7 +77,8 @@ def test_selective_ranks_refused_last_and_counts_an_answered_non_digit_as_an_err
 def test_the_command_measures_the_tiny_model_through_the_app(data_dir, tmp_path, capsys):
     out = tmp_path / "proxies.json"
     fashion = ROOT / "weights" / "fashion" / "fashion-mnist"
-    assert main([str(MNIST_TINY), str(fashion), "--draw", "choose", "--limit", "24", "--json", str(out)]) == 0
+    assert main([str(MNIST_TINY), str(fashion), "--draw", "choose", "--limit", "24", "--json", str(out),
+                 "--fresh"]) == 0
     printed = capsys.readouterr().out
     assert "fashion-mnist: skipped" in printed and "writers: read right" in printed
     record = json.loads(out.read_text())
@@ -87,3 +89,17 @@ def test_the_command_measures_the_tiny_model_through_the_app(data_dir, tmp_path,
     assert model["nondigits"]["n"] == 24 and 0 <= model["nondigits"]["turned_away"] <= 1
     sharp = next(k for k in model["photo_kinds"] if k["kind"] == photos.KINDS[0])
     assert sharp["read_right"] >= 0.75  # a pen on white paper in even light is what any model reads
+
+
+def test_a_stored_draw_comes_back_as_built_and_a_damaged_one_is_built_again(tmp_path):
+    builds = []
+
+    def build():
+        builds.append(1)
+        return nondigits.build("report", 3)
+    first = cached("nondigits", "report", 3, build, tmp_path)
+    again = cached("nondigits", "report", 3, build, tmp_path)
+    assert len(builds) == 1 and again.pictures == first.pictures and again.fingerprint == first.fingerprint
+    (stored,) = tmp_path.glob("*.npz")
+    stored.write_bytes(stored.read_bytes()[:-40])
+    assert cached("nondigits", "report", 3, build, tmp_path).pictures == first.pictures and len(builds) == 2
