@@ -43,8 +43,8 @@ def rows(reports: list[ModelReport]) -> list[tuple[str, list[str]]]:
                [f"{r.selective.aurc:.4f}" for r in reports])]
     table += [(f"  risk at coverage {c}", [f"{r.selective.risk_at[c]:.4f}" for r in reports])
               for c in first.selective.risk_at]
-    table += [("  risk at its own coverage (answered)", [f"{r.selective.risk_accepted:.4f} ({percent(r.selective.accepted)})"
-                                                        for r in reports])]
+    table += [("  risk at its own coverage (answered)",
+               [f"{r.selective.risk_accepted:.4f} ({percent(r.selective.accepted)})" for r in reports])]
     table += [("seconds reading", [f"{r.seconds:.1f}" for r in reports])]
     return table
 
