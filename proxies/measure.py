@@ -9,6 +9,7 @@ answered; a non-digit answered is an error) as the coverage grows; its area (AUR
 """
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -38,6 +39,7 @@ class Answer:
     best: int | None           # the class read; None when preprocessing refused it
     top: float                 # the highest calibrated probability; 0 when preprocessing refused it
     confidence: float          # what the answers are ranked by: the reading's confidence, else `top`
+    reasons: tuple[str, ...] = ()  # why it was refused: the app's own clauses, without their figures
 
     @property
     def right(self) -> bool:
@@ -57,6 +59,7 @@ class DigitScore:
     n: int
     read_right: float
     refused: float
+    reasons: dict[str, int]    # why they were refused: the app's clause -> how many (one picture may give two)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class NonDigitScore:
     n: int
     turned_away: float
     refused: float
+    reasons: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -110,41 +114,50 @@ def build_draws(draw: str, limit: int | None = None, store: Path | None = STORE)
     return draws
 
 
-def model_inputs(pictures: tuple[Picture, ...], framing: Framing) -> list[torch.Tensor | None]:
-    """Each picture as the model's (28, 28) input, through the app's upload path; None where it was refused."""
+def model_inputs(pictures: tuple[Picture, ...], framing: Framing) -> list[torch.Tensor | str]:
+    """Each picture as the model's (28, 28) input, through the app's upload path; where it was refused, the
+    sentence the app says instead."""
     inputs = []
     for picture in pictures:
         try:
             inputs.append(to_model_input(open_image(picture.data), framing))
-        except ImageError:
-            inputs.append(None)
+        except ImageError as error:
+            inputs.append(str(error))
     return inputs
 
 
-def answers(bundle: ModelBundle, pictures: tuple[Picture, ...], inputs: list[torch.Tensor | None]) -> list[Answer]:
+def answers(bundle: ModelBundle, pictures: tuple[Picture, ...], inputs: list[torch.Tensor | str]) -> list[Answer]:
     """What the model makes of each prepared picture."""
     found = []
     for picture, x in zip(pictures, inputs):
-        if x is None:
-            found.append(Answer(picture.kind, picture.group, picture.label, True, None, 0.0, 0.0))
+        if isinstance(x, str):
+            found.append(Answer(picture.kind, picture.group, picture.label, True, None, 0.0, 0.0, (x,)))
             continue
         reading = bundle.read(x)
         top = float(reading.probabilities.max())
         confidence = float(getattr(reading, "confidence", top))
+        why = tuple(reason.split(" (")[0] for reason in reading.verdict.reasons) if reading.refused else ()
         found.append(Answer(picture.kind, picture.group, picture.label, reading.refused, reading.best, top,
-                            confidence))
+                            confidence, why))
     return found
 
 
 def digit_score(kind: str, found: list[Answer]) -> DigitScore:
-    n = len(found)
-    return DigitScore(kind, n, sum(a.right for a in found) / max(n, 1), sum(a.refused for a in found) / max(n, 1))
+    n = max(len(found), 1)
+    return DigitScore(kind, len(found), sum(a.right for a in found) / n, sum(a.refused for a in found) / n,
+                      reasons(found))
 
 
 def nondigit_score(kind: str, found: list[Answer]) -> NonDigitScore:
-    n = len(found)
-    return NonDigitScore(kind, n, sum(a.turned_away for a in found) / max(n, 1),
-                         sum(a.refused for a in found) / max(n, 1))
+    n = max(len(found), 1)
+    return NonDigitScore(kind, len(found), sum(a.turned_away for a in found) / n,
+                         sum(a.refused for a in found) / n, reasons(found))
+
+
+def reasons(found: list[Answer]) -> dict[str, int]:
+    """How often each reason for refusing was given, most often first."""
+    counts = Counter(reason for a in found for reason in a.reasons)
+    return dict(counts.most_common())
 
 
 def by(found: list[Answer], key: str) -> dict[str, list[Answer]]:
@@ -175,7 +188,7 @@ def selective(digits: list[Answer], others: list[Answer]) -> Selective:
 
 
 def measure(bundle: ModelBundle, folder: str, draws: dict[str, Draw],
-            inputs: dict[str, list[torch.Tensor | None]]) -> ModelReport:
+            inputs: dict[str, list[torch.Tensor | str]]) -> ModelReport:
     """One model on the draws, given each draw's pictures already made its inputs (for the model's framing)."""
     start = time.perf_counter()
     found = {name: answers(bundle, draws[name].pictures, inputs[name]) for name in draws}

@@ -87,6 +87,8 @@ def test_the_command_measures_the_tiny_model_through_the_app(data_dir, tmp_path,
     assert model["writers"]["read_right"] > 0.5
     assert 0 <= model["selective"]["aurc"] <= 1
     assert model["nondigits"]["n"] == 24 and 0 <= model["nondigits"]["turned_away"] <= 1
+    refused = round(model["writers"]["refused"] * 24)
+    assert refused <= sum(model["writers"]["reasons"].values()) <= 4 * refused  # each refused picture says why
     sharp = next(k for k in model["photo_kinds"] if k["kind"] == photos.KINDS[0])
     assert sharp["read_right"] >= 0.75  # a pen on white paper in even light is what any model reads
 
