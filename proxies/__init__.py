@@ -6,6 +6,6 @@ on them (`python -m proxies FOLDER ...`).
 - writers: scikit-learn's optdigits scans, 43 writers none of whom is in MNIST.
 
 None of it shares code with the pictures the models are trained or fitted on (vit.probes, vit.rendered,
-vit.augment). Each set has two fixed draws: "choose" (for every choice made after looking: validation) and
-"report" (what cards and docs quote), each with a fingerprint of its pixels.
+vit.augment, vit.outliers). Each set has two fixed draws: "choose" (for every choice made after looking:
+validation) and "report" (what cards and docs quote), each with a fingerprint of its pixels.
 """
