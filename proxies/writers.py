@@ -1,11 +1,12 @@
-"""Digits by other hands: scikit-learn's copy of UCI optdigits (Alpaydin and Kaynak 1998; 1,797 digits by 43
-writers, none of them in MNIST), each rendered as a scan arrives: dark ink on white paper, scaled up smoothly, a
-little paper noise.
+"""Digits by other hands: scikit-learn's copy of UCI optdigits (Alpaydin and Kaynak 1998), the 1,797 digits of
+its test part, written on forms by 13 people (of the 43 who wrote the whole set), none of them in MNIST; each
+rendered as a scan arrives: dark ink on white paper, scaled up smoothly, a little paper noise.
 
 optdigits stores each digit as 8x8 counts of ink in 4x4 blocks of a 32x32 bilevel scan, so the strokes' edges are
 lost. Half the pictures are rendered with those soft edges as they come; half with the edges drawn back where the
-counts cross half-full ("crisp"), as the bilevel scan had them. The set stores its digits in the writers' order,
-so the "choose" draw (the first half) and the "report" draw (the second half) share few writers, if any.
+counts cross half-full ("crisp"), as the bilevel scan had them. The digits come in the order of the forms (0 to 9
+over and over); writer ids are not published, so if each writer's forms lie together, the "choose" draw (the
+first half) and the "report" draw (the second half) share at most one writer.
 
 A proxy built here for the scans of other writers' digits people bring; its pictures are only as sharp as 8x8
 allows.
