@@ -10,7 +10,7 @@ import pytest
 
 from conftest import ROOT
 
-SOURCES = sorted(path for folder in ("vit", "tabs", "bench") for path in (ROOT / folder).glob("*.py")) + [
+SOURCES = sorted(path for folder in ("vit", "tabs", "bench", "proxies") for path in (ROOT / folder).glob("*.py")) + [
     ROOT / name for name in ("app.py", "api.py", "train.py")] + [ROOT / "docs" / "figures.py"]
 LONGEST = 60  # lines in one function
 PARSERS = {("train.py", "build_parser")}  # one line per command-line option: longer, and still read at once
