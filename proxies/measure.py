@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vit.answer import SURE
 from vit.bundle import ModelBundle, load_folder
 from vit.preprocess import Framing, ImageError, open_image, to_model_input
 
@@ -25,7 +26,6 @@ from .draw import Draw, Picture
 from .store import STORE, cached
 
 BUILDERS = {"writers": writers.build, "photos": photos.build, "nondigits": nondigits.build}
-UNSURE = 0.5           # a non-digit answered with a top probability under this is not taken for a digit
 COVERAGES = (0.5, 0.8, 0.9, 1.0)
 
 
@@ -48,8 +48,8 @@ class Answer:
 
     @property
     def turned_away(self) -> bool:
-        """A non-digit refused, or answered under UNSURE."""
-        return self.refused or self.top < UNSURE
+        """A non-digit refused, or answered under SURE: the app then claims no digit (vit.answer)."""
+        return self.refused or self.top < SURE
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class DigitScore:
 
 @dataclass(frozen=True)
 class NonDigitScore:
-    """Non-digits of one kind or group: how many, the share refused or answered under UNSURE, the share refused."""
+    """Non-digits of one kind or group: how many, the share refused or answered under SURE, the share refused."""
     kind: str
     n: int
     turned_away: float
