@@ -38,7 +38,7 @@ def predict(image: str | None, model: str | None = None) -> dict:
          "label": the class claimed, or null when unsure or refused,
          "candidates": the classes the sentence names,
          "not_a_digit": null, or the sentence saying why it does not look like one,
-         "scores": {"evidence", "ink_cover", "grey_share", "stroke_width"}: what that verdict is based on,
+         "scores": {"evidence", "ink_cover"}: what that verdict is based on,
          "confidences": [{"label": class, "confidence": probability}, ...] every class, most likely first}.
     """
     chosen, model_input = read_input(image, model)

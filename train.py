@@ -297,6 +297,8 @@ def train_and_write(args: argparse.Namespace, team: distributed.Team, started: f
     if not team.leads:  # the leader alone evaluates and writes
         return 0
     command = f"{launcher(team)} {reproduce_command(args.argv)}".strip()
+    if args.start_from:  # the card tells the whole road: how the weights it began from were trained, then this
+        command = f"{read_evaluation(args.start_from).command or '(unrecorded)'} && {command}"
     print("fitting the temperature and the 'not a digit' limits on the validation split ...", file=sys.stderr)
     facts = TrainingFacts(args.dataset, history, seconds, command, hardware, asdict(recipe), paced)
     evaluation = write_model_folder(args.output, ema.cpu(), test_split, facts, val_split=val_split,

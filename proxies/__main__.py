@@ -10,8 +10,13 @@ from dataclasses import asdict
 import torch
 
 from .draw import DRAWS
-from .measure import ModelReport, measure_folders
+from vit.bundle import add_to_evaluation
+
+from .measure import ModelReport, as_record, measure_folders
 from .store import STORE
+
+
+PROXIES_COMMAND = "python -m proxies weights/mnist weights/mnist-fast weights/mnist-tiny --write"
 
 
 def percent(share: float) -> str:
@@ -65,9 +70,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="choose: the draw to make choices on (validation); report: the draw cards quote")
     parser.add_argument("--json", help="write every figure, the curves and the fingerprints to this file")
     parser.add_argument("--limit", type=int, help="about this many pictures of each set, for a quick look")
+    parser.add_argument("--write", action="store_true", help="store the figures in each model folder's "
+                        "evaluation.json (its card and the About tab show them); only with --draw report")
     parser.add_argument("--fresh", action="store_true",
                         help=f"build the sets afresh instead of reading them from {STORE} (the result is the same)")
     args = parser.parse_args(argv)
+    if args.write and (args.draw != "report" or args.limit):
+        parser.error("--write stores the whole report draw: leave out --draw choose and --limit")
     torch.set_num_threads(1)
     start = time.perf_counter()
     draws, reports = measure_folders(args.folders, args.draw, args.limit, store=None if args.fresh else STORE)
@@ -80,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     fingerprints = {name: d.fingerprint for name, d in draws.items()}
     print("\nfingerprints (SHA-256 of the pixels): " + ", ".join(f"{n} {f[:16]}" for n, f in fingerprints.items()))
     print(f"{time.perf_counter() - start:.0f} s in all, building (or loading) the sets included")
+    if args.write:
+        for report in reports:
+            add_to_evaluation(report.folder, proxies=as_record(report, fingerprints, PROXIES_COMMAND))
     if args.json:
         with open(args.json, "w") as file:
             json.dump({"draw": args.draw, "fingerprints": fingerprints,

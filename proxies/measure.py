@@ -222,3 +222,23 @@ def measure_folders(folders: list[str | Path], draw: str, limit: int | None = No
         if bundle.framing not in prepared:
             prepared[bundle.framing] = {name: model_inputs(d.pictures, bundle.framing) for name, d in draws.items()}
     return draws, [measure(bundle, folder, draws, prepared[bundle.framing]) for folder, bundle in bundles]
+
+
+CURVE_POINTS = 101  # the risk-coverage curve as a model folder keeps it: every whole percent of coverage
+
+
+def as_record(report: ModelReport, fingerprints: dict[str, str], command: str) -> dict:
+    """A report as the model folder's "proxies" part (vit.record.ProxySets), in plain JSON."""
+    def share(score) -> dict:
+        right = score.read_right if isinstance(score, DigitScore) else score.turned_away
+        return {"n": score.n, "right": round(right, 4), "refused": round(score.refused, 4)}
+    curve = report.selective
+    points = np.linspace(0, 1, CURVE_POINTS)
+    at = np.clip(np.ceil(points * len(curve.risk)).astype(int) - 1, 0, len(curve.risk) - 1)
+    return {"draw": report.draw, "fingerprints": fingerprints,
+            "writers": {"all": share(report.writers)} | {s.kind: share(s) for s in report.writer_kinds},
+            "photos": {"all": share(report.photos)} | {s.kind: share(s) for s in report.photo_kinds},
+            "nondigits": {"all": share(report.nondigits)} | {s.kind: share(s) for s in report.nondigit_groups},
+            "aurc": round(curve.aurc, 4), "accepted": round(curve.accepted, 4),
+            "risk_accepted": round(curve.risk_accepted, 4), "coverage": points.round(2).tolist(),
+            "risk": [round(curve.risk[i], 4) for i in at], "command": command}

@@ -72,7 +72,7 @@ def save(path: Path, draw: Draw) -> None:
 
 def load(path: Path, set_name: str, draw: str) -> Draw:
     """Read a stored draw; ValueError when its pictures do not give the fingerprint stored with them."""
-    with np.load(path, allow_pickle=False) as stored:
+    with np.load(path) as stored:  # plain arrays: np.load unpickles nothing unless asked to
         data, ends = stored["data"].tobytes(), stored["ends"]
         starts = np.concatenate([[0], ends[:-1]])
         pictures = tuple(Picture(data[start:end], str(kind), str(group), None if label < 0 else int(label))

@@ -18,13 +18,14 @@ SHOWN = ("cut", "tile_size", "embed_size", "num_layers", "num_heads", "mlp_size"
 
 # --- Views --------------------------------------------------------------------------------------------------
 
-def about_view(model: ModelBundle) -> tuple[np.ndarray | None, np.ndarray | None, str]:
-    """The training curves (None for a taught model), the reliability diagram (None without one) and a description
-    of the model; see show_about for their alt texts."""
+def about_view(model: ModelBundle) -> tuple[np.ndarray | None, np.ndarray | None, str, np.ndarray | None]:
+    """The training curves (None for a taught model), the reliability diagram (None without one), a description
+    of the model and the risk-coverage curve on the proxy sets (None where not measured); see show_about for their
+    alt texts."""
     from vit import plots  # matplotlib loads with the first figure, not at start-up
     evaluation = model.evaluation
     if evaluation.taught:
-        return None, None, taught_view(model)
+        return None, None, taught_view(model), None
     curve = plots.render(plots.training_figure(model.history))
     calibration = evaluation.calibration
     diagram = (plots.render(plots.reliability_figure(asdict(calibration.before), asdict(calibration.after)))
@@ -37,8 +38,11 @@ def about_view(model: ModelBundle) -> tuple[np.ndarray | None, np.ndarray | None
                    + (f" with `{evaluation.command}`" if evaluation.command else "") + "." + budget_sentence(evaluation))
     trust = ("**How far to trust it**\n\n" + trust_summary(evaluation) if calibration else
              "This folder has no calibration: its confidences are the raw softmax.")
+    sets = evaluation.proxies
+    selective = (plots.render(plots.risk_coverage_figure(sets.coverage, sets.risk, sets.accepted, sets.risk_accepted,
+                                                         sets.aurc)) if sets else None)
     return curve, diagram, "\n\n".join([model_summary(model), trained, kept_weights(model), trust,
-                                         settings_table(config, "architecture", with_keys=False)])
+                                         settings_table(config, "architecture", with_keys=False)]), selective
 
 
 def epochs_trained(history: list[dict]) -> str:
@@ -82,6 +86,12 @@ def training_alt(history: list[dict]) -> str:
             f"{last:.2f} % at the end (best {top:.2f} % at epoch {best['epoch']}).")
 
 
+def risk_coverage_alt(sets) -> str:
+    return (f"Risk-coverage curve on the proxy sets, digits and non-digits together: answering the surest pictures "
+            f"first, the share of wrong answers as more are answered; area {sets.aurc:.3f}. The app answers "
+            f"{sets.accepted:.0%} of them, and {sets.risk_accepted:.0%} of those answers are wrong.")
+
+
 def reliability_alt(calibration) -> str:
     return (f"Reliability diagrams, how often the model was right at each confidence, before and after dividing by "
             f"the temperature T = {calibration.temperature:.2f}: expected calibration error "
@@ -94,12 +104,13 @@ def drawn(model_name: str):
 
 
 def show_about(model_name: str):
-    """The two pictures, described, and the words."""
+    """The three pictures, described, and the words."""
     model = bundle(model_name)
-    curve, diagram, text = drawn(model.name)
-    calibration = model.evaluation.calibration
+    curve, diagram, text, selective = drawn(model.name)
+    calibration, sets = model.evaluation.calibration, model.evaluation.proxies
     return (images.described(curve, training_alt(model.history) if curve is not None else None),
-            images.described(diagram, reliability_alt(calibration) if calibration else None), text)
+            images.described(diagram, reliability_alt(calibration) if calibration else None), text,
+            images.described(selective, risk_coverage_alt(sets) if sets else None))
 
 
 # --- Layout and wiring --------------------------------------------------------------------------------------
@@ -110,10 +121,12 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     f"{term('augmentation', 'randomly rotated, shifted, zoomed, thickened, bent or mirrored pictures')}"
                     f", as its recipe says (and its loss includes {term('label smoothing')}), which is why it can look "
                     f"worse than the {term('validation split')}. Under the curves: how far to trust its confidence "
-                    f"({term('ECE', 'expected calibration error')}), and the {term('reliability diagram')}.")
+                    f"({term('ECE', 'expected calibration error')}), the {term('reliability diagram')}, and how often it is "
+                    f"wrong on pictures people bring as it answers more of them ({term('risk-coverage curve')}).")
         curve = images.output_image("training history", "training", wide=True, chart=True)
         text = gr.Markdown()
         diagram = images.output_image("reliability", "reliability", wide=True, chart=True)
+        selective = images.output_image("risk and coverage", "risk-coverage", wide=True, chart=True)
         gr.Markdown("**From a program**: `/predict` takes one picture file and returns the confidence of every "
                     "class.\n```python\nfrom gradio_client import Client, handle_file\n"
                     "Client(\"http://127.0.0.1:7860/\").predict(handle_file(\"digit.png\"), api_name=\"/predict\")"
@@ -121,5 +134,6 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     "behind the pictures (attention of every layer and head, the logit lens, rollout, saliency, "
                     f"occlusion). The app is an {term('MCP')} server too: "
                     "`http://127.0.0.1:7860/gradio_api/mcp/`.")
-    tab.select(show_about, context.model_choice, [curve, diagram, text], api_visibility="private")
-    return TabWiring("about", tab, show_about, [], [curve, diagram, text], lazy=True)
+    shown = [curve, diagram, text, selective]
+    tab.select(show_about, context.model_choice, shown, api_visibility="private")
+    return TabWiring("about", tab, show_about, [], shown, lazy=True)

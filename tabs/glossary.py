@@ -80,10 +80,16 @@ TERMS = (
          "confidence and accuracy is averaged over the groups, weighted by their size."),
     Term("reliability diagram", "Accuracy against confidence for the groups of answers: a calibrated model lies on "
          "the diagonal."),
-    Term("evidence", "One of the four scores behind the \"not a digit\" verdict, how strongly any class fires: the "
-         "log of the sum of e^logit over the classes, low for noise and photos."),
+    Term("risk-coverage curve", "Answering only the surest share of the pictures (the coverage) and counting how "
+         "many of those answers are wrong (the risk), for every share: a model that knows when it does not know "
+         "stays low as long as it can, and its area sums it up (Geifman & El-Yaniv 2017)."),
+    Term("outlier exposure", "Training on pictures that are not digits with the answer pushed toward \"every class "
+         "alike\", so that a drawn letter or doodle gets no confident digit (Hendrycks et al. 2019)."),
+    Term("evidence", "One of the two scores behind the \"not a digit\" verdict, how strongly any class fires: the "
+         "log of the sum of e^logit over the classes, low for noise, photos and (after outlier exposure) drawings "
+         "that are not digits."),
     Term("not a digit", "The verdict given instead of an answer (\"not a fashion item\" for a Fashion-MNIST model) "
-         "when any of four scores (evidence, ink cover, grey share, stroke width) is beyond the limits set on the "
+         "when either of two scores (evidence, ink cover) is beyond the limits set on the "
          "validation split."),
     Term("logit lens", "Reading CLS out through the final LayerNorm and the head after every block, as if the model "
          "stopped there, to see when the answer forms."),

@@ -35,7 +35,7 @@ def answer(model: ModelBundle, picture: Picture | None) -> tuple[str, dict | str
     """The status line and the label confidences for a picture (a prompt when there is none).
 
     Confidences are calibrated (the folder's temperature); a picture that does not look like a digit gets
-    that sentence instead of an answer, and every status shows the four scores the verdict rests on."""
+    that sentence instead of an answer, and every status shows the two scores the verdict rests on."""
     if picture is None:
         return prompt(f"Draw a {model.noun} on the canvas, upload a picture, or pick a {model.data.stored} "
                       f"{model.noun}.", model.noun)
@@ -57,9 +57,8 @@ def scores_line(model: ModelBundle, reading) -> str:
     s = reading.verdict.scores
     return (f"<small>{term('not a digit', f'Does it look like a {model.noun}?')} {term('evidence')} "
             f"{s['evidence']:.2f} ({model.noun}s ≥ "
-            f"{limits.min_evidence:.2f}) · ink cover {s['ink_cover']:.0%} (≤ {limits.max_ink_cover:.0%}) · grey ink "
-            f"{s['grey_share']:.0%} (≤ {limits.max_grey_share:.0%}) · stroke width {s['stroke_width']:.1f} px "
-            f"(≤ {limits.max_stroke_width:.1f}). Confidence {term('calibration', 'calibrated')}: divided by "
+            f"{limits.min_evidence:.2f}) · ink cover {s['ink_cover']:.0%} (≤ {limits.max_ink_cover:.0%}). "
+            f"Confidence {term('calibration', 'calibrated')}: divided by "
             f"{term('temperature', 'T')} = {model.temperature:.2f}, fitted on {term('validation split', 'validation')} "
             f"{model.noun}s.</small>")
 

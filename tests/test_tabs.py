@@ -326,15 +326,15 @@ def test_positions_labels_and_about_draw(models):
         assert all(rgb(p) for p in (components, grid, reach, raw)) and "learned" in text
         assert "uniform attention over the tiles would reach" in text
     assert rgb(labels.show_labels("mnist", ["3", "7"], "CLS → tiles, in the tile layout", True))
-    curve, diagram, text = about.show_about("mnist")
+    curve, diagram, text, selective = about.show_about("mnist")
     accuracy = f"{models['mnist'].accuracy * 100:.2f} %"
     assert rgb(curve) and rgb(diagram) and accuracy in text
     assert "Expected calibration error" in text and "| tile side or strip width, pixels | 4 |" in text  # a row each
     # a --budget run says what it was given and what it took; one trained for its epochs says nothing of it
     assert "a budget of 6300 s (`--budget`), evaluation included: 91 epochs fitted, and the whole run took 5464 s" in text
-    *_, text = about.show_about("mnist-tiny")
+    _, _, text, _ = about.show_about("mnist-tiny")
     assert "300 epochs" in text and "`--budget`" not in text
-    *_, text = about.show_about("mnist-fast")
+    _, _, text, _ = about.show_about("mnist-fast")
     assert "a budget of 180 s (`--budget`), evaluation included: 14 epochs fitted, and the whole run took 161 s" in text
 
 
@@ -744,8 +744,8 @@ def test_a_taught_model_joins_the_visitors_menu_chosen_and_every_tab_explains_it
         assert none == "" and len(gallery.value) == mistakes
     else:  # the sentence, and no empty gallery or slider
         assert "misread none of its 15 drawings" in none and not gallery.visible and not slider.visible
-    curve, diagram, text = about.show_about(name)
-    assert not curve["visible"] and not diagram["visible"] and "no training curve" in text
+    curve, diagram, text, selective = about.show_about(name)
+    assert not curve["visible"] and not diagram["visible"] and not selective["visible"] and "no training curve" in text
     assert "accuracy on held-out drawings" in text and "test accuracy" not in text
     assert all(rgb(p) for p in positions.show_positions(name)[:4])
     assert rgb(labels.show_labels(name, ["star", "arrow"], "CLS → tiles, in the tile layout", False))

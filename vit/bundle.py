@@ -88,9 +88,11 @@ def write_records(folder: str | Path, model: ViT, evaluation: Evaluation, chosen
 
 def add_to_evaluation(folder: str | Path, **parts) -> Evaluation:
     """Add or replace parts of a written folder's evaluation.json, each as its producer's plain JSON (results
-    measured later, as `python -m vit.evaluate --faithfulness --write` does); return the new record."""
+    measured later, as `python -m vit.evaluate --faithfulness --write` and `python -m proxies --write` do), and
+    write the model card again so it says the same; return the new record."""
     evaluation = read_evaluation(folder).with_parts(**parts)
     (Path(folder) / EVALUATION_JSON).write_text(json.dumps(evaluation.to_json(), indent=1))
+    (Path(folder) / CARD).write_text(model_card(read_model(folder), evaluation))
     return evaluation
 
 
@@ -186,7 +188,7 @@ class ModelBundle:
 
     @property
     def limits(self) -> novelty.Limits | None:
-        return novelty.Limits(**self.calibration["not_a_digit"]) if self.calibration else None
+        return novelty.Limits.from_json(self.calibration["not_a_digit"]) if self.calibration else None
 
     @property
     def dataset(self) -> str:
@@ -307,11 +309,12 @@ def read_model(folder: str | Path) -> ViT:
 
 
 def _check_calibration(path: Path, calibration: dict) -> None:
-    """A temperature above zero and every limit of novelty.Limits as a number, or ValueError naming the file."""
+    """A temperature above zero and every limit of novelty.Limits as a number (an older folder's limits on scores
+    no longer used may be there too), or ValueError naming the file."""
     temperature, limits = calibration.get("temperature"), calibration.get("not_a_digit")
     fields = set(novelty.Limits.__dataclass_fields__)
     if not (isinstance(temperature, (int, float)) and temperature > 0 and isinstance(limits, dict)
-            and set(limits) == fields and all(isinstance(v, (int, float)) for v in limits.values())):
+            and fields <= set(limits) and all(isinstance(v, (int, float)) for v in limits.values())):
         raise ValueError(f"{path} needs a temperature above 0 and not_a_digit limits {sorted(fields)}")
 
 

@@ -12,7 +12,7 @@ from . import rendered
 from .datasets import dataset as describe
 from .model import ViT
 from .recipe import Recipe
-from .record import Evaluation
+from .record import Evaluation, ProxySets
 from .tiling import cut_words, grid_shape
 
 # The config's and the recipe's keys in words, for model cards and the About tab.
@@ -53,7 +53,7 @@ def trust_summary(evaluation: Evaluation) -> str:
         f"- **Calibration** (temperature scaling, fitted on the validation split): logits are divided by\n"
         f"  T = {calibration.temperature:.3f}. Expected calibration error on the test set (15 bins):\n"
         f"  **{calibration.ece_before * 100:.2f} % before, {calibration.ece_after * 100:.2f} % after**.",
-        f"- **\"Not a {noun}\"**: limits on four scores (evidence, ink cover, grey share, stroke width), set on validation\n"
+        f"- **\"Not a {noun}\"**: limits on two scores (evidence, ink cover), set on validation\n"
         f"  {noun}s, refuse {refusals.test_refused * 100:.2f} % of the test {noun}s and {refusals.drawn_test_refused * 100:.2f} %\n"
         f"  of {refusals.drawn_test_count:,} test {noun}s drawn on a large white page; of {refusals.others_count} pictures of\n"
         f"  each kind that are not {noun}s they refuse {kinds}."]
@@ -62,7 +62,22 @@ def trust_summary(evaluation: Evaluation) -> str:
                      f"writers): {others.typed * 100:.1f} % of {others.typed_count} digits typed in {len(others.fonts)} "
                      f"fonts, {others.drawn * 100:.1f} % of {others.drawn_count} drawn in "
                      f"{sum(len(s) for s in rendered.STYLES.values())} pen styles, thin to thick.")
+    if evaluation.proxies:
+        lines.append(proxies_summary(evaluation.proxies))
     return "\n".join(lines)
+
+
+def proxies_summary(sets: ProxySets) -> str:
+    """The proxy sets' figures (proxies/) as one Markdown bullet."""
+    writers, photos, others = sets.writers["all"], sets.photos["all"], sets.nondigits["all"]
+    kinds = ", ".join(f"{kind} {share.right:.0%}" for kind, share in sets.photos.items() if kind != "all")
+    return (f"- **Pictures people bring** (three proxy sets built here by code independent of the training "
+            f"pictures; their report draw, `{sets.command}`): other writers' digits (optdigits scans): "
+            f"**{writers.right:.1%} read right**, {writers.refused:.1%} refused, of {writers.n}; photographed digits: "
+            f"**{photos.right:.1%} read right** ({kinds}), {photos.refused:.1%} refused, of {photos.n}; drawn "
+            f"non-digits: **{others.right:.1%} refused or answered unsure**, of {others.n}. Selective prediction "
+            f"over all of them: area under the risk-coverage curve {sets.aurc:.3f}; it answers {sets.accepted:.1%} "
+            f"and {sets.risk_accepted:.1%} of those answers are wrong.")
 
 
 def counted(evaluation: Evaluation) -> str:

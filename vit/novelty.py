@@ -1,12 +1,15 @@
-""""This does not look like a digit": four scores of a model input, each with a limit set on the validation split.
+""""This does not look like a digit": two scores of a model input, each with a limit set on validation digits.
 
 - evidence: logsumexp of the logits, the negative free energy of Liu et al. 2020 ("Energy-based
-  out-of-distribution detection"): how strongly any class the model knows fires. Low for noise and photos.
-- ink cover: the mean pixel, the share of the 28×28 frame that is ink. A digit covers about an eighth.
-- grey share: the share of inked pixels that are neither background nor solid stroke. Pen strokes are solid
-  with soft edges; noise and photos are grey all over.
-- stroke width: 2 × area / perimeter of the ink (vit.preprocess.pen_width), in pixels. A pen draws lines
-  one to three pixels wide at MNIST's scale; a photo's shapes are filled blobs.
+  out-of-distribution detection"): how strongly any class the model knows fires. A model trained with outlier
+  exposure (vit.outliers) answers a drawn letter or doodle with logits near zero, evidence near log(10).
+- ink cover: the mean pixel, the share of the 28×28 frame that is ink. A digit covers about an eighth; noise and
+  filled pictures far more.
+
+Two scores of the input's texture were dropped: the share of grey ink and the stroke width refused blurry scans
+of other writers' digits that the model read right at 99.9 % (the proxies' choose draw: 3.8 % of its writers'
+digits refused by them, and almost no non-digit that evidence had not refused already). Older folders' limits
+on them are ignored when read.
 
 The limits are quantiles of validation digits, both as MNIST frames them and drawn on a big white page
 (vit.probes) so a visitor's drawing is not refused for being drawn: each limit refuses at most
@@ -16,10 +19,8 @@ The limits are quantiles of validation digits, both as MNIST frames them and dra
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 
-REFUSE_SHARE = 0.002   # of validation digits, per score: four scores refuse at most 0.8 % of them
-INK, SOLID = 0.15, 0.85  # pixel levels: above INK is ink; between INK and SOLID is grey
+REFUSE_SHARE = 0.002   # of validation digits, per score: two scores refuse at most 0.4 % of them
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,11 @@ class Limits:
     """Where digits end, per score, fitted on validation digits."""
     min_evidence: float
     max_ink_cover: float
-    max_grey_share: float
-    max_stroke_width: float
+
+    @classmethod
+    def from_json(cls, content: dict) -> "Limits":
+        """calibration.json's limits; ones on scores no longer used (grey share, stroke width) are ignored."""
+        return cls(**{name: content[name] for name in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -49,30 +53,16 @@ class Verdict:
 
 
 def scores(inputs: torch.Tensor, logits: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The four scores of a batch: inputs (N, H, W) in [0, 1] and their logits (N, C) -> each (N,)."""
-    pixels = inputs.flatten(1).float()
-    inked = pixels > INK
-    grey = inked & (pixels < SOLID)
-    return {"evidence": torch.logsumexp(logits.float(), -1), "ink_cover": pixels.mean(1),
-            "grey_share": grey.sum(1) / inked.sum(1).clamp(min=1), "stroke_width": stroke_width(inputs >= 0.5)}
-
-
-def stroke_width(masks: torch.Tensor) -> torch.Tensor:
-    """2 × area / perimeter of each boolean mask (N, H, W) -> (N,): vit.preprocess.pen_width, batched."""
-    padded = F.pad(masks.float(), (1, 1, 1, 1))
-    perimeter = (padded[:, 1:] != padded[:, :-1]).sum((1, 2)) + (padded[:, :, 1:] != padded[:, :, :-1]).sum((1, 2))
-    return 2 * masks.sum((1, 2)) / perimeter.clamp(min=1)
+    """The two scores of a batch: inputs (N, H, W) in [0, 1] and their logits (N, C) -> each (N,)."""
+    return {"evidence": torch.logsumexp(logits.float(), -1), "ink_cover": inputs.flatten(1).float().mean(1)}
 
 
 def fit(pools: list[tuple[torch.Tensor, torch.Tensor]], share: float = REFUSE_SHARE) -> Limits:
     """Limits that refuse at most `share` of each pool of (validation) digits on each score: pools are
-    (inputs, logits) pairs, e.g. digits as MNIST frames them and the same digits drawn on a page, whose soft
-    edges make more of their ink grey."""
+    (inputs, logits) pairs, e.g. digits as MNIST frames them and the same digits drawn on a page."""
     measured = [scores(inputs, logits) for inputs, logits in pools]
     return Limits(min_evidence=round(min(m["evidence"].quantile(share).item() for m in measured), 4),
-                  max_ink_cover=round(max(m["ink_cover"].quantile(1 - share).item() for m in measured), 4),
-                  max_grey_share=round(max(m["grey_share"].quantile(1 - share).item() for m in measured), 4),
-                  max_stroke_width=round(max(m["stroke_width"].quantile(1 - share).item() for m in measured), 4))
+                  max_ink_cover=round(max(m["ink_cover"].quantile(1 - share).item() for m in measured), 4))
 
 
 def judge(limits: Limits, inputs: torch.Tensor, logits: torch.Tensor, noun: str = "digit") -> list[Verdict]:
@@ -88,12 +78,6 @@ def judge(limits: Limits, inputs: torch.Tensor, logits: torch.Tensor, noun: str 
         if value["ink_cover"] > limits.max_ink_cover:
             reasons.append(f"too much of it is ink ({value['ink_cover']:.0%}; {noun}s cover at most "
                            f"{limits.max_ink_cover:.0%})")
-        if value["grey_share"] > limits.max_grey_share:
-            reasons.append(f"its ink is shades of grey rather than strokes ({value['grey_share']:.0%} grey; "
-                           f"{noun}s at most {limits.max_grey_share:.0%})")
-        if value["stroke_width"] > limits.max_stroke_width:
-            reasons.append(f"its shapes are filled rather than drawn (strokes {value['stroke_width']:.1f} pixels wide; "
-                           f"{noun}s at most {limits.max_stroke_width:.1f})")
         verdicts.append(Verdict(value, tuple(reasons), noun))
     return verdicts
 

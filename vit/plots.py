@@ -300,6 +300,25 @@ def reliability_figure(before: dict, after: dict) -> Figure:
     return figure
 
 
+def risk_coverage_figure(coverage: list[float], risk: list[float], accepted: float, risk_accepted: float,
+                         aurc: float) -> Figure:
+    """Selective prediction (Geifman & El-Yaniv 2017) over the proxy sets' digits and non-digits: answering only
+    the surest share (the coverage), how many of those answers are wrong (the risk); a dot where the app stops."""
+    figure = Figure(figsize=(6, 3.4), dpi=DPI, layout="constrained")
+    ax = figure.subplots()
+    ax.plot(coverage, risk, color="#4c72b0", linewidth=2, label=f"surest first (area {aurc:.3f})")
+    ax.plot([accepted], [risk_accepted], "o", color="#dd8452", markersize=7,
+            label=f"what the app answers: {accepted:.0%}, {risk_accepted:.0%} of it wrong")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, max(0.05, max(risk) * 1.1))
+    ax.set_xlabel("coverage: share of the pictures answered, surest first", fontsize=SMALL)
+    ax.set_ylabel("risk: share of answers wrong", fontsize=SMALL)
+    ax.tick_params(labelsize=SMALL)
+    ax.legend(fontsize=SMALL, loc="upper left")
+    figure.suptitle("risk and coverage on pictures people bring (proxy sets)", fontsize=TITLE)
+    return figure
+
+
 def positional_similarity_figure(similarity, grid: tuple[int, int] | None = None) -> Figure:
     """Cosine similarity of each tile position's embedding with every other one, in the tile layout (ViT fig. 7).
 

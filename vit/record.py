@@ -103,6 +103,31 @@ class Pacing:
 
 
 @dataclass(frozen=True)
+class Share:
+    """One group of pictures: how many, the share read right (digits) or turned away (non-digits), and refused."""
+    n: int
+    right: float               # digits: read as their label, not refused; non-digits: refused or answered unsure
+    refused: float
+
+
+@dataclass(frozen=True)
+class ProxySets:
+    """Pictures people bring, as three proxy sets built here with code of their own (proxies/): other writers'
+    digits, photographed digits, drawn non-digits; their report draw, read through the app's upload path."""
+    draw: str                          # "report"
+    fingerprints: dict[str, str]       # set -> SHA-256 of its pixels: the sets were fixed before any choice
+    writers: dict[str, Share]          # "all", then per kind
+    photos: dict[str, Share]           # "all", then per kind of light and ink
+    nondigits: dict[str, Share]        # "all", then per group (letter, sign, doodle, scribble)
+    aurc: float                        # area under the risk-coverage curve, digits and non-digits together
+    accepted: float                    # the share the app answers (not refused)
+    risk_accepted: float               # the share of those answers that are wrong (a non-digit answered is wrong)
+    coverage: list[float]              # the risk-coverage curve (Geifman & El-Yaniv 2017), sampled
+    risk: list[float]
+    command: str
+
+
+@dataclass(frozen=True)
 class Taught:
     """A model taught in the app (vit.teach): a trained model's encoder, and a new head fitted on a visitor's
     drawings."""
@@ -132,6 +157,7 @@ class Evaluation:
     faithfulness: Faithfulness | None = None
     pacing: Pacing | None = None
     taught: Taught | None = None        # a model taught in the app: split, n and accuracy are its held-out drawings
+    proxies: ProxySets | None = None    # python -m proxies FOLDER --write
 
     @property
     def run_seconds(self) -> float | None:
@@ -170,12 +196,19 @@ def _build(cls, content: dict, where: str):
 
 
 def _value(hint, value, where: str):
-    """A JSON value as the hinted type: a dataclass built from its object, anything else as it is."""
+    """A JSON value as the hinted type: a dataclass built from its object, a dict of them from an object of
+    objects, anything else as it is."""
     options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     if value is None and type(None) in options:
         return None
     record = next((option for option in options if is_dataclass(option)), None)
-    return _build(record, value, where) if record is not None else value
+    if record is not None:
+        return _build(record, value, where)
+    if typing.get_origin(hint) is dict and is_dataclass(typing.get_args(hint)[1]):
+        if not isinstance(value, dict):
+            raise ValueError(f"{where} should be an object")
+        return {key: _build(typing.get_args(hint)[1], item, f"{where}.{key}") for key, item in value.items()}
+    return value
 
 
 def _plain(value):
@@ -183,4 +216,6 @@ def _plain(value):
     if is_dataclass(value):
         return {field.name: _plain(getattr(value, field.name)) for field in fields(value)
                 if getattr(value, field.name) is not None}
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
     return value

@@ -60,7 +60,7 @@ def report(model: ViT, test: Split, chosen: dict, noun: str = "digit", framing: 
     logits = logits_of(model, test.images[:, 0].float() / 255)
     before = calibration.reliability(logits.softmax(-1), test.labels)
     after = calibration.reliability((logits / chosen["temperature"]).softmax(-1), test.labels)
-    limits = novelty.Limits(**chosen["not_a_digit"])
+    limits = novelty.Limits.from_json(chosen["not_a_digit"])
     refused = lambda inputs, lg: sum(v.refused for v in novelty.judge(limits, inputs, lg, noun))  # noqa: E731
     on_page, _ = drawn(test, on_canvas, seed=2, framing=framing)
     others = {}
