@@ -23,6 +23,9 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import ExifTags, Image, UnidentifiedImageError
 
+from vit import page
+from vit.page import Page
+
 FRAME, BOX = 28, 20        # MNIST: a 20x20 digit inside a 28x28 frame
 CENTRE = 14.0              # where MNIST's test digits have their centre of mass (row and column), measured
 WORKING_SIZE = 1024        # longer side at most this before any array is made: bounds memory and time
@@ -31,6 +34,9 @@ MAX_ASPECT = 20            # longer side / shorter side; a thinner strip cannot 
 MIN_CONTRAST = 0.1         # ink must differ from the background by this share of full white, else blank
 INK_THRESHOLD = 0.2        # share of the strongest ink a pixel needs to count for the crop: faint noise does not
 MIN_SPAN = 0.1  # the ink must reach across a tenth of the picture; one brush dot on the pad spans 8 %
+KEEP_SPAN = 0.3  # the ink must reach across this share of the picture's shorter side, else "keep drawing"; MNIST
+                 # digits drawn on a page (vit.probes.on_canvas) reach 0.37 at least, a pad digit 0.45
+KEEP_FLAT = 3.0  # ink this many times wider than tall is a lone bar, not yet a digit (MNIST's flattest: 2.5)
 NOISE_FLOOR = 0.05         # share of the strongest ink below which a pixel is set to background, as in MNIST
 PEN_WIDTH = (1.2, 1.8)     # in 20x20-box pixels: thinner strokes than the first are thickened to the second
                            # (MNIST's 5th percentile and median of 2 * area / perimeter, measured on the test set)
@@ -56,6 +62,7 @@ UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4:
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601 weights of R, G, B, as Pillow's "L"
 
 BLANK = "Draw a digit first: the picture looks empty."
+KEEP_DRAWING = "Keep drawing: what is there so far is too small to be a digit. (A photo? Crop it closer to the digit.)"
 DAMAGED = "This picture is damaged or incomplete. Please try another file."
 DATA_URL = "data:image/png;base64,"  # how the drawing pad sends its canvas
 MAX_DRAWING = 4_000_000   # characters of a drawing's data URL; the pad's 336×336 canvas sends about 10,000
@@ -108,9 +115,10 @@ def data_url(picture: Image.Image | np.ndarray) -> str:
     return DATA_URL + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def to_model_input(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -> torch.Tensor:
-    """A PIL image or an (H, W), (H, W, 3) or (H, W, 4) array -> (28, 28) float in [0, 1], light ink on black,
-    framed as the model's dataset frames its pictures."""
+def read_page(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -> Page:
+    """A PIL image or an (H, W), (H, W, 3) or (H, W, 4) array -> the page as read: the picture with its light
+    divided out and the ink found on it (vit.page), before the digit is framed. Pen strokes (framing.pen) go
+    through page removal; other pictures (garments) keep one background tone, taken from the border."""
     if isinstance(image, np.ndarray):
         image = _from_array(image)
     elif not isinstance(image, Image.Image):
@@ -120,8 +128,30 @@ def to_model_input(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -
     except (OSError, EOFError):  # an image opened by the caller is decoded only now
         raise ImageError(DAMAGED) from None
     grey, alpha = _grey_and_alpha(working)
-    ink = _ink(_flatten(grey, alpha))
-    _check_span(ink)
+    grey = _flatten(grey, alpha)
+    if not framing.pen:
+        ink = _ink(grey)
+        return Page(flat=1 - ink, ink=ink, even=True)
+    even = page.even_border(grey)
+    if even:  # one page tone, the border's, as a clean drawing or scan has
+        ink = _ink(grey)
+        flat = 1 - ink
+    else:  # light and shade vary over the page: divide them out first
+        flat = page.flat_field(grey)
+        ink = page.ink_on(flat, MIN_CONTRAST)
+        if ink is None:
+            raise ImageError(BLANK)
+    ink = page.drop_specks(page.remove_ruled_lines(ink), INK_THRESHOLD)
+    if not (ink >= INK_THRESHOLD).any():  # all there was were ruled lines and specks
+        raise ImageError(BLANK)
+    return Page(flat=flat, ink=ink, even=even)
+
+
+def to_model_input(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -> torch.Tensor:
+    """A PIL image or an (H, W), (H, W, 3) or (H, W, 4) array -> (28, 28) float in [0, 1], light ink on black,
+    framed as the model's dataset frames its pictures."""
+    ink = read_page(image, framing).ink
+    _check_extent(ink) if framing.pen else _check_span(ink)
     cropped = _crop_to_ink(ink, framing.crop_at)
     digit = _fit(_thicken_thin_strokes(cropped, framing.box) if framing.pen else cropped, framing.box)
     return torch.from_numpy(_centre_by_mass(digit, FRAME) if framing.by_mass else _centre_by_box(digit, FRAME))
@@ -217,6 +247,15 @@ def _check_span(ink: np.ndarray) -> None:
     span = max(rows.max() - rows.min(), cols.max() - cols.min()) + 1
     if span < MIN_SPAN * min(ink.shape):
         raise ImageError("That is too small to be a digit. Please draw it bigger, filling most of the box.")
+
+
+def _check_extent(ink: np.ndarray) -> None:
+    """Ask for more when the strokes so far cannot be a whole digit: a dash, or a lone flat stroke (the bar of a
+    7 or a 5) on a page-sized canvas, which framing would blow up to the whole box. A "1" is tall and passes."""
+    rows, cols = np.nonzero(ink >= INK_THRESHOLD)
+    height, width = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+    if max(height, width) < KEEP_SPAN * min(ink.shape) or width > KEEP_FLAT * height:
+        raise ImageError(KEEP_DRAWING)
 
 
 def _crop_to_ink(ink: np.ndarray, threshold: float = INK_THRESHOLD) -> np.ndarray:

@@ -1,0 +1,189 @@
+"""A photo or scan of paper -> the ink on it, bright on black, whatever the light, the shadow and the paper's tone.
+
+The page is the bright envelope of the picture: strokes are thin and dark, while light, shadow and paper tone vary
+over a larger scale. A morphological closing (a maximum, then a minimum, over a window wider than any stroke) of
+a small copy of the picture removes the strokes and keeps a shadow's edge where it is (a closing leaves a step
+unchanged, where a blur or a plain maximum would move it). Dividing the picture by that page (a flat field)
+leaves the page at 1 everywhere and the ink as its darkness relative to the page under it: a pencil stroke in a
+shadow is as dark, relative to its page, as the same stroke in the light.
+
+Then the ink is found with a threshold set by the page's own grain (a robust spread of the flattened page), long
+straight ruled or squared lines that cross the picture are taken out where no stroke crosses them, and specks
+(dust, JPEG artefacts) far smaller than the digit are dropped.
+
+Colour: the picture is read in grey (ITU-R 601 luma) before any of this. Pale ruled lines are faint in grey and
+go with the line removal; dark blue ballpoint on dark blue lines stays hard (the colours are alike, so the lines
+are only found by their shape).
+
+Only numpy and Pillow: the closing runs on a copy at most PAGE_GRID pixels a side, so separable numpy maxima cost
+well under a millisecond there; scipy.ndimage or OpenCV would run the same filters, so they are not added to the
+Space's dependencies.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from PIL import Image
+
+PAGE_GRID = 128        # longer side of the small copy on which the page's light is estimated
+PAGE_WINDOW = 1 / 6    # the closing's window, as a share of that copy's longer side: wider than a stroke (a pad
+                       # stroke is 1/13 of the canvas) and where strokes cross, narrower than the page's changes
+EVEN_BORDER = 0.1      # the border's tones spread over less than this (5th to 95th percentile): one page tone
+GRAIN = 4.0            # a pixel is ink when it is this many robust spreads darker than its page
+SPECK = 0.05           # a patch of ink with under this share of all the ink, apart from the rest, is a speck
+SPECK_GRID = 48        # specks are found on a grid of at most this many cells a side
+LINE_SHARE = 0.8       # a row crossed by ink over this share of its length, at a small tilt, is a ruled line
+MIN_LINES = 3          # ruled paper has at least this many parallel lines; a digit's own stroke (a "1") is one
+LINE_TILTS = np.tan(np.radians(np.arange(-4.0, 4.5, 1.0)))  # the tilts looked at, in rows per column
+LINE_GRID = 256        # ruled lines are looked for on a copy at most this many pixels a side
+
+
+@dataclass(frozen=True)
+class Page:
+    """What the preprocessing found on a picture before framing the digit; both arrays (H, W) float32 in [0, 1]."""
+    flat: np.ndarray   # the picture in grey with the page's light divided out: a white page, dark ink
+    ink: np.ndarray    # the ink found on it, bright on black, strongest 1; specks and ruled lines taken out
+    even: bool         # the page had one tone (taken from its border); False: uneven light was divided out
+
+
+def even_border(grey: np.ndarray) -> bool:
+    """Whether the picture's border has one tone: a clean drawing or scan, or a crop of MNIST-like pixels."""
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    low, high = np.percentile(border, [5, 95])
+    return high - low < EVEN_BORDER
+
+
+def flat_field(grey: np.ndarray) -> np.ndarray:
+    """A picture (H, W) in [0, 1] -> (H, W) with its page's light divided out: white page, dark ink, whichever
+    polarity the picture had (light chalk on a dark board comes back dark on white too)."""
+    small = _resize(grey, _grid_size(grey.shape, PAGE_GRID))
+    window = 2 * round(PAGE_WINDOW * max(small.shape) / 2) + 1
+    bright, dark = _closing(small, window), -_closing(-small, window)  # envelopes above and below the strokes
+    # most of the picture is page, so its median is a page tone; the ink departs from it furthest (a shadow or a
+    # lit corner departs too, but less: light scales ink and page alike)
+    darkest, middle, lightest = np.percentile(small, [1, 50, 99])
+    if lightest - middle > middle - darkest:  # light ink on a dark page
+        grey, bright = 1 - grey, 1 - dark
+    page = _resize(bright, grey.shape)
+    return np.clip(grey / np.maximum(page, 1e-3), 0, 1).astype(np.float32)
+
+
+def ink_on(flat: np.ndarray, min_contrast: float) -> np.ndarray | None:
+    """Ink bright on black (H, W), strongest 1, from a flattened page; None when nothing departs from the page by
+    min_contrast."""
+    darkness = 1 - flat
+    spread = 1.4826 * float(np.median(np.abs(darkness - np.median(darkness))))  # the page's grain, robust to ink
+    peak = float(darkness.max())
+    if peak < max(min_contrast, GRAIN * spread):
+        return None
+    ink = np.clip(darkness / peak, 0, 1)
+    ink[darkness < GRAIN * spread] = 0
+    return ink
+
+
+def drop_specks(ink: np.ndarray, threshold: float) -> np.ndarray:
+    """Ink (H, W) without the patches, apart from the rest, that hold under SPECK of its mass."""
+    cells = _grid_size(ink.shape, SPECK_GRID)
+    mass = _resize(np.where(ink >= threshold, ink, 0), cells)  # (h, w) ink per cell, averaged
+    labels = _components(mass > 0)
+    if labels.max() <= 1:
+        return ink
+    totals = np.bincount(labels.ravel(), weights=mass.ravel())
+    keep = totals >= SPECK * totals[1:].sum()
+    keep[0] = False
+    kept = _resize(keep[labels].astype(np.float32), ink.shape) > 0  # bilinear: a kept cell's edge keeps its ink
+    return np.where(kept, ink, 0).astype(np.float32)
+
+
+def remove_ruled_lines(ink: np.ndarray) -> np.ndarray:
+    """Ink (H, W) without long straight lines that run across the picture (ruled or squared paper), at a small
+    tilt; where a stroke crosses a line, the line's pixels stay, so strokes are not cut."""
+    for transposed in (False, True):  # rows, then columns
+        ink = ink.T if transposed else ink
+        ink = _remove_rows(ink)
+        ink = ink.T if transposed else ink
+    return np.ascontiguousarray(ink)
+
+
+def _remove_rows(ink: np.ndarray) -> np.ndarray:
+    """remove_ruled_lines for lines that run along the rows."""
+    size = _grid_size(ink.shape, LINE_GRID)
+    step = ink.shape[0] / size[0]  # full-size rows per small row
+    mask = _resize((ink > 0).astype(np.float32), size) > 0.1  # thin lines survive the shrinking
+    height, width = mask.shape
+    columns = np.arange(width)
+    lines = np.zeros_like(mask)
+    for tilt in LINE_TILTS:
+        shift = np.round((columns - width / 2) * tilt).astype(int)  # (w,) row offset of a tilted line per column
+        rows = np.arange(height)[:, None] + shift[None, :]  # (h, w): row r of the sheared picture
+        inside = (rows >= 0) & (rows < height)
+        sheared = np.where(inside, mask[np.clip(rows, 0, height - 1), columns], False)
+        along = sheared.sum(axis=1) >= LINE_SHARE * inside.sum(axis=1).clip(min=1)  # (h,) rows that are lines
+        if np.count_nonzero(np.diff(along.astype(int)) == 1) + int(along[0]) < MIN_LINES:
+            continue
+        lines[np.clip(rows[along], 0, height - 1), np.broadcast_to(columns, rows[along].shape)] |= inside[along]
+    if not lines.any():
+        return ink
+    line = _resize(_grow_rows(lines.astype(np.float32), 2), ink.shape) > 0  # (H, W) the lines' pixels, and a margin
+    reach = max(2, round(3 * step))  # a stroke crossing a line has ink this far above or below it
+    ink_off_line = np.where(line, 0, ink) > 0
+    crossed = _shift_rows(ink_off_line, reach) | _shift_rows(ink_off_line, -reach)
+    return np.where(line & ~_grow_rows(crossed, reach), 0, ink).astype(np.float32)
+
+
+def _grow_rows(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Each pixel takes the largest value within `radius` rows above or below it."""
+    padded = np.pad(mask, ((radius, radius), (0, 0)))
+    return sliding_window_view(padded, 2 * radius + 1, axis=0).max(axis=-1)
+
+
+def _shift_rows(mask: np.ndarray, offset: int) -> np.ndarray:
+    """The mask moved by `offset` rows (down when positive), what moves out dropped."""
+    shifted = np.zeros_like(mask)
+    if offset > 0:
+        shifted[offset:] = mask[:-offset]
+    else:
+        shifted[:offset] = mask[-offset:]
+    return shifted
+
+
+def _components(mask: np.ndarray) -> np.ndarray:
+    """Connected 8-neighbour components of a small boolean mask (h, w) -> labels (h, w), 0 off the mask, 1, 2, …"""
+    labels = np.where(mask, np.arange(1, mask.size + 1).reshape(mask.shape), 0)
+    while True:  # every pixel takes the largest label around it until nothing changes
+        grown = _square_max(labels, 3)
+        grown = np.where(mask, grown, 0)
+        if np.array_equal(grown, labels):
+            break
+        labels = grown
+    _, dense = np.unique(labels, return_inverse=True)
+    return dense.reshape(mask.shape)
+
+
+def _closing(image: np.ndarray, window: int) -> np.ndarray:
+    """A maximum then a minimum over a window x window square: dark features narrower than the window go."""
+    return -_square_max(-_square_max(image, window), window)
+
+
+def _square_max(image: np.ndarray, window: int) -> np.ndarray:
+    """Each pixel takes the largest value within the window x window square around it (edges repeated)."""
+    radius = window // 2
+    padded = np.pad(image, radius, mode="edge")
+    rows = sliding_window_view(padded, window, axis=0).max(axis=-1)  # (h, w + 2r)
+    return sliding_window_view(rows, window, axis=1).max(axis=-1)    # (h, w)
+
+
+def _grid_size(shape: tuple[int, int], longest: int) -> tuple[int, int]:
+    """(rows, columns) of a copy whose longer side is at most `longest`, aspect ratio kept."""
+    scale = min(1.0, longest / max(shape))
+    return max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale))
+
+
+def _resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(h, w) float -> `shape` (rows, columns): area averaging when shrinking, bilinear when growing."""
+    if tuple(shape) == image.shape:
+        return image.astype(np.float32)
+    shrink = shape[0] < image.shape[0]
+    method = Image.Resampling.BOX if shrink else Image.Resampling.BILINEAR
+    return np.asarray(Image.fromarray(image.astype(np.float32)).resize((shape[1], shape[0]), method))
