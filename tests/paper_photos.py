@@ -53,6 +53,7 @@ def _turned(amount: np.ndarray, degrees: float) -> np.ndarray:
 
 
 KINDS = ("uneven light", "shadow band", "pencil on tinted paper", "ruled paper")
+CLEAN = "clean paper"  # black ink on white under even light: what each kind is compared with
 
 
 def photographed(digit: np.ndarray, kind: str, rng: np.random.Generator) -> Image.Image:
@@ -73,8 +74,10 @@ def photographed(digit: np.ndarray, kind: str, rng: np.random.Generator) -> Imag
         lines = _turned(_ruled(rng), turn)[..., None]  # (SIDE, SIDE, 1)
         paper = white * (1 - lines) + np.array([0.55, 0.7, 0.9]) * lines
         ink, light = np.array([0.1, 0.15, 0.45]), _ramp(rng, 0.85, 1.0)
+    elif kind == CLEAN:
+        paper, ink, light = white, np.array([0.08, 0.08, 0.1]), np.ones((SIDE, SIDE))
     else:
-        raise ValueError(f"unknown kind {kind!r}; one of {KINDS}")
+        raise ValueError(f"unknown kind {kind!r}; one of {KINDS + (CLEAN,)}")
     rgb = (paper * (1 - cover) + ink * cover) * light[..., None]
     rgb = rgb + rng.normal(0, 0.015, rgb.shape)  # the camera's grain
     image = Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8))

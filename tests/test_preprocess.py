@@ -11,7 +11,10 @@ from PIL import Image, ImageDraw, ImageOps
 from vit.bundle import bundled_folders, load_folder
 from vit.data import load_split
 from vit import preprocess
-from vit.preprocess import ImageError, open_image, pen_width, to_model_input
+from vit.page import remove_ruled_lines
+from vit.preprocess import ImageError, open_image, pen_width, read_page, to_model_input
+from paper_photos import CLEAN, KINDS, photographed
+from picture_files import drawn_on_pad
 
 
 def assert_close(actual: torch.Tensor, expected: torch.Tensor, atol: float = 1e-5) -> None:
@@ -246,3 +249,77 @@ def test_the_pads_data_url_reads_back_as_the_same_picture():
     for sent in [None, "", "data:image/jpeg;base64,/9j/", "data:image/png;base64,@@", "data:image/png;base64,"]:
         with pytest.raises(ImageError, match="did not arrive as a picture"):
             open_data_url(sent)
+
+
+# Pictures of paper: the page's light, shadow, tone and ruled lines are divided out before the ink is found.
+
+@pytest.fixture(scope="module")
+def validation_digits(data_dir) -> tuple[np.ndarray, list[int]]:
+    """The first validation digits (28, 28) uint8 and their labels: pictures for checking, never for training."""
+    from vit.data import carve_validation
+    _, validation = carve_validation(load_split("mnist", "train", data_dir))
+    return validation.images[:3, 0].numpy(), validation.labels[:3].tolist()
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    return load_folder(bundled_folders()["mnist"])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_digit_photographed_on_paper_comes_out_as_on_clean_paper_and_is_read(kind, validation_digits, default_model):
+    for index, (digit, label) in enumerate(zip(*validation_digits)):
+        photo = to_model_input(photographed(digit, kind, np.random.default_rng(index)))
+        clean = to_model_input(photographed(digit, CLEAN, np.random.default_rng(index)))  # the same place and turn
+        # 0.07: without page removal these differ by 0.07 to 0.22 (20 digits of each kind, measured)
+        assert (photo - clean).abs().mean() < 0.07, f"digit {index}: {(photo - clean).abs().mean():.3f}"
+        assert default_model.read(photo.numpy()).best == label
+
+
+def test_the_page_as_read_has_the_shadow_divided_out(validation_digits):
+    photo = photographed(validation_digits[0][0], "shadow band", np.random.default_rng(0))
+    grey = np.asarray(photo.convert("L"), np.float32) / 255
+    page = read_page(photo)
+    assert not page.even and page.flat.shape == page.ink.shape == grey.shape
+    paper = page.ink == 0  # the page, away from the ink
+    assert np.percentile(grey[paper], 5) < 0.6 < 0.9 < np.percentile(page.flat[paper], 5)  # the shadow, then none
+
+
+def test_a_clean_drawing_reads_its_page_from_the_border():
+    page = read_page(seven(ink=0, background=255))
+    assert page.even and np.array_equal(page.flat, 1 - page.ink)
+
+
+def test_ruled_lines_go_but_a_stroke_across_them_stays():
+    ink = np.zeros((200, 200), np.float32)
+    ink[20::30, :] = 0.5     # seven ruled lines, 1 pixel thick
+    ink[40:160, 95:103] = 1  # a stroke across three of them
+    kept = remove_ruled_lines(ink)
+    assert kept[:, :80].max() == 0 and kept[:, 120:].max() == 0  # the lines, away from the stroke
+    assert (kept[40:160, 95:103] > 0).all()                      # the stroke, where it crosses them too
+
+
+def test_a_single_stroke_is_not_taken_for_a_ruled_line():
+    ink = np.zeros((200, 200), np.float32)
+    ink[10:190, 95:103] = 1  # a "1" from top to bottom: one line, and ruled paper has many
+    assert np.array_equal(remove_ruled_lines(ink), ink)
+
+
+# Drawings in progress: the pad sends every stroke.
+
+@pytest.mark.parametrize("stroke", [[(0.45, 0.5), (0.6, 0.5)], [(0.25, 0.3), (0.75, 0.33)], [(0.5, 0.5)]],
+                         ids=["short-dash", "bar-of-a-7", "dot"])
+def test_a_first_stroke_on_the_pad_says_keep_drawing(stroke):
+    with pytest.raises(ImageError, match="Keep drawing"):
+        to_model_input(drawn_on_pad([stroke]))
+
+
+def test_a_one_stroke_1_on_the_pad_is_read(default_model):
+    one = to_model_input(drawn_on_pad([[(0.52, 0.2), (0.48, 0.8)]]))  # 60 % of the pad tall, slightly slanted
+    assert default_model.read(one.numpy()).best == 1
+
+
+def test_a_tight_crop_of_a_flat_digit_is_not_asked_for_more(validation_digits):
+    digit = validation_digits[0][0]
+    flat = Image.fromarray(digit).resize((28, 14), Image.Resampling.BILINEAR)  # twice as wide as tall, cropped
+    assert to_model_input(flat).shape == (28, 28)

@@ -26,6 +26,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
+PHOTO_SIZE = 512       # longer side at most this for page removal: a digit fills 20 pixels in the end, and a
+                       # photo's digit still spans a hundred or more here
 PAGE_GRID = 128        # longer side of the small copy on which the page's light is estimated
 PAGE_WINDOW = 1 / 6    # the closing's window, as a share of that copy's longer side: wider than a stroke (a pad
                        # stroke is 1/13 of the canvas) and where strokes cross, narrower than the page's changes
@@ -36,7 +38,7 @@ SPECK_GRID = 48        # specks are found on a grid of at most this many cells a
 LINE_SHARE = 0.8       # a row crossed by ink over this share of its length, at a small tilt, is a ruled line
 MIN_LINES = 3          # ruled paper has at least this many parallel lines; a digit's own stroke (a "1") is one
 LINE_TILTS = np.tan(np.radians(np.arange(-4.0, 4.5, 1.0)))  # the tilts looked at, in rows per column
-LINE_GRID = 256        # ruled lines are looked for on a copy at most this many pixels a side
+LINE_GRID = 160        # ruled lines are looked for on a copy at most this many pixels a side
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,9 @@ def even_border(grey: np.ndarray) -> bool:
 
 
 def flat_field(grey: np.ndarray) -> np.ndarray:
-    """A picture (H, W) in [0, 1] -> (H, W) with its page's light divided out: white page, dark ink, whichever
-    polarity the picture had (light chalk on a dark board comes back dark on white too)."""
+    """A picture (H, W) in [0, 1] -> at most PHOTO_SIZE a side, with its page's light divided out: white page,
+    dark ink, whichever polarity the picture had (light chalk on a dark board comes back dark on white too)."""
+    grey = _resize(grey, _grid_size(grey.shape, PHOTO_SIZE))
     small = _resize(grey, _grid_size(grey.shape, PAGE_GRID))
     window = 2 * round(PAGE_WINDOW * max(small.shape) / 2) + 1
     bright, dark = _closing(small, window), -_closing(-small, window)  # envelopes above and below the strokes
@@ -73,7 +76,8 @@ def ink_on(flat: np.ndarray, min_contrast: float) -> np.ndarray | None:
     """Ink bright on black (H, W), strongest 1, from a flattened page; None when nothing departs from the page by
     min_contrast."""
     darkness = 1 - flat
-    spread = 1.4826 * float(np.median(np.abs(darkness - np.median(darkness))))  # the page's grain, robust to ink
+    sample = darkness[::4, ::4]  # every 16th pixel tells the grain as well as all of them
+    spread = 1.4826 * float(np.median(np.abs(sample - np.median(sample))))  # the page's grain, robust to ink
     peak = float(darkness.max())
     if peak < max(min_contrast, GRAIN * spread):
         return None
@@ -98,19 +102,20 @@ def drop_specks(ink: np.ndarray, threshold: float) -> np.ndarray:
 
 def remove_ruled_lines(ink: np.ndarray) -> np.ndarray:
     """Ink (H, W) without long straight lines that run across the picture (ruled or squared paper), at a small
-    tilt; where a stroke crosses a line, the line's pixels stay, so strokes are not cut."""
-    for transposed in (False, True):  # rows, then columns
-        ink = ink.T if transposed else ink
-        ink = _remove_rows(ink)
-        ink = ink.T if transposed else ink
+    tilt; where a stroke meets a line (ink just above or below it), the line's pixels stay, so strokes are not cut."""
+    size = _grid_size(ink.shape, LINE_GRID)
+    mask = _resize((ink > 0).astype(np.float32), size) > 0.1  # (h, w) a small copy: thin lines survive the shrinking
+    for transposed in (False, True):  # lines along the rows, then along the columns
+        lines = _lines_along_rows(_grow_rows(mask.T if transposed else mask, 1))  # 3 rows: a tilt's steps stay in
+        if lines.any():
+            ink = _remove_rows(ink.T if transposed else ink, lines)
+            ink = ink.T if transposed else ink
     return np.ascontiguousarray(ink)
 
 
-def _remove_rows(ink: np.ndarray) -> np.ndarray:
-    """remove_ruled_lines for lines that run along the rows."""
-    size = _grid_size(ink.shape, LINE_GRID)
-    step = ink.shape[0] / size[0]  # full-size rows per small row
-    mask = _resize((ink > 0).astype(np.float32), size) > 0.1  # thin lines survive the shrinking
+def _lines_along_rows(mask: np.ndarray) -> np.ndarray:
+    """Where, on a small ink mask (h, w), straight lines run along the rows at one of LINE_TILTS, if the mask has
+    at least MIN_LINES of them, parallel: (h, w) boolean."""
     height, width = mask.shape
     columns = np.arange(width)
     lines = np.zeros_like(mask)
@@ -123,8 +128,12 @@ def _remove_rows(ink: np.ndarray) -> np.ndarray:
         if np.count_nonzero(np.diff(along.astype(int)) == 1) + int(along[0]) < MIN_LINES:
             continue
         lines[np.clip(rows[along], 0, height - 1), np.broadcast_to(columns, rows[along].shape)] |= inside[along]
-    if not lines.any():
-        return ink
+    return lines
+
+
+def _remove_rows(ink: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Ink (H, W) without the lines found on its small copy (h, w), except where a stroke crosses them."""
+    step = ink.shape[0] / lines.shape[0]  # full-size rows per small row
     line = _resize(_grow_rows(lines.astype(np.float32), 2), ink.shape) > 0  # (H, W) the lines' pixels, and a margin
     reach = max(2, round(3 * step))  # a stroke crossing a line has ink this far above or below it
     ink_off_line = np.where(line, 0, ink) > 0

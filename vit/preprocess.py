@@ -34,9 +34,9 @@ MAX_ASPECT = 20            # longer side / shorter side; a thinner strip cannot 
 MIN_CONTRAST = 0.1         # ink must differ from the background by this share of full white, else blank
 INK_THRESHOLD = 0.2        # share of the strongest ink a pixel needs to count for the crop: faint noise does not
 MIN_SPAN = 0.1  # the ink must reach across a tenth of the picture; one brush dot on the pad spans 8 %
-KEEP_SPAN = 0.3  # the ink must reach across this share of the picture's shorter side, else "keep drawing"; MNIST
-                 # digits drawn on a page (vit.probes.on_canvas) reach 0.37 at least, a pad digit 0.45
-KEEP_FLAT = 3.0  # ink this many times wider than tall is a lone bar, not yet a digit (MNIST's flattest: 2.5)
+KEEP_SPAN = 0.25  # the ink must reach across this share of the picture's shorter side, else "keep drawing": 5,000
+                  # validation digits drawn on a page (vit.probes.on_canvas) reach 0.30 at least, on the pad 0.35
+KEEP_FLAT = 3.0   # ink this many times wider than tall is a lone bar, not yet a digit: those digits are 2.3 at most
 NOISE_FLOOR = 0.05         # share of the strongest ink below which a pixel is set to background, as in MNIST
 PEN_WIDTH = (1.2, 1.8)     # in 20x20-box pixels: thinner strokes than the first are thickened to the second
                            # (MNIST's 5th percentile and median of 2 * area / perimeter, measured on the test set)
@@ -133,15 +133,15 @@ def read_page(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -> Pag
         ink = _ink(grey)
         return Page(flat=1 - ink, ink=ink, even=True)
     even = page.even_border(grey)
-    if even:  # one page tone, the border's, as a clean drawing or scan has
-        ink = _ink(grey)
+    if even:  # one page tone, the border's, as a clean drawing or scan has: read as MNIST-like pictures always were
+        ink = page.remove_ruled_lines(_ink(grey))
         flat = 1 - ink
-    else:  # light and shade vary over the page: divide them out first
-        flat = page.flat_field(grey)
+    else:  # light and shade vary over the page: divide them out first; what they leave at a shadow's edge, and
+        flat = page.flat_field(grey)  # a photo's JPEG blocks, make specks
         ink = page.ink_on(flat, MIN_CONTRAST)
         if ink is None:
             raise ImageError(BLANK)
-    ink = page.drop_specks(page.remove_ruled_lines(ink), INK_THRESHOLD)
+        ink = page.drop_specks(page.remove_ruled_lines(ink), INK_THRESHOLD)
     if not (ink >= INK_THRESHOLD).any():  # all there was were ruled lines and specks
         raise ImageError(BLANK)
     return Page(flat=flat, ink=ink, even=even)
