@@ -280,14 +280,14 @@ def test_the_page_as_read_has_the_shadow_divided_out(validation_digits):
     photo = photographed(validation_digits[0][0], "shadow band", np.random.default_rng(0))
     grey = np.asarray(photo.convert("L"), np.float32) / 255
     page = read_page(photo)
-    assert not page.even and page.flat.shape == page.ink.shape == grey.shape
+    assert page.flattened and page.flat.shape == page.ink.shape == grey.shape
     paper = page.ink == 0  # the page, away from the ink
     assert np.percentile(grey[paper], 5) < 0.6 < 0.9 < np.percentile(page.flat[paper], 5)  # the shadow, then none
 
 
 def test_a_clean_drawing_reads_its_page_from_the_border():
     page = read_page(seven(ink=0, background=255))
-    assert page.even and np.array_equal(page.flat, 1 - page.ink)
+    assert not page.flattened and np.array_equal(page.flat, 1 - page.ink)
 
 
 def test_ruled_lines_go_but_a_stroke_across_them_stays():

@@ -46,7 +46,7 @@ class Page:
     """What the preprocessing found on a picture before framing the digit; both arrays (H, W) float32 in [0, 1]."""
     flat: np.ndarray   # the picture in grey with the page's light divided out: a white page, dark ink
     ink: np.ndarray    # the ink found on it, bright on black, strongest 1; specks and ruled lines taken out
-    even: bool         # the page had one tone (taken from its border); False: uneven light was divided out
+    flattened: bool    # uneven light was divided out; False: the page's one tone was taken from its border
 
 
 def even_border(grey: np.ndarray) -> bool:

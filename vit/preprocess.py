@@ -2,8 +2,14 @@
 
 MNIST's digits are light ink on black, scaled with anti-aliasing to fit a 20x20 box (aspect ratio kept)
 and placed in a 28x28 frame with their centre of mass at the centre. A sketch or a photo takes the same
-road: first frame, EXIF orientation, shrink early (memory stays bounded), flatten transparency, grey,
-polarity from the border, contrast, crop to the ink, fit into 20x20, centre by mass.
+road: first frame, EXIF orientation, shrink early (memory stays bounded), flatten transparency, grey, find
+the ink on the page (read_page), crop to the ink, fit into 20x20, centre by mass.
+
+Finding the ink: a page of one tone at the border (a drawing, a scan, MNIST-like pixels) gives polarity and
+background from its border, and the ink is what departs from it. A photo of paper, whose border is not of one
+tone (light falling off, a shadow across it), first has its page's light divided out (vit.page), so the light
+is not taken for ink. Ink that cannot be a whole digit yet on a page-sized canvas (the pad sends every stroke)
+asks to keep drawing rather than being blown up to the 20-pixel box.
 
 Fashion-MNIST frames its pictures otherwise (measured on 20,000 of its training images: the ink's bounding
 box has a longer side of 28 pixels in the median, 27 or 28 in 99.6 % of them, and its centre sits at 13.5
@@ -117,8 +123,9 @@ def data_url(picture: Image.Image | np.ndarray) -> str:
 
 def read_page(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -> Page:
     """A PIL image or an (H, W), (H, W, 3) or (H, W, 4) array -> the page as read: the picture with its light
-    divided out and the ink found on it (vit.page), before the digit is framed. Pen strokes (framing.pen) go
-    through page removal; other pictures (garments) keep one background tone, taken from the border."""
+    divided out and the ink found on it (vit.page), before the digit is framed. Pen strokes (framing.pen) on an
+    unevenly lit page go through page removal; a page of one tone, and other pictures (garments), keep the
+    border's tone as the background, as MNIST-like pictures always did."""
     if isinstance(image, np.ndarray):
         image = _from_array(image)
     elif not isinstance(image, Image.Image):
@@ -129,22 +136,18 @@ def read_page(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -> Pag
         raise ImageError(DAMAGED) from None
     grey, alpha = _grey_and_alpha(working)
     grey = _flatten(grey, alpha)
-    if not framing.pen:
-        ink = _ink(grey)
-        return Page(flat=1 - ink, ink=ink, even=True)
-    even = page.even_border(grey)
-    if even:  # one page tone, the border's, as a clean drawing or scan has: read as MNIST-like pictures always were
-        ink = page.remove_ruled_lines(_ink(grey))
-        flat = 1 - ink
-    else:  # light and shade vary over the page: divide them out first; what they leave at a shadow's edge, and
-        flat = page.flat_field(grey)  # a photo's JPEG blocks, make specks
+    ink = None
+    if framing.pen and not page.even_border(grey):  # light and shade vary over the page: divide them out first
+        flat = page.flat_field(grey)
         ink = page.ink_on(flat, MIN_CONTRAST)
-        if ink is None:
-            raise ImageError(BLANK)
-        ink = page.drop_specks(page.remove_ruled_lines(ink), INK_THRESHOLD)
+    if ink is None:  # one page tone, or nothing stands out of an uneven page's grain (noise): the border's tone
+        ink = page.remove_ruled_lines(_ink(grey)) if framing.pen else _ink(grey)
+        return Page(flat=1 - ink, ink=ink, flattened=False)
+    # what page removal leaves at a shadow's edge, and a photo's JPEG blocks, make specks
+    ink = page.drop_specks(page.remove_ruled_lines(ink), INK_THRESHOLD)
     if not (ink >= INK_THRESHOLD).any():  # all there was were ruled lines and specks
         raise ImageError(BLANK)
-    return Page(flat=flat, ink=ink, even=even)
+    return Page(flat=flat, ink=ink, flattened=True)
 
 
 def to_model_input(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -> torch.Tensor:
