@@ -305,6 +305,14 @@ def test_a_single_stroke_is_not_taken_for_a_ruled_line():
     assert np.array_equal(remove_ruled_lines(ink), ink)
 
 
+def test_a_page_with_nothing_but_ruled_lines_asks_for_a_digit():
+    ruled = Image.new("L", (300, 300), 250)
+    for row in range(10, 300, 25):
+        ImageDraw.Draw(ruled).line([(0, row), (300, row)], fill=150, width=2)
+    with pytest.raises(ImageError, match="Draw a digit"):
+        to_model_input(ruled)
+
+
 # Drawings in progress: the pad sends every stroke.
 
 @pytest.mark.parametrize("stroke", [[(0.45, 0.5), (0.6, 0.5)], [(0.25, 0.3), (0.75, 0.33)], [(0.5, 0.5)]],

@@ -140,14 +140,15 @@ def read_page(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -> Pag
     if framing.pen and not page.even_border(grey):  # light and shade vary over the page: divide them out first
         flat = page.flat_field(grey)
         ink = page.ink_on(flat, MIN_CONTRAST)
-    if ink is None:  # one page tone, or nothing stands out of an uneven page's grain (noise): the border's tone
+    flattened = ink is not None
+    if not flattened:  # one page tone, or nothing stands out of an uneven page's grain (noise): the border's tone
         ink = page.remove_ruled_lines(_ink(grey)) if framing.pen else _ink(grey)
-        return Page(flat=1 - ink, ink=ink, flattened=False)
-    # what page removal leaves at a shadow's edge, and a photo's JPEG blocks, make specks
-    ink = page.drop_specks(page.remove_ruled_lines(ink), INK_THRESHOLD)
+        flat = 1 - ink
+    else:  # what page removal leaves at a shadow's edge, and a photo's JPEG blocks, make specks
+        ink = page.drop_specks(page.remove_ruled_lines(ink), INK_THRESHOLD)
     if not (ink >= INK_THRESHOLD).any():  # all there was were ruled lines and specks
         raise ImageError(BLANK)
-    return Page(flat=flat, ink=ink, flattened=True)
+    return Page(flat=flat, ink=ink, flattened=flattened)
 
 
 def to_model_input(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -> torch.Tensor:
