@@ -327,6 +327,15 @@ def test_a_one_stroke_1_on_the_pad_is_read(default_model):
     assert default_model.read(one.numpy()).best == 1
 
 
+def test_a_photo_with_a_small_digit_is_read_not_asked_for_more(validation_digits, default_model):
+    digit, label = validation_digits[0][0], validation_digits[1][0]
+    photo = np.asarray(photographed(digit, CLEAN, np.random.default_rng(0)).convert("L"), np.float32)
+    page = np.random.default_rng(1).normal(240, 3, (1600, 1600))  # the rest of the page, with the camera's grain
+    page[600:1000, 600:1000] = photo  # the digit spans a ninth of the picture: a pad would say "keep drawing"
+    small = to_model_input(Image.fromarray(np.clip(page, 0, 255).astype(np.uint8)))
+    assert default_model.read(small.numpy()).best == label
+
+
 def test_a_tight_crop_of_a_flat_digit_is_not_asked_for_more(validation_digits):
     digit = validation_digits[0][0]
     flat = Image.fromarray(digit).resize((28, 14), Image.Resampling.BILINEAR)  # twice as wide as tall, cropped

@@ -32,6 +32,7 @@ PAGE_GRID = 128        # longer side of the small copy on which the page's light
 PAGE_WINDOW = 1 / 6    # the closing's window, as a share of that copy's longer side: wider than a stroke (a pad
                        # stroke is 1/13 of the canvas) and where strokes cross, narrower than the page's changes
 EVEN_BORDER = 0.1      # the border's tones spread over less than this (5th to 95th percentile): one page tone
+CANVAS_SHARE = 0.9     # this share of the border at one exact tone: a canvas (strokes may reach the edge)
 GRAIN = 4.0            # a pixel is ink when it is this many robust spreads darker than its page
 SPECK = 0.05           # a patch of ink with under this share of all the ink, apart from the rest, is a speck
 SPECK_GRID = 48        # specks are found on a grid of at most this many cells a side
@@ -47,13 +48,23 @@ class Page:
     flat: np.ndarray   # the picture in grey with the page's light divided out: a white page, dark ink
     ink: np.ndarray    # the ink found on it, bright on black, strongest 1; specks and ruled lines taken out
     flattened: bool    # uneven light was divided out; False: the page's one tone was taken from its border
+    canvas: bool       # the border is one exact tone, as a drawing canvas's (the pad's) is and a photo's never is
 
 
 def even_border(grey: np.ndarray) -> bool:
     """Whether the picture's border has one tone: a clean drawing or scan, or a crop of MNIST-like pixels."""
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    low, high = np.percentile(border, [5, 95])
+    low, high = np.percentile(_border(grey), [5, 95])
     return high - low < EVEN_BORDER
+
+
+def canvas_border(grey: np.ndarray) -> bool:
+    """Whether nearly all the border has one exact tone: drawn on a canvas, not photographed (a camera's grain)."""
+    border = _border(grey)
+    return np.count_nonzero(border == np.median(border)) >= CANVAS_SHARE * border.size
+
+
+def _border(grey: np.ndarray) -> np.ndarray:
+    return np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
 
 
 def flat_field(grey: np.ndarray) -> np.ndarray:

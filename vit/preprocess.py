@@ -40,7 +40,7 @@ MAX_ASPECT = 20            # longer side / shorter side; a thinner strip cannot 
 MIN_CONTRAST = 0.1         # ink must differ from the background by this share of full white, else blank
 INK_THRESHOLD = 0.2        # share of the strongest ink a pixel needs to count for the crop: faint noise does not
 MIN_SPAN = 0.1  # the ink must reach across a tenth of the picture; one brush dot on the pad spans 8 %
-KEEP_SPAN = 0.25  # the ink must reach across this share of the picture's shorter side, else "keep drawing": 5,000
+KEEP_SPAN = 0.25  # on a canvas the ink must reach across this share of its shorter side, else "keep drawing": 5,000
                   # validation digits drawn on a page (vit.probes.on_canvas) reach 0.30 at least, on the pad 0.35
 KEEP_FLAT = 3.0   # ink this many times wider than tall is a lone bar, not yet a digit: those digits are 2.3 at most
 NOISE_FLOOR = 0.05         # share of the strongest ink below which a pixel is set to background, as in MNIST
@@ -68,7 +68,7 @@ UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4:
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601 weights of R, G, B, as Pillow's "L"
 
 BLANK = "Draw a digit first: the picture looks empty."
-KEEP_DRAWING = "Keep drawing: what is there so far is too small to be a digit. (A photo? Crop it closer to the digit.)"
+KEEP_DRAWING = "Keep drawing: what is there so far is too small to be a digit."
 DAMAGED = "This picture is damaged or incomplete. Please try another file."
 DATA_URL = "data:image/png;base64,"  # how the drawing pad sends its canvas
 MAX_DRAWING = 4_000_000   # characters of a drawing's data URL; the pad's 336×336 canvas sends about 10,000
@@ -148,14 +148,17 @@ def read_page(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -> Pag
         ink = page.drop_specks(page.remove_ruled_lines(ink), INK_THRESHOLD)
     if not (ink >= INK_THRESHOLD).any():  # all there was were ruled lines and specks
         raise ImageError(BLANK)
-    return Page(flat=flat, ink=ink, flattened=flattened)
+    return Page(flat=flat, ink=ink, flattened=flattened, canvas=page.canvas_border(grey))
 
 
 def to_model_input(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -> torch.Tensor:
     """A PIL image or an (H, W), (H, W, 3) or (H, W, 4) array -> (28, 28) float in [0, 1], light ink on black,
     framed as the model's dataset frames its pictures."""
-    ink = read_page(image, framing).ink
-    _check_extent(ink) if framing.pen else _check_span(ink)
+    found = read_page(image, framing)
+    ink = found.ink
+    if framing.pen:
+        _check_extent(ink, found.canvas)
+    _check_span(ink)
     cropped = _crop_to_ink(ink, framing.crop_at)
     digit = _fit(_thicken_thin_strokes(cropped, framing.box) if framing.pen else cropped, framing.box)
     return torch.from_numpy(_centre_by_mass(digit, FRAME) if framing.by_mass else _centre_by_box(digit, FRAME))
@@ -253,12 +256,13 @@ def _check_span(ink: np.ndarray) -> None:
         raise ImageError("That is too small to be a digit. Please draw it bigger, filling most of the box.")
 
 
-def _check_extent(ink: np.ndarray) -> None:
-    """Ask for more when the strokes so far cannot be a whole digit: a dash, or a lone flat stroke (the bar of a
-    7 or a 5) on a page-sized canvas, which framing would blow up to the whole box. A "1" is tall and passes."""
+def _check_extent(ink: np.ndarray, canvas: bool) -> None:
+    """Ask for more when the strokes so far cannot be a whole digit: a lone flat stroke (the bar of a 7 or a 5),
+    or, on a drawing canvas (the pad sends every stroke), a dot or a dash, which framing would blow up to the whole
+    box. A "1" is tall and passes; a photo's digit may be small in its picture and is not asked for more."""
     rows, cols = np.nonzero(ink >= INK_THRESHOLD)
     height, width = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
-    if max(height, width) < KEEP_SPAN * min(ink.shape) or width > KEEP_FLAT * height:
+    if (canvas and max(height, width) < KEEP_SPAN * min(ink.shape)) or width > KEEP_FLAT * height:
         raise ImageError(KEEP_DRAWING)
 
 
