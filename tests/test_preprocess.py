@@ -305,12 +305,10 @@ def test_a_single_stroke_is_not_taken_for_a_ruled_line():
     assert np.array_equal(remove_ruled_lines(ink), ink)
 
 
-def test_a_page_with_nothing_but_ruled_lines_asks_for_a_digit():
-    ruled = Image.new("L", (300, 300), 250)
-    for row in range(10, 300, 25):
-        ImageDraw.Draw(ruled).line([(0, row), (300, row)], fill=150, width=2)
+def test_a_photo_of_ruled_paper_with_nothing_written_asks_for_a_digit():
+    empty = photographed(np.zeros((28, 28), np.uint8), "ruled paper", np.random.default_rng(0))
     with pytest.raises(ImageError, match="Draw a digit"):
-        to_model_input(ruled)
+        to_model_input(empty)
 
 
 # Drawings in progress: the pad sends every stroke.

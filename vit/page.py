@@ -35,10 +35,12 @@ EVEN_BORDER = 0.1      # the border's tones spread over less than this (5th to 9
 CANVAS_SHARE = 0.9     # this share of the border at one exact tone: a canvas (strokes may reach the edge)
 GRAIN = 4.0            # a pixel is ink when it is this many robust spreads darker than its page
 SPECK = 0.05           # a patch of ink with under this share of all the ink, apart from the rest, is a speck
+MIN_PATCH = 0.0005     # ... or less ink than would fill this share of the picture
 SPECK_GRID = 48        # specks are found on a grid of at most this many cells a side
 LINE_SHARE = 0.8       # a row crossed by ink over this share of its length, at a small tilt, is a ruled line
+LINE_THICK = 8         # rows of the small copy a ruled line covers at most (2, and 1 more each side when found)
 MIN_LINES = 3          # ruled paper has at least this many parallel lines; a digit's own stroke (a "1") is one
-LINE_TILTS = np.tan(np.radians(np.arange(-4.0, 4.5, 1.0)))  # the tilts looked at, in rows per column
+LINE_TILTS = np.tan(np.radians(np.arange(-8.0, 8.5, 1.0)))  # the tilts looked at, in rows per column
 LINE_GRID = 160        # ruled lines are looked for on a copy at most this many pixels a side
 
 
@@ -98,14 +100,15 @@ def ink_on(flat: np.ndarray, min_contrast: float) -> np.ndarray | None:
 
 
 def drop_specks(ink: np.ndarray, threshold: float) -> np.ndarray:
-    """Ink (H, W) without the patches, apart from the rest, that hold under SPECK of its mass."""
+    """Ink (H, W) without the patches, apart from the rest, that hold under SPECK of its mass or under MIN_PATCH of
+    the picture's area in full ink (on a page with nothing else on it, every speck is a large share of the ink)."""
     cells = _grid_size(ink.shape, SPECK_GRID)
     mass = _resize(np.where(ink >= threshold, ink, 0), cells)  # (h, w) ink per cell, averaged
     labels = _components(mass > 0)
     if labels.max() <= 1:
         return ink
     totals = np.bincount(labels.ravel(), weights=mass.ravel())
-    keep = totals >= SPECK * totals[1:].sum()
+    keep = (totals >= SPECK * totals[1:].sum()) & (totals >= MIN_PATCH * labels.size)
     keep[0] = False
     kept = _resize(keep[labels].astype(np.float32), ink.shape) > 0  # bilinear: a kept cell's edge keeps its ink
     return np.where(kept, ink, 0).astype(np.float32)
@@ -116,17 +119,22 @@ def remove_ruled_lines(ink: np.ndarray) -> np.ndarray:
     tilt; where a stroke meets a line (ink just above or below it), the line's pixels stay, so strokes are not cut."""
     size = _grid_size(ink.shape, LINE_GRID)
     mask = _resize((ink > 0).astype(np.float32), size) > 0.1  # (h, w) a small copy: thin lines survive the shrinking
+    found = {}
     for transposed in (False, True):  # lines along the rows, then along the columns
-        lines = _lines_along_rows(_grow_rows(mask.T if transposed else mask, 1))  # 3 rows: a tilt's steps stay in
+        found[transposed] = _lines_along_rows(_grow_rows(mask.T if transposed else mask, 1), MIN_LINES)
+    for transposed in (False, True):  # on ruled paper, a single line across the others is its margin
+        if found[not transposed].any() and not found[transposed].any():
+            found[transposed] = _lines_along_rows(_grow_rows(mask.T if transposed else mask, 1), 1)
+    for transposed, lines in found.items():
         if lines.any():
             ink = _remove_rows(ink.T if transposed else ink, lines)
             ink = ink.T if transposed else ink
     return np.ascontiguousarray(ink)
 
 
-def _lines_along_rows(mask: np.ndarray) -> np.ndarray:
-    """Where, on a small ink mask (h, w), straight lines run along the rows at one of LINE_TILTS, if the mask has
-    at least MIN_LINES of them, parallel: (h, w) boolean."""
+def _lines_along_rows(mask: np.ndarray, at_least: int) -> np.ndarray:
+    """Where, on a small ink mask (h, w), thin straight lines run along the rows at one of LINE_TILTS, if the mask
+    has at least `at_least` of them, parallel: (h, w) boolean."""
     height, width = mask.shape
     columns = np.arange(width)
     lines = np.zeros_like(mask)
@@ -135,11 +143,21 @@ def _lines_along_rows(mask: np.ndarray) -> np.ndarray:
         rows = np.arange(height)[:, None] + shift[None, :]  # (h, w): row r of the sheared picture
         inside = (rows >= 0) & (rows < height)
         sheared = np.where(inside, mask[np.clip(rows, 0, height - 1), columns], False)
-        along = sheared.sum(axis=1) >= LINE_SHARE * inside.sum(axis=1).clip(min=1)  # (h,) rows that are lines
-        if np.count_nonzero(np.diff(along.astype(int)) == 1) + int(along[0]) < MIN_LINES:
+        along = _thin_runs(sheared.sum(axis=1) >= LINE_SHARE * inside.sum(axis=1).clip(min=1))  # (h,) line rows
+        if np.count_nonzero(np.diff(along.astype(int)) == 1) + int(along[0]) < at_least:
             continue
         lines[np.clip(rows[along], 0, height - 1), np.broadcast_to(columns, rows[along].shape)] |= inside[along]
     return lines
+
+
+def _thin_runs(rows: np.ndarray) -> np.ndarray:
+    """The runs of True in (h,) no longer than LINE_THICK rows: a ruled line, not the bar of a digit filling the
+    picture's width."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], rows.astype(np.int8), [0]])))  # starts and ends in turn
+    thin = np.zeros_like(rows)
+    for start, end in zip(edges[::2], edges[1::2]):
+        thin[start:end] = end - start <= LINE_THICK
+    return thin
 
 
 def _remove_rows(ink: np.ndarray, lines: np.ndarray) -> np.ndarray:

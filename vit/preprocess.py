@@ -141,11 +141,11 @@ def read_page(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -> Pag
         flat = page.flat_field(grey)
         ink = page.ink_on(flat, MIN_CONTRAST)
     flattened = ink is not None
-    if not flattened:  # one page tone, or nothing stands out of an uneven page's grain (noise): the border's tone
-        ink = page.remove_ruled_lines(_ink(grey)) if framing.pen else _ink(grey)
-        flat = 1 - ink
-    else:  # what page removal leaves at a shadow's edge, and a photo's JPEG blocks, make specks
+    if flattened:  # a photo: its ruled lines go, and specks (left at a shadow's edge, or a JPEG's blocks)
         ink = page.drop_specks(page.remove_ruled_lines(ink), INK_THRESHOLD)
+    else:  # one page tone, or nothing stands out of an uneven page's grain (noise): the border's tone, as always
+        ink = _ink(grey)
+        flat = 1 - ink
     if not (ink >= INK_THRESHOLD).any():  # all there was were ruled lines and specks
         raise ImageError(BLANK)
     return Page(flat=flat, ink=ink, flattened=flattened, canvas=page.canvas_border(grey))
