@@ -34,6 +34,8 @@ PAGE_WINDOW = 1 / 8    # the closing's window, as a share of that copy's longer 
                        # draw and tests/paper_photos.py): 1/3, 1/6, 1/8 and 1/12 were tried; 1/8 read the most of both
 EVEN_BORDER = 0.1      # the border's tones spread over less than this (5th to 95th percentile): one page tone
 CANVAS_SHARE = 0.9     # this share of the border at one exact tone: a canvas (strokes may reach the edge)
+PHOTO_FLOOR = 0.5      # share of the strongest ink below which a photo's pixel is page: a shadow narrower than the
+                       # window leaves less darkness than a pen does (chosen as PAGE_WINDOW was, against 0.35 and none)
 GRAIN = 4.0            # a pixel is ink when it is this many robust spreads darker than its page
 SPECK = 0.05           # a patch of ink with under this share of all the ink, apart from the rest, is a speck
 MIN_PATCH = 0.0005     # ... or less ink than would fill this share of the picture
@@ -96,7 +98,7 @@ def ink_on(flat: np.ndarray, min_contrast: float) -> np.ndarray | None:
     if peak < max(min_contrast, GRAIN * spread):
         return None
     ink = np.clip(darkness / peak, 0, 1)
-    ink[darkness < GRAIN * spread] = 0
+    ink[(darkness < GRAIN * spread) | (ink < PHOTO_FLOOR)] = 0
     return ink
 
 
