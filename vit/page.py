@@ -7,9 +7,10 @@ unchanged, where a blur or a plain maximum would move it). Dividing the picture 
 leaves the page at 1 everywhere and the ink as its darkness relative to the page under it: a pencil stroke in a
 shadow is as dark, relative to its page, as the same stroke in the light.
 
-Then the ink is found with a threshold set by the page's own grain (a robust spread of the flattened page), long
-straight ruled or squared lines that cross the picture are taken out where no stroke crosses them, and specks
-(dust, JPEG artefacts) far smaller than the digit are dropped.
+Then the ink is found with a threshold set by the page's own grain (a robust spread of the flattened page) and
+by the strongest ink (a shadow band narrower than the closing's window is left in the flat field, but lighter
+than a pen), long straight ruled or squared lines that cross the picture are taken out where no stroke crosses
+them, and specks (dust, JPEG artefacts, what is left at a shadow's edge) far smaller than the digit are dropped.
 
 Colour: the picture is read in grey (ITU-R 601 luma) before any of this. Pale ruled lines are faint in grey and
 go with the line removal; dark blue ballpoint on dark blue lines stays hard (the colours are alike, so the lines
