@@ -33,7 +33,9 @@ PAGE_GRID = 128        # longer side of the small copy on which the page's light
 PAGE_WINDOW = 1 / 8    # the closing's window, as a share of that copy's longer side: wider than a photo's stroke,
                        # narrower than its light's changes. Chosen on validation pictures only (the proxies' choose
                        # draw and tests/paper_photos.py): 1/3, 1/6, 1/8 and 1/12 were tried; 1/8 read the most of both
-EVEN_BORDER = 0.1      # the border's tones spread over less than this (5th to 95th percentile): one page tone
+EVEN_BORDER = 0.08     # the border's tones spread over less than this (5th to 95th percentile): one page tone.
+                       # On the proxies' choose draw other writers' scans spread 0.067 at most, photos 0.043 and up
+                       # (0.10 sent a tenth of the pencil photos down the one-tone road, their vignette taken for ink)
 CANVAS_SHARE = 0.9     # this share of the border at one exact tone: a canvas (strokes may reach the edge)
 PHOTO_FLOOR = 0.5      # share of the strongest ink below which a photo's pixel is page: a shadow narrower than the
                        # window leaves less darkness than a pen does (chosen as PAGE_WINDOW was, against 0.35 and none)
