@@ -10,7 +10,7 @@ from PIL import Image, ImageOps
 
 from vit.bundle import ModelBundle
 from vit.datasets import DEFAULT
-from vit.preprocess import DIGITS, ImageError, open_data_url, open_image, to_model_input
+from vit.preprocess import DIGITS, ImageError, frame, open_data_url, open_image, read_page
 
 ORIGINAL_SIDE = 280  # the "your image" thumbnail: enough to recognise it, cheap to send
 
@@ -24,6 +24,7 @@ class Picture:
     dataset: str = DEFAULT            # whose framing (and stored examples) it has
     sent: str | None = None           # what the visitor sent (the pad's data URL or an uploaded file's path), so a
                                       # model of another dataset reads the same picture framed as its own (picture_for)
+    page: np.ndarray | None = None    # a photo's page with its light divided out (vit.page), small; None for the rest
 
 
 def thumbnail(picture: Image.Image | np.ndarray) -> np.ndarray:
@@ -64,8 +65,11 @@ def framed_picture(opener, sent, source: str, model: ModelBundle | None) -> Pict
     a Picture called `source`; or the message to show when it cannot become one."""
     try:
         image = opener(sent)
-        framed = to_model_input(image, model.framing if model else DIGITS).numpy()
-        return Picture(framed, source, thumbnail(image), model.dataset if model else DEFAULT, sent)
+        framing = model.framing if model else DIGITS
+        found = read_page(image, framing)
+        page = thumbnail((found.flat * 255).round().astype(np.uint8)) if found.flattened else None
+        return Picture(frame(found, framing).numpy(), source, thumbnail(image), model.dataset if model else DEFAULT,
+                       sent, page)
     except ImageError as error:
         return str(error)
 

@@ -119,6 +119,8 @@ def seen_alt(picture: Picture, piece: tuple[int, int]) -> str:
     size = picture.input.shape[0]
     pieces, noun = size * size // (piece[0] * piece[1]), "tiles" if piece[0] == piece[1] else "strips"
     beside = "; beside it, the picture as sent" if picture.original is not None else ""
+    if picture.page is not None:
+        beside += " and the page as read, its light and shadow divided out"
     return (f"What the model sees of {picture.source}: {size}×{size} grey pixels cut into {pieces} {noun} of "
             f"{piece[0]}×{piece[1]}{beside}.")
 
@@ -164,7 +166,10 @@ def seen_picture(picture: Picture, piece: tuple[int, int]) -> np.ndarray:
     elif original.shape[2] == 4:  # transparency shown on white, as the preprocessing reads it
         alpha = original[..., 3:] / 255
         original = (original[..., :3] * alpha + 255 * (1 - alpha)).round().astype(np.uint8)
-    return pictures.side_by_side([pictures.titled(np.ascontiguousarray(original), "your image"), seen])
+    shown = [pictures.titled(np.ascontiguousarray(original), "your image")]
+    if picture.page is not None:  # a photo: the page as read, its light and shadow divided out, before framing
+        shown.append(pictures.titled(np.repeat(picture.page[..., None], 3, axis=2), "the page, light divided out"))
+    return pictures.side_by_side([*shown, seen])
 
 
 def rollout_picture(image: np.ndarray, rollout: np.ndarray) -> np.ndarray:

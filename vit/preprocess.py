@@ -154,7 +154,12 @@ def read_page(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -> Pag
 def to_model_input(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -> torch.Tensor:
     """A PIL image or an (H, W), (H, W, 3) or (H, W, 4) array -> (28, 28) float in [0, 1], light ink on black,
     framed as the model's dataset frames its pictures."""
-    found = read_page(image, framing)
+    return frame(read_page(image, framing), framing)
+
+
+def frame(found: Page, framing: Framing = DIGITS) -> torch.Tensor:
+    """The ink of a page as read (read_page) -> (28, 28) float in [0, 1], framed as the model's dataset frames
+    its pictures; ImageError when it is no digit yet (too small on a canvas, or a lone flat bar)."""
     ink = found.ink
     if framing.pen:
         _check_extent(ink, found.canvas)
