@@ -64,6 +64,11 @@ def measured(folder: Path) -> dict:
         "fonts": writers and len(writers.fonts), "drawn": writers and writers.drawn,
         "drawn_count": writers and writers.drawn_count, "writers_all": writers and writers.all,
         "writers_misses": writers and dict(writers.misses),
+        "fine_tuned": " && " in (e.command or ""),
+        "proxies": e.proxies and {
+            "writers": e.proxies.writers["all"], "photos": e.proxies.photos, "nondigits": e.proxies.nondigits,
+            "aurc": e.proxies.aurc, "accepted": e.proxies.accepted, "risk_accepted": e.proxies.risk_accepted,
+            "command": e.proxies.command, "fingerprints": dict(e.proxies.fingerprints)},
         "faithfulness": faith and {
             "count": faith.scoreboard.count, "points": faith.scoreboard.points,
             "areas": {method: (m["deletion"]["mean"], m["deletion"]["se"], m["insertion"]["mean"],
@@ -123,6 +128,11 @@ def architecture(m: dict) -> str:
             f"{m['num_heads']} head{'s' if m['num_heads'] > 1 else ''}, MLP {m['mlp_size']}{positions}")
 
 
+def epochs(m: dict) -> str:
+    """'91', or '8 more (fine-tune)' for a folder fine-tuned from another (its history is the fine-tune's)."""
+    return f"{m['epochs']} more (fine-tune)" if m["fine_tuned"] else str(m["epochs"])
+
+
 def card(name: str) -> str:
     return f"[`weights/{name}`](../weights/{name}/README.md)"
 
@@ -131,10 +141,12 @@ def card(name: str) -> str:
 
 def headline(models: dict[str, dict]) -> str:
     default, tiny, fashion = models["mnist"], models["mnist-tiny"], models["fashion/fashion-mnist"]
+    sets = default["proxies"]
     return (f"The default model ({whole(default['parameters'])} parameters) reads **{pct(default['accuracy'])}** "
-            f"of the {whole(default['test_count'])} MNIST test digits and {pct(default['writers_all'], 1)} of "
-            f"{whole(default['typed_count'] + default['drawn_count'])} digits typed and drawn outside MNIST; the "
-            f"notebook's tiny one ({whole(tiny['parameters'])} parameters) {pct(tiny['accuracy'])}; the "
+            f"of the {whole(default['test_count'])} MNIST test digits; on pictures people bring (three proxy sets "
+            f"built here) it reads {pct(sets['writers'].right, 1)} of other writers' digits and "
+            f"{pct(sets['photos']['all'].right, 1)} of digits photographed on paper, and refuses or is unsure of "
+            f"{pct(sets['nondigits']['all'].right, 1)} of drawn letters, signs and doodles; the notebook's tiny one ({whole(tiny['parameters'])} parameters) {pct(tiny['accuracy'])}; the "
             f"Fashion-MNIST one {pct(fashion['accuracy'])}."
             + (" All were trained on a CPU." if all(m["device"].startswith("cpu") for m in models.values()) else ""))
 
@@ -149,7 +161,7 @@ def models_table(models: dict[str, dict]) -> str:
         run = f"{duration(m['training_seconds'])} / {duration(m['run_seconds'])}"
         validation = f"{pct(m['validation_last'])} ({pct(m['validation_best'])} at {m['validation_best_epoch']})"
         rows.append([card(name), m["dataset"], architecture(m), whole(m["parameters"]), f"**{pct(m['accuracy'])}**",
-                     reached, validation, str(m["epochs"]), run, device(m["device"])])
+                     reached, validation, epochs(m), run, device(m["device"])])
     return table(["model", "dataset", "architecture", "parameters", "test accuracy", "goal",
                   "validation, last epoch (best, at epoch)", "epochs", "training / whole run", "on"], rows)
 
@@ -178,7 +190,7 @@ def zoo_table(models: dict[str, dict]) -> str:
             continue
         change = ", ".join(f"`{key}` {m[key]}" for key in ("cut", "tile_size", "pos_embedding") if m[key] != base[key])
         rows.append([card(name), change or "(none: the baseline)", str(m["tokens"]), whole(m["parameters"]),
-                     str(m["epochs"]), f"**{pct(m['accuracy'])}**",
+                     epochs(m), f"**{pct(m['accuracy'])}**",
                      f"{duration(m['run_seconds'])}, {device(m['device'])}", out_of_mnist(m)])
     return table(["model", f"change from `{BASELINE}`", "tokens", "parameters", "epochs", "test accuracy",
                   "whole run", "typed / drawn out of MNIST"], rows)
@@ -255,7 +267,28 @@ def bottom_lines(models: dict[str, dict]) -> str:
                      for name, m in models.items())
 
 
-BLOCKS = {"headline": headline, "models": models_table, "commands": commands, "default-result": default_result,
+def proxies_table(models: dict[str, dict]) -> str:
+    """The digit models on the proxy sets' report draw: read right / refused, turned away, selective prediction."""
+    chosen = {name: models[name]["proxies"] for name in MNIST if models[name]["proxies"]}
+    if not chosen:
+        return "No model folder holds proxy-set figures yet: `python -m proxies weights/mnist --write`."
+    kinds = [kind for kind in next(iter(chosen.values()))["photos"] if kind != "all"]
+    share = lambda s: f"{pct(s.right, 1)} / {pct(s.refused, 1)}"  # noqa: E731
+    rows = [[card(name), share(p["writers"]), share(p["photos"]["all"]),
+             *(pct(p["photos"][kind].right, 0) for kind in kinds), f"**{pct(p['nondigits']['all'].right, 1)}**",
+             f"{p['aurc']:.3f}", f"{pct(p['accepted'], 1)} / {pct(p['risk_accepted'], 1)}"]
+            for name, p in chosen.items()]
+    first = next(iter(chosen.values()))
+    header = ["model", f"other writers' digits ({first['writers'].n}): read / refused",
+              f"photographed digits ({first['photos']['all'].n}): read / refused", *kinds,
+              f"drawn non-digits ({first['nondigits']['all'].n}): refused or unsure",
+              "AURC (lower: better)", "answered / wrong among the answered"]
+    prints = ", ".join(f"{name} `{value[:16]}`" for name, value in first["fingerprints"].items())
+    return (table(header, rows) + f"\n\nMeasured with `{first['command']}` on the report draw; the sets' "
+            f"fingerprints (SHA-256 of their pixels, first 16 digits): {prints}.")
+
+
+BLOCKS = {"headline": headline, "proxies": proxies_table, "models": models_table, "commands": commands, "default-result": default_result,
           "zoo": zoo_table, "trust": trust_table, "faithfulness": faithfulness,
           "bottom-lines": bottom_lines}
 
