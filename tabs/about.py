@@ -33,7 +33,8 @@ def about_view(model: ModelBundle) -> tuple[np.ndarray | None, np.ndarray | None
     config = {key: value for key, value in model.model.config.items() if key in SHOWN}
     trained = ""
     if evaluation.training_seconds is not None:
-        trained = (f"Trained for {epochs_trained(model.history)} in {evaluation.training_seconds / 60:.1f} "
+        done = "Fine-tuned for another" if evaluation.fine_tuned else "Trained for"  # the history is the fine-tune's
+        trained = (f"{done} {epochs_trained(model.history)} in {evaluation.training_seconds / 60:.1f} "
                    f"minutes on {evaluation.device or '?'}"
                    + (f" with `{evaluation.command}`" if evaluation.command else "") + "." + budget_sentence(evaluation))
     trust = ("**How far to trust it**\n\n" + trust_summary(evaluation) if calibration else

@@ -1,8 +1,9 @@
 """Compare: the zoo, models that differ from the fast preset in one choice each (how the image is cut, which
 positions), read side by side, and two experiments a learner can run on them.
 
-The zoo is the folders in weights/zoo/ and weights/mnist-fast (tiles of 7, learned positions: the fast preset
-itself). It is loaded once and shared, apart from the model menu; the tab reads the Predict tab's picture.
+The zoo is the folders in weights/zoo/ (tiles-7, learned positions, is the fast preset itself, as it was before
+weights/mnist-fast was fine-tuned from it with outlier exposure: the zoo was trained alike). It is loaded once and
+shared, apart from the model menu; the tab reads the Predict tab's picture.
 """
 
 import re
@@ -22,17 +23,14 @@ from .glossary import term
 from .picture import Picture, picture_for
 from .shared import Context, TabWiring
 
-# The fast preset's own model, and the order the table lists the zoo in: the cut first, then the positions.
-BASELINE = ("tiles-7", "mnist-fast")
+# The order the table lists the zoo in: the fast preset's own model, the cuts, then the positions.
 ORDER = ("tiles-7", "tiles-4", "horizontal-strips-2", "vertical-strips-2", "tiles-7-sinusoidal", "tiles-7-no-positions")
 SHUFFLE_TILE = 7  # the tile the shuffle experiment cuts: the three tiles-of-7 models read the same pieces
 HEAD = re.compile(r"block (\d+) · head (\d+)")
 
 def load_zoo(root=WEIGHTS_ROOT) -> list[ModelBundle]:
-    """The zoo's folders and the fast preset's model, in ORDER (others after), read-only."""
-    folders = dict(zoo_folders(root))
-    if (root / BASELINE[1]).is_dir():
-        folders[BASELINE[0]] = root / BASELINE[1]
+    """The zoo's folders, in ORDER (others after), read-only."""
+    folders = zoo_folders(root)
     names = sorted(folders, key=lambda name: (ORDER.index(name) if name in ORDER else len(ORDER), name))
     bundles = [load_folder(folders[name], name=name) for name in names]
     for bundle in bundles:

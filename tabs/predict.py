@@ -44,9 +44,9 @@ def answer(model: ModelBundle, picture: Picture | None) -> tuple[str, dict | str
     confidences = {name: float(p) for name, p in zip(model.class_names, reading.probabilities)}
     if said.kind == "refused":  # the label says so too; the guess it would have made stays in the sentence
         return f"### 🚫 {picture.source}: {said.sentence}\n\n{scores_line(model, reading)}", f"not a {model.noun}"
-    mark = "🤔 " if said.kind == "unsure" else ""
+    mark, verb = ("🤔 ", "is ") if said.kind == "unsure" else ("", "")
     sentence = said.sentence.replace(said.candidates[0], f"**{said.candidates[0]}**", 1)
-    return f"### {mark}{picture.source}: the model {sentence}\n\n{scores_line(model, reading)}", confidences
+    return f"### {mark}{picture.source}: the model {verb}{sentence}\n\n{scores_line(model, reading)}", confidences
 
 
 def scores_line(model: ModelBundle, reading) -> str:

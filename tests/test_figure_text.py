@@ -173,6 +173,10 @@ def randomisation(bundle):
 # A watched run's reports (vit.live), every two seconds: loss falling, accuracy rising
 LIVE = [{"seconds": 2.0 * i, "train_loss": 2.3 / i, "val_accuracy": 1 - 0.9 / i} for i in range(1, 6)]
 
+def selective(sets):
+    return plots.risk_coverage_figure(sets.coverage, sets.risk, sets.accepted, sets.risk_accepted, sets.aurc)
+
+
 CASES = {
     "tiling_figure": {f"{kind} {size}": (lambda b, kind=kind, size=size: tiling_figure(b["fashion-mnist"], kind, size))
                       for kind in ("tiles", "horizontal", "vertical") for size in tiling.divisors(28)},
@@ -187,6 +191,10 @@ CASES = {
     "live_figure": {"first report": lambda b: plots.live_figure(LIVE[:1], 120),
                     "a whole run": lambda b: plots.live_figure(LIVE, 10),
                     "a loss of hundreds": lambda b: plots.live_figure([{**r, "train_loss": 300.0} for r in LIVE], 60)},
+    "risk_coverage_figure": {
+        **{name: (lambda b, name=name: selective(b[name].evaluation.proxies)) for name in ("mnist", "mnist-tiny")},
+        "a perfect model": lambda b: plots.risk_coverage_figure([0, 0.5, 1], [0, 0, 0], 1.0, 0.0, 0.0),
+        "every answer wrong": lambda b: plots.risk_coverage_figure([0, 0.5, 1], [1, 1, 1], 0.999, 1.0, 1.0)},
     "reliability_figure": {name: (lambda b, name=name: reliability(b[name]))
                            for name in ("mnist", "fashion-mnist", "mnist-tiny", "vertical-strips-2")},
     "positional_similarity_figure": {name: (lambda b, name=name: plots.positional_similarity_figure(

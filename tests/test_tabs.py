@@ -328,14 +328,16 @@ def test_positions_labels_and_about_draw(models):
     assert rgb(labels.show_labels("mnist", ["3", "7"], "CLS → tiles, in the tile layout", True))
     curve, diagram, text, selective = about.show_about("mnist")
     accuracy = f"{models['mnist'].accuracy * 100:.2f} %"
-    assert rgb(curve) and rgb(diagram) and accuracy in text
+    assert rgb(curve) and rgb(diagram) and rgb(selective) and accuracy in text
+    assert "Pictures people bring" in text and "Risk-coverage curve" in selective["alt_text"]
     assert "Expected calibration error" in text and "| tile side or strip width, pixels | 4 |" in text  # a row each
-    # a --budget run says what it was given and what it took; one trained for its epochs says nothing of it
-    assert "a budget of 6300 s (`--budget`), evaluation included: 91 epochs fitted, and the whole run took 5464 s" in text
+    # a fine-tune says so, with the command of the weights it began from; one trained for its epochs says no budget
+    assert "Fine-tuned for another 8 epochs" in text and "--budget 105m" in text and "&& python train.py --start-from" in text
     _, _, text, _ = about.show_about("mnist-tiny")
-    assert "300 epochs" in text and "`--budget`" not in text
-    _, _, text, _ = about.show_about("mnist-fast")
-    assert "a budget of 180 s (`--budget`), evaluation included: 14 epochs fitted, and the whole run took 161 s" in text
+    assert "Fine-tuned for another 20 epochs" in text and "`--budget`" not in text
+    # a --budget run says what it was given and what it took
+    _, _, text, _ = about.show_about("fashion-mnist")
+    assert "a budget of 5700 s (`--budget`), evaluation included: 39 epochs fitted, and the whole run took 5585 s" in text
 
 
 def test_a_model_switch_sets_every_class_menu_to_the_new_models_classes(models):
@@ -422,7 +424,7 @@ def test_a_folder_without_a_scoreboard_says_how_to_measure_it(models):
 
 @pytest.mark.parametrize("name, believe, faster", [("mnist", "relevance", "Rollout"),
                                                     ("mnist-tiny", "integrated gradients", None),
-                                                    ("mnist-fast", "integrated gradients", None)])
+                                                    ("mnist-fast", "occlusion", None)])
 def test_which_map_to_trust_ends_in_a_bottom_line_from_both_tests(models, name, believe, faster):
     from tabs import trust
     heading = trust.show_trust(name, None, None)[0]

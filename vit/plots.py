@@ -304,7 +304,7 @@ def risk_coverage_figure(coverage: list[float], risk: list[float], accepted: flo
                          aurc: float) -> Figure:
     """Selective prediction (Geifman & El-Yaniv 2017) over the proxy sets' digits and non-digits: answering only
     the surest share (the coverage), how many of those answers are wrong (the risk); a dot where the app stops."""
-    figure = Figure(figsize=(6, 3.4), dpi=DPI, layout="constrained")
+    figure = Figure(figsize=(9, 3.6), dpi=DPI, layout="constrained")
     ax = figure.subplots()
     ax.plot(coverage, risk, color="#4c72b0", linewidth=2, label=f"surest first (area {aurc:.3f})")
     ax.plot([accepted], [risk_accepted], "o", color="#dd8452", markersize=7,
@@ -315,7 +315,7 @@ def risk_coverage_figure(coverage: list[float], risk: list[float], accepted: flo
     ax.set_ylabel("risk: share of answers wrong", fontsize=SMALL)
     ax.tick_params(labelsize=SMALL)
     ax.legend(fontsize=SMALL, loc="upper left")
-    figure.suptitle("risk and coverage on pictures people bring (proxy sets)", fontsize=TITLE)
+    figure.suptitle("risk and coverage on the proxy sets", fontsize=TITLE)
     return figure
 
 

@@ -160,6 +160,12 @@ class Evaluation:
     proxies: ProxySets | None = None    # python -m proxies FOLDER --write
 
     @property
+    def fine_tuned(self) -> bool:
+        """Fine-tuned from another folder's weights (train.py --start-from records both commands, joined by &&):
+        its history and seconds are the fine-tune's only."""
+        return " && " in (self.command or "")
+
+    @property
     def run_seconds(self) -> float | None:
         """The whole run's seconds (a --budget run records them), else the training loop's."""
         return (self.pacing.run_seconds if self.pacing else None) or self.training_seconds
