@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vit.answer import SURE
 from vit.bundle import ModelBundle, load_folder
 from vit.preprocess import Framing, ImageError, open_image, to_model_input
 
@@ -36,9 +35,10 @@ class Answer:
     group: str
     label: int | None          # None: a non-digit
     refused: bool              # preprocessing refused it, or the reading's verdict did
-    best: int | None           # the class read; None when preprocessing refused it
-    top: float                 # the highest calibrated probability; 0 when preprocessing refused it
-    confidence: float          # what the answers are ranked by: the reading's confidence, else `top`
+    best: int | None           # the likeliest class; None when preprocessing refused it
+    confidence: float          # its calibrated probability, what the answers are ranked by; 0 when preprocessing
+                               # refused it
+    claimed: bool              # the app claims a digit (vit.answer's "sure"), not refused or unsure
     reasons: tuple[str, ...] = ()  # why it was refused: the app's own clauses, without their figures
 
     @property
@@ -48,8 +48,8 @@ class Answer:
 
     @property
     def turned_away(self) -> bool:
-        """A non-digit refused, or answered under SURE: the app then claims no digit (vit.answer)."""
-        return self.refused or self.top < SURE
+        """A non-digit refused, or answered unsure: the app claims no digit for it."""
+        return not self.claimed
 
 
 @dataclass(frozen=True)
@@ -131,14 +131,13 @@ def answers(bundle: ModelBundle, pictures: tuple[Picture, ...], inputs: list[tor
     found = []
     for picture, x in zip(pictures, inputs):
         if isinstance(x, str):
-            found.append(Answer(picture.kind, picture.group, picture.label, True, None, 0.0, 0.0, (x,)))
+            found.append(Answer(picture.kind, picture.group, picture.label, True, None, 0.0, False, (x,)))
             continue
         reading = bundle.read(x)
-        top = float(reading.probabilities.max())
-        confidence = float(getattr(reading, "confidence", top))
+        said = reading.answer(bundle.class_names)
         why = tuple(reason.split(" (")[0] for reason in reading.verdict.reasons) if reading.refused else ()
-        found.append(Answer(picture.kind, picture.group, picture.label, reading.refused, reading.best, top,
-                            confidence, why))
+        found.append(Answer(picture.kind, picture.group, picture.label, reading.refused, reading.best,
+                            said.confidence, said.kind == "sure", why))
     return found
 
 

@@ -13,6 +13,7 @@ from proxies.__main__ import main
 from proxies.measure import Answer, selective
 from proxies.shapes import KINDS
 from proxies.store import cached
+from vit.answer import SURE
 from vit.data import load_split
 
 
@@ -66,7 +67,7 @@ def test_every_non_digit_kind_is_drawn_in_ink(kind):
 
 
 def answer(label, best, confidence, refused=False):
-    return Answer("k", "g", label, refused, best, confidence, confidence)
+    return Answer("k", "g", label, refused, best, confidence, not refused and confidence >= SURE)
 
 
 def test_selective_ranks_refused_last_and_counts_an_answered_non_digit_as_an_error():
