@@ -196,7 +196,7 @@ def _components(mask: np.ndarray) -> np.ndarray:
     """Connected 8-neighbour components of a small boolean mask (h, w) -> labels (h, w), 0 off the mask, 1, 2, …"""
     labels = np.where(mask, np.arange(1, mask.size + 1).reshape(mask.shape), 0)
     while True:  # every pixel takes the largest label around it until nothing changes
-        grown = _square_max(labels, 3)
+        grown = square_max(labels, 3)
         grown = np.where(mask, grown, 0)
         if np.array_equal(grown, labels):
             break
@@ -207,11 +207,12 @@ def _components(mask: np.ndarray) -> np.ndarray:
 
 def _closing(image: np.ndarray, window: int) -> np.ndarray:
     """A maximum then a minimum over a window x window square: dark features narrower than the window go."""
-    return -_square_max(-_square_max(image, window), window)
+    return -square_max(-square_max(image, window), window)
 
 
-def _square_max(image: np.ndarray, window: int) -> np.ndarray:
-    """Each pixel takes the largest value within the window x window square around it (edges repeated)."""
+def square_max(image: np.ndarray, window: int) -> np.ndarray:
+    """Each pixel takes the largest value within the window x window square around it (edges repeated): a square's
+    maximum is a maximum along rows of maxima along columns."""
     radius = window // 2
     padded = np.pad(image, radius, mode="edge")
     rows = sliding_window_view(padded, window, axis=0).max(axis=-1)  # (h, w + 2r)

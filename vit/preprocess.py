@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from numpy.lib.stride_tricks import sliding_window_view
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from vit import page
@@ -300,11 +299,7 @@ def _thicken_thin_strokes(digit: np.ndarray, box: int) -> np.ndarray:
 
 def _dilate(image: np.ndarray, radius: int) -> np.ndarray:
     """Each pixel takes the brightest value within a (2r+1)-pixel square; the image grows by r on every side."""
-    grown = np.pad(image, radius)  # (h + 2r, w + 2r): room for the strokes to grow into
-    for axis in (0, 1):  # a square's maximum is a maximum along rows of maxima along columns
-        edges = [(radius, radius) if a == axis else (0, 0) for a in (0, 1)]
-        grown = sliding_window_view(np.pad(grown, edges), 2 * radius + 1, axis=axis).max(axis=-1)  # same shape
-    return grown
+    return page.square_max(np.pad(image, radius), 2 * radius + 1)  # the padding: room for the strokes to grow into
 
 
 def _fit(digit: np.ndarray, box: int) -> np.ndarray:
