@@ -349,8 +349,10 @@ def _recipe_of(args: argparse.Namespace) -> Recipe:
         recorded = read_evaluation(args.start_from).recipe
     except ValueError as error:
         args.parser.error(f"--start-from: {error}")
+    if not recorded:
+        return PRESETS[args.preset][1]
     known = set(Recipe.__dataclass_fields__)
-    return Recipe(**{key: value for key, value in recorded.items() if key in known}) if recorded else PRESETS[args.preset][1]
+    return Recipe(**{key: value for key, value in recorded.items() if key in known})
 
 
 def _started_from(args: argparse.Namespace) -> ViT:
@@ -359,9 +361,9 @@ def _started_from(args: argparse.Namespace) -> ViT:
     chosen += ["--cut"] * (args.cut != "tiles") + ["--pos-embedding"] * (args.pos_embedding != "learned")
     if chosen:
         raise ValueError(f"--start-from keeps its folder's architecture: leave out {', '.join(chosen)}")
-    if read_dataset(args.start_from) != args.dataset:
-        raise ValueError(f"--start-from {args.start_from} learned {read_dataset(args.start_from)}, "
-                         f"not {args.dataset} (give --dataset)")
+    learned = read_dataset(args.start_from)
+    if learned != args.dataset:
+        raise ValueError(f"--start-from {args.start_from} learned {learned}, not {args.dataset} (give --dataset)")
     return read_model(args.start_from)
 
 

@@ -122,8 +122,8 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     f"{term('augmentation', 'randomly rotated, shifted, zoomed, thickened, bent or mirrored pictures')}"
                     f", as its recipe says (and its loss includes {term('label smoothing')}), which is why it can look "
                     f"worse than the {term('validation split')}. Under the curves: how far to trust its confidence "
-                    f"({term('ECE', 'expected calibration error')}), the {term('reliability diagram')}, and how often it is "
-                    f"wrong on pictures people bring as it answers more of them ({term('risk-coverage curve')}).")
+                    f"({term('ECE', 'expected calibration error')}), the {term('reliability diagram')}, and how often "
+                    f"it is wrong on pictures people bring as it answers more of them ({term('risk-coverage curve')}).")
         curve = images.output_image("training history", "training", wide=True, chart=True)
         text = gr.Markdown()
         diagram = images.output_image("reliability", "reliability", wide=True, chart=True)

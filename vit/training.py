@@ -18,13 +18,14 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import distributed, outliers
+from . import distributed
 from .analysis import predict_split
 from .augment import augment
 from .data import Split
 from .distributed import ALONE, Team
 from .model import ViT
 from .optimiser import ema_decay_at, learning_rate, load_checkpoint, make_optimizer, save_checkpoint, update_ema
+from .outliers import pool as non_digits  # by another name: `outliers` is what train_step calls the batch
 from .recipe import Recipe
 
 
@@ -147,7 +148,7 @@ def _outlier_pool(recipe: Recipe, split: Split) -> torch.Tensor | None:
     """The non-digits of outlier exposure, made once per run from the training digits (for pairs), or None."""
     if not recipe.outliers:
         return None
-    made = outliers.pool(min(OUTLIER_POOL, len(split) // 4), split.images[:, 0], seed=recipe.seed)
+    made = non_digits(min(OUTLIER_POOL, len(split) // 4), split.images[:, 0], seed=recipe.seed)
     return made.mul(255).round().to(torch.uint8)[:, None]
 
 
