@@ -637,6 +637,7 @@ def test_phone_width(browser, served, tab, slug, picture):
     page = context.new_page()
     page.goto(served[0])
     page.wait_for_selector("#model-info", timeout=60_000)
+    page.wait_for_selector('[role="tab"]', state="visible", timeout=60_000)  # the tab bar may come after the header
     names = [t.inner_text() for t in page.locator('[role="tab"]').all() if t.is_visible()]
     import tabs
     assert len(names) == len(tabs.TABS), names  # every tab in sight: none hidden behind an overflow menu
