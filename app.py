@@ -20,7 +20,7 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
 import api  # noqa: E402
-from tabs import build_tabs, glossary, lesson, link  # noqa: E402
+from tabs import build_tabs, glossary, lesson, link, pad_model  # noqa: E402
 from tabs.picture import start_picture  # noqa: E402
 from tabs.shared import ROOT, Context, TabWiring, model_summary  # noqa: E402
 from vit import hub  # noqa: E402
@@ -222,7 +222,8 @@ def main(argv: list[str] | None = None) -> None:
     demo = build_demo(load_models(args.weights_dir))
     demo.queue(default_concurrency_limit=CONCURRENCY)
     demo.launch(server_name=args.host, server_port=args.port, max_file_size=MAX_FILE_SIZE, css=CSS, js=JS,
-                head=HEAD, theme=THEME, mcp_server=True)
+                head=HEAD, theme=THEME, mcp_server=True,
+                app_kwargs={"routes": pad_model.routes()})  # the pad's weights for the page (tabs/pad_model.py)
 
 
 if __name__ == "__main__":

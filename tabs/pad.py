@@ -1,22 +1,32 @@
-"""The drawing pad: a canvas that sends the whole drawing with the mouse-up, in one request.
+"""The drawing pad: a canvas that sends the whole drawing with the mouse-up, in one request, and reads it in the
+page while the pen moves.
 
 gradio's Sketchpad made three component-server calls and two rounds of uploads per stroke before its change
 event reached the server (the benchmark measured the delay: bench/README.md). This pad is a plain
 canvas in a gr.HTML: the page keeps the strokes, paints them, and on every mouse-up, Undo or Clear sends the
 canvas as a PNG data URL in the event's data (`trigger("input", {drawing: ...})`, None once it is empty).
 vit.preprocess.open_data_url decodes it like any uploaded file.
+
+While the pen moves, the page itself reads the drawing at most every READ_EVERY ms with the same weights
+(tabs/pad_model.py sends them, tabs/pad_model.js runs them) and shows its top answers under the pad; the server's
+calibrated answer, its "not a digit" verdict and the maps still come with the mouse-up. A page that cannot load or
+run the model says so in the same line, and the server's answers are all there is.
 """
 
 import html
 import itertools
+import json
 import threading
 from collections import OrderedDict
 
 import gradio as gr
 
+from . import pad_model
+
 SIDE = 336    # canvas pixels, like the Sketchpad it replaces: what the preprocessing was checked on
 RADIUS = 13   # pen radius on that canvas: a stroke about 1/13 of the digit's height, like MNIST's pen once the
               # digit is fitted into 20×20
+READ_EVERY = 50  # ms between the page's own reads while the pen moves: a new answer at least every 100 ms
 
 TEMPLATE = """<div class="pad">
   <div class="pad-title">{label}</div>
@@ -25,6 +35,7 @@ TEMPLATE = """<div class="pad">
     <button type="button" class="undo" aria-label="Undo">↶ Undo</button>
     <button type="button" class="clear" aria-label="Clear canvas">✕ Clear</button>
   </div>
+  <p class="pad-live">{live}</p>
   <p class="pad-keys">{keys}</p>
 </div>"""
 KEYS = ("No mouse, pen or touch screen? Upload a picture or pick a test picture below: the Tab key reaches them, "
@@ -37,7 +48,9 @@ CSS = """
 .pad canvas { width: 100%; aspect-ratio: 1; touch-action: none; cursor: crosshair; background: #fff;
               border: 1px solid var(--border-color-primary); border-radius: var(--radius-lg); }
 .pad-buttons { display: flex; gap: 8px; }
-.pad-keys { margin: 0; font-size: var(--text-sm); color: var(--body-text-color-subdued); }
+.pad-keys, .pad-live { margin: 0; font-size: var(--text-sm); color: var(--body-text-color-subdued); }
+.pad-live:empty { display: none; }
+.pad-live { font-variant-numeric: tabular-nums; }
 .pad-buttons button { padding: 4px 12px; border-radius: var(--radius-md); cursor: pointer;
                       border: 1px solid var(--button-secondary-border-color);
                       background: var(--button-secondary-background-fill);
@@ -82,11 +95,13 @@ canvas.addEventListener('pointerdown', (event) => {{
   stroke = [at(event)];
   strokes.push(stroke);
   paint();
+  readSoon(event);
 }});
 canvas.addEventListener('pointermove', (event) => {{
   if (!stroke) return;
   stroke.push(at(event));
   paint();
+  readSoon(event);
 }});
 const finish = () => {{
   if (!stroke) return;
@@ -95,20 +110,96 @@ const finish = () => {{
 }};
 canvas.addEventListener('pointerup', finish);
 canvas.addEventListener('pointercancel', finish);
-element.querySelector('.undo').addEventListener('click', () => {{ if (strokes.length) {{ strokes.pop(); paint(); send(); }} }});
-element.querySelector('.clear').addEventListener('click', () => {{ strokes.length = 0; paint(); send(); }});
+element.querySelector('.undo').addEventListener('click', () => {{ if (strokes.length) {{ strokes.pop(); paint(); send(); readSoon(null); }} }});
+element.querySelector('.clear').addEventListener('click', () => {{ strokes.length = 0; paint(); send(); readSoon(null); }});
 // The server sets a new value when another picture takes the drawing's place: wipe the pad without sending.
-watch('value', () => {{ strokes.length = 0; paint(); }});
+watch('value', () => {{ strokes.length = 0; paint(); say(''); }});
 paint();
 """
 
+# The page's own reads (tabs/pad_model.js): the weights of the model in the menu (the `weights` prop, a path from
+# the app's root; none: no reads in the page), loaded once per model; then at most one read every READ_EVERY ms
+# while the pen moves, the last one once the pen stops. `element.inPage` keeps each read's delay from the pointer
+# event it answers (ms) for the tests and the benchmark, and whether the page can read at all.
+LIVE = """
+const line = element.querySelector('.pad-live');
+const say = (text) => { line.textContent = text; };
+element.inPage = {ready: false, delays: [], failed: null};
+let model = null, lastRead = -Infinity, timer = null, latest = null;
+async function load() {
+  const path = props.weights;
+  model = null;
+  element.inPage.ready = false;
+  if (!path) { say(''); return; }
+  try {
+    const root = (window.gradio_config && window.gradio_config.root) || location.href;
+    const response = await fetch(new URL(path, root.endsWith('/') ? root : root + '/'));
+    if (!response.ok) throw new Error(`the app answered ${response.status}`);
+    const loaded = inPage.readWeights(await response.arrayBuffer());
+    if (path !== props.weights) return;  // another model was chosen meanwhile
+    model = loaded;
+    element.inPage.ready = true;
+    say(strokes.length ? '' : READY);
+  } catch (error) {
+    element.inPage.failed = String(error);
+    say(FALLBACK);
+  }
+}
+function readNow() {
+  timer = null;
+  lastRead = performance.now();
+  if (!model) return;
+  if (!strokes.length) { say(READY); return; }
+  try {
+    const read = inPage.frame(context.getImageData(0, 0, canvas.width, canvas.height).data, canvas.width,
+                              canvas.height, model.framing);
+    if (!read || read.blank) say(LEFT_TO_SERVER);
+    else if (read.keep) say(KEEP);
+    else {
+      const top = inPage.answers(model, inPage.forward(model, read.input).logits);
+      say(WHILE + top.map((a) => `${a.label} ${(100 * a.probability).toFixed(0)} %`).join(' · '));
+    }
+    if (latest !== null) element.inPage.delays.push(performance.now() - latest);
+  } catch (error) {
+    model = null;
+    element.inPage.failed = String(error);
+    say(FALLBACK);
+  }
+}
+function readSoon(event) {
+  latest = event ? event.timeStamp : null;
+  const wait = READ_EVERY - (performance.now() - lastRead);
+  if (wait <= 0) readNow();
+  else if (timer === null) timer = setTimeout(readNow, wait);
+}
+watch('weights', load);
+load();
+"""
+LIVE_WORDS = {"READY": "Draw: the page reads your drawing while the pen moves.",
+              "WHILE": "In this page, while you draw: ",
+              "KEEP": "In this page, while you draw: keep drawing…",
+              "LEFT_TO_SERVER": "In this page: this drawing is left to the server.",
+              "FALLBACK": "This page could not run the model: the answers come from the server when you lift the pen."}
 
-def drawing_pad(label: str = "draw here", elem_id: str = "pad", keys: str = KEYS) -> gr.HTML:
+
+def drawing_pad(label: str = "draw here", elem_id: str = "pad", keys: str = KEYS, model: str | None = None) -> gr.HTML:
     """The pad; its `input` event carries {"drawing": a PNG data URL, or None when the pad is empty}. `keys`: what
-    to do instead without a mouse, pen or touch screen."""
-    template = TEMPLATE.format(label=html.escape(label), side=SIDE, keys=html.escape(keys))
-    return gr.HTML(html_template=template, css_template=CSS, js_on_load=SCRIPT, label=label, elem_id=elem_id,
-                   apply_default_css=False)
+    to do instead without a mouse, pen or touch screen; `model`: the menu name of the model the page reads the
+    drawing with while the pen moves (none: only the server reads it)."""
+    template = TEMPLATE.format(label=html.escape(label), side=SIDE, keys=html.escape(keys),
+                               live=html.escape(LIVE_WORDS["READY"]) if model else "")
+    return gr.HTML(html_template=template, css_template=CSS, js_on_load=_script(), label=label, elem_id=elem_id,
+                   apply_default_css=False, weights=pad_model.weights_url(model))
+
+
+def follow(model: str) -> gr.HTML:
+    """An update that has the page read the drawing with another model (a model switch)."""
+    return gr.HTML(weights=pad_model.weights_url(model))
+
+
+def _script() -> str:
+    words = "".join(f"const {name} = {json.dumps(text)};\n" for name, text in LIVE_WORDS.items())
+    return f"{pad_model.SCRIPT}\nconst READ_EVERY = {READ_EVERY};\n{words}{SCRIPT}{LIVE}"
 
 
 def wiped() -> str:

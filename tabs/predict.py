@@ -315,12 +315,12 @@ def export_numbers(current: Picture | None, model_name: str):
 def refresh(model_name: str, current: Picture | None):
     """A model switch: the same picture read by the new model (the drawing on the pad, the upload, framed as its
     dataset frames its own; a stored example of another dataset gives way to the model's own), its answer and maps,
-    the model's examples and the words for its dataset."""
+    the model's examples, the words for its dataset, and the model the page reads the drawing with."""
     model = bundle(model_name)
     if current is not None:
         current = picture_for(model, current)
     return (current, *explained(current, model_name), example_items(model), introduction(model),
-            f"or pick a {model.data.stored} {model.noun}:", mattered_words(model))
+            f"or pick a {model.data.stored} {model.noun}:", mattered_words(model), pad.follow(model_name))
 
 
 # --- Layout and wiring --------------------------------------------------------------------------------------
@@ -334,7 +334,7 @@ def build(context: Context, first: ModelBundle) -> tuple[TabWiring, Display]:
         intro = gr.Markdown(introduction(first))
         with gr.Row():
             with gr.Column(scale=1, min_width=340):
-                drawn = pad.drawing_pad()
+                drawn = pad.drawing_pad(model=first.name)
                 upload = gr.File(label="or upload a picture", file_types=["image"], type="filepath", height=120,
                                  elem_id="upload")
                 pick = gr.Markdown(f"or pick a {first.data.stored} {first.noun}:")
@@ -366,7 +366,7 @@ def build(context: Context, first: ModelBundle) -> tuple[TabWiring, Display]:
     shown = [seen, attention, rollout, saliency, occlusion, words]
     wire(context, drawn, upload, examples, reads, turn, shown)
     wiring = TabWiring("predict", tab, refresh, [context.current],
-                       [context.current, status, label, *shown, examples, intro, pick, mattered])
+                       [context.current, status, label, *shown, examples, intro, pick, mattered, drawn])
     return wiring, Display(show, [drawn, upload, status, label, *shown])
 
 
