@@ -14,6 +14,7 @@ import copy
 import json
 import os
 import sys
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ from .model import ViT
 ONNX_NAME = "model.onnx"
 OPSET = 17  # LayerNormalization is one ONNX operator from 17 on; onnxruntime has run it since 1.14
 INPUT, OUTPUT = "images", "logits"
+# The exporter keeps its settings in module globals, and the app writes taught models' folders from its threads.
+_EXPORTING = threading.Lock()  # one export at a time
 
 
 class _Logits(nn.Module):
@@ -48,7 +51,7 @@ def export_onnx(model: ViT, path: str | Path) -> None:
     example = torch.zeros(2, model.channels, model.image_size, model.image_size)  # (B, C, H, W); B is dynamic
     partial = path.with_name(path.name + ".partial")  # renamed when complete: never a half-written model.onnx
     try:
-        with warnings.catch_warnings():
+        with _EXPORTING, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's deprecation notice, the tracer's notes on shape checks
             torch.onnx.export(_Logits(model), (example,), str(partial), dynamo=False, opset_version=OPSET,
                               input_names=[INPUT], output_names=[OUTPUT],
