@@ -95,7 +95,7 @@ def write_onnx(folder: str | Path, model: ViT) -> bool:
         if path.is_file():
             path.unlink()
         reason = " ".join(str(error).split())[:200] or type(error).__name__
-        logger.warning("%s was not written (%s); the rest of the folder is complete. Try again: "
+        logger.warning("%s was not written (%s); the rest of the folder is complete. Once that is fixed: "
                        "python -m vit.export %s", path, reason, folder)
         return False
 

@@ -50,6 +50,8 @@ def export_onnx(model: ViT, path: str | Path) -> None:
     model = copy.deepcopy(model).cpu().float().eval()  # the caller's model keeps its device, dtype and mode
     example = torch.zeros(2, model.channels, model.image_size, model.image_size)  # (B, C, H, W); B is dynamic
     partial = path.with_name(path.name + ".partial")  # renamed when complete: never a half-written model.onnx
+    if hasattr(torch._C, "_jit_set_onnx_log_output_stream"):  # a failing export prints its graph: not on stdout,
+        torch._C._jit_set_onnx_log_output_stream("stderr")      # which carries reports (vit.live, this command line)
     try:
         with _EXPORTING, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's deprecation notice, the tracer's notes on shape checks
