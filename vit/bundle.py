@@ -1,7 +1,7 @@
 """The model folder: its file names, writing it, reading it, and typed access to what it stores.
 
-A folder holds model.safetensors + config.json (the model), model.onnx (the same model for other runtimes, vit.export),
-README.md (the model card, vit.card),
+A folder holds model.safetensors + config.json (the model), model.onnx (the same model for other runtimes,
+vit.export), README.md (the model card, vit.card),
 calibration.json (what was chosen on the validation split: the temperature and the "not a digit" limits),
 evaluation.json (what was measured, in the schema of vit.record) and evaluation.safetensors (test images the
 app shows: the highest-loss ones and every mistake, and correctly read examples of each class), so the app

@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         line = f"{folder / ONNX_NAME}: {(folder / ONNX_NAME).stat().st_size:,} bytes"
         if checking:
             images = bundle.examples()[0]  # 20 a class, in class order: every k-th one covers the classes
-            measured = parity(bundle.model, folder / ONNX_NAME, images[::max(1, len(images) // args.inputs)][:args.inputs])
+            chosen = images[::max(1, len(images) // args.inputs)][:args.inputs]
+            measured = parity(bundle.model, folder / ONNX_NAME, chosen)
             line += f", largest logit difference from PyTorch {measured.max_difference:.2e} on {measured.inputs} inputs"
         print(line)
     return 1 if failed else 0
