@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from vit.bundle import WEIGHTS_ROOT, load_folder, read_dataset, read_evaluation, read_model
+from vit.bundle import ONNX, WEIGHTS_ROOT, load_folder, read_dataset, read_evaluation, read_model, write_onnx
 from vit.data import DATA_DIR_VARIABLE, DataError, carve_validation, load_split
 from vit.datasets import DATASETS
 from vit.evaluate import TrainingFacts, write_model_folder
@@ -42,7 +42,8 @@ more than one process (docs/training.md): torchrun --standalone --nproc-per-node
 
 pushing to the Hugging Face Hub:
   --push uploads the model folder as written (model.safetensors, config.json, the README.md model card with
-  its model-index results, evaluation.json, evaluation.safetensors) after training. The token comes from
+  its model-index results, evaluation.json, evaluation.safetensors, model.onnx) after training; --push-only
+  first writes model.onnx into a folder written before it existed. The token comes from
   $HF_TOKEN or `hf auth login` and is never printed; it, the repo and write access are checked (and the
   repo and branch created) before training starts, so a bad token fails in seconds. The app names a pushed
   repo by its name without "vit-": you/vit-mnist is shown as "mnist"."""
@@ -380,10 +381,12 @@ def push_only(args: argparse.Namespace) -> int:
     if not args.push_only.is_dir():
         args.parser.error(f"--push-only: {args.push_only} is not a folder")
     try:
-        load_folder(args.push_only)
+        bundle = load_folder(args.push_only)
     except ValueError as error:
         args.parser.error(f"--push-only: {error}")
     _check_push_access(args)
+    if not (args.push_only / ONNX).is_file() and write_onnx(args.push_only, bundle.model):  # else pushed without
+        print(f"wrote {args.push_only / ONNX} from its weights (the folder had none)", file=sys.stderr)
     try:
         url = push_folder(args.push_only, args.repo_id, revision=args.revision)
     except PushError as error:

@@ -24,7 +24,7 @@ from model_files import config_with, truncated, weights_with
 from vit import ViT
 from vit.bundle import load_folder, read_evaluation
 from vit.data import Split
-from vit.bundle import CALIBRATION
+from vit.bundle import CALIBRATION, ONNX
 from vit.hub import MODEL_FILES, REPO_ID, hub_timeout, model_name, parse_spec
 from vit.evaluate import TrainingFacts, write_model_folder
 from vit.recipe import Recipe
@@ -174,13 +174,17 @@ def test_token_is_never_printed_or_written(trained_and_pushed):
     assert [path for path in written if TOKEN.encode() in path.read_bytes()] == []
 
 
-def test_push_only_pushes_the_folder_as_written(hub, model_folder, tmp_path):
-    result = run_train(["--push-only", str(model_folder), "--repo-id", "alice/vit-mnist", "--revision", "dev"],
+def test_push_only_pushes_the_folder_as_written_and_a_missing_onnx_first(hub, model_folder, tmp_path):
+    """An older folder without model.onnx gets it written from its weights first, and pushed with the rest."""
+    older = shutil.copytree(model_folder, tmp_path / "older")
+    (older / ONNX).unlink()
+    result = run_train(["--push-only", str(older), "--repo-id", "alice/vit-mnist", "--revision", "dev"],
                        hub_env(hub.endpoint, tmp_path / "hf_home", TOKEN), tmp_path)
     assert result.returncode == 0, result.stderr
     pushed = hub.files("alice/vit-mnist", "dev")
-    expected = folder_files(model_folder)
+    expected = folder_files(older)
     assert {name: pushed[name] for name in expected} == expected
+    assert pushed[ONNX] == (model_folder / ONNX).read_bytes()  # the same export as the folder's writer made
     card = pushed["README.md"].decode()  # training's card, not the mixin's default one
     assert all(field in card for field in ("model-index:", "datasets:", "pipeline_tag:", "library_name:"))
 

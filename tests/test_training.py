@@ -122,7 +122,7 @@ def test_model_folder_has_everything_the_app_needs(mnist, tmp_path):
     facts = TrainingFacts("mnist", [], 1.0, "python train.py", "cpu", asdict(QUICK))
     summary = write_model_folder(tmp_path, model, small(mnist[1], 500), facts).to_json()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "config.json", "evaluation.json",
-                                                         "evaluation.safetensors", "model.safetensors"]
+                                                         "evaluation.safetensors", "model.onnx", "model.safetensors"]
     assert sum(map(sum, summary["confusion_matrix"])) == 500
     card = (tmp_path / "README.md").read_text()
     assert "model-index" in card and f"value: {round(summary['accuracy'], 4)}" in card

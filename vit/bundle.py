@@ -1,6 +1,7 @@
 """The model folder: its file names, writing it, reading it, and typed access to what it stores.
 
-A folder holds model.safetensors + config.json (the model), README.md (the model card, vit.card),
+A folder holds model.safetensors + config.json (the model), model.onnx (the same model for other runtimes,
+vit.export), README.md (the model card, vit.card),
 calibration.json (what was chosen on the validation split: the temperature and the "not a digit" limits),
 evaluation.json (what was measured, in the schema of vit.record) and evaluation.safetensors (test images the
 app shows: the highest-loss ones and every mistake, and correctly read examples of each class), so the app
@@ -8,6 +9,7 @@ needs no dataset. This module is the only one that opens those files; only safet
 """
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from .answer import Answer, answer
 from .analysis import confusion_matrix
 from .card import model_card
 from .datasets import DEFAULT as DEFAULT_DATASET, Dataset, dataset as describe, taught
+from .export import ONNX_NAME, export_onnx
 from .model import ViT, WEIGHTS_NAME
 from .preprocess import Framing
 from .record import Evaluation
@@ -27,12 +30,16 @@ from .record import Evaluation
 CONFIG, WEIGHTS, CARD = "config.json", WEIGHTS_NAME, "README.md"
 EVALUATION_JSON, EVALUATION_TENSORS = "evaluation.json", "evaluation.safetensors"
 CALIBRATION = "calibration.json"  # optional: a folder written before it existed reads uncalibrated, unchecked
-FILES = (WEIGHTS, CONFIG, CARD, CALIBRATION, EVALUATION_JSON, EVALUATION_TENSORS)  # what a push uploads
-REQUIRED = tuple(name for name in FILES if name != CALIBRATION)  # what a complete folder must hold
+ONNX = ONNX_NAME  # optional: written when the exporter can take the model; a folder written before it existed has none
+LOADED = (WEIGHTS, CONFIG, CARD, CALIBRATION, EVALUATION_JSON, EVALUATION_TENSORS)  # what the app reads (and pulls)
+FILES = (*LOADED, ONNX)  # what a push uploads
+REQUIRED = tuple(name for name in LOADED if name != CALIBRATION)  # what a complete folder must hold
 
 HIGHEST_LOSSES = 64      # test images kept by loss, right or wrong
 EXAMPLES_PER_CLASS = 20  # correctly read test images per class (attention by label, confusion cells)
 MAX_MISTAKES = 1000      # misclassified test images kept, so every confusion cell can be opened
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -64,16 +71,42 @@ class StoredImage:
 
 def write_folder(folder: str | Path, model: ViT, answers: Answers, evaluation: Evaluation,
                  chosen: dict | None = None) -> None:
-    """Write weights, config, the model card, the validation choices and the evaluation files.
+    """Write weights, config, the model card, the validation choices, the evaluation files and model.onnx.
 
     `evaluation` (vit.record) becomes evaluation.json and the card; `chosen` (vit.validation.choose) becomes
-    calibration.json.
+    calibration.json. model.onnx comes last: a failed export costs that file and a warning, not the folder.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     save_file({k: v.contiguous() for k, v in _kept_images(answers).items()}, str(folder / EVALUATION_TENSORS))
     write_records(folder, model, evaluation, chosen)
+    write_onnx(folder, model)
+
+
+def write_onnx(folder: str | Path, model: ViT) -> bool:
+    """Write a folder's model.onnx (vit.export) from the model its weights hold; True when written. When the
+    export fails, a one-line warning says why and no model.onnx is left (not one of earlier weights either)."""
+    path = Path(folder) / ONNX
+    try:
+        export_onnx(model, path)
+        return True
+    except Exception as error:  # the exporter raises many kinds; the folder is complete without this file
+        if path.is_file():
+            path.unlink()
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        logger.warning("%s was not written (%s); the rest of the folder is complete. Once that is fixed: "
+                       "python -m vit.export %s", path, reason, folder)
+        return False
+
+
+def add_onnx(folder: str | Path) -> bool:
+    """Write model.onnx into a written folder from its weights, and its model card again (it says how to run the
+    file); True when model.onnx was written."""
+    model = read_model(folder)
+    written = write_onnx(folder, model)
+    (Path(folder) / CARD).write_text(model_card(model, read_evaluation(folder)))
+    return written
 
 
 def write_records(folder: str | Path, model: ViT, evaluation: Evaluation, chosen: dict | None) -> None:

@@ -10,6 +10,7 @@ from huggingface_hub import EvalResult, ModelCardData
 
 from . import rendered
 from .datasets import dataset as describe
+from .export import INPUT, OPSET, OUTPUT
 from .model import ViT
 from .recipe import Recipe
 from .record import Evaluation, ProxySets
@@ -99,6 +100,42 @@ def taught_sentence(evaluation: Evaluation) -> str:
             f"of its symbols whatever it is shown.")
 
 
+def onnx_section(model: ViT, evaluation: Evaluation) -> str:
+    """The card's "Use it without this project": running model.onnx (vit.export) with onnxruntime alone."""
+    data, calibration = describe(evaluation.dataset), evaluation.calibration  # a taught model: its base's dataset
+    side, centred = model.config["image_size"], "centre of mass" if data.framing.by_mass else "bounding box"
+    scaled = (f"logits / {calibration.temperature:g}  # the temperature of calibration.json" if calibration
+              else "logits  # no temperature: its confidences are the raw softmax")
+    limits = (f"the \"not a {data.noun}\" limits of calibration.json are not in it" if calibration
+              else "it has no \"not a symbol\" limits")
+    return f"""## Use it without this project
+
+`model.onnx` is the same model for any ONNX runtime (opset {OPSET}, weights inside, no PyTorch needed). Input
+`{INPUT}`: float32 `(batch, 1, {side}, {side})` in [0, 1], light ink on a black background, each picture framed as
+{data.title} frames its {data.noun}s: the ink scaled so its longer side is {data.framing.box} pixels, its {centred} in
+the middle. Output `{OUTPUT}`: `(batch, {len(model.class_names)})`, in the order of the class names stored in the file.
+
+```python
+import json
+import numpy as np
+import onnxruntime
+
+session = onnxruntime.InferenceSession("model.onnx")
+names = json.loads(session.get_modelmeta().custom_metadata_map["class_names"])
+images = np.zeros((1, 1, {side}, {side}), dtype=np.float32)  # your pictures: ink 1.0, background 0.0
+logits = session.run(["{OUTPUT}"], {{"{INPUT}": images}})[0]
+scaled = {scaled}
+probabilities = np.exp(scaled - scaled.max(-1, keepdims=True))
+probabilities /= probabilities.sum(-1, keepdims=True)
+print(names[probabilities[0].argmax()], probabilities[0].max())
+```
+
+It names one of its classes whatever it is shown: {limits}.
+`python -m vit.export <this folder>` writes it again from the weights and, with onnxruntime installed,
+reports its largest logit difference from PyTorch.
+"""
+
+
 def model_card(model: ViT, evaluation: Evaluation) -> str:
     """The model folder's README.md: metadata the Hub indexes, then architecture, recipe and results."""
     if evaluation.taught:
@@ -136,6 +173,7 @@ from vit import ViT
 model = ViT.from_pretrained("<this folder or repo id>")
 ```
 {f"{chr(10)}## How far to trust it{chr(10)}{chr(10)}{trust}{chr(10)}" if trust else ""}
+{onnx_section(model, evaluation)}
 ## Architecture
 
 {settings_table(model.config)}
@@ -152,7 +190,8 @@ reported.
 
 ## Files
 
-`model.safetensors` and `config.json` rebuild the model; `calibration.json` holds the temperature and the
+`model.safetensors` and `config.json` rebuild the model; `model.onnx` is the same model for other runtimes
+(above); `calibration.json` holds the temperature and the
 "not a digit" limits; `evaluation.json` (accuracy, confusion matrix, calibration error and reliability bins,
 refusals, the out-of-MNIST results, per-epoch history) and `evaluation.safetensors` (worst-loss and example
 test images) feed the app.
@@ -174,6 +213,7 @@ def taught_card(model: ViT, evaluation: Evaluation) -> str:
 Load it (raw pixels in [0, 1], shape `(B, 1, 28, 28)`, a drawing framed as `vit.preprocess.to_model_input` frames
 it): `ViT.from_pretrained("<this folder>")`; `python app.py --weights-dir <the folder above it>` serves it.
 
+{onnx_section(model, evaluation)}
 ## Architecture
 
 {settings_table(model.config)}

@@ -1,8 +1,9 @@
 """Push model folders to the Hugging Face Hub and pull them back for the app, falling back to weights/.
 
 Push: a model folder (vit.bundle) goes up exactly as written: weights, config, the model card with its
-model-index metadata, and the evaluation results the app shows. `check_push_access` runs before training so a
-missing token or permission fails in seconds, not after an hour of training.
+model-index metadata, the evaluation results the app shows, and model.onnx for other runtimes (vit.export).
+`check_push_access` runs before training so a missing token or permission fails in seconds, not after an hour of
+training. A pull downloads only what the app reads: not model.onnx.
 
 Pull: the app names Hub models in VIT_MODELS (`owner/name` or `owner/name@revision`, comma-separated). Each is
 downloaded into the normal Hugging Face cache, so a later offline start (HF_HUB_OFFLINE=1) loads it from
@@ -22,7 +23,7 @@ from huggingface_hub import HfApi, get_token, snapshot_download
 from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled,
                                     RemoteEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError)
 
-from .bundle import FILES as MODEL_FILES, REQUIRED, ModelBundle, bundled_folders, load_folder
+from .bundle import FILES as MODEL_FILES, LOADED, REQUIRED, ModelBundle, bundled_folders, load_folder
 
 MODELS_VARIABLE = "VIT_MODELS"        # e.g. "someone/vit-mnist,someone/vit-mnist-tiny@v2"
 TIMEOUT_VARIABLE = "VIT_HUB_TIMEOUT"  # seconds to wait for the Hub before using the bundled copy
@@ -164,7 +165,7 @@ def _fetch(repo_id: str, revision: str, timeout: float) -> tuple[Path, BaseExcep
     except Exception as error:  # offline mode, connection refused, timeout
         unreachable = error
     try:
-        folder = snapshot_download(repo_id, revision=revision, allow_patterns=list(MODEL_FILES),
+        folder = snapshot_download(repo_id, revision=revision, allow_patterns=list(LOADED),
                                    etag_timeout=timeout, local_files_only=unreachable is not None)
     except Exception:
         if unreachable is not None:  # nothing cached: the reason the Hub was not asked says more
