@@ -113,7 +113,7 @@ canvas.addEventListener('pointercancel', finish);
 element.querySelector('.undo').addEventListener('click', () => {{ if (strokes.length) {{ strokes.pop(); paint(); send(); readSoon(null); }} }});
 element.querySelector('.clear').addEventListener('click', () => {{ strokes.length = 0; paint(); send(); readSoon(null); }});
 // The server sets a new value when another picture takes the drawing's place: wipe the pad without sending.
-watch('value', () => {{ strokes.length = 0; paint(); say(''); }});
+watch('value', () => {{ strokes.length = 0; paint(); atRest(); }});
 paint();
 """
 
@@ -125,12 +125,14 @@ LIVE = """
 const line = element.querySelector('.pad-live');
 const say = (text) => { line.textContent = text; };
 element.inPage = {ready: false, delays: [], failed: null};
+const atRest = () => say(model ? READY : element.inPage.failed ? FALLBACK : '');  // what the line says with no strokes
 let model = null, lastRead = -Infinity, timer = null, latest = null;
 async function load() {
+  if (typeof props.weights !== 'string') return;  // an update without the prop (gradio's skip): nothing changed
   const path = props.weights;
   model = null;
-  element.inPage.ready = false;
-  if (!path) { say(''); return; }
+  Object.assign(element.inPage, {ready: false, failed: null});
+  if (!path) { atRest(); return; }
   try {
     const root = (window.gradio_config && window.gradio_config.root) || location.href;
     const response = await fetch(new URL(path, root.endsWith('/') ? root : root + '/'));
@@ -139,7 +141,7 @@ async function load() {
     if (path !== props.weights) return;  // another model was chosen meanwhile
     model = loaded;
     element.inPage.ready = true;
-    say(strokes.length ? '' : READY);
+    if (!strokes.length) atRest();
   } catch (error) {
     element.inPage.failed = String(error);
     say(FALLBACK);
@@ -149,7 +151,7 @@ function readNow() {
   timer = null;
   lastRead = performance.now();
   if (!model) return;
-  if (!strokes.length) { say(READY); return; }
+  if (!strokes.length) { atRest(); return; }
   try {
     const read = inPage.frame(context.getImageData(0, 0, canvas.width, canvas.height).data, canvas.width,
                               canvas.height, model.framing);

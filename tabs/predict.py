@@ -315,12 +315,12 @@ def export_numbers(current: Picture | None, model_name: str):
 def refresh(model_name: str, current: Picture | None):
     """A model switch: the same picture read by the new model (the drawing on the pad, the upload, framed as its
     dataset frames its own; a stored example of another dataset gives way to the model's own), its answer and maps,
-    the model's examples, the words for its dataset, and the model the page reads the drawing with."""
+    the model's examples and the words for its dataset."""
     model = bundle(model_name)
     if current is not None:
         current = picture_for(model, current)
     return (current, *explained(current, model_name), example_items(model), introduction(model),
-            f"or pick a {model.data.stored} {model.noun}:", mattered_words(model), pad.follow(model_name))
+            f"or pick a {model.data.stored} {model.noun}:", mattered_words(model))
 
 
 # --- Layout and wiring --------------------------------------------------------------------------------------
@@ -366,7 +366,7 @@ def build(context: Context, first: ModelBundle) -> tuple[TabWiring, Display]:
     shown = [seen, attention, rollout, saliency, occlusion, words]
     wire(context, drawn, upload, examples, reads, turn, shown)
     wiring = TabWiring("predict", tab, refresh, [context.current],
-                       [context.current, status, label, *shown, examples, intro, pick, mattered, drawn])
+                       [context.current, status, label, *shown, examples, intro, pick, mattered])
     return wiring, Display(show, [drawn, upload, status, label, *shown])
 
 
@@ -383,3 +383,6 @@ def wire(context: Context, drawn, upload, examples, reads: list, turn: gr.State,
     upload.upload(read_upload, [upload, model_choice], [*reads, drawn], **private).then(**then_maps)
     upload.clear(remove_upload, model_choice, reads, **private).then(**then_maps)
     examples.select(read_example, model_choice, [*reads, drawn, upload], **private).then(**then_maps)
+    # The page reads the drawing with the model in the menu. A listener of its own: an event that skips the pad
+    # (gr.skip) hands gradio's HTML component a props update without the weights, which would forget them.
+    model_choice.change(pad.follow, model_choice, drawn, queue=False, **private)

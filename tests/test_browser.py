@@ -175,6 +175,62 @@ def test_drawing_a_seven_with_two_strokes(page, served):
     no_error_shown(page)
 
 
+IN_PAGE = "document.querySelector('#pad .pad').parentElement.inPage"  # what tabs/pad.py keeps of the page's reads
+
+
+def draw_slowly(page, stroke: list[tuple[float, float]], pause: int = 30) -> list[str]:
+    """One stroke, the mouse pausing `pause` ms between points as a hand moves; the pad's in-page line after each."""
+    canvas = page.locator("#pad canvas").first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    seen = []
+    page.mouse.move(box["x"] + stroke[0][0] * box["width"], box["y"] + stroke[0][1] * box["height"])
+    page.mouse.down()
+    for x, y in stroke[1:]:
+        page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])
+        page.wait_for_timeout(pause)
+        seen.append(page.locator("#pad .pad-live").inner_text())
+    page.mouse.up()
+    return seen
+
+
+def test_the_page_answers_while_the_pen_moves_and_reads_the_canvas_as_the_server(page):
+    from tabs.pad_model import SCRIPT
+    from vit.preprocess import open_data_url, to_model_input
+    open_tab(page, "2 · Predict")
+    wait_for_text(page, "#pad .pad-live", "while the pen moves")  # the weights are in the page
+    seen = draw_slowly(page, line((0.3, 0.25), (0.7, 0.25), 10) + line((0.7, 0.25), (0.42, 0.8), 14)[1:])
+    assert any("keep drawing" in text for text in seen[:8]), seen  # the bar alone: no digit yet
+    assert any(re.search(r"while you draw: 7 \d+ %", text) for text in seen[8:]), seen  # before the pen lifts
+    assert len(page.evaluate(IN_PAGE + ".delays")) >= 5
+    wait_for_text(page, "#status", r"your drawing: the model reads 7 ")  # and the server's answer on mouse-up
+    # the canvas the server was sent, read by the page's script and by the server's Python
+    page.add_script_tag(content=SCRIPT + "\nwindow.inPage = inPage;")
+    sent, framed = page.evaluate("""() => {
+        const canvas = document.querySelector('#pad canvas'), context = canvas.getContext('2d');
+        const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+        const framing = {box: 20, by_mass: true, pen: true, crop_at: 0.2};
+        return [canvas.toDataURL('image/png'), Array.from(inPage.frame(pixels, canvas.width, canvas.height, framing).input)];
+    }""")
+    server = to_model_input(open_data_url(sent)).numpy()
+    assert np.abs(np.asarray(framed, dtype=np.float32).reshape(28, 28) - server).max() <= 1 / 255
+    with page.expect_response("**/pad/model/mnist-tiny") as response:  # another model: the page reads with it
+        choose_model(page, "mnist-tiny")
+    assert response.value.ok
+    no_error_shown(page)
+
+
+def test_a_page_that_cannot_run_the_model_says_so_and_the_server_answers(page):
+    page.route("**/pad/model/**", lambda route: route.abort())  # as a page whose download of the model fails
+    page.reload()
+    open_tab(page, "2 · Predict")
+    wait_for_text(page, "#pad .pad-live", "could not run the model: the answers come from the server")
+    draw(page, [line((0.5, 0.2), (0.5, 0.8))])
+    wait_for_text(page, "#status", r"your drawing: the model reads 1 ")
+    assert page.evaluate(IN_PAGE + ".delays").__len__() == 0
+    no_error_shown(page)
+
+
 def test_strokes_drawn_while_the_first_is_read_are_in_the_answer(browser, tmp_path):
     # a server of its own: the first read after start-up is slow, so the flag's stroke is drawn while it runs
     with running_app(ROOT / "weights", tmp_path / "app.log") as (url, _):
