@@ -35,7 +35,10 @@ TEMPLATE = """<div class="pad">
     <button type="button" class="undo" aria-label="Undo">↶ Undo</button>
     <button type="button" class="clear" aria-label="Clear canvas">✕ Clear</button>
   </div>
-  <p class="pad-live">{live}</p>
+  <div class="pad-live-row">
+    <img class="pad-seen" hidden alt="{seen}">
+    <p class="pad-live">{live}</p>
+  </div>
   <p class="pad-keys">{keys}</p>
 </div>"""
 KEYS = ("No mouse, pen or touch screen? Upload a picture or pick a test picture below: the Tab key reaches them, "
@@ -51,6 +54,8 @@ CSS = """
 .pad-keys, .pad-live { margin: 0; font-size: var(--text-sm); color: var(--body-text-color-subdued); }
 .pad-live:empty { display: none; }
 .pad-live { font-variant-numeric: tabular-nums; }
+.pad-live-row { display: flex; gap: 8px; align-items: center; }
+.pad-seen { width: 56px; height: 56px; flex: none; image-rendering: pixelated; border-radius: 4px; }
 .pad-buttons button { padding: 4px 12px; border-radius: var(--radius-md); cursor: pointer;
                       border: 1px solid var(--button-secondary-border-color);
                       background: var(--button-secondary-background-fill);
@@ -62,7 +67,7 @@ _WIPES = itertools.count(1)
 # Strokes are kept as points in canvas pixels, so Undo can repaint without the last one.
 SCRIPT = f"""
 const canvas = element.querySelector('canvas');
-const context = canvas.getContext('2d');
+const context = canvas.getContext('2d', {{willReadFrequently: true}});  // the page reads it back often
 const strokes = [];
 let stroke = null;
 const paint = () => {{
@@ -113,60 +118,96 @@ canvas.addEventListener('pointercancel', finish);
 element.querySelector('.undo').addEventListener('click', () => {{ if (strokes.length) {{ strokes.pop(); paint(); send(); readSoon(null); }} }});
 element.querySelector('.clear').addEventListener('click', () => {{ strokes.length = 0; paint(); send(); readSoon(null); }});
 // The server sets a new value when another picture takes the drawing's place: wipe the pad without sending.
-watch('value', () => {{ strokes.length = 0; paint(); atRest(); }});
+watch('value', () => {{ strokes.length = 0; paint(); atRest(); seen.hidden = true; }});
 paint();
 """
 
-# The page's own reads (tabs/pad_model.js): the weights of the model in the menu (the `weights` prop, a path from
-# the app's root; none: no reads in the page), loaded once per model; then at most one read every READ_EVERY ms
-# while the pen moves, the last one once the pen stops. `element.inPage` keeps each read's delay from the pointer
-# event it answers (ms) for the tests and the benchmark, and whether the page can read at all.
+# The page's own reads (tabs/pad_model.js, in a Web Worker): the weights of the model in the menu (the `weights`
+# prop, a path from the app's root; none: no reads in the page), fetched once per model; then at most one read every
+# READ_EVERY ms while the pen moves, and one more once the worker is free if the drawing changed meanwhile. Each load
+# is numbered, so that an answer of the model chosen before is dropped. `element.inPage` keeps, for the tests and
+# the benchmark, each read's delay from the pointer event it answers and when it was shown (ms), and why the page
+# cannot read, if so.
 LIVE = """
 const line = element.querySelector('.pad-live');
 const say = (text) => { line.textContent = text; };
-element.inPage = {ready: false, delays: [], failed: null};
-const atRest = () => say(model ? READY : element.inPage.failed ? FALLBACK : '');  // what the line says with no strokes
-let model = null, lastRead = -Infinity, timer = null, latest = null;
+element.inPage = {ready: false, delays: [], times: [], failed: null};
+let worker = null, loaded = null, loads = 0, ready = false, busy = false, again = false;
+let lastRead = -Infinity, timer = null, latest = null, sentFor = null;
+const atRest = () => say(ready ? READY : element.inPage.failed ? FALLBACK : '');  // what the line says with no strokes
+function fail(reason) {
+  ready = element.inPage.ready = false;
+  loaded = null;  // the same model chosen again tries again
+  element.inPage.failed = String(reason);
+  say(FALLBACK);
+}
+// What the model sees as the page reads it: the 28x28 input, the pieces the CLS token looks at most tinted orange
+const seen = element.querySelector('.pad-seen'), frame = document.createElement('canvas');
+frame.width = frame.height = 28;
+function paintSeen({input, attention, grid}) {
+  const image = frame.getContext('2d').createImageData(28, 28), most = Math.max(...attention);
+  for (let i = 0; i < 784; i++) {
+    const piece = Math.floor(Math.floor(i / 28) / (28 / grid[0])) * grid[1] + Math.floor((i % 28) / (28 / grid[1]));
+    const tint = 0.65 * attention[piece] / most, grey = 255 * input[i] * (1 - tint);
+    image.data.set([grey + tint * 249, grey + tint * 115, grey + tint * 22, 255], 4 * i);
+  }
+  frame.getContext('2d').putImageData(image, 0, 0);
+  seen.src = frame.toDataURL();
+  seen.hidden = false;
+}
+function show(data) {
+  seen.hidden = !strokes.length || data.kind !== 'answers';
+  if (!strokes.length) atRest();
+  else if (data.kind === 'server') say(LEFT_TO_SERVER);
+  else if (data.kind === 'keep') say(KEEP);
+  else {
+    say(WHILE + data.top.map((a) => `${a.label} (${(100 * a.probability).toFixed(0)} %)`).join(' · '));
+    paintSeen(data);
+  }
+}
+function answered({data}) {
+  if (data.load !== loads) return;  // a reply about the model chosen before
+  if (data.failed) { fail(data.failed); return; }
+  if (data.ready) { ready = element.inPage.ready = true; if (!strokes.length) atRest(); return; }
+  busy = false;
+  show(data);
+  const now = performance.now();
+  if (sentFor !== null) element.inPage.delays.push(now - sentFor);
+  element.inPage.times.push(now);
+  if (again) { again = false; readNow(); }
+}
 async function load() {
-  if (typeof props.weights !== 'string') return;  // an update without the prop (gradio's skip): nothing changed
-  const path = props.weights;
-  model = null;
-  Object.assign(element.inPage, {ready: false, failed: null});
+  // an update without the prop (gradio's skip), or with the model already loaded or loading: nothing changed
+  if (typeof props.weights !== 'string' || props.weights === loaded) return;
+  const path = loaded = props.weights, load = ++loads;
+  ready = busy = element.inPage.ready = false;
+  element.inPage.failed = null;
   if (!path) { atRest(); return; }
   try {
+    if (!worker) {
+      worker = new Worker(URL.createObjectURL(new Blob([RUNTIME + '\\ninPage.serve(self);'], {type: 'text/javascript'})));
+      worker.onmessage = answered;
+      worker.onerror = (event) => fail(event.message);
+    }
     const root = (window.gradio_config && window.gradio_config.root) || location.href;
     const response = await fetch(new URL(path, root.endsWith('/') ? root : root + '/'));
     if (!response.ok) throw new Error(`the app answered ${response.status}`);
-    const loaded = inPage.readWeights(await response.arrayBuffer());
-    if (path !== props.weights) return;  // another model was chosen meanwhile
-    model = loaded;
-    element.inPage.ready = true;
-    if (!strokes.length) atRest();
+    const weights = await response.arrayBuffer();
+    if (load === loads) worker.postMessage({load, weights}, [weights]);
   } catch (error) {
-    element.inPage.failed = String(error);
-    say(FALLBACK);
+    if (load === loads) fail(error);
   }
 }
 function readNow() {
   timer = null;
-  lastRead = performance.now();
-  if (!model) return;
+  if (!ready) return;
+  if (busy) { again = true; return; }
   if (!strokes.length) { atRest(); return; }
-  try {
-    const read = inPage.frame(context.getImageData(0, 0, canvas.width, canvas.height).data, canvas.width,
-                              canvas.height, model.framing);
-    if (!read || read.blank) say(LEFT_TO_SERVER);
-    else if (read.keep) say(KEEP);
-    else {
-      const top = inPage.answers(model, inPage.forward(model, read.input).logits);
-      say(WHILE + top.map((a) => `${a.label} ${(100 * a.probability).toFixed(0)} %`).join(' · '));
-    }
-    if (latest !== null) element.inPage.delays.push(performance.now() - latest);
-  } catch (error) {
-    model = null;
-    element.inPage.failed = String(error);
-    say(FALLBACK);
-  }
+  lastRead = performance.now();
+  busy = true;
+  sentFor = latest;
+  const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+  worker.postMessage({load: loads, pixels, width: canvas.width, height: canvas.height}, [pixels.buffer]);
 }
 function readSoon(event) {
   latest = event ? event.timeStamp : null;
@@ -177,6 +218,8 @@ function readSoon(event) {
 watch('weights', load);
 load();
 """
+SEEN = ("What the model sees, as this page reads the drawing: 28×28 pixels, the tiles the CLS token looks at most in "
+        "the last block tinted orange.")
 LIVE_WORDS = {"READY": "Draw: the page reads your drawing while the pen moves.",
               "WHILE": "In this page, while you draw: ",
               "KEEP": "In this page, while you draw: keep drawing…",
@@ -188,7 +231,7 @@ def drawing_pad(label: str = "draw here", elem_id: str = "pad", keys: str = KEYS
     """The pad; its `input` event carries {"drawing": a PNG data URL, or None when the pad is empty}. `keys`: what
     to do instead without a mouse, pen or touch screen; `model`: the menu name of the model the page reads the
     drawing with while the pen moves (none: only the server reads it)."""
-    template = TEMPLATE.format(label=html.escape(label), side=SIDE, keys=html.escape(keys),
+    template = TEMPLATE.format(label=html.escape(label), side=SIDE, keys=html.escape(keys), seen=html.escape(SEEN),
                                live=html.escape(LIVE_WORDS["READY"]) if model else "")
     return gr.HTML(html_template=template, css_template=CSS, js_on_load=_script(), label=label, elem_id=elem_id,
                    apply_default_css=False, weights=pad_model.weights_url(model))
@@ -201,7 +244,7 @@ def follow(model: str) -> gr.HTML:
 
 def _script() -> str:
     words = "".join(f"const {name} = {json.dumps(text)};\n" for name, text in LIVE_WORDS.items())
-    return f"{pad_model.SCRIPT}\nconst READ_EVERY = {READ_EVERY};\n{words}{SCRIPT}{LIVE}"
+    return f"const RUNTIME = {json.dumps(pad_model.SCRIPT)};\nconst READ_EVERY = {READ_EVERY};\n{words}{SCRIPT}{LIVE}"
 
 
 def wiped() -> str:

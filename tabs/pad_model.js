@@ -7,8 +7,8 @@
 // - frame: the pad's canvas -> the 28x28 input, as vit/preprocess.py reads a drawing on a page of one tone (a photo's
 //   uneven page is left to the server: null);
 // - forward: the Vision Transformer of vit/model.py, in float32 arrays, and the CLS token's attention in the last block.
-// The pad's script (tabs/pad.py) and the tests call them as inPage.readWeights, inPage.frame, inPage.forward and
-// inPage.answers.
+// The pad's script (tabs/pad.py) runs them in a Web Worker (inPage.serve); the tests call inPage.readWeights,
+// inPage.frame, inPage.forward and inPage.answers in the page.
 const inPage = (() => {
   'use strict';
   // vit/preprocess.py and vit/page.py
@@ -64,12 +64,23 @@ const inPage = (() => {
   function inkOf(grey, sorted) {  // preprocess._ink: bright ink on black, whichever polarity
     const background = percentile(sorted, 50);
     let low = Infinity, high = -Infinity;
-    for (const value of grey) { low = Math.min(low, value); high = Math.max(high, value); }
-    const darker = background - low > high - background;
-    const ink = grey.map((value) => (darker ? background - value : value - background));
-    const peak = ink.reduce((a, b) => Math.max(a, b), -Infinity);
+    for (let i = 0; i < grey.length; i++) {
+      if (grey[i] < low) low = grey[i];
+      if (grey[i] > high) high = grey[i];
+    }
+    const sign = background - low > high - background ? -1 : 1;  // darker ink than the page: background - grey
+    const ink = new Float32Array(grey.length);
+    let peak = -Infinity;
+    for (let i = 0; i < grey.length; i++) {
+      ink[i] = sign * (grey[i] - background);
+      if (ink[i] > peak) peak = ink[i];
+    }
     if (peak < MIN_CONTRAST) return null;
-    return ink.map((value) => { const v = Math.min(Math.max(value / peak, 0), 1); return v < NOISE_FLOOR ? 0 : v; });
+    for (let i = 0; i < ink.length; i++) {
+      const value = Math.min(Math.max(ink[i] / peak, 0), 1);
+      ink[i] = value < NOISE_FLOOR ? 0 : value;
+    }
+    return ink;
   }
 
   function extent(ink, width, height, threshold) {  // the bounding box of the pixels at or above threshold
@@ -371,5 +382,30 @@ const inPage = (() => {
       .sort((a, b) => b.probability - a.probability).slice(0, count);
   }
 
-  return {readWeights, frame, forward, answers};
+  // In a Web Worker, so that the page's main thread keeps painting the strokes while the model reads them.
+  // In: {load, weights: ArrayBuffer} or {load, pixels, width, height}; out: {load, ready}, {load, failed: why},
+  // {load, kind: 'keep'} (no digit yet), {load, kind: 'server'} (left to the server), or {load, kind: 'answers', top,
+  // input: the 28x28 input, attention: the last block's CLS attention over the pieces, grid: [rows, columns]}.
+  function serve(scope) {
+    let model = null;
+    scope.onmessage = ({data}) => {
+      try {
+        if (data.weights) {
+          model = readWeights(data.weights);
+          scope.postMessage({load: data.load, ready: true});
+          return;
+        }
+        const read = frame(data.pixels, data.width, data.height, model.framing);
+        const kind = !read || read.blank ? 'server' : read.keep ? 'keep' : 'answers';
+        if (kind !== 'answers') { scope.postMessage({load: data.load, kind}); return; }
+        const out = forward(model, read.input);
+        scope.postMessage({load: data.load, kind, top: answers(model, out.logits), input: read.input,
+                           attention: out.attention, grid: out.grid});
+      } catch (error) {
+        scope.postMessage({load: data.load, failed: String(error)});
+      }
+    };
+  }
+
+  return {readWeights, frame, forward, answers, serve};
 })();

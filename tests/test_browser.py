@@ -201,7 +201,8 @@ def test_the_page_answers_while_the_pen_moves_and_reads_the_canvas_as_the_server
     wait_for_text(page, "#pad .pad-live", "while the pen moves")  # the weights are in the page
     seen = draw_slowly(page, line((0.3, 0.25), (0.7, 0.25), 10) + line((0.7, 0.25), (0.42, 0.8), 14)[1:])
     assert any("keep drawing" in text for text in seen[:8]), seen  # the bar alone: no digit yet
-    assert any(re.search(r"while you draw: 7 \d+ %", text) for text in seen[8:]), seen  # before the pen lifts
+    assert any(re.search(r"while you draw: 7 \(\d+ %\)", text) for text in seen[8:]), seen  # before the pen lifts
+    assert page.locator("#pad .pad-seen").is_visible()  # what the model sees, as the page reads it
     assert len(page.evaluate(IN_PAGE + ".delays")) >= 5
     wait_for_text(page, "#status", r"your drawing: the model reads 7 ")  # and the server's answer on mouse-up
     # the canvas the server was sent, read by the page's script and by the server's Python

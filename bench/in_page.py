@@ -1,0 +1,111 @@
+"""The pad's answers in the page while the pen moves (tabs/pad.py, tabs/pad_model.js), timed in Chromium.
+
+A phone-sized page with an empty cache opens the app and its Predict tab, then draws strokes as a hand does: the
+mouse moves every MOVE_MS, as a 60 Hz pointer reports a drag. Measured in the page:
+- each in-page answer's delay from the pointer event it answers (goal: p95 within 50 ms);
+- the gaps between answers while the pen moves (goal: a new answer at least every 100 ms);
+- the bytes the page downloaded before its first in-page answer (goal: under 3 MB), and of them the model's
+  weights and the in-page script.
+
+    python -m bench.in_page [--weights-dir weights] [--strokes 10]   # starts the app itself, prints JSON
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from . import ROOT
+from .app import CHROMIUM, CHROMIUM_ARGS, ENVIRONMENT, STROKES, browser_missing, running_app
+from .report import figure, percentiles
+
+MOVE_MS = 16  # between pointer events: a 60 Hz drag
+PHONE = {"width": 390, "height": 844}
+STEPS = 12  # pointer events per segment of a stroke
+IN_PAGE = "document.querySelector('#pad .pad').parentElement.inPage"  # tabs/pad.py keeps its reads there
+# Bytes the page has downloaded, by what: every resource so far (resource timing's transferSize: compressed, headers
+# included; 0 for one from the cache), the page itself, and the model's weights.
+DOWNLOADED = """() => {
+  const entries = performance.getEntriesByType('resource');
+  const page = performance.getEntriesByType('navigation')[0]?.transferSize ?? 0;
+  const sum = (list) => list.reduce((total, entry) => total + (entry.transferSize || 0), 0);
+  return {total: page + sum(entries), weights: sum(entries.filter((e) => e.name.includes('/pad/model/')))};
+}"""
+
+
+def stroke(page, points: tuple[tuple[float, float], ...]) -> None:
+    """One stroke through `points` (fractions of the canvas), a pointer event every MOVE_MS."""
+    box = page.locator("#pad canvas").first.bounding_box()
+    at = lambda x, y: (box["x"] + x * box["width"], box["y"] + y * box["height"])  # noqa: E731
+    page.mouse.move(*at(*points[0]))
+    page.mouse.down()
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        for step in range(1, STEPS + 1):
+            page.mouse.move(*at(x0 + (x1 - x0) * step / STEPS, y0 + (y1 - y0) * step / STEPS))
+            page.wait_for_timeout(MOVE_MS)
+    page.mouse.up()
+
+
+def gaps_while_drawing(times: list[float], start: float, end: float) -> list[float]:
+    """The gaps between in-page answers shown while one stroke was drawn (from its first answer to its end)."""
+    shown = [t for t in times if start <= t <= end]
+    return [later - earlier for earlier, later in zip(shown, shown[1:])]
+
+
+def measure(page, url: str, strokes: int) -> dict:
+    page.goto(url, timeout=120_000)
+    page.get_by_role("tab", name="2 · Predict").first.click(timeout=60_000)
+    page.wait_for_function(f"{IN_PAGE} && ({IN_PAGE}.ready || {IN_PAGE}.failed)", timeout=60_000)
+    failed = page.evaluate(f"{IN_PAGE}.failed")
+    if failed:
+        return {"not_measured": f"the page could not run the model: {failed}"}
+    gaps = []
+    for index in range(strokes):
+        page.locator("#pad button[aria-label='Clear canvas']").first.click()
+        start = page.evaluate("performance.now()")
+        stroke(page, STROKES[index % len(STROKES)])
+        end = page.evaluate("performance.now()")
+        gaps += gaps_while_drawing(page.evaluate(f"{IN_PAGE}.times"), start, end)
+        if index == 0:
+            downloaded = page.evaluate(DOWNLOADED)
+    delays = page.evaluate(f"{IN_PAGE}.delays")
+    return {"answer_ms": percentiles(delays, goal_p95=50),
+            "gap_ms": percentiles(gaps) | {"max": figure(max(gaps, default=None), "ms", goal=100)},
+            "downloaded_mb": figure(downloaded["total"] / 1e6, "MB", goal=3),
+            "weights_mb": figure(downloaded["weights"] / 1e6, "MB"),
+            "strokes": strokes,
+            "method": f"Chromium {PHONE['width']}×{PHONE['height']}, empty cache; {strokes} strokes (a 1, a 7, a 0 in "
+                      f"turn) on a cleared pad, a pointer event every {MOVE_MS} ms; delays and gaps read in the page; "
+                      "bytes: resource timing's transferSize of every download before the first stroke's end."}
+
+
+def bench_in_page(url: str, strokes: int) -> dict:
+    """The in-page figures; not measured (with the reason) when Chromium or playwright is missing."""
+    reason = browser_missing()
+    if reason:
+        return {"not_measured": reason}
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            return measure(browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True).new_page(), url,
+                           strokes)
+        finally:
+            browser.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.in_page", description=__doc__.splitlines()[0])
+    parser.add_argument("--weights-dir", type=Path, default=ROOT / "weights")
+    parser.add_argument("--strokes", type=int, default=10)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="vit-bench-") as workdir, \
+            running_app(args.weights_dir, Path(workdir) / "app.log", os.environ | ENVIRONMENT) as (url, _):
+        print(json.dumps(bench_in_page(url, args.strokes), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
