@@ -82,8 +82,8 @@ def mattered_words(model: ModelBundle) -> str:
 def introduction(model: ModelBundle) -> str:
     """The words above the pad, for the model's dataset: a digit, or a fashion item."""
     noun = model.noun
-    return (f"Draw a {noun} (big, in the middle), upload a picture, or pick a {model.data.stored} {noun}: the page "
-            "reads your drawing while the pen moves, and the server answers with every stroke. Below it, three answers to *which parts mattered?* and where the CLS token "
+    return (f"Draw a {noun} (big, in the middle), upload a picture, or pick a {model.data.stored} {noun}: the answer "
+            "updates as you draw. Below it, three answers to *which parts mattered?* and where the CLS token "
             "looks.")
 
 
