@@ -45,6 +45,18 @@ def send_model(page, chosen) -> None:
     }""", encoded)
 
 
+def test_the_app_serves_a_models_page_weights_once_and_refuses_an_unknown_name(models):
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+    client = TestClient(Starlette(routes=pad_model.routes()))
+    sent = client.get("/" + pad_model.weights_url("mnist-tiny"))
+    assert sent.status_code == 200 and sent.content == pad_model.page_weights(models["mnist-tiny"])
+    again = client.get("/" + pad_model.weights_url("mnist-tiny"), headers={"If-None-Match": sent.headers["ETag"]})
+    assert again.status_code == 304 and not again.content  # the browser's copy is still good
+    unknown = client.get("/" + pad_model.weights_url("no-such-model"))
+    assert unknown.status_code == 404 and "No model of that name" in unknown.text
+
+
 def test_the_page_weights_are_the_models_own_with_what_the_page_needs():
     chosen = load_folder(bundled_folders()["mnist-tiny"])
     weights = pad_model.page_weights(chosen)
