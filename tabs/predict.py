@@ -1,8 +1,8 @@
 """Predict: draw, upload or pick a digit; the answer on every stroke, then where CLS looks and what mattered.
 
 A stroke runs two steps: `read_drawing` (preprocess and one forward pass: the label) and then `show_maps`
-(vit.analysis.explain and the maps, drawn from arrays by vit.pictures), so the label is on screen before
-the maps are computed. Nothing on this path touches matplotlib.
+(ModelBundle.explain and the maps, drawn from arrays by vit.pictures), so the label is on screen before
+the maps are computed. Both passes are shared with the visitors who stroke at the same moment (vit.batching). Nothing on this path touches matplotlib.
 """
 
 import json
@@ -10,10 +10,8 @@ import tempfile
 
 import gradio as gr
 import numpy as np
-import torch
 
 from vit import pictures
-from vit.analysis import explain
 from vit.bundle import ModelBundle
 from vit.numbers import explanation_numbers
 from vit.registry import bundle
@@ -92,7 +90,7 @@ def maps(model: ModelBundle, picture: Picture | None) -> tuple:
     in words."""
     if picture is None:
         return no_maps()
-    result = explain(model.model, torch.from_numpy(picture.input))
+    result = model.explain(picture.input)  # batched with other visitors' maps (vit.batching)
     image = picture.input
     name = model.class_names[result.predicted]
     single, blocks = result.occlusion.numpy(), result.occlusion_blocks.numpy()

@@ -130,8 +130,21 @@ def occlusion(model: torch.nn.Module, images: torch.Tensor, target: int, fill: f
     change too small to see, while its log-odds fall by 2.3.
     Blocks that already equal `fill` cannot change anything, so they are not run and score exactly 0.
     """
-    height, width = images.shape[2], images.shape[3]
-    parts = pieces(images, *model.piece)[0]  # (N, C, h, w)
+    return occlusions(model, images, [target], fill, (group,))[0][0]
+
+
+@dataclass
+class _Blanked:
+    """One image's occlusion copies and how to read their answers back into a map."""
+    copies: torch.Tensor   # (K+1, C, H, W): copy 0 intact, then one per block that blanking alters
+    block: torch.Tensor    # (N,) each piece's block
+    changed: torch.Tensor  # (K,) the blocks the copies blank, in order
+    blocks: int            # G, blocks in all
+
+
+def _blanked(model: torch.nn.Module, image: torch.Tensor, fill: float, group: int) -> _Blanked:
+    """The copies of one image (1, C, H, W) with each group × group block of pieces set to `fill`."""
+    parts = pieces(image, *model.piece)[0]  # (N, C, h, w)
     rows, columns = model.grid
     index = torch.arange(parts.shape[0])
     block = (index // columns // group) * math.ceil(columns / group) + index % columns // group  # (N,) each one's block
@@ -140,10 +153,30 @@ def occlusion(model: torch.nn.Module, images: torch.Tensor, target: int, fill: f
     changed = (members & differs).any(dim=1).nonzero().squeeze(1)  # (K,) blocks blanking would alter
     copies = parts.expand(len(changed) + 1, -1, -1, -1, -1).clone()  # (K+1, N, C, h, w); copy 0 stays intact
     copies[1:][members[changed]] = fill
-    evidence = log_odds(model(unpieces(copies, height, width)).float(), target)  # (K+1,)
-    drops = torch.zeros(members.shape[0], dtype=evidence.dtype, device=evidence.device)
-    drops[changed] = evidence[0] - evidence[1:]
-    return tile_layout(drops[block], model.grid)
+    return _Blanked(unpieces(copies, image.shape[2], image.shape[3]), block, changed, members.shape[0])
+
+
+@torch.no_grad()
+def occlusions(model: torch.nn.Module, images: torch.Tensor, targets: list[int], fill: float = 0.0,
+               groups: tuple[int, ...] = (1,)) -> list[torch.Tensor]:
+    """`occlusion` of several images (B, C, H, W), each for its own target, at each group size: one (B, g, g) per
+    group, the copies of every image and group sent through the model together (a server's visitors share it)."""
+    plans = [(_blanked(model, image[None], fill, group), target) for group in groups
+             for image, target in zip(images, targets, strict=True)]
+    logits = _forward_in_chunks(model, torch.cat([plan.copies for plan, _ in plans])).float()  # (sum K+1, C)
+    maps = []
+    for (plan, target), answers in zip(plans, logits.split([len(plan.copies) for plan, _ in plans])):
+        evidence = log_odds(answers, target)  # (K+1,)
+        drops = torch.zeros(plan.blocks, dtype=evidence.dtype, device=evidence.device)
+        drops[plan.changed] = evidence[0] - evidence[1:]
+        maps.append(tile_layout(drops[plan.block], model.grid))
+    per_group = [torch.stack(maps[start:start + len(targets)]) for start in range(0, len(maps), len(targets))]
+    return per_group
+
+
+def _forward_in_chunks(model: torch.nn.Module, images: torch.Tensor, chunk: int = 128) -> torch.Tensor:
+    """model(images) in chunks: on a CPU a chunk of about a hundred keeps each layer's activations in cache."""
+    return torch.cat([model(images[start:start + chunk]) for start in range(0, len(images), chunk)])
 
 
 def log_odds(logits: torch.Tensor, target: int) -> torch.Tensor:
@@ -162,18 +195,27 @@ def _as_batch(image: torch.Tensor) -> torch.Tensor:
 
 def explain(model: ViT, image: torch.Tensor) -> Explanation:
     """Prediction, attention, rollout, saliency and occlusion for one image (H, W) or (C, H, W) in [0, 1]."""
-    images = _as_batch(image).to(next(model.parameters()).device)
+    return explain_many(model, [image])[0]
+
+
+def explain_many(model: ViT, images: list[torch.Tensor]) -> list[Explanation]:
+    """`explain` of several images, each (H, W) or (C, H, W), in one forward and backward pass and one batch of
+    occlusion copies: what a server does with the pictures of visitors who ask at once."""
+    batch = torch.cat([_as_batch(image) for image in images]).to(next(model.parameters()).device)  # (B, C, H, W)
     grid = model.grid
     with torch.enable_grad():  # one forward serves prediction, attention and saliency
-        pixels = images.detach().clone().requires_grad_(True)
+        pixels = batch.detach().clone().requires_grad_(True)
         logits, attention = model(pixels, return_attention=True)
-        predicted = int(logits[0].argmax())
-        (gradient,) = torch.autograd.grad(logits[0, predicted], pixels)
-    attention = attention[0].detach()  # (L, H, T, T)
-    return Explanation(probabilities=logits[0].detach().softmax(dim=-1), predicted=predicted, attention=attention,
-                       cls_attention=cls_attention_maps(attention, grid), rollout=rollout_map(attention, grid),
-                       saliency=_scaled_gradient(gradient), occlusion=occlusion(model, images, predicted),
-                       occlusion_blocks=occlusion(model, images, predicted, group=2))
+        predicted = logits.argmax(dim=1)  # (B,)
+        # the images do not meet inside the model, so the sum's gradient is each image's own
+        (gradient,) = torch.autograd.grad(logits.gather(1, predicted[:, None]).sum(), pixels)
+    attention, targets = attention.detach(), predicted.tolist()  # (B, L, H, T, T)
+    single, blocks = occlusions(model, batch, targets, groups=(1, 2))
+    return [Explanation(probabilities=logits[i].detach().softmax(dim=-1), predicted=targets[i],
+                        attention=attention[i], cls_attention=cls_attention_maps(attention[i], grid),
+                        rollout=rollout_map(attention[i], grid), saliency=_scaled_gradient(gradient[i:i + 1]),
+                        occlusion=single[i], occlusion_blocks=blocks[i])
+            for i in range(len(images))]
 
 
 def cosine_similarity_matrix(embeddings: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,8 @@ from safetensors.torch import load_file, save_file
 
 from . import novelty
 from .answer import Answer, answer
-from .analysis import confusion_matrix
+from .analysis import Explanation, confusion_matrix, explain_many
+from .batching import Batcher
 from .card import model_card
 from .datasets import DEFAULT as DEFAULT_DATASET, Dataset, dataset as describe, taught
 from .export import ONNX_NAME, export_onnx
@@ -244,14 +245,29 @@ class ModelBundle:
         """How a visitor's picture is placed in the frame: as the model's dataset places its own."""
         return self.data.framing
 
-    @torch.inference_mode()
     def read(self, image: np.ndarray | torch.Tensor) -> Reading:
-        """Calibrated probabilities and the "not a digit" verdict for one input (H, W) in [0, 1]."""
-        inputs = torch.as_tensor(image, dtype=torch.float32)[None]
+        """Calibrated probabilities and the "not a digit" verdict for one input (H, W) in [0, 1]; the reads of
+        callers on other threads at the same moment share its forward pass (vit.batching)."""
+        return self._reads(torch.as_tensor(image, dtype=torch.float32))
+
+    @torch.inference_mode()
+    def read_many(self, images: list[np.ndarray | torch.Tensor]) -> list[Reading]:
+        """`read` of several inputs (H, W), in one forward pass."""
+        inputs = torch.stack([torch.as_tensor(image, dtype=torch.float32) for image in images])  # (B, H, W)
         logits = self.model(inputs[:, None])
-        probabilities = (logits / self.temperature).softmax(-1)[0]
+        probabilities = (logits / self.temperature).softmax(-1)  # (B, C)
         limits = self.limits
-        return Reading(probabilities, novelty.judge(limits, inputs, logits, self.noun)[0] if limits else None)
+        verdicts = novelty.judge(limits, inputs, logits, self.noun) if limits else [None] * len(images)
+        return [Reading(p, verdict) for p, verdict in zip(probabilities, verdicts)]
+
+    def explain(self, image: np.ndarray | torch.Tensor) -> Explanation:
+        """vit.analysis.explain of one input (H, W) in [0, 1] (the Predict tab's maps), batched like `read`."""
+        return self._explanations(torch.as_tensor(image, dtype=torch.float32))
+
+    def __post_init__(self):
+        # one batcher per model: a pass runs one model; their workers start on first use
+        self._reads = Batcher(self.read_many, name=f"{self.name} reads")
+        self._explanations = Batcher(lambda images: explain_many(self.model, images), name=f"{self.name} maps")
 
     @property
     def accuracy(self) -> float:

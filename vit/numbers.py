@@ -8,7 +8,7 @@ and a visitor get the same numbers. Every array is a nested list rounded to 6 pl
 import numpy as np
 import torch
 
-from .analysis import explain, integrated_gradients, relevance
+from .analysis import integrated_gradients, relevance
 from .bundle import ModelBundle
 from .walk import walk
 
@@ -21,7 +21,7 @@ def listed(values) -> list:
 def explanation_numbers(model: ModelBundle, image: np.ndarray, source: str) -> dict:
     """Everything for one model input (28, 28) in [0, 1]: the answer, the verdict, every map and the logit lens."""
     pixels = torch.from_numpy(np.asarray(image, dtype=np.float32))
-    result = explain(model.model, pixels)
+    result = model.explain(pixels)  # batched with other callers' (vit.batching)
     reading = model.read(image)
     steps = walk(model.model, pixels, model.temperature)
     verdict = reading.verdict
