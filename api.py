@@ -19,6 +19,10 @@ from vit.bundle import ModelBundle
 from vit.numbers import explanation_numbers
 from vit.preprocess import ImageError, open_image, to_model_input
 
+# /predict calls running at once: cheap, and their forward passes are shared (vit.batching), so many run together
+# in a group of their own, never waiting behind the Predict tab's maps or a training.
+PREDICTS_AT_ONCE = 16
+
 
 def predict(image: str | None, model: str | None = None) -> dict:
     """Read one handwritten digit from a picture with a Vision Transformer and give every class's confidence.
@@ -142,7 +146,8 @@ def build(default_model: str) -> None:
         result = gr.JSON(label="confidences")
         call, call_explain, call_train = gr.Button("predict"), gr.Button("explain"), gr.Button("train")
         training = training_inputs()
-    call.click(predict, [image, model], result, api_name="predict", api_visibility="public", show_progress="hidden")
+    call.click(predict, [image, model], result, api_name="predict", api_visibility="public", show_progress="hidden",
+               concurrency_limit=PREDICTS_AT_ONCE, concurrency_id="predict")
     call_explain.click(explain, [image, model], result, api_name="explain", api_visibility="public",
                        show_progress="hidden")
     call_train.click(train, training, result, api_name="train", api_visibility="public", show_progress="hidden",

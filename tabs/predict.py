@@ -24,7 +24,12 @@ from .shared import Context, TabWiring, enlarged, plural
 EXAMPLES_PER_CLASS = 1  # example digits offered per class
 PROMPT = "Draw a digit"  # the label with nothing to read (for a digit model)
 TURNS = pad.Turns()  # every visitor's pad reads, newest last
+DRAWN = pad.Turns()  # the newest pad read whose maps each visitor was sent
 OCCLUSION_FLOOR = 1.0  # log-odds: the colour scale never spans less, so a tiny effect looks tiny
+# How many pad reads and how many pad maps run at once, each a group of its own in the queue. Reads are cheap and
+# share their forward passes (vit.batching), so many run together and a stroke's label never waits behind maps;
+# the maps cost many times more and share the two cores, so only a few run, and the rest wait their turn.
+READS_AT_ONCE, MAPS_AT_ONCE = 16, 4
 
 
 # --- Views: a model and a picture in; Markdown, label confidences and pictures out ---------------------------
@@ -283,10 +288,17 @@ def show_maps(current: Picture | None, model_name: str):
 
 
 def show_drawing_maps(current: Picture | None, model_name: str, turn: int | None, request: gr.Request | None = None):
-    """The maps of a stroke's read, unless a newer stroke's read has begun: its own maps follow."""
+    """The maps of a stroke's read, unless a newer stroke's read has begun (its own maps follow) or they were already
+    sent. A busy server queues a visitor's maps events; each reads the newest picture when it runs, so the first
+    draws it and the others, finding it drawn, cost nothing."""
+    session = request.session_hash if request else None
+    if TURNS.overtaken(session, turn) or (turn is not None and DRAWN.overtaken(session, turn - 1)):
+        return (gr.skip(),) * len(no_maps())
     result = maps(bundle(model_name), current)
-    overtaken = TURNS.overtaken(request.session_hash if request else None, turn)
-    return (gr.skip(),) * len(result) if overtaken else result
+    if TURNS.overtaken(session, turn):
+        return (gr.skip(),) * len(result)
+    DRAWN.start(session, turn)
+    return result
 
 
 def explained(current: Picture | None, model_name: str):
@@ -376,8 +388,10 @@ def wire(context: Context, drawn, upload, examples, reads: list, turn: gr.State,
     # Every stroke re-reads, and the newest read's answer stays (pad.Turns). Not always_last: gradio replays a
     # deferred run with the event data of the run it waited for, so the strokes drawn while one was being read
     # would be lost from the answer.
-    drawn.input(read_drawing, model_choice, [*reads, turn], trigger_mode="multiple", **private) \
-          .then(show_drawing_maps, [context.current, model_choice, turn], shown, **private)
+    drawn.input(read_drawing, model_choice, [*reads, turn], trigger_mode="multiple", concurrency_id="pad reads",
+                concurrency_limit=READS_AT_ONCE, **private) \
+         .then(show_drawing_maps, [context.current, model_choice, turn], shown, concurrency_id="pad maps",
+               concurrency_limit=MAPS_AT_ONCE, **private)
     upload.upload(read_upload, [upload, model_choice], [*reads, drawn], **private).then(**then_maps)
     upload.clear(remove_upload, model_choice, reads, **private).then(**then_maps)
     examples.select(read_example, model_choice, [*reads, drawn, upload], **private).then(**then_maps)

@@ -630,6 +630,8 @@ def test_a_read_overtaken_by_a_later_drawings_read_leaves_the_answer_to_it(model
     skipped = (gr.skip(),) * len(predict.no_maps())
     assert predict.show_drawing_maps(None, "mnist", 1, Request()) == skipped  # nor its maps
     assert predict.show_drawing_maps(None, "mnist", answer[3], Request()) != skipped  # the newest read's maps show
+    # a maps event queued behind it reads the same newest turn: those maps were sent, so it draws nothing
+    assert predict.show_drawing_maps(None, "mnist", answer[3], Request()) == skipped
 
 
 # --- Teach it: symbols of the visitor's own -----------------------------------------------------------------------
