@@ -15,6 +15,7 @@ from vit.data import DATA_DIR_VARIABLE, DataError, load_split
 from . import ROOT, timings
 from .app import bench_app
 from .budget import FULL, MODELS, QUICK, Budget
+from .open_loop import SETTINGS, bench_open_loop, markdown as open_loop_markdown
 from .report import load, machine, markdown, rows, shown, text_table
 from .watched import bench_train_tab
 
@@ -43,8 +44,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "the app's in --quick)")
     parser.add_argument("--skip-app", action="store_true", help="leave out the running app (start-up, /predict, "
                                                                 "Chromium)")
+    parser.add_argument("--open-loop", action="store_true",
+                        help="only the open-loop load on the running app: 20 visitors stroking once and twice a "
+                             "second on the Predict tab and on /predict, the app started with batching off, then on "
+                             "(about 5 minutes) -> bench/open-loop.json, bench/open-loop.md")
     args = parser.parse_args(argv)
-    args.output = args.output or ROOT / "bench" / ("results-quick.json" if args.quick else "results.json")
+    default = "open-loop.json" if args.open_loop else "results-quick.json" if args.quick else "results.json"
+    args.output = args.output or ROOT / "bench" / default
     return args
 
 
@@ -98,6 +104,21 @@ def write(results: dict, output: Path) -> Path:
     return table
 
 
+def open_loop(args: argparse.Namespace, test_split) -> int:
+    """`--open-loop`: the part alone, its JSON and its table."""
+    result = {"command": "python -m bench --open-loop", "machine": machine(),
+              "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    with tempfile.TemporaryDirectory(prefix="vit-bench-") as temporary:
+        result |= bench_open_loop(args.weights_dir, test_split, Path(temporary), SETTINGS)
+    result["machine"]["load_average_end"] = load()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=1) + "\n")
+    table = args.output.with_suffix(".md")
+    table.write_text(open_loop_markdown(result))
+    print(table.read_text())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     budget = QUICK if args.quick else FULL
@@ -112,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as error:
         print(f"python -m bench: {error}", file=sys.stderr)
         return 2
+    if args.open_loop:
+        return open_loop(args, test_split)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="vit-bench-") as temporary:
         results |= run_parts(args, budget, train_split, test_split, Path(temporary))

@@ -2,7 +2,8 @@
 
 A stroke runs two steps: `read_drawing` (preprocess and one forward pass: the label) and then `show_maps`
 (ModelBundle.explain and the maps, drawn from arrays by vit.pictures), so the label is on screen before
-the maps are computed. Both passes are shared with the visitors who stroke at the same moment (vit.batching). Nothing on this path touches matplotlib.
+the maps are computed. Both passes are shared with the visitors who stroke at the same moment (vit.batching).
+Nothing on this path touches matplotlib.
 """
 
 import json

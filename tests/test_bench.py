@@ -207,3 +207,30 @@ def test_quick_run_measures_the_running_app(tmp_path, data_dir):
         assert during["failed"]["value"] == 0 and during["label_ms"]["runs"] == 3 and during["training_throughout"]
         assert during["label_ms"]["p50"]["goal"] == 300 and during["training"]["test_accuracy"] > 0.3
     check_sane(results, may_be_empty={"/accuracy/shipped/mnist-tiny", *may_be_empty})
+
+
+@pytest.mark.slow
+def test_open_loop_load_reports_every_stroke_of_a_few_visitors(tmp_path, data_dir):
+    from bench import open_loop
+    from server import running_app
+    pictures = open_loop.stroke_pictures(load_split("mnist", "test", data_dir), count=4)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "mnist-tiny").symlink_to(ROOT / "weights" / "mnist-tiny")
+    with running_app(weights, tmp_path / "app.log") as (url, process):
+        events = open_loop.find_events(url)
+        assert events.model == "mnist-tiny" and events.maps_data.count("mnist-tiny") == 1
+        settings = [open_loop.run_setting(url, events, pictures, open_loop.Setting(3, 2, 1.5, target), process.pid)
+                    for target in ("pad", "predict")]
+    for setting in settings:
+        assert setting["strokes"] == 9 and setting["errors"]["value"] == 0, setting["first_error"]
+        assert setting["unanswered"]["value"] == 0 and setting["label_ms"]["runs"] == 9
+        assert setting["label_p50_first_third"]["value"] and setting["label_p50_last_third"]["value"]
+    pad, predict = settings
+    assert pad["maps_ms"]["runs"] == 9 and "maps_ms" not in predict  # every stroke's maps came (or a later one's)
+    from bench.report import machine
+    result = {"command": "test", "date": "now", "method": "test", "machine": machine() | {"load_average_end": None},
+              "runs": {"batching on": {"settings": settings}}}
+    check_sane(result, may_be_empty=set())
+    table = open_loop.markdown(result)
+    assert "pad stroke → label → maps, 3 visitors × 2/s" in table and "/predict, 3 visitors × 2/s" in table
