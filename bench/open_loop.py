@@ -247,6 +247,7 @@ class Load:
     senders: ThreadPoolExecutor
     strokes: list[Stroke] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    over: bool = False  # the wait for answers ended: what comes later is not followed up
 
     def elapsed(self, stroke: Stroke) -> float:
         return (time.perf_counter() - stroke.scheduled) * 1000
@@ -267,7 +268,7 @@ class Load:
 
     def labelled(self, visitor: Visitor, stroke: Stroke, message: dict) -> None:
         self.shown(stroke, "label", message)
-        if stroke.error is None:  # the page's `.then`: the maps of what was just read
+        if stroke.error is None and not self.over:  # the page's `.then`: the maps of what was just read
             self.senders.submit(visitor.join, self.events.maps, list(self.events.maps_data), None, None,
                                 lambda answer: self.shown(stroke, "maps", answer))
 
@@ -319,6 +320,7 @@ def run_setting(url: str, events: Events, pictures: list[str], setting: Setting,
         while time.perf_counter() < deadline and not all(run.done(stroke) for stroke in run.strokes):
             time.sleep(0.02)
         drained = time.perf_counter() - stopped
+        run.over = True
     for visitor in visitors:
         visitor.close()
     cpu_end = cpu_seconds(server_pid) if server_pid else None
@@ -373,17 +375,20 @@ SETTINGS = (Setting(20, 1, 25), Setting(20, 2, 25), Setting(20, 1, 25, "predict"
 
 def bench_open_loop(weights_dir: Path, test_split: Split, workdir: Path,
                     settings: tuple[Setting, ...] = SETTINGS) -> dict:
-    """Every setting on the app with batching off (VIT_MAX_BATCH=1), then on (the default), in one run."""
+    """Every setting on the app with batching off (VIT_MAX_BATCH=1), then on (the default), in one run; the app is
+    started afresh for each setting, so that no backlog of one setting runs into the next."""
     pictures = stroke_pictures(test_split)
     result = {"method": __doc__.split("\n\n", 1)[1].replace("\n", " "), "runs": {}}
     for name, batch in (("batching off", "1"), ("batching on", "")):
         env = os.environ | ENVIRONMENT | {MAX_BATCH_VARIABLE: batch}
-        with running_app(weights_dir, workdir / f"open-loop-{batch or 'on'}.log", env) as (url, process):
-            events = find_events(url)
-            for target in ("pad", "predict"):  # warm-up: each event's first call
-                run_setting(url, events, pictures, Setting(2, 2, 1.5, target))
-            result["runs"][name] = {"model": events.model, "settings": [
-                run_setting(url, events, pictures, setting, process.pid) for setting in settings]}
+        measured = []
+        for index, setting in enumerate(settings):
+            with running_app(weights_dir, workdir / f"open-loop-{batch or 'on'}-{index}.log", env) as (url, process):
+                events = find_events(url)
+                for target in ("pad", "predict"):  # warm-up: each event's first call
+                    run_setting(url, events, pictures, Setting(2, 2, 1.5, target))
+                measured.append(run_setting(url, events, pictures, setting, process.pid))
+        result["runs"][name] = {"model": events.model, "settings": measured}
     return result
 
 
