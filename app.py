@@ -203,7 +203,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Serve the Vision Transformer explainer (a Gradio app and MCP server).",
         epilog="Environment: GRADIO_SERVER_NAME and GRADIO_SERVER_PORT set the defaults of --host and --port; "
                f"{WEIGHTS_DIR_VARIABLE} the default of --weights-dir; VIT_MODELS names Hub repos to load "
-               "(vit/hub.py), with the folders in weights/ as the fallback. No dataset is needed.")
+               "(vit/hub.py), with the folders in weights/ as the fallback; VIT_MAX_BATCH the most concurrent "
+               "requests whose pictures share one forward pass (default 32, 1: none share). No dataset is needed.")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                         help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1; 0.0.0.0 for everyone)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),

@@ -3,6 +3,8 @@
     python -m bench              # full run -> bench/results.json, bench/README.md
     python -m bench --quick      # small samples, untrained models, no training to 96.97 % and 99 %
                                  #   -> bench/results-quick.json, bench/results-quick.md (git-ignored)
+    python -m bench --open-loop  # only 20 visitors stroking at a fixed rate, batching off then on
+                                 #   -> bench/open-loop.json, bench/open-loop.md
 
 A tool beside the product: it imports vit.* and, for the in-process Predict figure, the app's modules;
 nothing in the product imports it. Modules, one job each:
@@ -11,6 +13,7 @@ nothing in the product imports it. Modules, one job each:
     timings.py   figures measured in this process: the seed's recipe and ours to 96.97 % and 99 %, speed
                  choices, inference, the Predict update, evaluation of the test split and accuracy
     app.py       the app as a process: start-up against a bare Gradio app, /predict, and a stroke in Chromium
+    open_loop.py many visitors at once over plain HTTP, each stroking at a fixed rate (open loop)
     report.py    figures with goals, percentiles, and the tables
     __main__.py  arguments, the order of the parts, the files written
 Absolute timings move with the machine's load, so speed-ups are ratios measured in the same run and

@@ -248,6 +248,7 @@ class Load:
     strokes: list[Stroke] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     over: bool = False  # the wait for answers ended: what comes later is not followed up
+    drawn: dict[int, float] = field(default_factory=dict)  # visitor -> perf_counter when their last maps came
 
     def elapsed(self, stroke: Stroke) -> float:
         return (time.perf_counter() - stroke.scheduled) * 1000
@@ -274,16 +275,22 @@ class Load:
 
     def shown(self, stroke: Stroke, part: str, message: dict) -> None:
         """An answer came. A label is this stroke's (or, skipped, a later one's that is on its way). Maps are of the
-        newest picture read when their event started: every stroke of the visitor read by then is answered."""
+        newest picture read when their event started: every stroke of the visitor read by then is answered. Maps
+        the app skipped as drawn already were drawn by the visitor's last maps, if those came after its label."""
         stroke.error = failure(message)
         if part == "label" or stroke.error is not None:
             stroke.label, stroke.read_at = self.elapsed(stroke), time.perf_counter()
             return
         if all(value == SKIPPED for value in message["output"].get("data", [])):
             stroke.skipped += 1
+            with self.lock:  # drawn already: by maps that were still running when its label came
+                drawn = self.drawn.get(stroke.visitor)
+                if stroke.maps is None and drawn is not None and drawn >= stroke.read_at:
+                    stroke.maps = (drawn - stroke.scheduled) * 1000
             return
         started = message.get("started_at") or time.perf_counter()
         with self.lock:
+            self.drawn[stroke.visitor] = time.perf_counter()
             for earlier in self.strokes:
                 if (earlier.visitor == stroke.visitor and earlier.maps is None and earlier.read_at is not None
                         and earlier.read_at <= started):

@@ -269,4 +269,6 @@ def notes(results: dict) -> list[str]:
                   f"`{app['startup']['bare_app']}` launched in turn."]
         if not app["browser"].get("not_measured"):
             lines.append(f"- Chromium: {app['browser']['method']}")
+    lines.append("- Many visitors at once (open loop, batching off and on): `python -m bench --open-loop`, its own "
+                 "table in `open-loop.md`.")
     return lines

@@ -28,7 +28,7 @@ def test_callers_waiting_during_a_pass_share_the_next_one():
             gate.wait()  # the first pass is still running while the others call
         return [item * 10 for item in items]
 
-    batcher = Batcher(run, limit=8)
+    batcher = Batcher(run, limit=8, workers=1)
     results = {}
     callers = [threading.Thread(target=lambda i=i: results.__setitem__(i, batcher(i))) for i in range(6)]
     callers[0].start()
@@ -53,7 +53,7 @@ def test_a_batch_never_exceeds_its_limit_and_an_error_reaches_its_callers():
             raise ValueError("bad input")
         return items
 
-    batcher = Batcher(run, limit=2)
+    batcher = Batcher(run, limit=2, workers=1)
     outcomes = {}
 
     def call(item):
@@ -117,7 +117,7 @@ def test_concurrent_reads_of_a_model_share_passes_and_answer_each_caller(models,
         gate.wait()
         return bundle.read_many(batch)
 
-    batcher = Batcher(gated, limit=32)
+    batcher = Batcher(gated, limit=32, workers=1)
     monkeypatch.setattr(bundle, "_reads", batcher)
     answers = {}
     callers = [threading.Thread(target=lambda i=i: answers.__setitem__(i, bundle.read(images[i]).probabilities))

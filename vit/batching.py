@@ -1,9 +1,9 @@
-"""Micro-batching: callers on many threads each hand in one input and wait; one worker runs them together.
+"""Micro-batching: callers on many threads each hand in one input and wait; a worker runs them together.
 
 A web server reads one picture per request, but a forward pass over 16 pictures costs far less than 16 passes
 of one. A `Batcher` wraps a function of a list (inputs in, one result per input out, in order): each call puts
-its input in a queue and waits; the worker takes everything waiting (up to `max_batch`), runs the function once
-and hands each caller its own row. There is no waiting window: a caller alone is run at once, and callers who
+its input in a queue and waits; a worker (one per core) takes everything waiting (up to `max_batch`), runs the
+function once and hands each caller its own row. There is no waiting window: a caller alone is run at once, and callers who
 arrive while a batch runs form the next one, so the batch grows with the load and no caller waits for company.
 
 `VIT_MAX_BATCH` sets the largest batch for every batcher (`MAX_BATCH` by default); 1 turns batching off: each
@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 MAX_BATCH = 32  # inputs in one pass: past this a pass of 28x28 pictures gains nothing per picture on a CPU
+# Passes that may run at once, one per core: a busy server's threads hold the GIL between torch's operations, so a
+# single worker would wait for it at every step while the callers queue behind it.
+WORKERS = 2
 MAX_BATCH_VARIABLE = "VIT_MAX_BATCH"
 
 Input, Result = TypeVar("Input"), TypeVar("Result")
@@ -49,11 +52,12 @@ class Counts:
 class Batcher(Generic[Input, Result]):
     """Calls of `run(list of inputs) -> list of results` gathered across threads; `batcher(x)` is `run([x])[0]`."""
 
-    def __init__(self, run: Callable[[list[Input]], list[Result]], limit: int | None = None, name: str = "batcher"):
-        self._run, self.limit, self._name = run, limit or max_batch(), name
+    def __init__(self, run: Callable[[list[Input]], list[Result]], limit: int | None = None, name: str = "batcher",
+                 workers: int = WORKERS):
+        self._run, self.limit, self._name, self._workers = run, limit or max_batch(), name, workers
         self._waiting: queue.SimpleQueue[_Call] = queue.SimpleQueue()
-        self._lock = threading.Lock()  # guards the counts and the worker's start
-        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()  # guards the counts and the workers' start
+        self._started = False
         self.counts = Counts()
 
     def __call__(self, item: Input) -> Result:
@@ -70,9 +74,10 @@ class Batcher(Generic[Input, Result]):
 
     def _start(self) -> None:
         with self._lock:  # started on first use, not at import: no work at import time
-            if self._worker is None:
-                self._worker = threading.Thread(target=self._serve, name=self._name, daemon=True)
-                self._worker.start()
+            if not self._started:
+                for index in range(self._workers):
+                    threading.Thread(target=self._serve, name=f"{self._name} {index}", daemon=True).start()
+                self._started = True
 
     def _count(self, size: int) -> None:
         with self._lock:
