@@ -365,11 +365,13 @@ def summarise(run: Load, backlog: int, drained: float, server_cpu_ms: float | No
 
 
 def keeps_up(result: dict) -> bool:
-    """The queue kept up: every stroke answered within the drain, and the last third's median label within twice
-    the first third's (a queue that falls behind grows without end: its latency climbs through the run)."""
+    """The queue kept up: every stroke answered within the drain, at most a second's strokes still unanswered when
+    sending stopped, and the last third's median label within twice the first third's (a queue that falls behind
+    grows without end: its latency climbs through the run)."""
     first, last = result["label_p50_first_third"]["value"], result["label_p50_last_third"]["value"]
-    return (result["unanswered"]["value"] == 0 and first is not None and last is not None
-            and last <= 2 * max(first, 50.0))
+    second = result["visitors"] * result["rate"]
+    return (result["unanswered"]["value"] == 0 and result["backlog_when_sending_stopped"]["value"] <= second
+            and first is not None and last is not None and last <= 2 * max(first, 50.0))
 
 
 def stroke_pictures(split: Split, count: int = 64) -> list[str]:
