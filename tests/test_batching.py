@@ -82,6 +82,13 @@ def test_batching_off_runs_on_the_callers_thread(monkeypatch):
     assert max_batch() == MAX_BATCH
 
 
+def test_idle_workers_end_and_a_later_call_starts_them_again():
+    batcher = Batcher(lambda items: [item + 1 for item in items], workers=2, idle=0.05)
+    assert batcher.alive == 0 and batcher(1) == 2 and batcher.alive == 2
+    wait_for(lambda: batcher.alive == 0)  # no thread is kept for a model nobody reads
+    assert batcher(2) == 3 and batcher.counts.passes == 2
+
+
 def test_batched_reads_equal_single_reads(models):
     bundle = models["mnist-tiny"]
     images = [bundle.example(label).input for label in range(10)] + [np.zeros((28, 28), np.float32)]

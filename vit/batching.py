@@ -21,6 +21,7 @@ MAX_BATCH = 32  # inputs in one pass: past this a pass of 28x28 pictures gains n
 # Passes that may run at once, one per core: a busy server's threads hold the GIL between torch's operations, so a
 # single worker would wait for it at every step while the callers queue behind it.
 WORKERS = 2
+IDLE_SECONDS = 30  # a worker with nothing to do this long ends: a forgotten model's batcher keeps no thread
 MAX_BATCH_VARIABLE = "VIT_MAX_BATCH"
 
 Input, Result = TypeVar("Input"), TypeVar("Result")
@@ -53,11 +54,11 @@ class Batcher(Generic[Input, Result]):
     """Calls of `run(list of inputs) -> list of results` gathered across threads; `batcher(x)` is `run([x])[0]`."""
 
     def __init__(self, run: Callable[[list[Input]], list[Result]], limit: int | None = None, name: str = "batcher",
-                 workers: int = WORKERS):
-        self._run, self.limit, self._name, self._workers = run, limit or max_batch(), name, workers
+                 workers: int = WORKERS, idle: float = IDLE_SECONDS):
+        self._run, self.limit, self._name, self._workers, self._idle = run, limit or max_batch(), name, workers, idle
         self._waiting: queue.SimpleQueue[_Call] = queue.SimpleQueue()
-        self._lock = threading.Lock()  # guards the counts and the workers' start
-        self._started = False
+        self._lock = threading.Lock()  # guards the counts and the count of workers alive
+        self.alive = 0  # workers running now
         self.counts = Counts()
 
     def __call__(self, item: Input) -> Result:
@@ -65,19 +66,19 @@ class Batcher(Generic[Input, Result]):
             self._count(1)
             return self._run([item])[0]
         call = _Call(item)
+        self._waiting.put(call)  # before the start: a worker about to end for idling finds it waiting
         self._start()
-        self._waiting.put(call)
         call.done.wait()
         if call.error is not None:
             raise call.error
         return call.result
 
     def _start(self) -> None:
-        with self._lock:  # started on first use, not at import: no work at import time
-            if not self._started:
-                for index in range(self._workers):
-                    threading.Thread(target=self._serve, name=f"{self._name} {index}", daemon=True).start()
-                self._started = True
+        """Workers up to their number: started on first use (no work at import time) and again after idling."""
+        with self._lock:
+            while self.alive < self._workers:
+                self.alive += 1
+                threading.Thread(target=self._serve, name=f"{self._name} {self.alive}", daemon=True).start()
 
     def _count(self, size: int) -> None:
         with self._lock:
@@ -87,7 +88,14 @@ class Batcher(Generic[Input, Result]):
 
     def _serve(self) -> None:
         while True:
-            calls = [self._waiting.get()]  # sleeps until someone calls
+            try:
+                calls = [self._waiting.get(timeout=self._idle)]  # sleeps until someone calls
+            except queue.Empty:
+                with self._lock:
+                    if self._waiting.empty():
+                        self.alive -= 1
+                        return
+                continue
             while len(calls) < self.limit:
                 try:
                     calls.append(self._waiting.get_nowait())
