@@ -81,8 +81,7 @@ class Stroke:
 
 def find_events(url: str) -> Events:
     """The pad's events and /predict in the app's /config."""
-    with urlopen_json(url + "config") as config:
-        pass
+    config = get_json(url + "config")
     by_id = {component["id"]: component for component in config["components"]}
     pad = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == PAD_ID)
     dependencies = config["dependencies"]
@@ -95,21 +94,15 @@ def find_events(url: str) -> Events:
     return Events(read, maps, predict, pad, model, maps_data)
 
 
-class urlopen_json:
-    """GET a JSON document on localhost (no proxy), as a context manager yielding the parsed document."""
-
-    def __init__(self, url: str):
-        parts = urlsplit(url)
-        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-        self.connection.request("GET", parts.path)
-        self.document = json.loads(self.connection.getresponse().read())
-
-    def __enter__(self):
-        return self.document
-
-    def __exit__(self, *_):
-        self.connection.close()
-        return False
+def get_json(url: str) -> dict:
+    """GET a JSON document on localhost (directly: never through a proxy)."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        connection.request("GET", parts.path)
+        return json.loads(connection.getresponse().read())
+    finally:
+        connection.close()
 
 
 class Visitor:

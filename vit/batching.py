@@ -3,8 +3,9 @@
 A web server reads one picture per request, but a forward pass over 16 pictures costs far less than 16 passes
 of one. A `Batcher` wraps a function of a list (inputs in, one result per input out, in order): each call puts
 its input in a queue and waits; a worker (one per core) takes everything waiting (up to `max_batch`), runs the
-function once and hands each caller its own row. There is no waiting window: a caller alone is run at once, and callers who
-arrive while a batch runs form the next one, so the batch grows with the load and no caller waits for company.
+function once and hands each caller its own row. There is no waiting window: a caller alone is run at once, and
+callers who arrive while a batch runs form the next one, so the batch grows with the load and no caller waits for
+company.
 
 `VIT_MAX_BATCH` sets the largest batch for every batcher (`MAX_BATCH` by default); 1 turns batching off: each
 call then runs its function on the caller's own thread, exactly as an unbatched read would.
