@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--open-loop", action="store_true",
                         help="only the open-loop load on the running app: 20 visitors stroking once and twice a "
                              "second on the Predict tab and on /predict, the app started with batching off, then on "
-                             "(about 5 minutes) -> bench/open-loop.json, bench/open-loop.md")
+                             "(about 6 minutes) -> bench/open-loop.json, bench/open-loop.md")
     args = parser.parse_args(argv)
     default = "open-loop.json" if args.open_loop else "results-quick.json" if args.quick else "results.json"
     args.output = args.output or ROOT / "bench" / default
