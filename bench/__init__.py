@@ -13,6 +13,7 @@ nothing in the product imports it. Modules, one job each:
     timings.py   figures measured in this process: the seed's recipe and ours to 96.97 % and 99 %, speed
                  choices, inference, the Predict update, evaluation of the test split and accuracy
     app.py       the app as a process: start-up against a bare Gradio app, /predict, and a stroke in Chromium
+    in_page.py   the pad's answers in the page while the pen moves, in Chromium at phone size
     open_loop.py many visitors at once over plain HTTP, each stroking at a fixed rate (open loop)
     report.py    figures with goals, percentiles, and the tables
     __main__.py  arguments, the order of the parts, the files written

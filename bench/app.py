@@ -428,6 +428,7 @@ def summarise_strokes(strokes: list[dict], label_goal: float = 150) -> dict:
 # --- The whole part -------------------------------------------------------------------------------------------
 
 def bench_app(weights_dir: Path, source: str, test_split: Split, budget: Budget, workdir: Path) -> dict:
+    from .in_page import bench_in_page  # it uses this module's launcher and Chromium
     """Start-up beside a bare Gradio app; then on one launch of the app, /predict and strokes in Chromium."""
     env = os.environ | ENVIRONMENT
     startup = bench_startup(weights_dir, budget, workdir, env)
@@ -437,5 +438,6 @@ def bench_app(weights_dir: Path, source: str, test_split: Split, budget: Budget,
                   "startup": startup}
         result |= bench_predict(url, process.pid, test_split, budget, workdir)
         result["browser"] = bench_browser(url, budget)
+        result["in_page"] = bench_in_page(url, budget.strokes)
         result["browser_while_training"] = bench_browser_while_training(url, budget)
     return result

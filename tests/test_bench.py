@@ -199,6 +199,12 @@ def test_quick_run_measures_the_running_app(tmp_path, data_dir):
         assert browser["label_ms"]["runs"] == browser["maps_ms"]["runs"] == 3
         assert browser["maps"] == list(bench_app.MAPS)
         may_be_empty = set()
+    in_page = app["in_page"]  # the pad's answers in the page while the pen moves
+    if bench_app.browser_missing():
+        assert in_page == {"not_measured": bench_app.browser_missing()}
+    else:
+        assert in_page["answer_ms"]["runs"] > 3 and in_page["answer_ms"]["p95"]["goal"] == 50
+        assert in_page["strokes"] == 3 and 0 < in_page["weights_mb"]["value"] < in_page["downloaded_mb"]["value"]
     during = app["browser_while_training"]  # the same strokes while another caller trains through /train
     if bench_app.browser_missing():
         may_be_empty |= {f"/app/browser_while_training/{key}/{p}" for key in ("label_ms", "maps_ms")
