@@ -72,7 +72,8 @@ def measure(page, url: str, strokes: int) -> dict:
             downloaded = page.evaluate(DOWNLOADED)
     delays = page.evaluate(f"{IN_PAGE}.delays")
     return {"answer_ms": percentiles(delays, goal_p95=50),
-            "gap_ms": percentiles(gaps) | {"max": figure(max(gaps, default=None), "ms", goal=100)},
+            "gap_ms": percentiles(gaps) | {"max": figure(max(gaps, default=None), "ms", goal=100),
+                                           "over_100": figure(sum(gap > 100 for gap in gaps), "gaps", goal=0)},
             "downloaded_mb": figure(downloaded["total"] / 1e6, "MB", goal=3),
             "weights_mb": figure(downloaded["weights"] / 1e6, "MB"),
             "strokes": strokes,
