@@ -420,15 +420,12 @@ def rows(result: dict) -> list[tuple[str, dict]]:
 
 def markdown(result: dict) -> str:
     """The part's table: when, where and how, then every figure with its goal, and whether each queue kept up."""
-    from .report import format_goal, format_met, format_value
+    from .report import figure_table
     info = result["machine"]
     lines = [f"# Open-loop load on the app ({result['date']})", "",
              f"{info['cpu']}, {info['cores']} cores, torch {info['torch']}; load average "
              f"{info['load_average_start']} at the start, {info['load_average_end']} at the end. "
-             f"Command: `{result['command']}`. Details: `open-loop.json`.", "",
-             "| figure | value | goal | |", "| --- | ---: | --- | --- |"]
-    lines += [f"| {name} | {format_value(value)} | {format_goal(value)} | {format_met(value)} |"
-              for name, value in rows(result)]
+             f"Command: `{result['command']}`. Details: `open-loop.json`.", "", *figure_table(rows(result))]
     lines += ["", *(f"- {run}: {setting['setting']}: the queue {'kept up' if setting['keeps_up'] else 'fell behind'}"
                     for run, part in result["runs"].items() for setting in part["settings"])]
     return "\n".join(lines + ["", f"How: {result['method']}", ""])

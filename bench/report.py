@@ -235,10 +235,14 @@ def markdown(results: dict, details: str = "results.json") -> str:
              f"Measured {results['date']} on {info['cpu']}, {info['cores']} cores, torch {info['torch']}, "
              f"Python {info['python']}; load average {info['load_average_start']} at the start. "
              f"Command: `{results['command']}`{took(results)}. Figures and details: `{details}`.", "",
-             "| figure | value | goal | |", "| --- | ---: | --- | --- |"]
-    lines += [f"| {name} | {format_value(value)} | {format_goal(value)} | {format_met(value)} |"
-              for name, value in rows(results)]
+             *figure_table(rows(results))]
     return "\n".join(lines + ["", *notes(results), ""])
+
+
+def figure_table(named: list[tuple[str, dict]]) -> list[str]:
+    """Markdown lines: every (name, figure) with its value, its goal and whether it was met."""
+    return ["| figure | value | goal | |", "| --- | ---: | --- | --- |",
+            *(f"| {name} | {format_value(value)} | {format_goal(value)} | {format_met(value)} |" for name, value in named)]
 
 
 def took(results: dict) -> str:
