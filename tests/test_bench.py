@@ -146,7 +146,7 @@ def check_sane(results: dict, may_be_empty: set[str]) -> None:
             assert path in may_be_empty, f"{path} is missing"
             continue
         assert math.isfinite(value["value"]), path
-        counts = value["unit"] in ("calls", "strokes")  # counts may be 0
+        counts = value["unit"] in ("calls", "strokes", "gaps")  # counts may be 0
         assert value["value"] > 0 or counts, f"{path} = {value['value']}"
         assert value["met"] in (None, True, False), path
     assert results["machine"]["cores"] >= 1 and results["machine"]["torch"] == torch.__version__
