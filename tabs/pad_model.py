@@ -2,13 +2,14 @@
 
 The page runs the same weights as the server, sent as a safetensors file: its header is JSON and its tensors are
 raw little-endian float32, which a page reads with a DataView and a Float32Array, so no runtime has to be
-downloaded (onnxruntime-web's WebAssembly alone is about 15 MB; the default model's weights are 0.8 MB). The
+downloaded (onnxruntime-web's smallest WebAssembly file is 14.8 MB; the default model's weights are 0.8 MB). The
 metadata carries what the page needs besides the tensors: the config, the calibration temperature, the framing of
 the model's dataset and the class names. Fixed position codes (sinusoidal, none) travel as a tensor too, so the
 page adds positions one way for every model.
 
 The page gets them from the app itself at `pad/model/NAME` (WEIGHTS_PATH), for a served model or a visitor's own
-(whose name only that visitor knows); the script is tabs/pad_model.js, run inside the pad's own (tabs/pad.py).
+(whose name only that visitor knows); the script is tabs/pad_model.js, which the pad's own (tabs/pad.py) runs in a
+Web Worker.
 """
 
 import dataclasses
@@ -31,7 +32,7 @@ from vit.registry import bundle, is_known
 SCRIPT = (Path(__file__).with_name("pad_model.js")).read_text()
 WEIGHTS_PATH = "pad/model/{name}"
 MEDIA_TYPE = "application/octet-stream"
-KEPT = 32  # encoded models kept: a few MB
+KEPT = 32  # encoded models kept: under 1 MB each for the models here
 
 _encoded: OrderedDict[tuple[str, int], bytes] = OrderedDict()
 
