@@ -131,14 +131,14 @@ paint();
 LIVE = """
 const line = element.querySelector('.pad-live');
 const say = (text) => { line.textContent = text; };
-element.inPage = {ready: false, delays: [], times: [], failed: null};
-let worker = null, loaded = null, loads = 0, ready = false, busy = false, again = false;
+const state = element.inPage = {ready: false, delays: [], times: [], failed: null};
+let worker = null, loaded = null, loads = 0, busy = false, again = false;
 let latest = null, sentFor = null;
-const atRest = () => say(ready ? READY : element.inPage.failed ? FALLBACK : '');  // what the line says with no strokes
+const atRest = () => say(state.ready ? READY : state.failed ? FALLBACK : '');  // what the line says with no strokes
 function fail(reason) {
-  ready = element.inPage.ready = false;
+  state.ready = false;
   loaded = null;  // the same model chosen again tries again
-  element.inPage.failed = String(reason);
+  state.failed = String(reason);
   say(FALLBACK);
 }
 // What the model sees as the page reads it: the 28x28 input, the pieces the CLS token looks at most tinted orange
@@ -168,20 +168,20 @@ function show(data) {
 function answered({data}) {
   if (data.load !== loads) return;  // a reply about the model chosen before
   if (data.failed) { fail(data.failed); return; }
-  if (data.ready) { ready = element.inPage.ready = true; if (!strokes.length) atRest(); return; }
+  if (data.ready) { state.ready = true; if (!strokes.length) atRest(); return; }
   busy = false;
   show(data);
   const now = performance.now();
-  if (sentFor !== null) element.inPage.delays.push(now - sentFor);
-  element.inPage.times.push(now);
+  if (sentFor !== null) state.delays.push(now - sentFor);
+  state.times.push(now);
   if (again) { again = false; readNow(); }
 }
 async function load() {
   // an update without the prop (gradio's skip), or with the model already loaded or loading: nothing changed
   if (typeof props.weights !== 'string' || props.weights === loaded) return;
   const path = loaded = props.weights, load = ++loads;
-  ready = busy = element.inPage.ready = false;
-  element.inPage.failed = null;
+  state.ready = busy = false;
+  state.failed = null;
   if (!path) { atRest(); return; }
   try {
     if (!worker) {
@@ -199,7 +199,7 @@ async function load() {
   }
 }
 function readNow() {
-  if (!ready) return;
+  if (!state.ready) return;
   if (busy) { again = true; return; }
   if (!strokes.length) { atRest(); return; }
   busy = true;

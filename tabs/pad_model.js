@@ -61,8 +61,7 @@ const inPage = (() => {
     return grey;
   }
 
-  function inkOf(grey, sorted) {  // preprocess._ink: bright ink on black, whichever polarity
-    const background = percentile(sorted, 50);
+  function inkOf(grey, background) {  // preprocess._ink: bright ink on black, whichever polarity
     let low = Infinity, high = -Infinity;
     for (let i = 0; i < grey.length; i++) {
       if (grey[i] < low) low = grey[i];
@@ -244,16 +243,17 @@ const inPage = (() => {
     if (!grey) return null;
     const sorted = border(grey, width, height);
     if (percentile(sorted, 95) - percentile(sorted, 5) >= EVEN_BORDER && framing.pen) return null;
-    const ink = inkOf(grey, sorted);
+    const median = percentile(sorted, 50);  // the border's tone: the page's
+    const ink = inkOf(grey, median);
     const found = ink && extent(ink, width, height, INK_THRESHOLD);
     if (!found) return {blank: true};
-    const median = percentile(sorted, 50);
     const canvas = sorted.filter((value) => value === median).length >= CANVAS_SHARE * sorted.length;
     const shorter = Math.min(width, height);
     if (framing.pen && ((canvas && Math.max(found.height, found.width) < KEEP_SPAN * shorter)
                         || found.width > KEEP_FLAT * found.height)) return {keep: true};
     if (Math.max(found.height, found.width) < MIN_SPAN * shorter) return null;
-    const cropped = crop(ink, width, extent(ink, width, height, framing.crop_at));
+    const box = framing.crop_at === INK_THRESHOLD ? found : extent(ink, width, height, framing.crop_at);  // digits: found
+    const cropped = crop(ink, width, box);
     const digit = fit(framing.pen ? thicken(cropped, framing.box) : cropped, framing.box);
     return {input: place(digit, framing.by_mass)};
   }

@@ -26,7 +26,6 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from vit.bundle import ModelBundle
-from vit.model import ViT
 from vit.registry import bundle, is_known
 
 SCRIPT = (Path(__file__).with_name("pad_model.js")).read_text()
@@ -35,14 +34,6 @@ MEDIA_TYPE = "application/octet-stream"
 KEPT = 32  # encoded models kept: under 1 MB each for the models here
 
 _encoded: OrderedDict[tuple[str, int], bytes] = OrderedDict()
-
-
-def page_config(model: ViT) -> dict:
-    """What the page's forward pass needs to rebuild the model's shape (vit.model.ViT's arguments)."""
-    return {"image_size": model.image_size, "tile_size": model.tile_size, "cut": model.cut,
-            "embed_size": model.tile_embedding.out_features, "num_layers": model.num_layers,
-            "num_heads": model.num_heads, "mlp_size": model.blocks[0].mlp.up.out_features,
-            "num_classes": model.head.out_features, "pixel_mean": model.pixel_mean, "pixel_std": model.pixel_std}
 
 
 def page_weights(chosen: ModelBundle) -> bytes:
@@ -60,9 +51,9 @@ def _encode(chosen: ModelBundle) -> bytes:
     model, name = chosen.model, chosen.name
     tensors = {key: value.detach().float().reshape(-1).clone() for key, value in model.state_dict().items()}
     tensors["pos_embedding"] = model.pos_embedding.detach().float().reshape(-1).clone()  # fixed codes too
-    metadata = {"config": json.dumps(page_config(model)), "temperature": repr(chosen.temperature),
-                "framing": json.dumps(dataclasses.asdict(chosen.framing)), "class_names": json.dumps(chosen.class_names),
-                "name": name}
+    metadata = {"config": json.dumps(model.config),  # config.json's: what rebuilds the model's shape
+                "temperature": repr(chosen.temperature), "framing": json.dumps(dataclasses.asdict(chosen.framing)),
+                "class_names": json.dumps(chosen.class_names), "name": name}
     return save(tensors, metadata=metadata)
 
 
