@@ -347,15 +347,19 @@ def open_predict(page, url: str) -> None:
     page.evaluate(WATCH_STROKES, [LABEL, list(MAPS), STROKE_TIMEOUT * 1000])
 
 
-def draw(page, points: tuple[tuple[float, float], ...]) -> None:
-    """One stroke through `points` (fractions of the pad's square canvas), a few moves per segment."""
+def draw(page, points: tuple[tuple[float, float], ...], steps: int = 3, pause_ms: int = 0) -> None:
+    """One stroke through `points` (fractions of the pad's square canvas), `steps` moves per segment, `pause_ms`
+    after each (0: as fast as the browser takes them)."""
     box = page.locator(CANVAS).first.bounding_box()
     side, left, top = box["width"], box["x"], box["y"]
     page.mouse.move(left + points[0][0] * side, top + points[0][1] * side)
     page.mouse.down()
     for (x0, y0), (x1, y1) in zip(points, points[1:]):
-        for step in range(1, 4):
-            page.mouse.move(left + (x0 + (x1 - x0) * step / 3) * side, top + (y0 + (y1 - y0) * step / 3) * side)
+        for step in range(1, steps + 1):
+            page.mouse.move(left + (x0 + (x1 - x0) * step / steps) * side,
+                            top + (y0 + (y1 - y0) * step / steps) * side)
+            if pause_ms:
+                page.wait_for_timeout(pause_ms)
     page.mouse.up()
 
 

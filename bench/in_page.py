@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from . import ROOT
-from .app import CHROMIUM, CHROMIUM_ARGS, ENVIRONMENT, STROKES, browser_missing, running_app
+from .app import CHROMIUM, CHROMIUM_ARGS, ENVIRONMENT, STROKES, browser_missing, draw, running_app
 from .report import figure, percentiles
 
 MOVE_MS = 16  # between pointer events: a 60 Hz drag
@@ -33,19 +33,6 @@ DOWNLOADED = """() => {
   const sum = (list) => list.reduce((total, entry) => total + (entry.transferSize || 0), 0);
   return {total: page + sum(entries), weights: sum(entries.filter((e) => e.name.includes('/pad/model/')))};
 }"""
-
-
-def stroke(page, points: tuple[tuple[float, float], ...]) -> None:
-    """One stroke through `points` (fractions of the canvas), a pointer event every MOVE_MS."""
-    box = page.locator("#pad canvas").first.bounding_box()
-    at = lambda x, y: (box["x"] + x * box["width"], box["y"] + y * box["height"])  # noqa: E731
-    page.mouse.move(*at(*points[0]))
-    page.mouse.down()
-    for (x0, y0), (x1, y1) in zip(points, points[1:]):
-        for step in range(1, STEPS + 1):
-            page.mouse.move(*at(x0 + (x1 - x0) * step / STEPS, y0 + (y1 - y0) * step / STEPS))
-            page.wait_for_timeout(MOVE_MS)
-    page.mouse.up()
 
 
 def gaps_while_drawing(times: list[float], start: float, end: float) -> list[float]:
@@ -65,7 +52,7 @@ def measure(page, url: str, strokes: int) -> dict:
     for index in range(strokes):
         page.locator("#pad button[aria-label='Clear canvas']").first.click()
         start = page.evaluate("performance.now()")
-        stroke(page, STROKES[index % len(STROKES)])
+        draw(page, STROKES[index % len(STROKES)], STEPS, MOVE_MS)
         end = page.evaluate("performance.now()")
         gaps += gaps_while_drawing(page.evaluate(f"{IN_PAGE}.times"), start, end)
         if index == 0:
@@ -102,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights-dir", type=Path, default=ROOT / "weights")
     parser.add_argument("--strokes", type=int, default=10)
     args = parser.parse_args(argv)
+    if args.strokes < 1:
+        parser.error("--strokes: at least 1 (the bytes are read after the first)")
     with tempfile.TemporaryDirectory(prefix="vit-bench-") as workdir, \
             running_app(args.weights_dir, Path(workdir) / "app.log", os.environ | ENVIRONMENT) as (url, _):
         print(json.dumps(bench_in_page(url, args.strokes), indent=1))

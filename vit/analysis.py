@@ -170,8 +170,7 @@ def occlusions(model: torch.nn.Module, images: torch.Tensor, targets: list[int],
         drops = torch.zeros(plan.blocks, dtype=evidence.dtype, device=evidence.device)
         drops[plan.changed] = evidence[0] - evidence[1:]
         maps.append(tile_layout(drops[plan.block], model.grid))
-    per_group = [torch.stack(maps[start:start + len(targets)]) for start in range(0, len(maps), len(targets))]
-    return per_group
+    return [torch.stack(maps[start:start + len(targets)]) for start in range(0, len(maps), len(targets))]
 
 
 def _forward_in_chunks(model: torch.nn.Module, images: torch.Tensor, chunk: int = 128) -> torch.Tensor:

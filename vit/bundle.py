@@ -93,8 +93,7 @@ def write_onnx(folder: str | Path, model: ViT) -> bool:
         export_onnx(model, path)
         return True
     except Exception as error:  # the exporter raises many kinds; the folder is complete without this file
-        if path.is_file():
-            path.unlink()
+        path.unlink(missing_ok=True)
         reason = " ".join(str(error).split())[:200] or type(error).__name__
         logger.warning("%s was not written (%s); the rest of the folder is complete. Once that is fixed: "
                        "python -m vit.export %s", path, reason, folder)
