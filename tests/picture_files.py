@@ -18,6 +18,12 @@ def ink_on_paper(digit: np.ndarray, size: int = 280) -> Image.Image:
     return Image.fromarray(255 - digit).resize((size, size), Image.Resampling.BILINEAR)
 
 
+def pixels(shown) -> np.ndarray | None:
+    """The pixels of a picture handed to a gradio image: tabs.images.described writes it as a PNG file and hands
+    on the path."""
+    return np.asarray(Image.open(shown)) if isinstance(shown, (str, Path)) else shown
+
+
 def encode(image: Image.Image, format: str = "PNG", **options) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format, **options)

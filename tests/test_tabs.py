@@ -10,7 +10,8 @@ from PIL import Image, ImageDraw
 
 from conftest import registered
 from vit import registry
-from picture_files import CANVAS, PICTURES, assert_friendly, dot_on, exif_rotated, sixteen_bit, write_picture
+from picture_files import (CANVAS, PICTURES, assert_friendly, dot_on, exif_rotated, pixels, sixteen_bit,
+                           write_picture)
 from vit.preprocess import data_url
 from tabs import glossary, images, picture as current
 
@@ -19,7 +20,7 @@ def rgb(picture) -> bool:
     """An RGB uint8 picture; one handed to a gradio image (tabs.images.described) must also say what it shows."""
     if isinstance(picture, dict):
         alt = picture.get("alt_text")
-        picture = picture["value"] if isinstance(alt, str) and len(alt) > 20 and picture.get("visible") else None
+        picture = pixels(picture["value"]) if isinstance(alt, str) and len(alt) > 20 and picture.get("visible") else None
     return isinstance(picture, np.ndarray) and picture.ndim == 3 and picture.shape[2] == 3 and picture.dtype == np.uint8
 
 
@@ -41,7 +42,7 @@ def test_predict_reads_a_stored_seven_and_draws_every_map(models, name):
     seen, attention, rollout, saliency, occlusion, words = predict.maps(model, picture)
     assert all(rgb(p) for p in (seen, attention, rollout, saliency, occlusion)) and "log-odds" in words
     layers, heads = model.model.num_layers, model.model.num_heads
-    height, width, _ = attention["value"].shape
+    height, width, _ = pixels(attention["value"]).shape
     assert width > layers * 112 and height > heads * 112  # a 112-px map per layer and head
 
 

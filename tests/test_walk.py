@@ -8,6 +8,7 @@ import torch
 from vit.model import ViT
 from vit.walk import walk
 from tabs import picture as current
+from picture_files import pixels
 
 
 def several_heads() -> ViT:
@@ -72,11 +73,12 @@ def test_the_tab_shows_every_step_for_a_chosen_tile(models, name):
     out = tab.show_walk(name, current.start_picture(model), 1, 0, 5, None)
     layer, query, key = out.layer.value, out.query.value, out.key.value
     assert "a test 7" in out.heading and query == 5 and layer == min(1, model.model.num_layers - 1)
-    assert out.tiles["value"].shape[:2] == (28 * tab.FACTOR, 28 * tab.FACTOR) and "**Tile 5**" in out.tiles_text
+    assert pixels(out.tiles["value"]).shape[:2] == (28 * tab.FACTOR, 28 * tab.FACTOR) and "**Tile 5**" in out.tiles_text
     assert "tile 5 is boxed" in out.tiles["alt_text"]  # each picture says what it shows (images.described)
     described = [value for value in tab.values(out) if isinstance(value, dict)]
-    assert len(described) == 11 and all(p["value"].ndim == 3 and p["value"].dtype == np.uint8 and p["alt_text"]
-                                        for p in described)
+    shown = [pixels(p["value"]) for p in described]
+    assert len(described) == 11 and all(picture.ndim == 3 and picture.dtype == np.uint8 for picture in shown)
+    assert all(p["alt_text"] for p in described)
     steps = walk(model.model, torch.from_numpy(current.start_picture(model).input), model.temperature)
     score = float(steps.blocks[layer].scores[0, 5, key])
     assert f"score **{score:.3f}**" in out.dot_text  # the q·k the tab writes out is the model's
