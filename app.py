@@ -32,6 +32,7 @@ DEFAULT_MODEL = "mnist"
 # Events running at once. 2 cores, 1 torch thread per event: 4 lets a quick event (a stroke) pass a slow one
 # (a tab's first figure) while keeping at most two per core, so no visitor waits long for another.
 CONCURRENCY = 4
+STATUS_SECONDS = 1.0  # how often a waiting visitor hears their place in the queue
 MAX_FILE_SIZE = "20mb"
 FIRST_TAB = "tiling"
 # System fonts: the default theme fetches web fonts, which a machine without internet waits for. Colours darker than
@@ -221,7 +222,9 @@ def main(argv: list[str] | None = None) -> None:
     log.setLevel(logging.INFO)
     torch.set_num_threads(1)  # measured: far faster than the default on 2 shared cores for models this small
     demo = build_demo(load_models(args.weights_dir))
-    demo.queue(default_concurrency_limit=CONCURRENCY)
+    # Queue positions are sent once a second, not to every waiting visitor each time an event starts: with many
+    # visitors drawing at once those messages alone would keep the event loop busy.
+    demo.queue(default_concurrency_limit=CONCURRENCY, status_update_rate=STATUS_SECONDS)
     demo.launch(server_name=args.host, server_port=args.port, max_file_size=MAX_FILE_SIZE, css=CSS, js=JS,
                 head=HEAD, theme=THEME, mcp_server=True,
                 app_kwargs={"routes": pad_model.routes()})  # the pad's weights for the page (tabs/pad_model.py)

@@ -29,9 +29,10 @@ DRAWN = pad.Turns()  # the newest pad read whose maps each visitor was sent
 OCCLUSION_FLOOR = 1.0  # log-odds: the colour scale never spans less, so a tiny effect looks tiny
 # How many pad reads and how many pad maps run at once, each a group of its own in the queue. Reads are cheap and
 # share their forward passes (vit.batching), so many run together and a stroke's label never waits behind maps.
-# The maps cost many times more: one at a time keeps a core for the labels (measured against 2 and 4 under 20
-# visitors' strokes: docs/speed.md), and a visitor's queued maps events after the first cost nothing.
-READS_AT_ONCE, MAPS_AT_ONCE = 16, 1
+# The maps cost many times more. Several run at once, so that their passes are shared and both cores work on them,
+# below the labels' priority (vit.bundle.MAPS_NICE); a visitor's queued maps events after the first cost nothing
+# (show_drawing_maps).
+READS_AT_ONCE, MAPS_AT_ONCE = 16, 4
 
 
 # --- Views: a model and a picture in; Markdown, label confidences and pictures out ---------------------------

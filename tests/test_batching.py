@@ -1,5 +1,6 @@
 """Micro-batching (vit.batching): concurrent callers share passes, and a batched answer is the single one."""
 
+import os
 import threading
 import time
 
@@ -80,6 +81,17 @@ def test_batching_off_runs_on_the_callers_thread(monkeypatch):
     assert batcher(5) == 5 and threads == [threading.current_thread()] and batcher.counts.passes == 1
     monkeypatch.setenv(MAX_BATCH_VARIABLE, "no")  # not a whole number: the default
     assert max_batch() == MAX_BATCH
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="thread priorities are Linux's")
+def test_a_batchers_workers_run_below_the_callers_priority_and_the_caller_keeps_its_own():
+    """The maps' batcher runs niced (vit.bundle.MAPS_NICE) so that labels come first on busy cores."""
+    def priority() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    mine = priority()
+    batcher = Batcher(lambda items: [priority() for _ in items], nice=3)
+    assert batcher(None) == min(mine + 3, 19) and priority() == mine
+    assert Batcher(lambda items: [priority() for _ in items])(None) == mine  # nice 0: the server's own priority
 
 
 def test_idle_workers_end_and_a_later_call_starts_them_again():

@@ -34,6 +34,19 @@ def max_batch() -> int:
     return int(value) if value.isdigit() and int(value) >= 1 else MAX_BATCH
 
 
+def lower_priority(steps: int) -> None:
+    """Lower the calling thread's scheduling priority by `steps` nice levels, so that the server's other threads
+    (the event loop, the labels) come first when the cores are busy. On Linux a thread's nice value is its own
+    (setpriority(2) with the thread's id); elsewhere, or where it is refused, the thread keeps its priority."""
+    if steps <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, min(os.getpriority(os.PRIO_PROCESS, thread) + steps, 19))
+    except OSError:
+        pass
+
+
 @dataclass
 class _Call(Generic[Input, Result]):
     """One caller's input, and its result or error once the worker has run it."""
@@ -55,8 +68,9 @@ class Batcher(Generic[Input, Result]):
     """Calls of `run(list of inputs) -> list of results` gathered across threads; `batcher(x)` is `run([x])[0]`."""
 
     def __init__(self, run: Callable[[list[Input]], list[Result]], limit: int | None = None, name: str = "batcher",
-                 workers: int = WORKERS, idle: float = IDLE_SECONDS):
+                 workers: int = WORKERS, idle: float = IDLE_SECONDS, nice: int = 0):
         self._run, self.limit, self._name, self._workers, self._idle = run, limit or max_batch(), name, workers, idle
+        self.nice = nice  # how much lower than the server's own threads the workers run (0: the same)
         self._waiting: queue.SimpleQueue[_Call] = queue.SimpleQueue()
         self._lock = threading.Lock()  # guards the counts and the count of workers alive
         self.alive = 0  # workers running now
@@ -88,6 +102,7 @@ class Batcher(Generic[Input, Result]):
             self.counts.largest = max(self.counts.largest, size)
 
     def _serve(self) -> None:
+        lower_priority(self.nice)
         while True:
             try:
                 calls = [self._waiting.get(timeout=self._idle)]  # sleeps until someone calls

@@ -39,6 +39,9 @@ REQUIRED = tuple(name for name in LOADED if name != CALIBRATION)  # what a compl
 HIGHEST_LOSSES = 64      # test images kept by loss, right or wrong
 EXAMPLES_PER_CLASS = 20  # correctly read test images per class (attention by label, confusion cells)
 MAX_MISTAKES = 1000      # misclassified test images kept, so every confusion cell can be opened
+# The maps' passes run this many nice levels below the server's other threads: when the cores are busy, a label
+# (one cheap pass) and the event loop that sends every answer go first, and the maps take the time left.
+MAPS_NICE = 10
 
 logger = logging.getLogger(__name__)
 
@@ -266,7 +269,8 @@ class ModelBundle:
     def __post_init__(self):
         # one batcher per model: a pass runs one model; their workers start on first use
         self._reads = Batcher(self.read_many, name=f"{self.name} reads")
-        self._explanations = Batcher(lambda images: explain_many(self.model, images), name=f"{self.name} maps")
+        self._explanations = Batcher(lambda images: explain_many(self.model, images), name=f"{self.name} maps",
+                                     nice=MAPS_NICE)
 
     @property
     def accuracy(self) -> float:
