@@ -126,12 +126,12 @@ paint();
 # the pen moves: a pointer event reads the drawing at once if the worker is free, else the next read starts as soon as
 # it is (measured: answers follow the pen more closely than with reads every 20 or 50 ms). Each load
 # is numbered, so that an answer of the model chosen before is dropped. `element.inPage` keeps, for the tests and
-# the benchmark, each read's delay from the pointer event it answers and when it was shown (ms), and why the page
-# cannot read, if so.
+# the benchmark, each read's delay from the pointer event it answers, when it was shown and when the pen moved (ms),
+# and why the page cannot read, if so.
 LIVE = """
 const line = element.querySelector('.pad-live');
 const say = (text) => { line.textContent = text; };
-const state = element.inPage = {ready: false, delays: [], times: [], failed: null};
+const state = element.inPage = {ready: false, delays: [], times: [], moves: [], failed: null};
 let worker = null, loaded = null, loads = 0, busy = false, again = false;
 let latest = null, sentFor = null;
 const atRest = () => say(state.ready ? READY : state.failed ? FALLBACK : '');  // what the line says with no strokes
@@ -209,6 +209,7 @@ function readNow() {
 }
 function readSoon(event) {
   latest = event ? event.timeStamp : null;
+  if (event) state.moves.push(event.timeStamp);
   readNow();
 }
 watch('weights', load);
