@@ -96,7 +96,8 @@ def described(picture: np.ndarray | PILImage.Image | None, alt: str | None) -> d
     cached or shared: gradio takes the value out of an update it is handed. The picture becomes its PNG file
     here, on the handler's thread: gradio runs postprocess on its event loop, where an encoding would hold up
     every visitor's messages."""
-    return gr.update(value=_as_file(picture), alt_text=alt if picture is not None else None, visible=picture is not None)
+    shown = picture is not None
+    return gr.update(value=_as_file(picture), alt_text=alt if shown else None, visible=shown)
 
 
 def sentence(text: str) -> str:
