@@ -203,7 +203,8 @@ def test_the_page_answers_while_the_pen_moves_and_reads_the_canvas_as_the_server
     assert any("keep drawing" in text for text in seen[:8]), seen  # the bar alone: no digit yet
     assert any(re.search(r"while you draw: 7 \(\d+ %\)", text) for text in seen[8:]), seen  # before the pen lifts
     assert page.locator("#pad .pad-seen").is_visible()  # what the model sees, as the page reads it
-    assert len(page.evaluate(IN_PAGE + ".delays")) >= 5
+    reads = page.evaluate(f"[{IN_PAGE}.delays.length, {IN_PAGE}.times.length, {IN_PAGE}.moves.length]")
+    assert reads[0] >= 5 and reads[1] >= reads[0] and reads[2] >= len(seen), reads  # every pointer event is kept
     wait_for_text(page, "#status", r"your drawing: the model reads 7 ")  # and the server's answer on mouse-up
     # the canvas the server was sent, read by the page's script and by the server's Python
     page.add_script_tag(content=SCRIPT + "\nwindow.inPage = inPage;")
