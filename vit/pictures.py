@@ -152,8 +152,10 @@ def number(value: float) -> str:
     return f"{value:.2g}" if abs(value) < 0.01 or abs(value) >= 1000 else f"{value:.3g}"
 
 
+@functools.lru_cache(maxsize=4096)
 def text_width(text: str, size: int) -> int:
-    """How many pixels wide a line of text is written (from its anchor to its last letter's right edge)."""
+    """How many pixels wide a line of text is written (from its anchor to its last letter's right edge); measured
+    once per text, like `_stamp`'s masks (the same titles are measured on every stroke)."""
     return font(size).getbbox(text)[2]
 
 
