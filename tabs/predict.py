@@ -13,6 +13,7 @@ import gradio as gr
 import numpy as np
 
 from vit import pictures
+from vit.analysis import Explanation
 from vit.bundle import ModelBundle
 from vit.numbers import explanation_numbers
 from vit.registry import bundle
@@ -94,11 +95,15 @@ def introduction(model: ModelBundle) -> str:
 
 
 def maps(model: ModelBundle, picture: Picture | None) -> tuple:
-    """What the model sees, where CLS looks, rollout, saliency and occlusion as RGB arrays, and occlusion's size
+    """What the model sees, where CLS looks, rollout, saliency and occlusion as pictures, and occlusion's size
     in words."""
     if picture is None:
         return no_maps()
-    result = model.explain(picture.input)  # batched with other visitors' maps (vit.batching)
+    return drawn_maps(model, picture, model.explain(picture.input))  # batched with other visitors' (vit.batching)
+
+
+def drawn_maps(model: ModelBundle, picture: Picture, result: Explanation) -> tuple:
+    """`maps` of a picture already explained."""
     image = picture.input
     name = model.class_names[result.predicted]
     single, blocks = result.occlusion.numpy(), result.occlusion_blocks.numpy()
@@ -295,11 +300,19 @@ def show_drawing_maps(current: Picture | None, model_name: str, turn: int | None
     sent. A busy server queues a visitor's maps events; each reads the newest picture when it runs, so the first
     draws it and the others, finding it drawn, cost nothing."""
     session = request.session_hash if request else None
+    skipped = (gr.skip(),) * len(no_maps())
     if TURNS.overtaken(session, turn) or (turn is not None and DRAWN.overtaken(session, turn - 1)):
-        return (gr.skip(),) * len(no_maps())
-    result = maps(bundle(model_name), current)
+        return skipped
+    model = bundle(model_name)
+    if current is None:
+        result = no_maps()
+    else:
+        explanation = model.explain(current.input)
+        if TURNS.overtaken(session, turn):  # a newer stroke came while this one waited for its pass: no pictures
+            return skipped
+        result = drawn_maps(model, current, explanation)
     if TURNS.overtaken(session, turn):
-        return (gr.skip(),) * len(result)
+        return skipped
     DRAWN.start(session, turn)
     return result
 

@@ -635,6 +635,26 @@ def test_a_read_overtaken_by_a_later_drawings_read_leaves_the_answer_to_it(model
     assert predict.show_drawing_maps(None, "mnist", answer[3], Request()) == skipped
 
 
+def test_maps_whose_stroke_is_overtaken_during_their_pass_draw_no_pictures(models, monkeypatch):
+    import gradio as gr
+
+    from tabs import predict
+    from tabs import picture as current
+
+    class Request:
+        session_hash = "a visitor drawing while the server is busy"
+    model, turn = models["mnist-tiny"], predict.TURNS.start(Request.session_hash, 1)
+    explain = model.explain
+
+    def a_stroke_comes_meanwhile(image):  # the next stroke's read begins while this one's pass runs
+        predict.TURNS.start(Request.session_hash, turn + 1)
+        return explain(image)
+    monkeypatch.setattr(model, "explain", a_stroke_comes_meanwhile)
+    monkeypatch.setattr(predict, "drawn_maps", lambda *_: pytest.fail("pictures drawn for an overtaken stroke"))
+    skipped = (gr.skip(),) * len(predict.no_maps())
+    assert predict.show_drawing_maps(current.start_picture(model), "mnist-tiny", turn, Request()) == skipped
+
+
 # --- Teach it: symbols of the visitor's own -----------------------------------------------------------------------
 
 def symbol_stroke(name: str, rng):
