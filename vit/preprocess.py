@@ -254,8 +254,8 @@ def _ink(grey: np.ndarray) -> np.ndarray:
 
 def _check_span(ink: np.ndarray) -> None:
     """Refuse ink that spans under MIN_SPAN of the picture: a click or a speck, which scaling would blow up."""
-    rows, cols = np.nonzero(ink >= INK_THRESHOLD)
-    span = max(rows.max() - rows.min(), cols.max() - cols.min()) + 1
+    top, bottom, left, right = _ink_box(ink, INK_THRESHOLD)
+    span = max(bottom - top, right - left) + 1
     if span < MIN_SPAN * min(ink.shape):
         raise ImageError("That is too small to be a digit. Please draw it bigger, filling most of the box.")
 
@@ -264,16 +264,26 @@ def _check_extent(ink: np.ndarray, canvas: bool) -> None:
     """Ask for more when the strokes so far cannot be a whole digit: a lone flat stroke (the bar of a 7 or a 5),
     or, on a drawing canvas (the pad sends every stroke), a dot or a dash, which framing would blow up to the whole
     box. A "1" is tall and passes; a photo's digit may be small in its picture and is not asked for more."""
-    rows, cols = np.nonzero(ink >= INK_THRESHOLD)
-    height, width = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+    top, bottom, left, right = _ink_box(ink, INK_THRESHOLD)
+    height, width = bottom - top + 1, right - left + 1
     if (canvas and max(height, width) < KEEP_SPAN * min(ink.shape)) or width > KEEP_FLAT * height:
         raise ImageError(KEEP_DRAWING)
 
 
 def _crop_to_ink(ink: np.ndarray, threshold: float = INK_THRESHOLD) -> np.ndarray:
     """The bounding box of the pixels that count as ink, (H, W) -> (h, w)."""
-    rows, cols = np.nonzero(ink >= threshold)
-    return ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    top, bottom, left, right = _ink_box(ink, threshold)
+    return ink[top:bottom + 1, left:right + 1]
+
+
+def _ink_box(ink: np.ndarray, threshold: float) -> tuple[int, int, int, int]:
+    """First and last row, first and last column holding a pixel of at least `threshold` (there is one).
+
+    From the mask's row and column projections: np.nonzero of the whole mask lists every ink pixel, and on a
+    large picture that took most of the framing's time."""
+    mask = ink >= threshold
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
 
 
 def pen_width(mask: np.ndarray) -> float:
