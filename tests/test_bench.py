@@ -152,8 +152,36 @@ def check_sane(results: dict, may_be_empty: set[str]) -> None:
     assert results["machine"]["cores"] >= 1 and results["machine"]["torch"] == torch.__version__
 
 
-def test_quick_run_reports_every_figure(tmp_path, data_dir):
-    results = run_bench(tmp_path, data_dir, "--skip-app")
+@pytest.fixture(scope="module")
+def quick_run(request, tmp_path_factory, data_dir) -> dict:
+    """One `python -m bench --quick` for the tests below, which read its parts out of the app and in it from the same
+    run; with --skip-app when the app's test is not selected (-m "not slow"). --skip-app itself is tested apart."""
+    with_app = any(item.originalname == "test_quick_run_measures_the_running_app" for item in request.session.items)
+    return run_bench(tmp_path_factory.mktemp("quick"), data_dir, *([] if with_app else ["--skip-app"]))
+
+
+def test_skip_app_leaves_out_the_running_app_and_nothing_else(monkeypatch, tmp_path):
+    """Every part stubbed: --skip-app skips the app's part alone, and without it the app's part runs."""
+    import bench.__main__ as main
+    from bench.budget import QUICK
+
+    class Parts:  # bench.timings: each part returns an empty result (load_model and bench_inference a pair)
+        def __getattr__(self, name):
+            return lambda *args, **kwargs: ({}, "stub") if name in ("load_model", "bench_inference") else {}
+
+    called = []
+    monkeypatch.setattr(main, "timings", Parts())
+    monkeypatch.setattr(main, "bench_app", lambda *args: called.append(args) or {"measured": True})
+    for options, app in (["--skip-app"], {"skipped": "--skip-app"}), ([], {"measured": True}):
+        args = main.parse_args(["--quick", "--models", "mnist-tiny", *options])
+        results = main.run_parts(args, QUICK, None, None, tmp_path)
+        assert results["app"] == app, options
+        assert {"seed_recipe", "inference", "choices", "predict_update", "accuracy"} <= set(results), options
+    assert len(called) == 1  # only the run without --skip-app started the app
+
+
+def test_quick_run_reports_every_figure(quick_run):
+    results = quick_run
     seed = results["seed_recipe"]
     assert seed["threads"] == results["machine"]["default_threads"] and seed["images"] == 60_000
     assert seed["epoch_seconds"]["steps_timed"] == 20 and seed["epoch_seconds"]["steps_per_epoch"] == 469
@@ -170,17 +198,18 @@ def test_quick_run_reports_every_figure(tmp_path, data_dir):
     assert choices["evaluation_model"] == "mnist-tiny"
     assert {"augment_affine_grid_ms", "augment_einsum_grid_ms", "ema_per_parameter_ms", "ema_fused_ms",
             "adamw_default_ms", "adamw_fused_ms", "evaluation_batch_1000_s", "evaluation_batch_100_s"} <= set(choices)
-    assert results["time_to_accuracy"] == {"skipped": "quick mode"} and results["app"] == {"skipped": "--skip-app"}
+    assert results["time_to_accuracy"] == {"skipped": "quick mode"}
     assert set(results["accuracy"]["anchors"]) and "mnist-tiny" in results["accuracy"]["shipped"]
     update = results["predict_update"]  # in process: measured even without the running app
     assert (update["model"], update["weights"], update["runs"]) == ("mnist-tiny", "untrained", 50)
     assert update["not_read"]["value"] == 0 and update["p95"]["goal"] == 30
-    check_sane(results, may_be_empty={"/accuracy/shipped/mnist-tiny"})
+    check_sane({key: value for key, value in results.items() if key != "app"},  # the app's: the test below
+               may_be_empty={"/accuracy/shipped/mnist-tiny"})
 
 
 @pytest.mark.slow
-def test_quick_run_measures_the_running_app(tmp_path, data_dir):
-    results = run_bench(tmp_path, data_dir)
+def test_quick_run_measures_the_running_app(quick_run):
+    results = quick_run
     app = results["app"]
     for key in ("one_client", "concurrent", "one_client_default_options", "one_client_plain_http"):
         assert app[key]["errors"]["value"] == 0, app[key]["first_error"]
