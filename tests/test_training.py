@@ -161,8 +161,26 @@ def assert_usage_error(result: subprocess.CompletedProcess, *words: str) -> None
     (["--start-from", str(ROOT / "weights" / "fashion" / "fashion-mnist")], "learned fashion-mnist, not mnist"),
     (["--start-from", "/nonexistent/folder"], "--start-from"),
 ])
-def test_cli_rejects_bad_arguments_before_any_work(args, message, tmp_path):
-    assert_usage_error(run_train("--preset", "tiny", "--output", str(tmp_path / "out"), *args, cwd=tmp_path), message)
+def test_cli_rejects_bad_arguments_before_any_work(args, message, tmp_path, monkeypatch, capsys, torch_threads):
+    assert_usage_error(train_in_process("--preset", "tiny", "--output", str(tmp_path / "out"), *args, cwd=tmp_path,
+                                         monkeypatch=monkeypatch, capsys=capsys), message)
+
+
+def train_in_process(*args: str, cwd: Path, monkeypatch, capsys) -> subprocess.CompletedProcess:
+    """train.py's main(args) in this process, from `cwd`, as run_train reports it: for the usage errors, which
+    need no interpreter and torch started for each (the tests around it run the real process, with the same
+    parser.error). An exception other than SystemExit fails the test as a traceback would; the global random
+    state is put back (the caller's torch_threads puts back the threads)."""
+    import train
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", ["train.py", *args])  # argparse names the program after argv[0]
+    with torch.random.fork_rng():
+        try:
+            status = train.main(list(args))
+        except SystemExit as exit:
+            status = exit.code
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(sys.argv, status, out, err)
 
 
 def flipped(data: bytes) -> bytes:
