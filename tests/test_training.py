@@ -256,13 +256,15 @@ def test_help_documents_every_option(tmp_path):
 @pytest.mark.parametrize("name", ["mnist", "mnist-tiny", "mnist-fast", "zoo/tiles-4", "zoo/tiles-7-sinusoidal",
                                   "zoo/tiles-7-no-positions", "zoo/horizontal-strips-2", "zoo/vertical-strips-2",
                                   "fashion/fashion-mnist-tiny", "fashion/fashion-mnist"])
-def test_shipped_weights_reach_their_model_card_figure(name, data_dir):
+def test_shipped_weights_reach_their_model_card_figure(name, data_dir, capsys, torch_threads):
+    # `python -m vit.evaluate FOLDER --json`'s main in this process: ten models need no ten interpreters and torches
+    # (the command itself runs as a process in the refit test below and in test_faithfulness.py)
+    from vit.evaluate import main
     folder = ROOT / "weights" / name
     evaluation = read_evaluation(folder)
     claimed = evaluation.accuracy
-    result = subprocess.run([sys.executable, "-m", "vit.evaluate", str(folder), "--data-dir", str(data_dir), "--json"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
-    measured = json.loads(result.stdout)
+    assert main([str(folder), "--data-dir", str(data_dir), "--json"]) == 0
+    measured = json.loads(capsys.readouterr().out)
     assert measured["n"] == 10_000 and measured["dataset"] == evaluation.dataset  # its own test split
     assert abs(measured["accuracy"] - claimed) <= 0.0005  # within 0.05 points of the card
     card = (folder / "README.md").read_text()
