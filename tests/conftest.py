@@ -2,6 +2,8 @@
 thread for torch, and real MNIST digits as visitors draw them."""
 
 import os
+import subprocess
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable
@@ -64,6 +66,25 @@ def models(committed_models):
     """The committed models, registered with the tabs for the module as the app registers them, by name."""
     with registered(committed_models.values()):
         yield committed_models
+
+
+# -- train.py in this process ---------------------------------------------------------------------------------------
+
+def train_in_process(*args: str, cwd: Path, monkeypatch, capsys) -> subprocess.CompletedProcess:
+    """train.py's main(args) in this process, from `cwd`, reported as subprocess.run reports the real process: for
+    usage errors, which need no interpreter and torch started for each (other tests run the real process through
+    the same parser.error). An exception other than SystemExit fails the test as a traceback would; the global random
+    state is put back (the caller's torch_threads puts back the threads)."""
+    import train
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", ["train.py", *args])  # argparse names the program after argv[0]
+    with torch.random.fork_rng():
+        try:
+            status = train.main(list(args))
+        except SystemExit as exit:
+            status = exit.code
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(sys.argv, status, out, err)
 
 
 # -- data ------------------------------------------------------------------------------------------------------

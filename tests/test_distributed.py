@@ -15,7 +15,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 
-from conftest import ROOT, TINY
+from conftest import ROOT, TINY, train_in_process
 from vit import ViT
 from vit.data import Split, load_split
 from vit.distributed import ALONE, Team, share, steps_per_epoch
@@ -123,10 +123,12 @@ def test_torchrun_with_two_processes_trains_and_writes_one_folder(data_dir, tmp_
     assert config == build(parse_args(["--preset", "tiny"]))[0].config
 
 
-def test_a_budget_under_torchrun_is_a_usage_error_before_anything_starts(tmp_path):
-    # torchrun's variables, without torchrun: the refusal must come before the process group is joined
-    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--preset", "tiny", "--budget", "1m",
-                             "--output", str(tmp_path / "out")], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=120, env=os.environ | {"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"})
+def test_a_budget_under_torchrun_is_a_usage_error_before_anything_starts(tmp_path, monkeypatch, capsys, torch_threads):
+    # torchrun's variables, without torchrun: the refusal must come before the process group is joined (joining
+    # would wait for a second process that never comes)
+    for name, value in {"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"}.items():
+        monkeypatch.setenv(name, value)
+    result = train_in_process("--preset", "tiny", "--budget", "1m", "--output", str(tmp_path / "out"), cwd=tmp_path,
+                              monkeypatch=monkeypatch, capsys=capsys)
     assert result.returncode == 2 and "--budget times one process; under torchrun give --epochs" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()

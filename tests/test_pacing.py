@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT, TINY
+from conftest import ROOT, TINY, train_in_process
 from vit import ViT, pacing
 from vit.data import Split
 from vit.recipe import PRESETS
@@ -77,8 +77,9 @@ def run_train(*args, cwd):
 
 @pytest.mark.parametrize("args, message", [(["--budget", "3 minutes"], "e.g. 90s, 3m or 1.5h"),
                                            (["--budget", "1m", "--epochs", "2"], "choose one: --budget")])
-def test_cli_rejects_a_bad_budget(tmp_path, args, message):
-    result = run_train("--preset", "tiny", "--output", str(tmp_path / "out"), *args, cwd=tmp_path)
+def test_cli_rejects_a_bad_budget(tmp_path, monkeypatch, capsys, torch_threads, args, message):
+    result = train_in_process("--preset", "tiny", "--output", str(tmp_path / "out"), *args, cwd=tmp_path,
+                              monkeypatch=monkeypatch, capsys=capsys)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 

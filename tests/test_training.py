@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import ROOT, TINY
+from conftest import ROOT, TINY, train_in_process
 from vit import ViT, outliers
 from vit.data import Split, load_split
 from vit.augment import augment, resample
@@ -164,23 +164,6 @@ def assert_usage_error(result: subprocess.CompletedProcess, *words: str) -> None
 def test_cli_rejects_bad_arguments_before_any_work(args, message, tmp_path, monkeypatch, capsys, torch_threads):
     assert_usage_error(train_in_process("--preset", "tiny", "--output", str(tmp_path / "out"), *args, cwd=tmp_path,
                                          monkeypatch=monkeypatch, capsys=capsys), message)
-
-
-def train_in_process(*args: str, cwd: Path, monkeypatch, capsys) -> subprocess.CompletedProcess:
-    """train.py's main(args) in this process, from `cwd`, as run_train reports it: for the usage errors, which
-    need no interpreter and torch started for each (the tests around it run the real process, with the same
-    parser.error). An exception other than SystemExit fails the test as a traceback would; the global random
-    state is put back (the caller's torch_threads puts back the threads)."""
-    import train
-    monkeypatch.chdir(cwd)
-    monkeypatch.setattr(sys, "argv", ["train.py", *args])  # argparse names the program after argv[0]
-    with torch.random.fork_rng():
-        try:
-            status = train.main(list(args))
-        except SystemExit as exit:
-            status = exit.code
-    out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(sys.argv, status, out, err)
 
 
 def flipped(data: bytes) -> bytes:
