@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny model config, the data folder, the committed models (registered and put back), one
-thread for torch, and real MNIST digits as visitors draw them."""
+thread for torch, train.py's main run in the test's process (usage errors), and real MNIST digits as visitors draw
+them."""
 
 import os
 import subprocess
