@@ -402,7 +402,7 @@ def test_a_drawn_four_stays_the_picture_through_every_model_and_back(page, serve
 
 
 def test_train_a_model_watch_it_learn_and_only_this_visitor_sees_it(browser, served, page):
-    """Tiles of 7, learned positions, 2 blocks, 20 s: the curve and the maps are redrawn while it trains, and another
+    """Tiles of 7, learned positions, 2 blocks, 30 s: the curve and the maps are redrawn while it trains, and another
     visitor's drawing is read meanwhile; the model joins this visitor's menu, chosen, and Predict, How it decides and
     What it learned explain it; the other visitor's menu does not list it."""
     other = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
@@ -411,7 +411,7 @@ def test_train_a_model_watch_it_learn_and_only_this_visitor_sees_it(browser, ser
     open_tab(page, "10 · Train it yourself")
     for radio, value in (("#train-cut", "tiles"), ("#train-size", "7"), ("#train-positions", "learned")):
         page.locator(radio).get_by_label(value, exact=True).check()
-    for slider, value in (("#train-blocks", "2"), ("#train-seconds", "20")):
+    for slider, value in (("#train-blocks", "2"), ("#train-seconds", "30")):
         page.locator(f"{slider} input[type=number]").fill(value)
         page.locator(f"{slider} input[type=number]").press("Enter")
     page.locator("#train-start").click()
@@ -427,7 +427,7 @@ def test_train_a_model_watch_it_learn_and_only_this_visitor_sees_it(browser, ser
             wait_for_text(other, "#status", r"^your drawing: the model reads 7 ", timeout=20)
             answered = "Training:" in page.locator("#train-status").inner_text()
         time.sleep(0.3)
-    status = wait_for_text(page, "#train-status", r"Done after 2\d s: .* reads [\d.]+ % of the 10,000 test pictures")
+    status = wait_for_text(page, "#train-status", r"Done after 3\d s: .* reads [\d.]+ % of the 10,000 test pictures")
     assert len(curves) >= 3 and len(attention) >= 3, (curves, attention)  # redrawn while it trained
     assert answered  # the other visitor's stroke was read while the first one trained
     assert page.input_value("#model-choice input") == "yours: tiles of 7, 2 blocks", status
