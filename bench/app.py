@@ -432,8 +432,8 @@ def summarise_strokes(strokes: list[dict], label_goal: float = 150) -> dict:
 # --- The whole part -------------------------------------------------------------------------------------------
 
 def bench_app(weights_dir: Path, source: str, test_split: Split, budget: Budget, workdir: Path) -> dict:
-    from .in_page import bench_in_page  # it uses this module's launcher and Chromium
     """Start-up beside a bare Gradio app; then on one launch of the app, /predict and strokes in Chromium."""
+    from .in_page import bench_in_page  # it uses this module's launcher and Chromium
     env = os.environ | ENVIRONMENT
     startup = bench_startup(weights_dir, budget, workdir, env)
     started = time.perf_counter()
