@@ -1,6 +1,7 @@
 """Micro-batching (vit.batching): concurrent callers share passes, and a batched answer is the single one."""
 
 import os
+import sys
 import threading
 import time
 
@@ -83,7 +84,7 @@ def test_batching_off_runs_on_the_callers_thread(monkeypatch):
     assert max_batch() == MAX_BATCH
 
 
-@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="thread priorities are Linux's")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own nice value is Linux's")
 def test_a_batchers_workers_run_below_the_callers_priority_and_the_caller_keeps_its_own():
     """The maps' batcher runs niced (vit.bundle.MAPS_NICE) so that labels come first on busy cores."""
     def priority() -> int:

@@ -13,6 +13,7 @@ call then runs its function on the caller's own thread, exactly as an unbatched 
 
 import os
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ def lower_priority(steps: int) -> None:
     """Lower the calling thread's scheduling priority by `steps` nice levels, so that the server's other threads
     (the event loop, the labels) come first when the cores are busy. On Linux a thread's nice value is its own
     (setpriority(2) with the thread's id); elsewhere, or where it is refused, the thread keeps its priority."""
-    if steps <= 0 or not hasattr(os, "setpriority"):
+    if steps <= 0 or not sys.platform.startswith("linux"):  # elsewhere the id would name a process, not a thread
         return
     try:
         thread = threading.get_native_id()
