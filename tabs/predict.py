@@ -304,13 +304,10 @@ def show_drawing_maps(current: Picture | None, model_name: str, turn: int | None
     if TURNS.overtaken(session, turn) or (turn is not None and DRAWN.overtaken(session, turn - 1)):
         return skipped
     model = bundle(model_name)
-    if current is None:
-        result = no_maps()
-    else:
-        explanation = model.explain(current.input)
-        if TURNS.overtaken(session, turn):  # a newer stroke came while this one waited for its pass: no pictures
-            return skipped
-        result = drawn_maps(model, current, explanation)
+    explanation = None if current is None else model.explain(current.input)
+    if TURNS.overtaken(session, turn):  # a newer stroke came while this one waited for its pass: no pictures
+        return skipped
+    result = no_maps() if explanation is None else drawn_maps(model, current, explanation)
     if TURNS.overtaken(session, turn):
         return skipped
     DRAWN.start(session, turn)
