@@ -12,6 +12,7 @@ mouse moves every MOVE_MS, as a 60 Hz pointer reports a drag. Measured in the pa
 """
 
 import argparse
+import bisect
 import json
 import os
 import sys
@@ -46,13 +47,14 @@ class Gaps:
     after_move: list[float] = field(default_factory=list)
 
     def add(self, times: list[float], moves: list[float], start: float, end: float) -> None:
-        """The gaps of one stroke drawn between `start` and `end`: its answers' and its pointer events' times."""
+        """The gaps of one stroke drawn between `start` and `end`: its answers' and its pointer events' times (both
+        in the order they happened)."""
         shown = [t for t in times if start <= t <= end]
         for earlier, later in zip(shown, shown[1:]):
-            moved = next((move for move in moves if earlier < move < later), None)
             self.after_answer.append(later - earlier)
-            if moved is not None:  # no pointer event between them: nothing new to read, so no answer was owed
-                self.after_move.append(later - moved)
+            after = bisect.bisect_right(moves, earlier)  # the first pointer event after the earlier answer
+            if after < len(moves) and moves[after] < later:  # none before the later one: no answer was owed
+                self.after_move.append(later - moves[after])
 
 
 def measure(page, url: str, strokes: int) -> dict:
