@@ -14,7 +14,7 @@ const inPage = (() => {
   // vit/preprocess.py and vit/page.py
   const LUMA = [0.299, 0.587, 0.114], MIN_CONTRAST = 0.1, INK_THRESHOLD = 0.2, NOISE_FLOOR = 0.05, MIN_SPAN = 0.1;
   const KEEP_SPAN = 0.25, KEEP_FLAT = 3, PEN_WIDTH = [1.2, 1.8], FRAME = 28, CENTRE = 14, EVEN_BORDER = 0.08;
-  const CANVAS_SHARE = 0.9, LAYER_NORM_EPS = 1e-5;  // torch.nn.LayerNorm's default
+  const CANVAS_SHARE = 0.9, EVEN_PAGE = 0.03, LAYER_NORM_EPS = 1e-5;  // the last: torch.nn.LayerNorm's default
 
   // --- The weights ---------------------------------------------------------------------------------------------
 
@@ -50,6 +50,12 @@ const inPage = (() => {
     for (const y of [0, height - 1]) for (let x = 0; x < width; x++) values.push(grey[y * width + x]);
     for (const x of [0, width - 1]) for (let y = 0; y < height; y++) values.push(grey[y * width + x]);
     return Float32Array.from(values).sort();
+  }
+
+  function evenPage(grey, page) {  // page.even_page past an even border: the picture's middle tone, the border's
+    const sorted = Float32Array.from(grey).sort();
+    const contrast = Math.max(page - sorted[0], sorted[sorted.length - 1] - page, 1e-6);
+    return Math.abs(percentile(sorted, 50) - page) < EVEN_PAGE * contrast;
   }
 
   function greyOf(rgba, width, height) {
@@ -244,10 +250,11 @@ const inPage = (() => {
     const sorted = border(grey, width, height);
     if (percentile(sorted, 95) - percentile(sorted, 5) >= EVEN_BORDER && framing.pen) return null;
     const median = percentile(sorted, 50);  // the border's tone: the page's
+    const canvas = sorted.filter((value) => value === median).length >= CANVAS_SHARE * sorted.length;
+    if (framing.pen && !canvas && !evenPage(grey, median)) return null;
     const ink = inkOf(grey, median);
     const found = ink && extent(ink, width, height, INK_THRESHOLD);
     if (!found) return {blank: true};
-    const canvas = sorted.filter((value) => value === median).length >= CANVAS_SHARE * sorted.length;
     const shorter = Math.min(width, height);
     if (framing.pen && ((canvas && Math.max(found.height, found.width) < KEEP_SPAN * shorter)
                         || found.width > KEEP_FLAT * found.height)) return {keep: true};

@@ -38,6 +38,12 @@ def _shadow(rng: np.random.Generator, depth: float) -> np.ndarray:
     return 1 - (1 - depth) * np.asarray(band, np.float32) / 255
 
 
+def _dim_middle(depth: float) -> np.ndarray:
+    """Light as a lamp beside the camera leaves it: the page's middle in the phone's shadow, its border lit alike."""
+    rows, cols = np.mgrid[0:SIDE, 0:SIDE] / SIDE - 0.5
+    return 1 - depth * np.exp(-(rows ** 2 + cols ** 2) / 0.3 ** 2)
+
+
 def _ruled(rng: np.random.Generator) -> np.ndarray:
     """Where ruled paper has its lines (SIDE, SIDE) in [0, 1]: one every 32 pixels, 2 pixels thick."""
     lines = np.zeros((SIDE, SIDE), np.float32)
@@ -52,7 +58,7 @@ def _turned(amount: np.ndarray, degrees: float) -> np.ndarray:
     return np.asarray(image, np.float32) / 255
 
 
-KINDS = ("uneven light", "shadow band", "pencil on tinted paper", "ruled paper")
+KINDS = ("uneven light", "shadow band", "pencil on tinted paper", "ruled paper", "pencil, middle in shadow")
 CLEAN = "clean paper"  # black ink on white under even light: what each kind is compared with
 
 
@@ -70,6 +76,10 @@ def photographed(digit: np.ndarray, kind: str, rng: np.random.Generator) -> Imag
         paper = np.array([0.92, 0.85, 0.68])
         ink, light = paper * 0.55, _ramp(rng, 0.75, 1.0)
         cover = cover * rng.uniform(0.6, 1.0, cover.shape)  # graphite leaves grain
+    elif kind == "pencil, middle in shadow":  # the border stays one tone, so only the page's middle tells
+        paper = np.array([0.92, 0.85, 0.68])
+        ink, light = paper * 0.55, _dim_middle(0.25)
+        cover = cover * rng.uniform(0.6, 1.0, cover.shape)
     elif kind == "ruled paper":
         lines = _turned(_ruled(rng), turn)[..., None]  # (SIDE, SIDE, 1)
         paper = white * (1 - lines) + np.array([0.55, 0.7, 0.9]) * lines

@@ -130,3 +130,23 @@ def test_the_page_frames_the_stored_test_drawings_as_the_server_does(blank, data
         assert isinstance(page, list), f"{name}: the page gave {page!r}"
         difference = np.abs(np.asarray(page, dtype=np.float32).reshape(28, 28) - server).max()
         assert difference <= INPUT, f"{name}: inputs differ by {difference:.4f}"
+
+
+def test_the_page_leaves_to_the_server_a_photo_whose_middle_is_darker_than_its_border(blank, data_dir):
+    from paper_photos import CLEAN, photographed
+    from vit.preprocess import DIGITS, read_page
+    digit = load_split("mnist", "test", data_dir).images[0, 0].numpy()
+    for kind, left in ((CLEAN, False), ("pencil, middle in shadow", True)):
+        photo = photographed(digit, kind, np.random.default_rng(0)).resize((CANVAS, CANVAS)).convert("RGBA")
+        rgba = base64.b64encode(np.asarray(photo).tobytes()).decode()
+        read = blank.evaluate("""([rgba, side, framing]) => {
+            const pixels = Uint8ClampedArray.from(atob(rgba), (c) => c.charCodeAt(0));
+            const read = inPage.frame(pixels, side, side, framing);
+            return read && Array.from(read.input);
+        }""", [rgba, CANVAS, DIGITS.__dict__])
+        assert read_page(photo).flattened == left  # the server divides the light out of this one only
+        if left:
+            assert read is None, f"{kind}: the page read it, where the server reads the page otherwise"
+        else:
+            server = to_model_input(photo).numpy()
+            assert np.abs(np.asarray(read, dtype=np.float32).reshape(28, 28) - server).max() <= INPUT, kind

@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw, ImageOps
 from vit.bundle import bundled_folders, load_folder
 from vit.data import load_split
 from vit import preprocess
+from vit import page as page_module
 from vit.page import remove_ruled_lines
 from vit.preprocess import ImageError, open_image, pen_width, read_page, to_model_input
 from paper_photos import CLEAN, KINDS, photographed
@@ -283,6 +284,13 @@ def test_the_page_as_read_has_the_shadow_divided_out(validation_digits):
     assert page.flattened and page.flat.shape == page.ink.shape == grey.shape
     paper = page.ink == 0  # the page, away from the ink
     assert np.percentile(grey[paper], 5) < 0.6 < 0.9 < np.percentile(page.flat[paper], 5)  # the shadow, then none
+
+
+def test_a_page_whose_border_is_lit_alike_but_whose_middle_is_not_has_its_light_divided_out(validation_digits):
+    photo = photographed(validation_digits[0][0], "pencil, middle in shadow", np.random.default_rng(0))
+    grey = np.asarray(photo.convert("L"), np.float32) / 255
+    assert page_module.even_border(grey) and not page_module.even_page(grey)  # its border alone would not tell
+    assert read_page(photo).flattened
 
 
 def test_a_clean_drawing_reads_its_page_from_the_border():

@@ -136,7 +136,7 @@ def read_page(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -> Pag
     grey, alpha = _grey_and_alpha(working)
     grey = _flatten(grey, alpha)
     ink = None
-    if framing.pen and not page.even_border(grey):  # light and shade vary over the page: divide them out first
+    if framing.pen and not page.even_page(grey):  # light and shade vary over the page: divide them out first
         flat = page.flat_field(grey)
         ink = page.ink_on(flat, MIN_CONTRAST)
     flattened = ink is not None
