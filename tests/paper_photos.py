@@ -44,6 +44,13 @@ def _dim_middle(depth: float) -> np.ndarray:
     return 1 - depth * np.exp(-(rows ** 2 + cols ** 2) / 0.3 ** 2)
 
 
+def _shadowed_side(rng: np.random.Generator, depth: float) -> np.ndarray:
+    """A sharp-edged shadow over three fifths to two thirds of the page, from one side."""
+    cols = np.mgrid[0:SIDE, 0:SIDE][1] / SIDE
+    shade = cols < rng.uniform(0.6, 0.67)
+    return np.where(shade if rng.random() < 0.5 else shade[:, ::-1], depth, 1.0)
+
+
 def _ruled(rng: np.random.Generator) -> np.ndarray:
     """Where ruled paper has its lines (SIDE, SIDE) in [0, 1]: one every 32 pixels, 2 pixels thick."""
     lines = np.zeros((SIDE, SIDE), np.float32)
@@ -58,7 +65,8 @@ def _turned(amount: np.ndarray, degrees: float) -> np.ndarray:
     return np.asarray(image, np.float32) / 255
 
 
-KINDS = ("uneven light", "shadow band", "pencil on tinted paper", "ruled paper", "pencil, middle in shadow")
+KINDS = ("uneven light", "shadow band", "pencil on tinted paper", "ruled paper", "pencil, middle in shadow",
+         "chalk on a blackboard", "marker, most of the page in shadow")
 CLEAN = "clean paper"  # black ink on white under even light: what each kind is compared with
 
 
@@ -84,6 +92,10 @@ def photographed(digit: np.ndarray, kind: str, rng: np.random.Generator) -> Imag
         lines = _turned(_ruled(rng), turn)[..., None]  # (SIDE, SIDE, 1)
         paper = white * (1 - lines) + np.array([0.55, 0.7, 0.9]) * lines
         ink, light = np.array([0.1, 0.15, 0.45]), _ramp(rng, 0.85, 1.0)
+    elif kind == "chalk on a blackboard":  # light strokes on a dark page: the ink is the lighter tone
+        paper, ink, light = np.array([0.16, 0.22, 0.2]), np.array([0.88, 0.88, 0.85]), _ramp(rng, 0.6, 1.0)
+    elif kind == "marker, most of the page in shadow":  # the page's median tone is the shadow's
+        paper, ink, light = white, np.array([0.1, 0.1, 0.12]), _shadowed_side(rng, 0.45)
     elif kind == CLEAN:
         paper, ink, light = white, np.array([0.08, 0.08, 0.1]), np.ones((SIDE, SIDE))
     else:
