@@ -4,8 +4,8 @@
 // - readWeights: the model as tabs/pad_model.py sends it, a safetensors file (an 8-byte header length, a JSON
 //   header, the raw little-endian float32 tensors) whose metadata holds the config, the calibration temperature,
 //   the framing and the class names;
-// - frame: the pad's canvas -> the 28x28 input, as vit/preprocess.py reads a drawing on a page of one tone (a photo's
-//   uneven page is left to the server: null);
+// - frame: the pad's canvas -> the 28x28 input, as vit/preprocess.py reads a drawing on a canvas (strokes on a
+//   picture with no canvas border, a photo or a scan, are left to the server: null);
 // - forward: the Vision Transformer of vit/model.py, in float32 arrays, and the CLS token's attention in the last block.
 // The pad's script (tabs/pad.py) runs them in a Web Worker (inPage.serve); the tests call inPage.readWeights,
 // inPage.frame, inPage.forward and inPage.answers in the page.
@@ -14,7 +14,7 @@ const inPage = (() => {
   // vit/preprocess.py and vit/page.py
   const LUMA = [0.299, 0.587, 0.114], MIN_CONTRAST = 0.1, INK_THRESHOLD = 0.2, NOISE_FLOOR = 0.05, MIN_SPAN = 0.1;
   const KEEP_SPAN = 0.25, KEEP_FLAT = 3, PEN_WIDTH = [1.2, 1.8], FRAME = 28, CENTRE = 14, EVEN_BORDER = 0.08;
-  const CANVAS_SHARE = 0.9, EVEN_PAGE = 0.03, LAYER_NORM_EPS = 1e-5;  // the last: torch.nn.LayerNorm's default
+  const CANVAS_SHARE = 0.9, LAYER_NORM_EPS = 1e-5;  // torch.nn.LayerNorm's default
 
   // --- The weights ---------------------------------------------------------------------------------------------
 
@@ -50,12 +50,6 @@ const inPage = (() => {
     for (const y of [0, height - 1]) for (let x = 0; x < width; x++) values.push(grey[y * width + x]);
     for (const x of [0, width - 1]) for (let y = 0; y < height; y++) values.push(grey[y * width + x]);
     return Float32Array.from(values).sort();
-  }
-
-  function evenPage(grey, page) {  // page.even_page past an even border: the picture's middle tone, the border's
-    const sorted = Float32Array.from(grey).sort();
-    const contrast = Math.max(page - sorted[0], sorted[sorted.length - 1] - page, 1e-6);
-    return Math.abs(percentile(sorted, 50) - page) < EVEN_PAGE * contrast;
   }
 
   function greyOf(rgba, width, height) {
@@ -251,12 +245,12 @@ const inPage = (() => {
     if (percentile(sorted, 95) - percentile(sorted, 5) >= EVEN_BORDER && framing.pen) return null;
     const median = percentile(sorted, 50);  // the border's tone: the page's
     const canvas = sorted.filter((value) => value === median).length >= CANVAS_SHARE * sorted.length;
-    if (framing.pen && !canvas && !evenPage(grey, median)) return null;
+    if (framing.pen && !canvas) return null;  // a photo or scan of strokes: the server reads its page (vit/page.py)
     const ink = inkOf(grey, median);
     const found = ink && extent(ink, width, height, INK_THRESHOLD);
     if (!found) return {blank: true};
     const shorter = Math.min(width, height);
-    if (framing.pen && ((canvas && Math.max(found.height, found.width) < KEEP_SPAN * shorter)
+    if (framing.pen && (Math.max(found.height, found.width) < KEEP_SPAN * shorter  // a canvas, by now
                         || found.width > KEEP_FLAT * found.height)) return {keep: true};
     if (Math.max(found.height, found.width) < MIN_SPAN * shorter) return null;
     const box = framing.crop_at === INK_THRESHOLD ? found : extent(ink, width, height, framing.crop_at);  // digits: found

@@ -66,7 +66,7 @@ def _turned(amount: np.ndarray, degrees: float) -> np.ndarray:
 
 
 KINDS = ("uneven light", "shadow band", "pencil on tinted paper", "ruled paper", "pencil, middle in shadow",
-         "chalk on a blackboard", "marker, most of the page in shadow")
+         "chalk on a blackboard", "marker, most of the page in shadow", "ruled paper, even light")
 CLEAN = "clean paper"  # black ink on white under even light: what each kind is compared with
 
 
@@ -88,10 +88,11 @@ def photographed(digit: np.ndarray, kind: str, rng: np.random.Generator) -> Imag
         paper = np.array([0.92, 0.85, 0.68])
         ink, light = paper * 0.55, _dim_middle(0.25)
         cover = cover * rng.uniform(0.6, 1.0, cover.shape)
-    elif kind == "ruled paper":
+    elif kind in ("ruled paper", "ruled paper, even light"):  # even light: the page takes the one-tone road
         lines = _turned(_ruled(rng), turn)[..., None]  # (SIDE, SIDE, 1)
         paper = white * (1 - lines) + np.array([0.55, 0.7, 0.9]) * lines
-        ink, light = np.array([0.1, 0.15, 0.45]), _ramp(rng, 0.85, 1.0)
+        ink = np.array([0.1, 0.15, 0.45])
+        light = _ramp(rng, 0.85, 1.0) if kind == "ruled paper" else np.ones((SIDE, SIDE))
     elif kind == "chalk on a blackboard":  # light strokes on a dark page: the ink is the lighter tone
         paper, ink, light = np.array([0.16, 0.22, 0.2]), np.array([0.88, 0.88, 0.85]), _ramp(rng, 0.6, 1.0)
     elif kind == "marker, most of the page in shadow":  # the page's median tone is the shadow's

@@ -124,7 +124,8 @@ def read_page(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -> Pag
     """A PIL image or an (H, W), (H, W, 3) or (H, W, 4) array -> the page as read: the picture with its light
     divided out and the ink found on it (vit.page), before the digit is framed. Pen strokes (framing.pen) on an
     unevenly lit page go through page removal; a page of one tone, and other pictures (garments), keep the
-    border's tone as the background, as MNIST-like pictures always did."""
+    border's tone as the background, as MNIST-like pictures always did. A photo or a scan of pen strokes (no
+    canvas), evenly lit or not, loses its ruled lines and its specks."""
     if isinstance(image, np.ndarray):
         image = _from_array(image)
     elif not isinstance(image, Image.Image):
@@ -139,15 +140,16 @@ def read_page(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -> Pag
     if framing.pen and not page.even_page(grey):  # light and shade vary over the page: divide them out first
         flat = page.flat_field(grey)
         ink = page.ink_on(flat, MIN_CONTRAST)
-    flattened = ink is not None
-    if flattened:  # a photo: its ruled lines go, and specks (left at a shadow's edge, or a JPEG's blocks)
-        ink = page.drop_specks(page.remove_ruled_lines(ink), INK_THRESHOLD)
-    else:  # one page tone, or nothing stands out of an uneven page's grain (noise): the border's tone, as always
+    flattened, canvas = ink is not None, page.canvas_border(grey)
+    if not flattened:  # one page tone, or nothing stands out of an uneven page's grain (noise): the border's tone
         ink = _ink(grey)
         flat = 1 - ink
+    if framing.pen and not canvas:  # a photo or a scan: its ruled lines go, and specks (a shadow's edge, JPEG blocks)
+        share = page.LINE_SHARE if flattened else page.EVEN_LINE_SHARE
+        ink = page.drop_specks(page.remove_ruled_lines(ink, share), INK_THRESHOLD)
     if not (ink >= INK_THRESHOLD).any():  # all there was were ruled lines and specks
         raise ImageError(BLANK)
-    return Page(flat=flat, ink=ink, flattened=flattened, canvas=page.canvas_border(grey))
+    return Page(flat=flat, ink=ink, flattened=flattened, canvas=canvas)
 
 
 def to_model_input(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -> torch.Tensor:
