@@ -42,6 +42,8 @@ EVEN_PAGE = 0.03       # a page whose middle tone departs from its border's by t
                        # middle, or a tint. On the proxies' choose draw: other writers' scans depart 0.022 at most,
                        # the photos whose border is even 0.005 to 0.21; 0.02, 0.03, 0.05 and 0.1 were tried, and 0.03
                        # read the most photos without costing a writer (any departure at all: writers 91 -> 59 %)
+EVEN_PAGE_FLOOR = 0.01 # ... and by at least this share of full white: less is grain (a nearly blank page's faint
+                       # mark makes the ink's contrast so small that any grain would count)
 PHOTO_FLOOR = 0.5      # share of the strongest ink below which a photo's pixel is page: a shadow narrower than the
                        # window leaves less darkness than a pen does (chosen as PAGE_WINDOW was, against 0.35 and none)
 GRAIN = 4.0            # a pixel is ink when it is this many robust spreads darker than its page
@@ -75,14 +77,15 @@ def even_border(grey: np.ndarray) -> bool:
 def even_page(grey: np.ndarray) -> bool:
     """Whether the page has one tone, the border's: its border is even (even_border), and, unless it is a canvas,
     the picture's median tone (its page's: most of a picture is page) stays within EVEN_PAGE of the ink's contrast
-    of the border's tone. A canvas (the pad) is one tone by construction, however much of it the strokes cover."""
+    (or EVEN_PAGE_FLOOR) of the border's tone. A canvas (the pad) is one tone by construction, however much of it
+    the strokes cover."""
     if not even_border(grey):
         return False
     if canvas_border(grey):
         return True
     page = float(np.median(_border(grey)))
     contrast = max(page - float(grey.min()), float(grey.max()) - page, 1e-6)
-    return abs(float(np.median(grey)) - page) < EVEN_PAGE * contrast
+    return abs(float(np.median(grey)) - page) < max(EVEN_PAGE * contrast, EVEN_PAGE_FLOOR)
 
 
 def canvas_border(grey: np.ndarray) -> bool:
