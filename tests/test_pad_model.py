@@ -9,13 +9,14 @@ import pytest
 import torch
 from safetensors.torch import load
 
+from paper_photos import CLEAN, photographed
 from picture_files import CANVAS, drawn_on_pad, ink_on_paper, symbol_strokes
 from tabs import pad_model
 from test_browser import browser  # noqa: F401 - the module's Chromium
 from vit.bundle import bundled_folders, load_folder, zoo_folders
 from vit.data import load_split
 from vit.datasets import dataset as describe
-from vit.preprocess import ImageError, KEEP_DRAWING, to_model_input
+from vit.preprocess import DIGITS, ImageError, KEEP_DRAWING, read_page, to_model_input
 
 pytestmark = pytest.mark.slow
 LOGITS = 1e-4   # the bound: the page's logits within this of PyTorch's
@@ -132,9 +133,7 @@ def test_the_page_frames_the_stored_test_drawings_as_the_server_does(blank, data
         assert difference <= INPUT, f"{name}: inputs differ by {difference:.4f}"
 
 
-def test_the_page_leaves_photos_of_paper_to_the_server_which_reads_them(blank, data_dir):
-    from paper_photos import CLEAN, photographed
-    from vit.preprocess import DIGITS, read_page
+def test_the_page_leaves_photos_of_paper_to_the_server_which_reads_them(blank, data_dir, committed_models):
     test = load_split("mnist", "test", data_dir)
     for kind in (CLEAN, "pencil, middle in shadow", "ruled paper"):  # lit evenly, unevenly, with lines
         photo = photographed(test.images[0, 0].numpy(), kind, np.random.default_rng(0))
@@ -145,8 +144,4 @@ def test_the_page_leaves_photos_of_paper_to_the_server_which_reads_them(blank, d
                               [rgba, CANVAS, DIGITS.__dict__])
         assert read is None, f"{kind}: the page read it; the server removes its page's light, lines and specks"
         assert not read_page(photo).canvas
-        assert models_read(to_model_input(photo)) == int(test.labels[0]), kind
-
-
-def models_read(x) -> int:
-    return load_folder(bundled_folders()["mnist"]).read(x.numpy()).best
+        assert committed_models["mnist"].read(to_model_input(photo).numpy()).best == int(test.labels[0]), kind
