@@ -49,7 +49,7 @@ pushing to the Hugging Face Hub:
   repo by its name without "vit-": you/vit-mnist is shown as "mnist"."""
 
 RECIPE_OPTIONS = ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "rotate", "shift", "scale",
-                  "thickness", "elastic", "flip", "flag_ones", "outliers")
+                  "thickness", "elastic", "flip", "flag_ones", "coarse", "outliers")
 ARCHITECTURE_OPTIONS = ("tile_size", "num_layers", "num_heads", "embed_size", "mlp_size", "dropout")
 HUB_OPTIONS = {"--push": 0, "--private": 0, "--repo-id": 1, "--revision": 1}  # option -> values it takes
 
@@ -164,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "answer on generated non-digits (vit.outliers) toward uniform; 0.5 in the shipped models")
     recipe.add_argument("--flag-ones", type=share, help="augmentation: chance a training 1 gets a flag at its top, "
                         "as many writers outside the US draw it (digits only)")
+    recipe.add_argument("--coarse", type=share, help="augmentation: chance an image is seen as a coarse scan "
+                        "shows it: averaged down to 10-16 pixels a side and smoothed back up")
     run = parser.add_argument_group("run")
     run.add_argument("--threads", type=positive_int, default=None,
                      help="CPU threads (default: a few steps are timed on 1 and on 2 threads and the faster is kept: "

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from conftest import ROOT, TINY, train_in_process
 from vit import ViT, outliers
 from vit.data import Split, load_split
-from vit.augment import augment, resample
+from vit.augment import augment, coarse_scan, resample
 from vit.evaluate import TrainingFacts, write_model_folder
 from vit.optimiser import learning_rate
 from vit.recipe import PRESETS, Recipe
@@ -92,6 +92,21 @@ def test_augmentation_keeps_shape_and_range():
     out = augment(images, Recipe(), torch.Generator().manual_seed(0))
     assert out.shape == images.shape and 0 <= out.min() and out.max() <= 1.0001
     assert not torch.equal(out, images)
+
+
+def test_coarse_scan_softens_only_the_chosen_images():
+    images = torch.zeros(4, 1, 28, 28)
+    images[:, :, 4:24, 13:15] = 1.0  # a 1, two pixels wide: a coarse scan smears it over its neighbours
+    chosen = torch.tensor([True, False, True, False])
+    before = images.clone()
+    out = coarse_scan(images, chosen, torch.Generator().manual_seed(0))
+    assert torch.equal(out[~chosen], images[~chosen]) and torch.equal(images, before)  # the batch left as it was
+    for i in (0, 2):
+        assert 0 <= out[i].min() and out[i].max() <= 1
+        assert (out[i] - images[i]).abs().sum() > 5  # the stroke's edges moved
+        assert 0.5 < out[i].sum() / images[i].sum() < 3  # its ink spread, not lost
+    unchanged = augment(images, Recipe(coarse=0.0, rotate=0, shift=0, scale=0), torch.Generator())
+    assert torch.allclose(unchanged, images, atol=1e-5)  # coarse=0: no image is a coarse scan
 
 
 def test_resample_matches_torch_affine_grid():

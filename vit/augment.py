@@ -1,7 +1,7 @@
 """Augmentation of a whole batch at once: a flag on some 1s, stroke thickness, rotation, zoom, shift, elastic
 distortion and mirror images, in one resampling whose grid is built by one einsum (faster on a CPU than
-affine_grid: `python -m bench`, "before / now"). The flag, thickness and elastic distortion stand in for
-writers MNIST does not have.
+affine_grid: `python -m bench`, "before / now"); then some images as a coarse scan shows them. The flag,
+thickness, elastic distortion and coarse scans stand in for writers and scanners MNIST does not have.
 """
 
 import functools
@@ -35,7 +35,10 @@ def augment(images: torch.Tensor, recipe: Recipe, generator: torch.Generator,
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)  # (B, 2, 3)
     warp = elastic_field(b, h, recipe.elastic, generator) if recipe.elastic else None
-    return resample(images, theta, warp)
+    images = resample(images, theta, warp)
+    if recipe.coarse:
+        images = coarse_scan(images, torch.rand(b, generator=generator) < recipe.coarse, generator)
+    return images
 
 
 def add_flag(ones: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -83,6 +86,31 @@ def vary_thickness(images: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
     thinner = -F.max_pool2d(-images, 3, stride=1, padding=1)
     amount = amount.view(-1, 1, 1, 1)
     return images + amount.clamp(min=0) * (thicker - images) + (-amount).clamp(min=0) * (thinner - images)
+
+
+COARSE_SIDES = (10, 16)  # a coarse scan's side in pixels, from ... to: 7 to 11 pixels across a digit's 20-pixel box
+
+
+def coarse_scan(images: torch.Tensor, chosen: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The `chosen` images (B,) of a batch (B, C, H, W) as a coarse scan shows them: averaged down to a few
+    pixels a side and smoothed back up (strokes soft and blocky), their darkest ink made full again, half of them
+    then sharpened back around half-ink as a bilevel scan would be. Scans and soft photos of other writers' digits look so; without it a
+    blurred digit makes every class fire weakly and is refused as not a digit."""
+    index = chosen.nonzero().squeeze(1)
+    if not len(index):
+        return images
+    h, w = images.shape[-2:]
+    sides = torch.randint(COARSE_SIDES[0], COARSE_SIDES[1] + 1, (len(index),), generator=generator)
+    sharp = torch.rand(len(index), generator=generator) < 0.5
+    images = images.clone()
+    for side in sides.unique().tolist():
+        picked = index[sides == side]
+        small = F.interpolate(images[picked], size=(side, side), mode="area")
+        smooth = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+        images[picked] = smooth / smooth.amax((1, 2, 3), keepdim=True).clamp(min=1e-3)  # a scan's darkest ink: full
+    crisp = index[sharp]
+    images[crisp] = ((images[crisp] - 0.5) * 3 + 0.5).clamp(0, 1)
+    return images
 
 
 def elastic_field(b: int, size: int, pixels: float, generator: torch.Generator) -> torch.Tensor:

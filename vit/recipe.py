@@ -23,6 +23,7 @@ class Recipe:
     elastic: float = 0.0          # pixels: a smooth random displacement field (elastic distortion) up to this size
     flip: float = 0.0             # chance of a left-right mirror image: for garments, never for digits (a mirrored 7)
     flag_ones: float = 0.0        # chance a training 1 gets a flag, as writers outside the US draw it: digits only
+    coarse: float = 0.0           # chance an image is seen as a coarse scan (vit.augment.coarse_scan)
     ema_decay: float = 0.999      # the weights kept and evaluated are an exponential moving average
     outliers: float = 0.0         # outlier exposure: weight of the push toward a uniform answer on non-digits
     seed: int = 0
