@@ -277,6 +277,29 @@ def test_a_digit_photographed_on_paper_comes_out_as_on_clean_paper_and_is_read(k
         assert default_model.read(photo.numpy()).best == label
 
 
+def shadowed_page(share: float, lit: np.ndarray | float = 0.95, side: int = 400) -> np.ndarray:
+    """A blank page (side, side) in grey, lit at `lit`, with a sharp-edged shadow (0.45) over `share` of it, on
+    its right, the edge at a slant from top to bottom."""
+    rows, cols = np.mgrid[0:side, 0:side] / side
+    return np.where(cols + 0.3 * (rows - 0.5) > 1 - share, 0.45, lit).astype(np.float32)
+
+
+def test_a_sharp_shadow_edge_is_not_taken_for_ink():
+    # the page's light is found on a small copy and enlarged: beside the edge it blends both sides, and the
+    # paper on the dark side, divided by brighter light than its own, came out 0.47 dark along the whole edge
+    # (0.58 % of this page); what is left is where the edge meets the border at a slant (0.06 %)
+    flat = page_module.flat_field(shadowed_page(0.3))
+    assert (flat < 0.9).mean() < 0.001
+
+
+def test_a_thin_stroke_on_a_mostly_shadowed_page_is_dark_ink():
+    rows, cols = np.mgrid[0:400, 0:400] / 400
+    grey = shadowed_page(0.6, lit=0.95 - 0.05 * np.hypot(rows - 0.2, cols - 0.2))  # the lit paper fades outward
+    grey[100:220, 150:154] = 0.05  # a thin 1: 0.3 % of the picture, less than the 1 % that counted as its extreme
+    small = page_module._resize(grey, page_module._grid_size(grey.shape, page_module.PAGE_GRID))
+    assert not page_module._light_ink(small)
+
+
 def test_the_page_as_read_has_the_shadow_divided_out(validation_digits):
     photo = photographed(validation_digits[0][0], "shadow band", np.random.default_rng(0))
     grey = np.asarray(photo.convert("L"), np.float32) / 255

@@ -44,8 +44,15 @@ EVEN_PAGE = 0.03       # a page whose middle tone departs from its border's by t
                        # read the most photos without costing a writer (any departure at all: writers 91 -> 59 %)
 EVEN_PAGE_FLOOR = 0.01 # ... and by at least this share of full white: less is grain (a nearly blank page's faint
                        # mark makes the ink's contrast so small that any grain would count)
+EDGE_WINDOW = 3        # the page's light is taken as the least within this many cells of its small copy before it
+                       # is enlarged: beside a shadow's sharp edge the enlarged light blends both sides, and paper on
+                       # the dark side, divided by light brighter than its own, came out as a line of ink; taken too
+                       # dark, the lit side only comes out whiter than white (clipped)
 PHOTO_FLOOR = 0.5      # share of the strongest ink below which a photo's pixel is page: a shadow narrower than the
                        # window leaves less darkness than a pen does (chosen as PAGE_WINDOW was, against 0.35 and none)
+INK_EXTREME = 0.1      # percentile at each end of a picture's tones taken as its ink's (or lit page's) extreme: a
+                       # thin 1 covers well under 1 % of a photo (at 1 %, a shadow over half the page was the darkest
+                       # tone, and the page was read as light ink)
 GRAIN = 4.0            # a pixel is ink when it is this many robust spreads darker than its page
 SPECK = 0.05           # a patch of ink with under this share of all the ink, apart from the rest, is a speck
 MIN_PATCH = 0.0005     # ... or less ink than would fill this share of the picture
@@ -107,7 +114,7 @@ def flat_field(grey: np.ndarray) -> np.ndarray:
     bright, dark = _closing(small, window), -_closing(-small, window)  # envelopes above and below the strokes
     if _light_ink(small):
         grey, bright = 1 - grey, 1 - dark
-    page = _resize(bright, grey.shape)
+    page = _resize(-square_max(-bright, EDGE_WINDOW), grey.shape)  # at a shadow's edge: the darker side's light
     return np.clip(grey / np.maximum(page, 1e-3), 0, 1).astype(np.float32)
 
 
@@ -120,7 +127,7 @@ def _light_ink(small: np.ndarray) -> bool:
     A shadow over most of a page moves its median into the shadow, where lit paper departs from it further than
     the ink; the border, lit and shadowed alike, still shows the paper as the lighter end (the proxies' choose
     draw: 16 of its 100 marker photos with a shadow were read as light ink by the first count alone, one right)."""
-    darkest, middle, lightest = np.percentile(small, [1, 50, 99])
+    darkest, middle, lightest = np.percentile(small, [INK_EXTREME, 50, 100 - INK_EXTREME])
     edge_low, edge_high = np.percentile(_border(small), [5, 95])
     return lightest - middle > middle - darkest and lightest - edge_high > edge_low - darkest
 
