@@ -30,7 +30,7 @@ from vit.optimiser import read_checkpoint_state
 from vit.pictures import plural
 from vit.recipe import PRESETS, Recipe
 from vit.tiling import CUTS
-from vit import distributed, faithfulness, pacing
+from vit import distributed, faithfulness, outliers, pacing
 from vit.training import Interrupted, train
 
 PRESET_FOLDERS = {"default": "mnist", "fast": "mnist-fast", "tiny": "mnist-tiny"}  # each preset's shipped model
@@ -161,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("--flip", type=share, help="augmentation: chance of a left-right mirror image (garments, "
                         "not digits)")
     recipe.add_argument("--outliers", type=non_negative, help="outlier exposure: weight of the loss that pushes the "
-                        "answer on generated non-digits (vit.outliers) toward uniform; 0.5 in the shipped models")
+                        "answer on generated non-digits (vit.outliers; for Fashion-MNIST non-garments, MNIST's digits "
+                        "among them) toward uniform; 0.5 in the shipped models")
     recipe.add_argument("--flag-ones", type=share, help="augmentation: chance a training 1 gets a flag at its top, "
                         "as many writers outside the US draw it (digits only)")
     recipe.add_argument("--coarse", type=share, help="augmentation: chance an image is seen as a coarse scan "
@@ -291,7 +292,8 @@ def train_and_write(args: argparse.Namespace, team: distributed.Team, started: f
     try:
         ema, history, seconds = train(model, train_split, val_split, recipe, device=device,
                                       checkpoint=args.checkpoint, resume=bool(args.resume),
-                                      progress=not args.no_progress, team=team)
+                                      progress=not args.no_progress, team=team,
+                                      outliers=outlier_source(args, recipe))
     except Interrupted as signal_name:
         if team.leads:
             print(f"\ninterrupted by {signal_name}; the last complete epoch is in {args.checkpoint}. "
@@ -344,6 +346,19 @@ def build(args: argparse.Namespace) -> tuple[ViT, Recipe]:
             args.parser.error(f"--resume: {args.checkpoint} is from another architecture "
                               f"(differs in {', '.join(different)})")
     return model, recipe
+
+
+def outlier_source(args: argparse.Namespace, recipe: Recipe) -> outliers.Source:
+    """What outlier exposure is made from: a digit model's own training digits; a garment model's, MNIST's (a
+    drawn digit is among what it must not take for a garment), framed as it frames a drawing."""
+    data = DATASETS[args.dataset]
+    if not recipe.outliers or data.outliers == outliers.KINDS:
+        return outliers.Source()
+    try:
+        digits = load_split("mnist", "train", args.data_dir).images[:, 0]
+    except DataError as error:
+        args.parser.error(f"--outliers for {data.title} shows it MNIST's digits as outliers, and {error}")
+    return outliers.Source(data.outliers, data.framing, digits)
 
 
 def _recipe_of(args: argparse.Namespace) -> Recipe:

@@ -6,17 +6,19 @@ Four kinds, each drawn black on a white pad-sized page and then framed by the ap
 visitor's drawing is: glyphs typed in the machine's fonts (letters and signs no reader takes for a digit),
 scribbles, geometric doodles and pairs of training digits. Fragments of digits were tried and left out: cut
 anywhere, a 9 leaves a 7 and a 0 leaves a 1, and teaching those to be no digit costs real digits. The digits
-come from the training split only. The pictures the app is *measured* on are made by other code (proxies/), so this
-generator is not graded on its own output.
+come from the training split only. A model of garments (Fashion-MNIST) takes single MNIST training digits in
+place of the pairs, framed as it frames a drawing: a drawn digit is no garment. The pictures the app is
+*measured* on are made by other code (proxies/, vit.probes), so this generator is not graded on its own output.
 """
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .preprocess import ImageError, to_model_input
+from .preprocess import DIGITS, Framing, ImageError, to_model_input
 from .rendered import PAGE, fonts
 
 # Glyphs that look like no digit: O, I, l, S, Z, B, G, b, g, q, T, J and their kin are left out on purpose
@@ -89,21 +91,42 @@ def pair(rng: np.random.Generator, digits: np.ndarray) -> Image.Image:
     return page
 
 
-KINDS = ("glyph", "scribble", "doodle", "pair")
+def digit(rng: np.random.Generator, digits: np.ndarray) -> Image.Image:
+    """One training digit drawn alone: to a model of garments, a drawn digit is no garment."""
+    page = Image.new("L", (PAGE, PAGE), 255)
+    pixels = digits[int(rng.integers(len(digits)))]
+    side = int(rng.integers(160, 280))
+    page.paste(Image.fromarray(255 - pixels).resize((side, side), Image.Resampling.BILINEAR),
+               tuple(int(v) for v in rng.integers(0, PAGE - side + 1, 2)))
+    return page
 
 
-def pool(count: int, digits: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """`count` outliers (N, 28, 28) in [0, 1], the kinds in turn, framed as the app frames a drawing; `digits`
-    are training images (N, 28, 28) uint8 for the pairs. A draw the preprocessing refuses is replaced."""
+KINDS = ("glyph", "scribble", "doodle", "pair")  # for a digit model; a garment model's own: DATASETS' `outliers`
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a run's outliers are made from: their kinds, the framing of the model's drawings, and MNIST training
+    digits for the kinds drawn from them (pairs, single digits); None: the run's own training split (digits)."""
+    kinds: tuple[str, ...] = KINDS
+    framing: Framing = DIGITS
+    digits: torch.Tensor | None = None  # (N, 28, 28) uint8
+
+
+def pool(count: int, digits: torch.Tensor, seed: int = 0, framing: Framing = DIGITS,
+         kinds: tuple[str, ...] = KINDS) -> torch.Tensor:
+    """`count` outliers (N, 28, 28) in [0, 1], the `kinds` in turn, framed as the app frames a drawing for a model
+    of that `framing`; `digits` are MNIST training images (N, 28, 28) uint8 for the pairs and single digits. A draw
+    the preprocessing refuses is replaced."""
     rng = np.random.default_rng(seed)
     faces = [ImageFont.truetype(str(path), int(size)) for path in fonts()[:40] for size in (150, 230)]
     pixels = digits.numpy()
     makers = {"glyph": lambda: glyph(rng, faces), "scribble": lambda: scribble(rng), "doodle": lambda: doodle(rng),
-              "pair": lambda: pair(rng, pixels)}
+              "pair": lambda: pair(rng, pixels), "digit": lambda: digit(rng, pixels)}
     made = []
     while len(made) < count:
         try:
-            made.append(to_model_input(makers[KINDS[len(made) % len(KINDS)]]()))
+            made.append(to_model_input(makers[kinds[len(made) % len(kinds)]](), framing))
         except ImageError:
             continue
     return torch.stack(made)

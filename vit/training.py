@@ -25,6 +25,7 @@ from .data import Split
 from .distributed import ALONE, Team
 from .model import ViT
 from .optimiser import ema_decay_at, learning_rate, load_checkpoint, make_optimizer, save_checkpoint, update_ema
+from .outliers import Source as OutlierSource
 from .outliers import pool as non_digits  # by another name: `outliers` is what train_step calls the batch
 from .recipe import Recipe
 
@@ -101,7 +102,8 @@ class _Run:
 
 def train(model: ViT, train_split: Split, val_split: Split, recipe: Recipe, *, device: torch.device,
           checkpoint: Path, resume: bool = False, progress: bool = True,
-          on_epoch: Callable[[dict], None] | None = None, team: Team = ALONE) -> Trained:
+          on_epoch: Callable[[dict], None] | None = None, team: Team = ALONE,
+          outliers: OutlierSource = OutlierSource()) -> Trained:
     """Train with the recipe; returns the EMA model, the per-epoch history and the training seconds.
 
     The history follows the validation split (carved out of the training images): the test split is not
@@ -110,6 +112,7 @@ def train(model: ViT, train_split: Split, val_split: Split, recipe: Recipe, *, d
     In a team of processes (vit.distributed) each takes its share of every batch and the leader alone
     validates, writes the checkpoint and keeps the history; the others return an empty one.
     `on_epoch(record)` runs after each epoch's checkpoint is on disk; raising Interrupted there stops cleanly.
+    `outliers` says what recipe.outliers' non-digits (or non-garments) are made from.
     """
     model.to(device)
     ema = ViT(**model.config).to(device)
@@ -122,7 +125,7 @@ def train(model: ViT, train_split: Split, val_split: Split, recipe: Recipe, *, d
     run = _Run(model, distributed.wrap(model, team), ema, optimizer, recipe, team,
                distributed.steps_per_epoch(len(train_split), recipe.batch_size, team),
                torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"),
-               _outlier_pool(recipe, train_split))
+               _outlier_pool(recipe, train_split, outliers))
     previous = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         for epoch in range(start_epoch, recipe.epochs):
@@ -144,11 +147,14 @@ def train(model: ViT, train_split: Split, val_split: Split, recipe: Recipe, *, d
     return Trained(ema.eval(), history if team.leads else [], seconds)
 
 
-def _outlier_pool(recipe: Recipe, split: Split) -> torch.Tensor | None:
-    """The non-digits of outlier exposure, made once per run from the training digits (for pairs), or None."""
+def _outlier_pool(recipe: Recipe, split: Split, source: OutlierSource) -> torch.Tensor | None:
+    """The outliers of outlier exposure, made once per run (a digit model's pairs from its training digits), or
+    None."""
     if not recipe.outliers:
         return None
-    made = non_digits(min(OUTLIER_POOL, len(split) // 4), split.images[:, 0], seed=recipe.seed)
+    digits = split.images[:, 0] if source.digits is None else source.digits
+    made = non_digits(min(OUTLIER_POOL, len(split) // 4), digits, seed=recipe.seed, framing=source.framing,
+                      kinds=source.kinds)
     return made.mul(255).round().to(torch.uint8)[:, None]
 
 
