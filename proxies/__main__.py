@@ -1,5 +1,7 @@
 """`python -m proxies FOLDER [FOLDER ...] [--draw choose|report] [--json OUT]`: measure digit models on the three
-proxy sets and print one column per model; --json writes every figure, the curves and the draws' fingerprints."""
+proxy sets and print one column per model; a model of other things (garments) is measured on how much of each
+set it turns away, since none of it is one of its classes; --json writes every figure, the curves and the draws'
+fingerprints."""
 
 import argparse
 import json
@@ -12,7 +14,7 @@ import torch
 from .draw import DRAWS
 from vit.bundle import add_to_evaluation
 
-from .measure import ModelReport, as_record, measure_folders
+from .measure import ModelReport, OtherThingsReport, as_record, measure_folders
 from .store import STORE
 
 
@@ -63,6 +65,20 @@ def show(reports: list[ModelReport]) -> str:
                      for label, cells in table)
 
 
+SET_NAMES = {"writers": "other writers' digits", "photos": "photographed digits", "nondigits": "drawn non-digits"}
+
+
+def show_others(reports: list[OtherThingsReport]) -> str:
+    """Models of other things (garments) as text, one column per model: how much of each set they turn away."""
+    table = [("models of other things: turned away (refused or unsure)", [r.name for r in reports])]
+    table += [(f"  {SET_NAMES[s.kind]} ({s.n})", [percent(r.sets[i].turned_away) for r in reports])
+              for i, s in enumerate(reports[0].sets)]
+    left = max(len(label) for label, _ in table)
+    widths = [max(len(cells[i]) for _, cells in table) for i in range(len(reports))]
+    return "\n".join(f"{label:<{left}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cells, widths))
+                     for label, cells in table)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m proxies", description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", nargs="+", help="model folders (weights/mnist ...)")
@@ -79,13 +95,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--write stores the whole report draw: leave out --draw choose and --limit")
     torch.set_num_threads(1)
     start = time.perf_counter()
-    draws, reports = measure_folders(args.folders, args.draw, args.limit, store=None if args.fresh else STORE)
-    if not reports:
-        print("No digit model to measure.")
-        return 1
+    measured = measure_folders(args.folders, args.draw, args.limit, store=None if args.fresh else STORE)
+    draws, reports = measured.draws, measured.reports
     print(f"Proxy sets built here, draw {args.draw!r} "
           f"({', '.join(f'{name} {len(d.pictures)}' for name, d in draws.items())}):\n")
-    print(show(reports))
+    if reports:
+        print(show(reports))
+    if measured.others:
+        print(("\n" if reports else "") + show_others(measured.others))
     fingerprints = {name: d.fingerprint for name, d in draws.items()}
     print("\nfingerprints (SHA-256 of the pixels): " + ", ".join(f"{n} {f[:16]}" for n, f in fingerprints.items()))
     print(f"{time.perf_counter() - start:.0f} s in all, building (or loading) the sets included")
@@ -96,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.json, "w") as file:
             json.dump({"draw": args.draw, "fingerprints": fingerprints,
                        "sizes": {name: len(d.pictures) for name, d in draws.items()},
-                       "models": [asdict(r) for r in reports]}, file, indent=1)
+                       "models": [asdict(r) for r in reports],
+                       "other_models": [asdict(r) for r in measured.others]}, file, indent=1)
     return 0
 
 

@@ -202,25 +202,45 @@ def measure(bundle: ModelBundle, folder: str, draws: dict[str, Draw],
         selective(found["writers"] + found["photos"], found["nondigits"]), seconds)
 
 
-def measure_folders(folders: list[str | Path], draw: str, limit: int | None = None, say=print,
-                    store: Path | None = STORE) -> tuple[dict[str, Draw], list[ModelReport]]:
-    """Build the draws once and measure every digit model among `folders`; other datasets' models are skipped
-    with a sentence through `say` (no draw is built when none is left)."""
-    bundles = []
-    for folder in folders:
-        bundle = load_folder(folder)
-        if bundle.dataset == "mnist":
-            bundles.append((str(folder), bundle))
-        else:
-            say(f"{folder}: skipped, a {bundle.dataset} model: these sets hold digits and non-digits.")
-    if not bundles:
-        return {}, []
+@dataclass(frozen=True)
+class OtherThingsReport:
+    """A model of other things (garments) on the three sets, none of whose pictures is one of its classes: per
+    set, the share it refuses or answers unsure (turned_away)."""
+    name: str
+    folder: str
+    draw: str
+    sets: list[NonDigitScore]
+
+
+def measure_other_things(bundle: ModelBundle, folder: str, draws: dict[str, Draw],
+                         inputs: dict[str, list[torch.Tensor | str]]) -> OtherThingsReport:
+    """A garment model on the draws, given each draw's pictures already made its inputs (for its framing)."""
+    found = {name: answers(bundle, draws[name].pictures, inputs[name]) for name in draws}
+    return OtherThingsReport(bundle.name, folder, draws["writers"].draw,
+                             [nondigit_score(name, found[name]) for name in draws])
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What `measure_folders` found: the draws, the digit models' reports, the other models' (garments)."""
+    draws: dict[str, Draw]
+    reports: list[ModelReport]
+    others: list[OtherThingsReport]
+
+
+def measure_folders(folders: list[str | Path], draw: str, limit: int | None = None,
+                    store: Path | None = STORE) -> Measured:
+    """Build the draws once and measure every model among `folders`: a digit model on what it reads and turns
+    away, a model of other things on how much of it all it turns away (none of it is one of its classes)."""
+    bundles = [(str(folder), load_folder(folder)) for folder in folders]
     draws = build_draws(draw, limit, store)
     prepared: dict[Framing, dict[str, list]] = {}  # pictures made inputs once per framing, shared by the models
     for _, bundle in bundles:
         if bundle.framing not in prepared:
             prepared[bundle.framing] = {name: model_inputs(d.pictures, bundle.framing) for name, d in draws.items()}
-    return draws, [measure(bundle, folder, draws, prepared[bundle.framing]) for folder, bundle in bundles]
+    return Measured(draws, [measure(b, f, draws, prepared[b.framing]) for f, b in bundles if b.dataset == "mnist"],
+                    [measure_other_things(b, f, draws, prepared[b.framing]) for f, b in bundles
+                     if b.dataset != "mnist"])
 
 
 CURVE_POINTS = 101  # the risk-coverage curve as a model folder keeps it: every whole percent of coverage

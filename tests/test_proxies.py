@@ -85,8 +85,11 @@ def test_the_command_measures_the_tiny_model_through_the_app(data_dir, tmp_path,
     assert main([str(MNIST_TINY), str(fashion), "--draw", "choose", "--limit", "24", "--json", str(out),
                  "--fresh"]) == 0
     printed = capsys.readouterr().out
-    assert "fashion-mnist: skipped" in printed and "writers: read right" in printed
+    assert "writers: read right" in printed and "models of other things" in printed
     record = json.loads(out.read_text())
+    (garments,) = record["other_models"]  # nothing in the sets is a garment: all of it is for turning away
+    assert [s["kind"] for s in garments["sets"]] == ["writers", "photos", "nondigits"]
+    assert all(s["n"] == 24 and 0 <= s["turned_away"] <= 1 for s in garments["sets"])
     assert record["sizes"] == {"writers": 24, "photos": 24, "nondigits": 24}
     (model,) = record["models"]
     assert model["writers"]["read_right"] > 0.5
