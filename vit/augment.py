@@ -16,8 +16,9 @@ from .recipe import Recipe
 def augment(images: torch.Tensor, recipe: Recipe, generator: torch.Generator,
             labels: torch.Tensor | None = None) -> torch.Tensor:
     """A flag on a share of the 1s (needs `labels`), random stroke thickness, then rotation, zoom, shift and
-    elastic distortion of a whole batch (B, C, H, W) in one resampling, and a left-right mirror for a share of
-    the images. The flag, thickness and elastic distortion stand in for writers MNIST does not have."""
+    elastic distortion of a whole batch (B, C, H, W) in one resampling, a left-right mirror for a share of the
+    images, and a share seen as a coarse scan. The flag, thickness, elastic distortion and coarse scans stand in
+    for writers and scanners MNIST does not have."""
     b, _, h, _ = images.shape
     uniform = lambda *shape: torch.rand(*shape, generator=generator) * 2 - 1  # noqa: E731
     if recipe.flag_ones and labels is not None:
@@ -94,8 +95,8 @@ COARSE_SIDES = (10, 16)  # a coarse scan's side in pixels, from ... to: 7 to 11 
 def coarse_scan(images: torch.Tensor, chosen: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """The `chosen` images (B,) of a batch (B, C, H, W) as a coarse scan shows them: averaged down to a few
     pixels a side and smoothed back up (strokes soft and blocky), their darkest ink made full again, half of them
-    then sharpened back around half-ink as a bilevel scan would be. Scans and soft photos of other writers' digits look so; without it a
-    blurred digit makes every class fire weakly and is refused as not a digit."""
+    then sharpened back around half-ink as a bilevel scan would be. Scans and soft photos of other writers'
+    digits look so; without it such a digit makes every class fire weakly and is refused as not a digit."""
     index = chosen.nonzero().squeeze(1)
     if not len(index):
         return images
