@@ -336,9 +336,11 @@ def test_positions_labels_and_about_draw(models):
     assert "Fine-tuned for another 8 epochs" in text and "--budget 105m" in text and "&& python train.py --start-from" in text
     _, _, text, _ = about.show_about("mnist-tiny")
     assert "Fine-tuned for another 20 epochs" in text and "`--budget`" not in text
+    _, _, text, _ = about.show_about("fashion-mnist")  # a fine-tune of a --budget run names that budget
+    assert "Fine-tuned for another 8 epochs" in text and "--budget 95m" in text
     # a --budget run says what it was given and what it took
-    _, _, text, _ = about.show_about("fashion-mnist")
-    assert "a budget of 5700 s (`--budget`), evaluation included: 39 epochs fitted, and the whole run took 5585 s" in text
+    _, _, text, _ = about.show_about("fashion-mnist-tiny")
+    assert "a budget of 1080 s (`--budget`), evaluation included: 341 epochs fitted, and the whole run took 1049 s" in text
 
 
 def test_a_model_switch_sets_every_class_menu_to_the_new_models_classes(models):
