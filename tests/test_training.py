@@ -191,7 +191,6 @@ def assert_usage_error(result: subprocess.CompletedProcess, *words: str) -> None
     (["--resume", "/nonexistent/checkpoint.safetensors"], "no checkpoint"),
     (["--dropout", "1.5"], "between 0 and 1"),
     (["--flag-ones", "0.5", "--dataset", "fashion-mnist"], "has no digits"),
-    (["--outliers", "0.5", "--dataset", "fashion-mnist"], "has no digits"),
     (["--start-from", str(ROOT / "weights" / "mnist-tiny"), "--tile-size", "7"], "keeps its folder's architecture"),
     (["--start-from", str(ROOT / "weights" / "fashion" / "fashion-mnist")], "learned fashion-mnist, not mnist"),
     (["--start-from", "/nonexistent/folder"], "--start-from"),
