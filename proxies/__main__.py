@@ -58,9 +58,13 @@ def rows(reports: list[ModelReport]) -> list[tuple[str, list[str]]]:
 
 def show(reports: list[ModelReport]) -> str:
     """The table as text, one column per model."""
-    table = [("", [r.name for r in reports])] + rows(reports)
+    return aligned([("", [r.name for r in reports])] + rows(reports))
+
+
+def aligned(table: list[tuple[str, list[str]]]) -> str:
+    """Rows of a label and one cell per model as text: labels to the left, cells right-aligned in columns."""
     left = max(len(label) for label, _ in table)
-    widths = [max(len(cells[i]) for _, cells in table) for i in range(len(reports))]
+    widths = [max(len(cells[i]) for _, cells in table) for i in range(len(table[0][1]))]
     return "\n".join(f"{label:<{left}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cells, widths))
                      for label, cells in table)
 
@@ -73,10 +77,7 @@ def show_others(reports: list[OtherThingsReport]) -> str:
     table = [("models of other things: turned away (refused or unsure)", [r.name for r in reports])]
     table += [(f"  {SET_NAMES[s.kind]} ({s.n})", [percent(r.sets[i].turned_away) for r in reports])
               for i, s in enumerate(reports[0].sets)]
-    left = max(len(label) for label, _ in table)
-    widths = [max(len(cells[i]) for _, cells in table) for i in range(len(reports))]
-    return "\n".join(f"{label:<{left}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cells, widths))
-                     for label, cells in table)
+    return aligned(table)
 
 
 def main(argv: list[str] | None = None) -> int:
