@@ -192,6 +192,7 @@ def assert_usage_error(result: subprocess.CompletedProcess, *words: str) -> None
     (["--dropout", "1.5"], "between 0 and 1"),
     (["--flag-ones", "0.5", "--dataset", "fashion-mnist"], "has no digits"),
     (["--start-from", str(ROOT / "weights" / "mnist-tiny"), "--tile-size", "7"], "keeps its folder's architecture"),
+    (["--start-from", str(ROOT / "weights" / "mnist-tiny"), "--cut", "tiles"], "leave out --cut"),
     (["--start-from", str(ROOT / "weights" / "fashion" / "fashion-mnist")], "learned fashion-mnist, not mnist"),
     (["--start-from", "/nonexistent/folder"], "--start-from"),
 ])
@@ -260,6 +261,16 @@ def test_model_options_reach_the_model_and_unset_ones_keep_the_presets():
     assert preset.config["mlp_size"] == PRESETS["default"][0]["mlp_size"]
 
 
+def test_a_preset_names_its_cut_and_cut_or_tile_size_change_only_their_own_part():
+    from train import build, parse_args
+    fast, _ = build(parse_args(["--preset", "fast"]))
+    assert (fast.cut, fast.tile_size) == (PRESETS["fast"][0]["cut"], PRESETS["fast"][0]["tile_size"])
+    tiles, _ = build(parse_args(["--preset", "fast", "--cut", "tiles", "--tile-size", "7"]))
+    assert (tiles.cut, tiles.tile_size, tiles.grid) == ("tiles", 7, (4, 4))
+    default, _ = build(parse_args(["--tile-size", "7"]))  # a preset without a cut cuts tiles
+    assert (default.cut, default.tile_size) == ("tiles", 7)
+
+
 def test_help_documents_every_option(tmp_path):
     result = run_train("--help", cwd=tmp_path)
     for option in ("--dataset", "--data-dir", "--preset", "--tile-size", "--num-layers", "--num-heads", "--embed-size",
@@ -300,9 +311,31 @@ def test_a_fashion_folders_limits_are_fitted_on_pictures_framed_as_the_app_frame
     result = subprocess.run([sys.executable, "-m", "vit.evaluate", str(copy), "--data-dir", str(data_dir), "--refit"],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
-    for name in ("calibration.json", "evaluation.json", "README.md"):
-        assert (copy / name).read_text() == (shipped / name).read_text(), name
+    # Another CPU may round a fitted figure's last digit apart, and move an item or two across a limit
+    assert_close(*(json.loads((folder / "calibration.json").read_text()) for folder in (copy, shipped)), "calibration")
+    assert_close(*(json.loads((folder / "evaluation.json").read_text())["not_a_digit"] for folder in (copy, shipped)),
+                 "not_a_digit")
+    digits = re.compile(r"\d")
+    assert digits.sub("#", (copy / "README.md").read_text()) == digits.sub("#", (shipped / "README.md").read_text())
     assert "Not a fashion item" in (copy / "README.md").read_text()
+
+
+def assert_close(got, expected, where: str):
+    """The same record: fractions within 2e-3 (absolute or relative), counts within 2."""
+    if isinstance(expected, dict):
+        assert sorted(got) == sorted(expected), where
+        for key in expected:
+            assert_close(got[key], expected[key], f"{where}/{key}")
+    elif isinstance(expected, list):
+        assert len(got) == len(expected), where
+        for index, (a, b) in enumerate(zip(got, expected)):
+            assert_close(a, b, f"{where}/{index}")
+    elif isinstance(expected, float):
+        assert got == pytest.approx(expected, rel=2e-3, abs=2e-3), where
+    elif isinstance(expected, int) and not isinstance(expected, bool):
+        assert abs(got - expected) <= 2, where
+    else:
+        assert got == expected, where
 
 
 # -- interrupted and resumed -----------------------------------------------------------------------------------
