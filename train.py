@@ -2,7 +2,7 @@
 
     python train.py                    # the accurate default  -> weights/mnist
     python train.py --preset tiny      # the notebook's model  -> weights/mnist-tiny
-    python train.py --preset fast --budget 3m   # a quick model: 98.87 % in 3 minutes -> weights/mnist-fast
+    python train.py --preset fast --budget 3m   # a quick model: 7 strips of 4 rows, 3 minutes -> weights/mnist-fast
     python train.py --push --repo-id you/vit-mnist       # train, then push the model folder to the Hub
     python train.py --push-only weights/mnist --repo-id you/vit-mnist   # push a folder, no training
 
@@ -29,7 +29,7 @@ from vit.model import ViT
 from vit.optimiser import read_checkpoint_state
 from vit.pictures import plural
 from vit.recipe import PRESETS, Recipe
-from vit.tiling import CUTS
+from vit.tiling import CUTS, cut_words
 from vit import distributed, faithfulness, outliers, pacing
 from vit.training import Interrupted, train
 
@@ -50,7 +50,7 @@ pushing to the Hugging Face Hub:
 
 RECIPE_OPTIONS = ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "rotate", "shift", "scale",
                   "thickness", "elastic", "flip", "flag_ones", "coarse", "outliers")
-ARCHITECTURE_OPTIONS = ("tile_size", "num_layers", "num_heads", "embed_size", "mlp_size", "dropout")
+ARCHITECTURE_OPTIONS = ("cut", "tile_size", "num_layers", "num_heads", "embed_size", "mlp_size", "dropout")
 HUB_OPTIONS = {"--push": 0, "--private": 0, "--repo-id": 1, "--revision": 1}  # option -> values it takes
 
 
@@ -101,7 +101,8 @@ def presets_text() -> str:
     lines = ["presets (each one's shipped model, as its folder in weights/ records it):"]
     for preset, folder in PRESET_FOLDERS.items():
         architecture, recipe = PRESETS[preset]
-        shape = (f"tile {architecture['tile_size']}, embedding {architecture['embed_size']}, "
+        shape = (f"{cut_words(architecture.get('cut', 'tiles'), architecture['tile_size'])}, "
+                 f"embedding {architecture['embed_size']}, "
                  f"{plural(architecture['num_layers'], 'block')}, {plural(architecture['num_heads'], 'head')}")
         try:
             evaluation = read_evaluation(WEIGHTS_ROOT / folder)
@@ -131,8 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"folder holding the IDX .gz files (default: ${DATA_DIR_VARIABLE}, else download into the cache)")
     model = parser.add_argument_group("model (unset: the preset's value)")
     model.add_argument("--preset", choices=sorted(PRESETS), default="default", help="architecture and recipe (default: default)")
-    model.add_argument("--cut", choices=list(CUTS), default="tiles",
-                       help="what a word is: square tiles, or strips of --tile-size rows or columns (default: tiles)")
+    model.add_argument("--cut", choices=list(CUTS),
+                       help="what a word is: square tiles, or strips of --tile-size rows or columns")
     model.add_argument("--tile-size", type=positive_int, help="side of each square tile, or each strip's width; must "
                        "divide 28")
     model.add_argument("--num-layers", type=positive_int, help="transformer blocks")
@@ -328,7 +329,7 @@ def build(args: argparse.Namespace) -> tuple[ViT, Recipe]:
     overrides = {key: getattr(args, key) for key in ARCHITECTURE_OPTIONS if getattr(args, key) is not None}
     recipe = replace(preset_recipe, seed=args.seed, **{key: getattr(args, key) for key in
                      RECIPE_OPTIONS if getattr(args, key) is not None})
-    config = architecture | overrides | {"cut": args.cut, "pos_embedding": args.pos_embedding,
+    config = architecture | overrides | {"pos_embedding": args.pos_embedding,
                                          "class_names": list(DATASETS[args.dataset].class_names)}
     try:
         model = _started_from(args) if args.start_from else ViT(**config)
@@ -376,7 +377,7 @@ def _recipe_of(args: argparse.Namespace) -> Recipe:
 def _started_from(args: argparse.Namespace) -> ViT:
     """The model of the --start-from folder, to fine-tune; ValueError says why it cannot be."""
     chosen = [f"--{key.replace('_', '-')}" for key in ARCHITECTURE_OPTIONS if getattr(args, key) is not None]
-    chosen += ["--cut"] * (args.cut != "tiles") + ["--pos-embedding"] * (args.pos_embedding != "learned")
+    chosen += ["--pos-embedding"] * (args.pos_embedding != "learned")
     if chosen:
         raise ValueError(f"--start-from keeps its folder's architecture: leave out {', '.join(chosen)}")
     learned = read_dataset(args.start_from)

@@ -1,9 +1,10 @@
-"""Compare: the zoo, models that differ from the fast preset in one choice each (how the image is cut, which
+"""Compare: the zoo, models that differ from one baseline in one choice each (how the image is cut, which
 positions), read side by side, and two experiments a learner can run on them.
 
-The zoo is the folders in weights/zoo/ (tiles-7, learned positions, is the fast preset itself, as it was before
-weights/mnist-fast was fine-tuned from it with outlier exposure: the zoo was trained alike). It is loaded once and
-shared, apart from the model menu; the tab reads the Predict tab's picture.
+The zoo is the folders in weights/zoo/: tiles-7, learned positions, is its baseline (the fast preset's size and
+recipe with the cut the preset had until strips of 4 rows read better in its three minutes), and each other folder
+changes one choice of it. It is loaded once and shared, apart from the model menu; the tab reads the Predict tab's
+picture.
 """
 
 import re
@@ -23,7 +24,7 @@ from .glossary import term
 from .picture import Picture, picture_for
 from .shared import Context, TabWiring
 
-# The order the table lists the zoo in: the fast preset's own model, the cuts, then the positions.
+# The order the table lists the zoo in: the baseline, the cuts, then the positions.
 ORDER = ("tiles-7", "tiles-4", "horizontal-strips-2", "vertical-strips-2", "tiles-7-sinusoidal", "tiles-7-no-positions")
 SHUFFLE_TILE = 7  # the tile the shuffle experiment cuts: the three tiles-of-7 models read the same pieces
 HEAD = re.compile(r"block (\d+) · head (\d+)")
