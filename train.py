@@ -133,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     model = parser.add_argument_group("model (unset: the preset's value)")
     model.add_argument("--preset", choices=sorted(PRESETS), default="default", help="architecture and recipe (default: default)")
     model.add_argument("--cut", choices=list(CUTS),
-                       help="what a word is: square tiles, or strips of --tile-size rows or columns")
+                       help="what a word is: square tiles, or strips of --tile-size rows or columns (default: the "
+                       "preset's; tiles where it names none)")
     model.add_argument("--tile-size", type=positive_int, help="side of each square tile, or each strip's width; must "
                        "divide 28")
     model.add_argument("--num-layers", type=positive_int, help="transformer blocks")

@@ -37,7 +37,8 @@ PRESETS: dict[str, tuple[dict, Recipe]] = {
     "default": (dict(tile_size=4, embed_size=64, num_layers=6, num_heads=4, mlp_size=128, dropout=0.0),
                 Recipe(epochs=91, thickness=0.7, elastic=1.5, flag_ones=0.5)),
     # The cut and the recipe were chosen on the validation split among 3-minute runs; its epochs are about what
-    # `--budget 3m` fits. Seven strips of 4 rows cost a third of what 16 tiles of 7 cost per step, and learn faster.
+    # `--budget 3m` fits. Seven strips of 4 rows are fewer, wider words than 16 tiles of 7: more epochs fit the
+    # budget and the first ones learn more (docs/models.md).
     "fast": (dict(cut="horizontal-strips", tile_size=4, embed_size=64, num_layers=4, num_heads=4, mlp_size=128),
              Recipe(epochs=24, batch_size=256, lr=3e-3, warmup_epochs=1, label_smoothing=0.05, rotate=10, shift=2.0,
                     scale=0.1, ema_decay=0.998)),
