@@ -427,7 +427,7 @@ def test_a_folder_without_a_scoreboard_says_how_to_measure_it(models):
 
 @pytest.mark.parametrize("name, believe, faster", [("mnist", "relevance", "Rollout"),
                                                     ("mnist-tiny", "integrated gradients", None),
-                                                    ("mnist-fast", "occlusion", None)])
+                                                    ("fashion-mnist-tiny", "occlusion", None)])
 def test_which_map_to_trust_ends_in_a_bottom_line_from_both_tests(models, name, believe, faster):
     from tabs import trust
     heading = trust.show_trust(name, None, None)[0]
@@ -442,6 +442,8 @@ def test_a_strip_model_with_no_map_both_faithful_and_sane_says_so(models, zoo):
     with registered([*models.values(), zoo["vertical-strips-2"]]):
         heading = glossary.visible(trust.show_trust("vertical-strips-2", None, None)[0])
     assert "no map is both faithful and sane on its 1,000 test digits; treat every map as a hint" in heading
+    menu_model = glossary.visible(trust.show_trust("mnist-fast", None, None)[0])  # 7 strips of 4 rows
+    assert "no map is both faithful and sane on its 1,000 test digits; treat every map as a hint" in menu_model
 
 
 def test_a_refused_picture_says_so_before_its_maps_are_explained(models):
