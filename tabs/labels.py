@@ -6,6 +6,7 @@ import numpy as np
 from vit.analysis import median_attention_by_label
 from vit.bundle import ModelBundle
 from vit.registry import bundle, cached
+from vit.tiling import piece_noun
 
 from . import images
 from .shared import ClassBoxes, Context, TabWiring, plural
@@ -32,7 +33,7 @@ def label_alt(model: ModelBundle, maps: dict, view: str, difference: bool) -> st
     names, vit = model.class_names, model.model
     shown = ("CLS's attention to the tiles in the tile layout" if view == "cls" else
              f"full {vit.num_tiles + 1}×{vit.num_tiles + 1} attention matrices (row = query, CLS first)")
-    piece = "tile" if vit.cut == "tiles" else "strip"
+    piece = piece_noun(vit.cut)
     last = {label: values[-1, :, 0, 1:].mean(dim=0) for label, values in maps.items()}  # CLS row, heads averaged
     where = [f"{piece} {int(cls.argmax()) + 1} for {names[label]} ({float(cls.max()) * 100:.0f} %)"
              for label, cls in last.items()]

@@ -12,6 +12,7 @@ from vit import faithfulness, pictures
 from vit.analysis import METHODS
 from vit.bundle import ModelBundle, Reading
 from vit.registry import bundle, cached
+from vit.tiling import piece_noun
 
 from . import images
 from .glossary import term
@@ -52,17 +53,17 @@ def most_faithful_here(result: dict) -> str | None:
 def picture_words(model: ModelBundle, result: dict, target: int, asked: bool, best: str | None) -> str:
     """Which method was most faithful on this picture (`best`: most_faithful_here), and how far ahead of chance,
     drawn from the areas."""
-    areas, name = result["areas"], model.class_names[target]
+    areas, name, piece = result["areas"], model.class_names[target], piece_noun(model.model.cut)
     why = f"why *{name}*" if asked else f"its answer, *{name}*"
     table = picture_table(result)
     if best is None:
-        return (f"Explaining {why}: p({name}) is under 5 % on this picture to begin with, so blanking tiles cannot "
-                f"lower it and the curves cannot rank the methods. The maps still show where each method finds "
+        return (f"Explaining {why}: p({name}) is under 5 % on this picture to begin with, so blanking {piece}s "
+                f"cannot lower it and the curves cannot rank the methods. The maps still show where each method finds "
                 f"evidence for *{name}* (bright; for the two signed ones red, and blue against it); attention and "
                 f"rollout are the same whatever class you ask about.\n\n{table}")
     (deleted, inserted), (random_deleted, random_inserted) = areas[best], areas["random"]
     return (f"Explaining {why}: on this picture **{best}** was the most {term('faithfulness', 'faithful')}. "
-            f"Blanking the tiles in its order "
+            f"Blanking the {piece}s in its order "
             f"takes p({name}) down fastest — deletion area **{deleted:.3f}** against **{random_deleted:.3f}** for "
             f"random orders ({deleted / max(random_deleted, 1e-9):.0%} of it); putting them back in its order gives "
             f"an insertion area of {inserted:.3f} (random: {random_inserted:.3f}). Attention and rollout are the "

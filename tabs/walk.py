@@ -18,6 +18,7 @@ import torch
 from vit import pictures
 from vit.bundle import ModelBundle
 from vit.registry import bundle
+from vit.tiling import piece_noun
 from vit.walk import Walk, walk
 
 from . import images
@@ -85,7 +86,7 @@ def grid_size(model: ModelBundle) -> tuple[int, int]:
 
 
 def noun(model: ModelBundle) -> str:
-    return "tile" if model.model.cut == "tiles" else "strip"
+    return piece_noun(model.model.cut)
 
 
 def choose(model: ModelBundle, steps: Walk, layer, head, query, key=None) -> Choice:

@@ -442,8 +442,11 @@ def test_a_strip_model_with_no_map_both_faithful_and_sane_says_so(models, zoo):
     with registered([*models.values(), zoo["vertical-strips-2"]]):
         heading = glossary.visible(trust.show_trust("vertical-strips-2", None, None)[0])
     assert "no map is both faithful and sane on its 1,000 test digits; treat every map as a hint" in heading
-    menu_model = glossary.visible(trust.show_trust("mnist-fast", None, None)[0])  # 7 strips of 4 rows
-    assert "no map is both faithful and sane on its 1,000 test digits; treat every map as a hint" in menu_model
+    shown = trust.show_trust("mnist-fast", None, None)  # the menu's model of 7 strips of 4 rows
+    assert "no map is both faithful and sane on its 1,000 test digits; treat every map as a hint" in \
+        glossary.visible(shown[0])
+    words = glossary.visible(shown[4]).split("\n\n")[0]  # the picture's sentence, before its table
+    assert "Blanking the strips in its order" in words and "tile" not in words
 
 
 def test_a_refused_picture_says_so_before_its_maps_are_explained(models):

@@ -140,6 +140,11 @@ def patchify(images: torch.Tensor, tile_size: int, cut: str = "tiles") -> torch.
     return cut_pieces(images, cut, tile_size).flatten(2)  # (B, N, C*h*w)
 
 
+def piece_noun(cut: str) -> str:
+    """What one piece of the cut is called in a sentence: "tile" or "strip"."""
+    return "tile" if cut == "tiles" else "strip"
+
+
 def cut_words(cut: str, size: int, image_size: int = 28) -> str:
     """The pieces in words: "4×4 tiles", "horizontal strips 2 rows high", "vertical strips 2 columns wide"."""
     piece_shape(cut, size, image_size)  # raises on a bad cut
