@@ -14,7 +14,7 @@ const inPage = (() => {
   // vit/preprocess.py and vit/page.py
   const LUMA = [0.299, 0.587, 0.114], MIN_CONTRAST = 0.1, INK_THRESHOLD = 0.2, NOISE_FLOOR = 0.05, MIN_SPAN = 0.1;
   const KEEP_SPAN = 0.25, KEEP_FLAT = 3, PEN_WIDTH = [1.2, 1.8], FRAME = 28, CENTRE = 14, EVEN_BORDER = 0.08;
-  const CANVAS_SHARE = 0.9, LAYER_NORM_EPS = 1e-5;  // torch.nn.LayerNorm's default
+  const THICK_PEN = [3.6, 2.0], CANVAS_SHARE = 0.9, LAYER_NORM_EPS = 1e-5;  // torch.nn.LayerNorm's default
 
   // --- The weights ---------------------------------------------------------------------------------------------
 
@@ -184,11 +184,44 @@ const inPage = (() => {
     return {pixels: out, width, height};
   }
 
-  function thicken(picture, box) {  // preprocess._thicken_thin_strokes
+  function erode(picture, radius) {  // preprocess._erode: padded by radius, each pixel the least of its square
+    const {pixels, width: inWidth, height: inHeight} = picture;
+    const width = inWidth + 2 * radius, height = inHeight + 2 * radius;
+    const at = (x, y) => (x >= 0 && y >= 0 && x < inWidth && y < inHeight ? pixels[y * inWidth + x] : 0);
+    const down = new Float32Array(width * height);  // a square's minimum: a minimum along rows of minima down columns
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        let least = Infinity;
+        for (let d = -2 * radius; d <= 0; d++) least = Math.min(least, at(x - radius, y + d));
+        down[y * width + x] = least;
+      }
+    }
+    const out = new Float32Array(width * height);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        let least = Infinity;
+        for (let d = -radius; d <= radius; d++) {
+          least = Math.min(least, x + d >= 0 && x + d < width ? down[y * width + x + d] : 0);
+        }
+        out[y * width + x] = least;
+      }
+    }
+    return {pixels: out, width, height};
+  }
+
+  function toMnistPen(picture, box) {  // preprocess._to_mnist_pen
     const width = penWidth(picture) * box / Math.max(picture.width, picture.height);
-    if (width >= PEN_WIDTH[0]) return picture;
     const detail = 4;
-    return dilate(fit(picture, detail * box), Math.max(1, roundHalfEven((PEN_WIDTH[1] - width) * detail / 2)));
+    if (width < PEN_WIDTH[0]) {
+      return dilate(fit(picture, detail * box), Math.max(1, roundHalfEven((PEN_WIDTH[1] - width) * detail / 2)));
+    }
+    if (width > THICK_PEN[0]) {
+      const radius = Math.max(1, roundHalfEven((width - THICK_PEN[1]) * detail / 2));
+      const narrowed = erode(fit(picture, detail * box), radius);
+      const found = extent(narrowed.pixels, narrowed.width, narrowed.height, INK_THRESHOLD);
+      if (found) return crop(narrowed.pixels, narrowed.width, found);
+    }
+    return picture;
   }
 
   // numpy's float32 sum along a row (pairwise, 8 accumulators up to 128 values): the centre of mass of a symmetric drawing sits
@@ -255,7 +288,7 @@ const inPage = (() => {
     if (Math.max(found.height, found.width) < MIN_SPAN * shorter) return null;
     const box = framing.crop_at === INK_THRESHOLD ? found : extent(ink, width, height, framing.crop_at);  // digits: found
     const cropped = crop(ink, width, box);
-    const digit = fit(framing.pen ? thicken(cropped, framing.box) : cropped, framing.box);
+    const digit = fit(framing.pen ? toMnistPen(cropped, framing.box) : cropped, framing.box);
     return {input: place(digit, framing.by_mass)};
   }
 

@@ -99,6 +99,10 @@ def stored_drawings(data_dir) -> dict:
                "a zero": [[(0.5 + 0.15 * math.sin(k * math.pi / 8), 0.5 - 0.22 * math.cos(k * math.pi / 8))
                            for k in range(17)]],
                "a dot": [[(0.5, 0.5), (0.52, 0.53)]], "a bar": [[(0.3, 0.3), (0.7, 0.32)]],
+               # drawn small, so the pen is thick for the 20-pixel box: narrowed (preprocess._to_mnist_pen)
+               "a small seven": [[(0.44, 0.39), (0.56, 0.39), (0.48, 0.61)]],
+               "a small zero": [[(0.5 + 0.06 * math.sin(k * math.pi / 8), 0.5 - 0.11 * math.cos(k * math.pi / 8))
+                                 for k in range(17)]],
                **{f"a {name}": symbol_strokes(name, rng) for name in ("star", "heart", "arrow")}}
     drawings = {name: drawn_on_pad(points) for name, points in strokes.items()}
     test = load_split("mnist", "test", data_dir)

@@ -87,7 +87,21 @@ def test_a_hairline_drawing_gets_mnists_pen_width():
 
 def test_a_digit_drawn_with_mnists_pen_is_not_thickened(monkeypatch):
     monkeypatch.setattr(preprocess, "_dilate", lambda *args, **kwargs: pytest.fail("thickened"))
+    monkeypatch.setattr(preprocess, "_erode", lambda *args, **kwargs: pytest.fail("narrowed"))
     to_model_input(seven())
+
+
+def test_a_marker_drawing_gets_mnists_pen_width():
+    marker = Image.new("L", (600, 600), 255)
+    ImageDraw.Draw(marker).line([(150, 150), (380, 150), (240, 420)], fill=0, width=100)  # a third of the digit
+    assert pen_width(to_model_input(marker).numpy() >= 0.5) <= 3.0  # 4.1 if it were not narrowed
+
+
+def test_a_blot_too_thick_to_narrow_is_framed_as_it_is():
+    blot = Image.new("L", (400, 400), 255)
+    ImageDraw.Draw(blot).ellipse([100, 120, 300, 280], fill=0)
+    rows, cols = to_model_input(blot).nonzero().unbind(1)
+    assert max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 == 20
 
 def test_a_symmetric_digit_lands_inside_the_central_20_by_20_box():
     rows, cols = to_model_input(ring()).nonzero().unbind(1)
