@@ -45,7 +45,7 @@ SEEN_JS = """(model, seen, current) => {
   const selected = [...document.querySelectorAll('[role="tab"][aria-selected="true"]')];
   return [model, JSON.stringify({ids: selected.map(b => b.id), names: selected.map(b => b.innerText.trim())}), current];
 }"""
-# Runs in the page before the load reads a link: it waits (at most 20 s) until the views the page starts drawing
+# Runs in the page before a link's page is opened: it waits (at most 20 s) until the views the page starts drawing
 # have arrived, so that none of them, drawn for the model the page starts with, lands after the linked model's.
 SETTLED_JS = """async (...values) => {
   if (!/[?&](%s)=/.test(window.location.search)) { return values; }
@@ -266,12 +266,14 @@ class Page:
 @dataclass(frozen=True)
 class Shared:
     """The header's link box and the notice saying why a link could not be opened; SEEN_JS's report (hidden); the
-    tab and the step a link asks for (gr.State: the page load sets them, their change selects the tab and step)."""
+    tab and the step a link asks for (gr.State: the page load sets them, their change selects the tab and step);
+    the link parameters the page's address names (gr.State: the page load sets it only when it names any)."""
     box: gr.Textbox
     notice: gr.Markdown
     seen: gr.Textbox
     tab: gr.State
     step: gr.State
+    query: gr.State
 
 
 def share_boxes() -> Shared:
@@ -279,7 +281,7 @@ def share_boxes() -> Shared:
     return Shared(gr.Textbox(label="the link to this view (copied where the browser allows)", visible=False,
                              interactive=False, buttons=["copy"], elem_id="link"),
                   gr.Markdown(visible=False, elem_classes="notice", elem_id="link-notice"),
-                  gr.Textbox(visible=False), gr.State(), gr.State())
+                  gr.Textbox(visible=False), gr.State(), gr.State(), gr.State())
 
 
 def walkthrough(page: Page) -> TabWiring:
@@ -287,12 +289,21 @@ def walkthrough(page: Page) -> TabWiring:
     return next(wiring for wiring in page.wirings if wiring.walkthrough is not None)
 
 
-def opened_page(page: Page, shared: Shared, request: gr.Request, model_name: str, *values) -> dict:
-    """The page load: {component: value} for the model, picture, tab and step the URL names (nothing without link
-    parameters; the notice, and the usual start, for a link that cannot be opened). A new model's switch then shows
-    the picture; with the same model the tabs are refreshed here (`values`: the tabs' inputs, in wiring order)."""
+def link_query(request: gr.Request | None) -> dict:
+    """The page load's first step: the link parameters of the page's address, or no change without any. Only a
+    page opened by a link pays for the second (opened_page), whose inputs and outputs are every tab's."""
+    query = request.query_params if request else {}
+    named = {key: str(query[key]) for key in PARAMETERS if key in query}
+    return named or gr.skip()
+
+
+def opened_page(page: Page, shared: Shared, query: Mapping[str, str], model_name: str, *values) -> dict:
+    """A link's page: {component: value} for the model, picture, tab and step its parameters (`query`) name
+    (nothing without link parameters; the notice, and the usual start, for a link that cannot be opened). A new
+    model's switch then shows the picture; with the same model the tabs are refreshed here (`values`: the tabs'
+    inputs, in wiring order)."""
     walk = walkthrough(page)
-    opened = open_link(request.query_params if request else {}, tabs=[wiring.id for wiring in page.wirings],
+    opened = open_link(query or {}, tabs=[wiring.id for wiring in page.wirings],
                        steps=len(walk.walkthrough.children), default_model=model_name)
     if opened is None:
         return {shared.notice: gr.skip()}  # gradio reads an empty dict as a missing value
@@ -324,12 +335,13 @@ def wire(page: Page, copy_link: gr.Button, shared: Shared) -> None:
     outputs = [page.model_choice, page.current, shared.tab, shared.step, shared.notice, *page.switched]
     outputs = list({id(component): component for component in outputs}.values())  # the picture is a tab's output too
 
-    def on_load(request: gr.Request, *values) -> dict:  # a function of its own: gradio finds `request` by its hint
-        return opened_page(page, shared, request, *values)
+    def on_link(query: dict, *values) -> dict:
+        return opened_page(page, shared, query, *values)
 
+    page.demo.load(link_query, None, shared.query, show_progress="hidden", **private)
     # its own progress hidden: SETTLED_JS waits for the others'
-    page.demo.load(on_load, inputs, outputs, js=SETTLED_JS % "|".join(PARAMETERS), show_progress="hidden",
-                   **private)
+    shared.query.change(on_link, [shared.query, *inputs], outputs, js=SETTLED_JS % "|".join(PARAMETERS),
+                        show_progress="hidden", **private)
     # through a state's change: the tabs and the walk are touched only when a link names them
     shared.tab.change(select_tab, shared.tab, page.layout, queue=False, **private)
     shared.step.change(select_step, shared.step, walk.walkthrough, queue=False, **private)

@@ -156,7 +156,7 @@ def test_the_copy_button_writes_the_views_query_string(models):
 def page(switched: list) -> tuple[link.Page, link.Shared]:
     """A Page of stand-in components (the handler only uses them as keys) whose switch records its calls."""
     blocks = SimpleNamespace(**{name: object() for name in ("model_choice", "current", "box", "notice", "seen",
-                                                            "source", "shown", "tab", "step")})
+                                                            "source", "shown", "tab", "step", "query")})
     blocks.layout = type("Tabs", (), {"selected": "tiling"})()  # as the page starts
     walkthrough = type("Walkthrough", (), {"children": [None] * STEPS})()  # hashable, as components are
     wirings = [TabWiring("tiling", None, None, [blocks.source, blocks.current], [blocks.shown], lazy=True),
@@ -165,19 +165,24 @@ def page(switched: list) -> tuple[link.Page, link.Shared]:
         switched.append(arguments)
         return {blocks.shown: "redrawn"}
     return (link.Page(None, blocks.model_choice, blocks.current, blocks.layout, wirings, switch, [blocks.shown]),
-            link.Shared(blocks.box, blocks.notice, blocks.seen, blocks.tab, blocks.step))
+            link.Shared(blocks.box, blocks.notice, blocks.seen, blocks.tab, blocks.step, blocks.query))
 
 
 def request(parameters: dict):
     return SimpleNamespace(query_params=parameters)
 
 
+def test_the_page_load_reads_only_the_link_parameters_and_changes_nothing_without_them():
+    assert link.link_query(request({"model": "mnist", "step": 2, "__theme": "dark"})) == {"model": "mnist", "step": "2"}
+    assert link.link_query(request({"__theme": "dark"})) == gr.skip() == link.link_query(None)
+
+
 def test_the_page_load_opens_the_link_and_refreshes_the_tabs_for_the_same_model(models):
     switched = []
     shown, shared = page(switched)
     values = ("7", "the start picture", "the start picture")  # the tabs' inputs: tiling's source and picture, walk's
-    updates = link.opened_page(shown, shared, request({"model": "mnist", "tab": "walk", "step": "5",
-                                                       "example": "3.0"}), "mnist", *values)
+    updates = link.opened_page(shown, shared, {"model": "mnist", "tab": "walk", "step": "5", "example": "3.0"},
+                               "mnist", *values)
     picture = updates[shown.current]
     assert picture.source == "a test 3" and updates[shown.model_choice] == "mnist"
     assert updates[shared.tab] == "walk" and updates[shared.step] == 4
@@ -188,8 +193,7 @@ def test_the_page_load_opens_the_link_and_refreshes_the_tabs_for_the_same_model(
 def test_the_page_load_leaves_a_new_models_refresh_to_the_model_switch(models):
     switched = []
     shown, shared = page(switched)
-    updates = link.opened_page(shown, shared, request({"model": "mnist-tiny", "example": "1"}), "mnist", "7", None,
-                               None)
+    updates = link.opened_page(shown, shared, {"model": "mnist-tiny", "example": "1"}, "mnist", "7", None, None)
     assert updates[shown.model_choice] == "mnist-tiny" and updates[shown.current].source == "a test 1"
     assert switched == [] and updates[shared.tab] is None  # no tab named: the open one stays
 
@@ -197,7 +201,7 @@ def test_the_page_load_leaves_a_new_models_refresh_to_the_model_switch(models):
 def test_the_page_load_without_a_link_changes_nothing_and_a_bad_link_says_so(models):
     switched = []
     shown, shared = page(switched)
-    assert link.opened_page(shown, shared, request({}), "mnist", "7", None, None) == {shared.notice: gr.skip()}
-    bad = link.opened_page(shown, shared, request({"picture": "%%%"}), "mnist", "7", None, None)
+    assert link.opened_page(shown, shared, {}, "mnist", "7", None, None) == {shared.notice: gr.skip()}
+    bad = link.opened_page(shown, shared, {"picture": "%%%"}, "mnist", "7", None, None)
     assert list(bad) == [shared.notice] and bad[shared.notice].visible
     assert "could not be opened" in bad[shared.notice].value and switched == []
