@@ -12,6 +12,7 @@ import argparse
 import functools
 import logging
 import os
+import threading
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio reads it: no calls home
@@ -20,7 +21,7 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
 import api  # noqa: E402
-from tabs import build_tabs, glossary, lesson, link, pad_model  # noqa: E402
+from tabs import build_tabs, glossary, lesson, link, pad_model, tiling  # noqa: E402
 from tabs.picture import start_picture  # noqa: E402
 from tabs.shared import ROOT, Context, TabWiring, model_summary  # noqa: E402
 from vit import hub  # noqa: E402
@@ -221,13 +222,17 @@ def main(argv: list[str] | None = None) -> None:
     log.addHandler(logging.StreamHandler())
     log.setLevel(logging.INFO)
     torch.set_num_threads(1)  # measured: far faster than the default on 2 shared cores for models this small
-    demo = build_demo(load_models(args.weights_dir))
+    models = load_models(args.weights_dir)
+    demo = build_demo(models)
     # Queue positions are sent once a second, not to every waiting visitor each time an event starts: with many
     # visitors drawing at once those messages alone would keep the event loop busy.
     demo.queue(default_concurrency_limit=CONCURRENCY, status_update_rate=STATUS_SECONDS)
     demo.launch(server_name=args.host, server_port=args.port, max_file_size=MAX_FILE_SIZE, css=CSS, js=JS,
-                head=HEAD, theme=THEME, mcp_server=True,
+                head=HEAD, theme=THEME, mcp_server=True, prevent_thread_lock=True,
                 app_kwargs={"routes": pad_model.routes()})  # the pad's weights for the page (tabs/pad_model.py)
+    # once the server listens, so that start-up does not wait for it
+    threading.Thread(target=tiling.warm, args=(models[0],), name="warm-up", daemon=True).start()
+    demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -113,6 +113,13 @@ def example_figure(model_name: str, source: str, kind: str, size: int) -> np.nda
     return tiling_picture(image, pieces, kind)
 
 
+def warm(model: ModelBundle) -> None:
+    """Draw the view a page opens on (this tab, the model's default example, its own tiles) before anyone asks.
+    Its first drawing also loads matplotlib: about a second the first visitor after a start would otherwise wait,
+    with the answer landing while they draw."""
+    example_figure(model.name, model.class_names[default_label(model)], "tiles", model.model.tile_size)
+
+
 def tiling_picture(image: np.ndarray, pieces: torch.Tensor, kind: str) -> np.ndarray:
     from vit import plots  # matplotlib loads with the first figure, not at start-up
     return plots.render(plots.tiling_figure(image, pieces[0], kind))

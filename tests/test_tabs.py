@@ -279,6 +279,20 @@ def test_a_tile_size_set_for_another_model_becomes_the_new_models_own(models):
     assert size.value == "4" and "49 words" in text  # chosen on this model: kept
 
 
+def test_the_warm_up_draws_the_tiling_a_new_page_opens_on(models, monkeypatch):
+    import app
+    from tabs import tiling
+    with registered():  # build_demo registers the models (and forgets every drawing cached before)
+        demo = app.build_demo(list(models.values()))
+        opening = {block.elem_id: block.value for block in demo.blocks.values()
+                   if getattr(block, "elem_id", None) in ("tiling-source", "tiling-cut", "tiling-size")}
+        first = models["mnist"]
+        tiling.warm(first)
+        monkeypatch.setattr(tiling, "tiling_picture", lambda *args: pytest.fail("drawn again"))
+        tiling.show_tiling(first.name, opening["tiling-source"], opening["tiling-cut"], opening["tiling-size"], "4",
+                           None)
+
+
 def test_tiling_of_the_predict_tabs_digit_and_without_one(models):
     from tabs import tiling
     *_, text, _ = tiling.show_tiling("mnist", tiling.YOURS, "tiles", "7", "7", None)
