@@ -335,13 +335,10 @@ def wire(page: Page, copy_link: gr.Button, shared: Shared) -> None:
     outputs = [page.model_choice, page.current, shared.tab, shared.step, shared.notice, *page.switched]
     outputs = list({id(component): component for component in outputs}.values())  # the picture is a tab's output too
 
-    def on_link(query: dict, *values) -> dict:
-        return opened_page(page, shared, query, *values)
-
     page.demo.load(link_query, None, shared.query, show_progress="hidden", **private)
     # its own progress hidden: SETTLED_JS waits for the others'
-    shared.query.change(on_link, [shared.query, *inputs], outputs, js=SETTLED_JS % "|".join(PARAMETERS),
-                        show_progress="hidden", **private)
+    shared.query.change(functools.partial(opened_page, page, shared), [shared.query, *inputs], outputs,
+                        js=SETTLED_JS % "|".join(PARAMETERS), show_progress="hidden", **private)
     # through a state's change: the tabs and the walk are touched only when a link names them
     shared.tab.change(select_tab, shared.tab, page.layout, queue=False, **private)
     shared.step.change(select_step, shared.step, walk.walkthrough, queue=False, **private)

@@ -19,6 +19,7 @@ from .shared import ClassRadio, Context, TabWiring, plural
 
 YOURS = "the Predict tab's picture"
 CUTS = {"tiles": "tiles", "horizontal strips": "horizontal", "vertical strips": "vertical"}
+OPENING_CUT = "tiles"  # the cut the tab opens on, in the model's own tile size
 # Every cut is sized by its pieces' side in pixels, as the models (and the zoo's names) size them: a tile's side, a
 # strip's height (horizontal) or width (vertical). vertical-strips-2 is strips 2 pixels wide: 14 of them.
 MODEL_CUTS = {"tiles": "tiles", "horizontal": "horizontal-strips", "vertical": "vertical-strips"}
@@ -113,11 +114,16 @@ def example_figure(model_name: str, source: str, kind: str, size: int) -> np.nda
     return tiling_picture(image, pieces, kind)
 
 
+def opening_source(model: ModelBundle) -> str:
+    """The example the tab shows a model with before anyone picks one: its default class's."""
+    return model.class_names[default_label(model)]
+
+
 def warm(model: ModelBundle) -> None:
     """Draw the view a page opens on (this tab, the model's default example, its own tiles) before anyone asks.
     Its first drawing also loads matplotlib: about a second the first visitor after a start would otherwise wait,
     with the answer landing while they draw."""
-    example_figure(model.name, model.class_names[default_label(model)], "tiles", model.model.tile_size)
+    example_figure(model.name, opening_source(model), CUTS[OPENING_CUT], model.model.tile_size)
 
 
 def tiling_picture(image: np.ndarray, pieces: torch.Tensor, kind: str) -> np.ndarray:
@@ -166,7 +172,7 @@ def source_choices(model_name: str) -> tuple:
     """What the tab can cut for a model: one test example of each of its classes, or the Predict tab's picture."""
     model = bundle(model_name)
     names = model.class_names
-    return (gr.Radio(names + [YOURS], value=names[default_label(model)]),)
+    return (gr.Radio(names + [YOURS], value=opening_source(model)),)
 
 
 # --- Layout and wiring --------------------------------------------------------------------------------------
@@ -180,9 +186,9 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     f"{term('strip', 'strips')} keep only one direction, small tiles "
                     "make long sequences, big tiles make a few rich words.")
         with gr.Row():
-            source = ClassRadio(names + [YOURS], value=names[default_label(first)], scale=3, elem_id="tiling-source",
+            source = ClassRadio(names + [YOURS], value=opening_source(first), scale=3, elem_id="tiling-source",
                               label="picture to cut: a test example, or the one in the Predict tab")
-            cut_choice = gr.Radio(list(CUTS), value="tiles", label="cut into", scale=2, elem_id="tiling-cut")
+            cut_choice = gr.Radio(list(CUTS), value=OPENING_CUT, label="cut into", scale=2, elem_id="tiling-cut")
             sizes = [str(d) for d in tiling.divisors(first.model.image_size)]
             size = gr.Radio(sizes, value=str(first.model.tile_size), label="tile size (pixels)", scale=2,
                             elem_id="tiling-size")

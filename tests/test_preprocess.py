@@ -103,6 +103,7 @@ def test_a_blot_too_thick_to_narrow_is_framed_as_it_is():
     rows, cols = to_model_input(blot).nonzero().unbind(1)
     assert max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 == 20
 
+
 def test_a_symmetric_digit_lands_inside_the_central_20_by_20_box():
     rows, cols = to_model_input(ring()).nonzero().unbind(1)
     assert rows.min() >= 4 and cols.min() >= 4 and rows.max() < 24 and cols.max() < 24
