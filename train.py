@@ -49,7 +49,7 @@ pushing to the Hugging Face Hub:
   repo by its name without "vit-": you/vit-mnist is shown as "mnist"."""
 
 RECIPE_OPTIONS = ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "rotate", "shift", "scale",
-                  "thickness", "elastic", "flip", "flag_ones", "coarse", "outliers")
+                  "thickness", "elastic", "flip", "flag_ones", "coarse", "erase", "outliers")
 ARCHITECTURE_OPTIONS = ("cut", "tile_size", "num_layers", "num_heads", "embed_size", "mlp_size", "dropout")
 HUB_OPTIONS = {"--push": 0, "--private": 0, "--repo-id": 1, "--revision": 1}  # option -> values it takes
 
@@ -169,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "as many writers outside the US draw it (digits only)")
     recipe.add_argument("--coarse", type=share, help="augmentation: chance an image is seen as a coarse scan "
                         "shows it: averaged down to 10-16 pixels a side and smoothed back up")
+    recipe.add_argument("--erase", type=share, help="augmentation: chance a random rectangle (2-40 %% of the picture) "
+                        "is replaced by noise, random erasing (Zhong et al. 2020)")
     run = parser.add_argument_group("run")
     run.add_argument("--threads", type=positive_int, default=None,
                      help="CPU threads (default: a few steps are timed on 1 and on 2 threads and the faster is kept: "

@@ -19,7 +19,7 @@ from conftest import ROOT, TINY, train_in_process
 from vit import ViT, outliers
 from vit.datasets import DATASETS
 from vit.data import Split, load_split
-from vit.augment import augment, coarse_scan, resample
+from vit.augment import ERASED_AREA, augment, coarse_scan, erase, resample
 from vit.evaluate import TrainingFacts, write_model_folder
 from vit.optimiser import learning_rate
 from vit.recipe import PRESETS, Recipe
@@ -127,6 +127,24 @@ def test_coarse_scan_softens_only_the_chosen_images():
         assert 0.5 < out[i].sum() / images[i].sum() < 3  # its ink spread, not lost
     unchanged = augment(images, Recipe(coarse=0.0, rotate=0, shift=0, scale=0), torch.Generator())
     assert torch.allclose(unchanged, images, atol=1e-5)  # coarse=0: no image is a coarse scan
+
+
+def test_erasing_puts_noise_in_one_rectangle_of_each_chosen_image_only():
+    images = torch.full((64, 1, 28, 28), 0.5)
+    chosen = torch.arange(64) % 2 == 0
+    out = erase(images, chosen, torch.Generator().manual_seed(0))
+    assert torch.equal(out[~chosen], images[~chosen]) and torch.equal(images, torch.full_like(images, 0.5))
+    changed = out[chosen, 0] != 0.5  # (32, 28, 28): noise never lands exactly on 0.5
+    rows, columns = changed.any(2), changed.any(1)
+    # the changed pixels fill the box that bounds them: one rectangle, 2-40 % of the picture
+    assert torch.equal(changed.sum((1, 2)), rows.sum(1) * columns.sum(1))
+    share = changed.sum((1, 2)) / (28 * 28)
+    assert (share >= ERASED_AREA[0] * 0.5).all() and (share <= ERASED_AREA[1] * 1.3).all()
+    assert 0 <= out.min() and out.max() <= 1
+    again = augment(images, Recipe(erase=0.0, rotate=0, shift=0, scale=0), torch.Generator())
+    assert torch.allclose(again, images, atol=1e-5)  # erase=0: nothing erased
+    every = augment(images, Recipe(erase=1.0, rotate=0, shift=0, scale=0), torch.Generator().manual_seed(1))
+    assert ((every - images).abs().flatten(1).amax(1) > 0.01).all()  # erase=1: every image has its rectangle
 
 
 def test_resample_matches_torch_affine_grid():

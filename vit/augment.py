@@ -1,7 +1,8 @@
 """Augmentation of a whole batch at once: a flag on some 1s, stroke thickness, rotation, zoom, shift, elastic
 distortion and mirror images, in one resampling whose grid is built by one einsum (faster on a CPU than
-affine_grid: `python -m bench`, "before / now"); then some images as a coarse scan shows them. The flag,
-thickness, elastic distortion and coarse scans stand in for writers and scanners MNIST does not have.
+affine_grid: `python -m bench`, "before / now"); then some images as a coarse scan shows them, and in some a
+rectangle erased. The flag, thickness, elastic distortion and coarse scans stand in for writers and scanners MNIST
+does not have.
 """
 
 import functools
@@ -17,8 +18,8 @@ def augment(images: torch.Tensor, recipe: Recipe, generator: torch.Generator,
             labels: torch.Tensor | None = None) -> torch.Tensor:
     """A flag on a share of the 1s (needs `labels`), random stroke thickness, then rotation, zoom, shift and
     elastic distortion of a whole batch (B, C, H, W) in one resampling, a left-right mirror for a share of the
-    images, and a share seen as a coarse scan. The flag, thickness, elastic distortion and coarse scans stand in
-    for writers and scanners MNIST does not have."""
+    images, a share seen as a coarse scan and a share with a rectangle erased. The flag, thickness, elastic
+    distortion and coarse scans stand in for writers and scanners MNIST does not have."""
     b, _, h, _ = images.shape
     uniform = lambda *shape: torch.rand(*shape, generator=generator) * 2 - 1  # noqa: E731
     if recipe.flag_ones and labels is not None:
@@ -39,6 +40,8 @@ def augment(images: torch.Tensor, recipe: Recipe, generator: torch.Generator,
     images = resample(images, theta, warp)
     if recipe.coarse:
         images = coarse_scan(images, torch.rand(b, generator=generator) < recipe.coarse, generator)
+    if recipe.erase:
+        images = erase(images, torch.rand(b, generator=generator) < recipe.erase, generator)
     return images
 
 
@@ -112,6 +115,28 @@ def coarse_scan(images: torch.Tensor, chosen: torch.Tensor, generator: torch.Gen
     crisp = index[sharp]
     images[crisp] = ((images[crisp] - 0.5) * 3 + 0.5).clamp(0, 1)
     return images
+
+
+ERASED_AREA, ERASED_RATIO = (0.02, 0.4), (0.3, 1 / 0.3)  # Zhong et al. 2020's ranges: share of the area, sides
+
+
+def erase(images: torch.Tensor, chosen: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random erasing (Zhong et al. 2020): in each `chosen` image (B,) of a batch (B, C, H, W) a rectangle of
+    2-40 % of the area, its sides in a ratio of 0.3 to 3.3, placed at random, is replaced by uniform noise. The
+    model must answer from what is left, as when part of a garment is hidden or out of the frame."""
+    b, _, h, w = images.shape
+    area = h * w * (ERASED_AREA[0] + (ERASED_AREA[1] - ERASED_AREA[0]) * torch.rand(b, generator=generator))
+    log_low, log_high = math.log(ERASED_RATIO[0]), math.log(ERASED_RATIO[1])
+    ratio = torch.exp(log_low + (log_high - log_low) * torch.rand(b, generator=generator))  # height / width
+    height = (area * ratio).sqrt().round().clamp(1, h)
+    width = (area / ratio).sqrt().round().clamp(1, w)
+    top = ((h - height + 1) * torch.rand(b, generator=generator)).floor()
+    left = ((w - width + 1) * torch.rand(b, generator=generator)).floor()
+    rows, columns = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
+    inside = ((rows >= top.view(-1, 1, 1)) & (rows < (top + height).view(-1, 1, 1))
+              & (columns >= left.view(-1, 1, 1)) & (columns < (left + width).view(-1, 1, 1)))  # (B, H, W)
+    mask = (inside & chosen.view(-1, 1, 1))[:, None].to(images.device)
+    return torch.where(mask, torch.rand(images.shape, generator=generator).to(images), images)
 
 
 def elastic_field(b: int, size: int, pixels: float, generator: torch.Generator) -> torch.Tensor:

@@ -28,7 +28,7 @@ SETTING_NAMES = {
     "rotate": "rotation, degrees", "shift": "shift, pixels", "scale": "zoom range",
     "thickness": "stroke thickness change", "elastic": "elastic distortion, pixels",
     "flip": "chance of a mirror image", "flag_ones": "chance of a flag on a 1",
-    "coarse": "chance of a coarse scan",
+    "coarse": "chance of a coarse scan", "erase": "chance of a rectangle erased",
     "ema_decay": "weight-average decay", "seed": "seed"}
 
 

@@ -24,6 +24,7 @@ class Recipe:
     flip: float = 0.0             # chance of a left-right mirror image: for garments, never for digits (a mirrored 7)
     flag_ones: float = 0.0        # chance a training 1 gets a flag, as writers outside the US draw it: digits only
     coarse: float = 0.0           # chance an image is seen as a coarse scan (vit.augment.coarse_scan)
+    erase: float = 0.0            # chance a random rectangle of the image is replaced by noise (vit.augment.erase)
     ema_decay: float = 0.999      # the weights kept and evaluated are an exponential moving average
     outliers: float = 0.0         # outlier exposure: weight of the push toward a uniform answer on non-digits
     seed: int = 0
