@@ -15,7 +15,7 @@ from vit.data import DATA_DIR_VARIABLE, DataError, load_split
 from . import ROOT, timings
 from .app import bench_app
 from .budget import FULL, MODELS, QUICK, Budget
-from .open_loop import SETTINGS, bench_open_loop, markdown as open_loop_markdown
+from .open_loop import BATCHING, SETTINGS, Setting, bench_open_loop, markdown as open_loop_markdown, parse_setting
 from .report import load, machine, markdown, rows, shown, text_table
 from .watched import bench_train_tab
 
@@ -48,10 +48,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="only the open-loop load on the running app: 20 visitors stroking once and twice a "
                              "second on the Predict tab and on /predict, the app started with batching off, then on "
                              "(about 6 minutes) -> bench/open-loop.json, bench/open-loop.md")
+    parser.add_argument("--settings", nargs="+", metavar="LOAD", type=setting_argument,
+                        help="with --open-loop: other loads, each VISITORSxRATE for the pad (20x0.5: 20 visitors, a "
+                             "stroke every 2 s each) or predict:VISITORSxRATE, 25 s each")
+    parser.add_argument("--batching", nargs="+", choices=list(BATCHING), default=list(BATCHING),
+                        help="with --open-loop: the app with the sharing of passes off, on, or both (default)")
     args = parser.parse_args(argv)
+    if not args.open_loop and (args.settings or args.batching != list(BATCHING)):
+        parser.error("--settings and --batching go with --open-loop")
     default = "open-loop.json" if args.open_loop else "results-quick.json" if args.quick else "results.json"
     args.output = args.output or ROOT / "bench" / default
     return args
+
+
+def setting_argument(text: str) -> Setting:
+    """--settings' LOAD, or argparse's message saying what is wrong with it."""
+    try:
+        return parse_setting(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def log(message: str) -> None:
@@ -106,17 +121,30 @@ def write(results: dict, output: Path) -> Path:
 
 def open_loop(args: argparse.Namespace, test_split) -> int:
     """`--open-loop`: the part alone, its JSON and its table."""
-    result = {"command": "python -m bench --open-loop", "machine": machine(),
+    result = {"command": open_loop_command(args), "machine": machine(),
               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     with tempfile.TemporaryDirectory(prefix="vit-bench-") as temporary:
-        result |= bench_open_loop(args.weights_dir, test_split, Path(temporary), SETTINGS)
+        result |= bench_open_loop(args.weights_dir, test_split, Path(temporary), tuple(args.settings or SETTINGS),
+                                  tuple(dict.fromkeys(args.batching)))
     result["machine"]["load_average_end"] = load()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=1) + "\n")
     table = args.output.with_suffix(".md")
-    table.write_text(open_loop_markdown(result))
+    table.write_text(open_loop_markdown(result, details=args.output.name))
     print(table.read_text())
     return 0
+
+
+def open_loop_command(args: argparse.Namespace) -> str:
+    """The command that measures the same loads again."""
+    command = "python -m bench --open-loop"
+    if args.settings:
+        command += " --settings " + " ".join(setting.argument for setting in args.settings)
+    if args.batching != list(BATCHING):
+        command += " --batching " + " ".join(args.batching)
+    if args.output != ROOT / "bench" / "open-loop.json":
+        command += f" --output {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}"
+    return command
 
 
 def main(argv: list[str] | None = None) -> int:

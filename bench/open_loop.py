@@ -10,8 +10,9 @@ share the server's cores. A stroke's time runs from its scheduled moment, so a l
 
 Per setting: stroke -> label and stroke -> every map (/predict: -> answer) p50 and p95, errors, and whether the queue
 keeps up: the label's median over the strokes sent in the last third against the first third, the strokes still
-unanswered when sending stopped, and how long they took to drain. Each setting runs twice in one run, on an app
-started with batching off (VIT_MAX_BATCH=1) and on one with it on (the default), the load average beside each.
+unanswered when sending stopped, and how long they took to drain. Each setting runs on an app started afresh with
+batching off (VIT_MAX_BATCH=1) and on another with it on (the default), or as `--batching` says, the load average
+beside each.
 """
 
 import base64
@@ -52,6 +53,11 @@ class Setting:
     def name(self) -> str:
         event = "pad stroke → label → maps" if self.target == "pad" else "/predict"
         return f"{event}, {self.visitors} visitors × {self.rate:g}/s"
+
+    @property
+    def argument(self) -> str:
+        """As `python -m bench --open-loop --settings` takes it (parse_setting)."""
+        return ("" if self.target == "pad" else f"{self.target}:") + f"{self.visitors}x{self.rate:g}"
 
 
 @dataclass(frozen=True)
@@ -373,15 +379,30 @@ def stroke_pictures(split: Split, count: int = 64) -> list[str]:
 
 
 SETTINGS = (Setting(20, 1, 25), Setting(20, 2, 25), Setting(20, 1, 25, "predict"), Setting(20, 2, 25, "predict"))
+BATCHING = {"off": "1", "on": ""}  # VIT_MAX_BATCH for the app: 1 turns the sharing of passes off; unset, the default
+
+
+def parse_setting(text: str, seconds: float = 25) -> Setting:
+    """`20x0.5` (20 visitors, a pad stroke every 2 s each) or `predict:20x1` (/predict) -> a Setting;
+    ValueError says what is wrong."""
+    target, _, load = text.rpartition(":")
+    visitors, _, rate = load.partition("x")
+    try:
+        setting = Setting(int(visitors), float(rate), seconds, target or "pad")
+    except ValueError:
+        raise ValueError(f"{text!r}: write VISITORSxRATE, e.g. 20x0.5, or predict:20x1") from None
+    if setting.target not in ("pad", "predict") or setting.visitors < 1 or not 0 < setting.rate <= 10:
+        raise ValueError(f"{text!r}: the target is pad or predict, at least 1 visitor, a rate above 0 and at most 10/s")
+    return setting
 
 
 def bench_open_loop(weights_dir: Path, test_split: Split, workdir: Path,
-                    settings: tuple[Setting, ...] = SETTINGS) -> dict:
-    """Every setting on the app with batching off (VIT_MAX_BATCH=1), then on (the default), in one run; the app is
-    started afresh for each setting, so that no backlog of one setting runs into the next."""
+                    settings: tuple[Setting, ...] = SETTINGS, batching: tuple[str, ...] = tuple(BATCHING)) -> dict:
+    """Every setting on the app with batching off (VIT_MAX_BATCH=1), then on (the default), or as `batching` says, in
+    one run; the app is started afresh for each setting, so that no backlog of one setting runs into the next."""
     pictures = stroke_pictures(test_split)
     result = {"method": __doc__.split("\n\n", 1)[1].replace("\n", " "), "runs": {}}
-    for name, batch in (("batching off", "1"), ("batching on", "")):
+    for name, batch in ((f"batching {state}", BATCHING[state]) for state in batching):
         env = os.environ | ENVIRONMENT | {MAX_BATCH_VARIABLE: batch}
         measured = []
         for index, setting in enumerate(settings):
@@ -418,14 +439,14 @@ def rows(result: dict) -> list[tuple[str, dict]]:
     return table
 
 
-def markdown(result: dict) -> str:
+def markdown(result: dict, details: str = "open-loop.json") -> str:
     """The part's table: when, where and how, then every figure with its goal, and whether each queue kept up."""
     from .report import figure_table
     info = result["machine"]
     lines = [f"# Open-loop load on the app ({result['date']})", "",
              f"{info['cpu']}, {info['cores']} cores, torch {info['torch']}; load average "
              f"{info['load_average_start']} at the start, {info['load_average_end']} at the end. "
-             f"Command: `{result['command']}`. Details: `open-loop.json`.", "", *figure_table(rows(result))]
+             f"Command: `{result['command']}`. Details: `{details}`.", "", *figure_table(rows(result))]
     lines += ["", *(f"- {run}: {setting['setting']}: the queue {'kept up' if setting['keeps_up'] else 'fell behind'}"
                     for run, part in result["runs"].items() for setting in part["settings"])]
     return "\n".join(lines + ["", f"How: {result['method']}", ""])

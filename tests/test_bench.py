@@ -244,6 +244,23 @@ def test_quick_run_measures_the_running_app(quick_run):
     check_sane(results, may_be_empty={"/accuracy/shipped/mnist-tiny", *may_be_empty})
 
 
+def test_open_loop_loads_given_on_the_command_line_are_measured_and_named_as_given(capsys):
+    import bench.__main__ as main
+    args = main.parse_args(["--open-loop", "--settings", "20x0.5", "predict:10x1", "--batching", "on",
+                            "--output", "/tmp/class-sizes.json"])
+    assert [(s.visitors, s.rate, s.target) for s in args.settings] == [(20, 0.5, "pad"), (10, 1.0, "predict")]
+    assert main.open_loop_command(args) == ("python -m bench --open-loop --settings 20x0.5 predict:10x1 "
+                                            "--batching on --output /tmp/class-sizes.json")
+    assert main.open_loop_command(main.parse_args(["--open-loop"])) == "python -m bench --open-loop"
+    for wrong, says in ((["--open-loop", "--settings", "20"], "write VISITORSxRATE"),
+                        (["--open-loop", "--settings", "maps:2x1"], "the target is pad or predict"),
+                        (["--open-loop", "--settings", "0x1"], "at least 1 visitor"),
+                        (["--settings", "2x1"], "go with --open-loop")):
+        with pytest.raises(SystemExit):
+            main.parse_args(wrong)
+        assert says in capsys.readouterr().err, wrong
+
+
 @pytest.mark.slow
 def test_open_loop_load_reports_every_stroke_of_a_few_visitors(tmp_path, data_dir):
     from bench import open_loop
