@@ -20,6 +20,19 @@ def test_every_shipped_record_reads_and_writes_back_byte_for_byte(name):
     assert evaluation.calibration.temperature > 0 and 0 < evaluation.accuracy <= 1
 
 
+@pytest.mark.parametrize("name", sorted(FOLDERS))
+def test_every_shipped_card_is_the_one_its_record_writes_and_says_whose_minutes_it_counts(name):
+    # a fine-tune's record holds its own minutes only, so its card must not call them the whole training
+    from vit.bundle import read_model
+    from vit.card import model_card
+    folder = FOLDERS[name]
+    evaluation = read_evaluation(folder)
+    card = model_card(read_model(folder), evaluation)
+    assert card == (folder / "README.md").read_text()
+    said = "(fine-tuned in " if evaluation.fine_tuned else "(trained in "
+    assert card.count(said) == 1 and card.count("(fine-tuned in ") + card.count("(trained in ") == 1
+
+
 def test_a_key_the_schema_does_not_know_or_a_missing_one_is_named():
     content = json.loads((ROOT / "weights" / "mnist-tiny" / "evaluation.json").read_text())
     with pytest.raises(ValueError, match="'accuracy_top5', which the schema does not know"):

@@ -39,6 +39,15 @@ def settings_table(settings: dict, heading: str = "setting", *, with_keys: bool 
     return "\n".join([f"| {heading} | value |", "| --- | --- |", *rows])
 
 
+def training_words(evaluation: Evaluation) -> str:
+    """How long it trained. A fine-tune records its own minutes only: the weights it began from were trained by
+    the earlier parts of its command, in runs whose time this folder does not hold."""
+    minutes = f"{(evaluation.training_seconds or 0) / 60:.1f} minutes on {evaluation.device}"
+    if evaluation.fine_tuned:
+        return f"fine-tuned in {minutes}, not counting the training before it: the command below, up to its last `&&`"
+    return f"trained in {minutes}"
+
+
 def budget_sentence(evaluation: Evaluation) -> str:
     """What a --budget run planned and what it took ("" without a budget)."""
     return evaluation.pacing.budget_sentence() if evaluation.pacing else ""
@@ -158,7 +167,7 @@ A pure Vision Transformer ({model.parameter_count:,} parameters) that cuts each 
 plus a CLS token, and predicts the class from the CLS token.
 
 **Test accuracy: {evaluation.accuracy * 100:.2f} %** on the {evaluation.n:,} {data.title} test images
-(trained in {(evaluation.training_seconds or 0) / 60:.1f} minutes on {evaluation.device}).{budget_sentence(evaluation)} Measure it again with
+({training_words(evaluation)}).{budget_sentence(evaluation)} Measure it again with
 `python -m vit.evaluate <this folder> --data-dir DIR`.
 
 Reproduce:
