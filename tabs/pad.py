@@ -125,7 +125,8 @@ paint();
 # prop, a path from the app's root; none: no reads in the page), fetched once per model; then one read at a time while
 # the pen moves: a pointer event reads the drawing at once if the worker is free, else the next read starts as soon as
 # it is (measured: answers follow the pen more closely than with reads every 20 or 50 ms). Each load
-# is numbered, so that an answer of the model chosen before is dropped. `element.inPage` keeps, for the tests and
+# is numbered, so that an answer of the model chosen before is dropped; once loaded, a model chosen in the menu reads
+# what is on the pad at once, so the line under it never shows the model before's answer. `element.inPage` keeps, for the tests and
 # the benchmark, each read's delay from the pointer event it answers, when it was shown and when the pen moved (ms),
 # and why the page cannot read, if so.
 LIVE = """
@@ -168,7 +169,7 @@ function show(data) {
 function answered({data}) {
   if (data.load !== loads) return;  // a reply about the model chosen before
   if (data.failed) { fail(data.failed); return; }
-  if (data.ready) { state.ready = true; if (!strokes.length) atRest(); return; }
+  if (data.ready) { state.ready = true; readSoon(); return; }  // the drawing on the pad, read by this model
   busy = false;
   show(data);
   const now = performance.now();
@@ -182,7 +183,9 @@ async function load() {
   const path = loaded = props.weights, load = ++loads;
   state.ready = busy = false;
   state.failed = null;
-  if (!path) { atRest(); return; }
+  seen.hidden = true;  // the model chosen before read what is on screen: none of it stays
+  atRest();
+  if (!path) return;
   try {
     if (!worker) {
       worker = new Worker(URL.createObjectURL(new Blob([RUNTIME + '\\ninPage.serve(self);'], {type: 'text/javascript'})));

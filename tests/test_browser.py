@@ -17,6 +17,7 @@ import pytest
 
 from server import running_app
 from vit.bundle import bundled_folders
+from vit.datasets import DATASETS
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -216,9 +217,14 @@ def test_the_page_answers_while_the_pen_moves_and_reads_the_canvas_as_the_server
     }""")
     server = to_model_input(open_data_url(sent)).numpy()
     assert np.abs(np.asarray(framed, dtype=np.float32).reshape(28, 28) - server).max() <= 1 / 255
-    with page.expect_response("**/pad/model/mnist-tiny") as response:  # another model: the page reads with it
+    # another model: the page reads the drawing on the pad with it at once, not at the next stroke
+    choose_model(page, "fashion-mnist")
+    garment = "|".join(re.escape(name) for name in DATASETS["fashion-mnist"].class_names)
+    wait_for_text(page, "#pad .pad-live", rf"while you draw: ({garment}) \(")
+    with page.expect_response("**/pad/model/mnist-tiny") as response:
         choose_model(page, "mnist-tiny")
     assert response.value.ok
+    wait_for_text(page, "#pad .pad-live", r"while you draw: 7 \(")
     no_error_shown(page)
 
 
