@@ -73,12 +73,16 @@ class Gallery(gr.Gallery):
         return super().postprocess(value)
 
 
+FIGURE_MIN_WIDTH = 300  # px: four wide pictures still share a row at 1280 px, two do not on a 390 px phone
+
+
 def output_image(label: str, elem_id: str | None = None, value=None, *, wide: bool = False,
                  caption: str | None = None, chart: bool = False) -> Image:
     """A read-only picture with fullscreen and download buttons. Its label only names it (for downloads): a shown
     label would float over the picture's top row, so a `caption` is written above it instead. `value`: None, or a
     `described` picture. Hidden while it has no picture: an empty image is an unnamed box to a screen reader.
-    `wide`: a picture that keeps a legible size on a phone (CSS .figure: it scrolls sideways instead of shrinking).
+    `wide`: a picture that keeps a legible size on a phone (CSS .figure: it scrolls sideways instead of shrinking)
+    and takes a row of its own there (`FIGURE_MIN_WIDTH`), rather than a sliver of a row of several.
     `chart`: lines, dots or bars on white, whose colours only tell series apart: in dark mode its lightness is
     turned over (CSS .chart), white ground to dark. A map's colours are a scale and are never turned."""
     if caption:
@@ -86,7 +90,7 @@ def output_image(label: str, elem_id: str | None = None, value=None, *, wide: bo
     shown = value if isinstance(value, dict) else described(value, None)
     return Image(shown["value"], label=label, show_label=False, interactive=False, format="png",
                  buttons=["fullscreen", "download"], elem_id=elem_id, alt_text=shown["alt_text"],
-                 visible=shown["visible"],
+                 visible=shown["visible"], min_width=FIGURE_MIN_WIDTH if wide else 160,
                  elem_classes=["picture", *(["figure"] if wide else []), *(["chart"] if chart else [])])
 
 

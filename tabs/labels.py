@@ -77,10 +77,12 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     "labels: tick *difference* to subtract their average and keep only what is specific to each "
                     "label.")
         with gr.Row():
-            labels = ClassBoxes(first.class_names, value=start_labels(first), label="labels", scale=3,
+            labels = ClassBoxes(first.class_names, value=start_labels(first), label="labels", scale=3, min_width=200,
                                 elem_id="label-attention-labels")
-            view = gr.Radio(list(VIEWS), value=list(VIEWS)[0], label="show", scale=2)
-            difference = gr.Checkbox(False, label="difference from the average of these labels", scale=1)
+            # each wide enough for its words: on a phone the row wraps rather than squeezing the checkbox's label
+            view = gr.Radio(list(VIEWS), value=list(VIEWS)[0], label="show", scale=2, min_width=200)
+            difference = gr.Checkbox(False, label="difference from the average of these labels", scale=1,
+                                     min_width=200)
         picture = images.output_image("median attention", "label-attention", wide=True)
     inputs = [labels, view, difference]
     # always_last: ticking labels quickly must end on the picture of the last choice, not of the first
