@@ -35,8 +35,8 @@ def about_view(model: ModelBundle) -> tuple[np.ndarray | None, np.ndarray | None
     if evaluation.training_seconds is not None:
         done = "Fine-tuned for another" if evaluation.fine_tuned else "Trained for"  # the history is the fine-tune's
         trained = (f"{done} {epochs_trained(model.history)} in {evaluation.training_seconds / 60:.1f} "
-                   f"minutes on {evaluation.device or '?'}"
-                   + (f" with `{evaluation.command}`" if evaluation.command else "") + "." + budget_sentence(evaluation))
+                   f"minutes on {evaluation.device or '?'}." + budget_sentence(evaluation)
+                   + (f" The command: `{evaluation.command}`" if evaluation.command else ""))
     trust = ("**How far to trust it**\n\n" + trust_summary(evaluation) if calibration else
              "This folder has no calibration: its confidences are the raw softmax.")
     sets = evaluation.proxies

@@ -41,7 +41,8 @@ def distance_words(measured: torch.Tensor, uniform: float, count: int, noun: str
     return (f"**How far each head looks**, averaged over {count} stored test {noun}s: uniform attention over the tiles "
             f"would reach {uniform:.1f} px. The nearest-looking head is block {nearest[0] + 1}, head {nearest[1] + 1} "
             f"({float(measured.min()):.1f} px); the average distance {trend} ({first:.1f} px in block 1, {last:.1f} px "
-            f"in the last). {local} of {measured.numel()} heads look clearly nearer than uniform (under 75 % of it). "
+            f"in the last). {local} of {measured.numel()} {'head looks' if local == 1 else 'heads look'} clearly nearer "
+            f"than uniform (under 75 % of it). "
             f"In the ViT paper some heads of the first layers look locally, like a convolution, and all look far "
             f"by the end.")
 
@@ -103,7 +104,7 @@ def show_positions(model_name: str):
 
 def build(context: Context, first: ModelBundle) -> TabWiring:
     with gr.Tab("7 · What it learned", id="positions") as tab:
-        gr.Markdown("The three panels of the ViT paper's figure 7, for this model. **Filters** (top left): each tile "
+        gr.Markdown("The ViT paper's figure 7, for this model, and one panel more. **Filters** (top left): each tile "
                     "is compared with a set of learned filters (step 2 of *How it decides*); these are the patterns "
                     "those filters vary along most. **Positions** (top right): attention alone does not know where a "
                     "word came from, so each position gets a vector added to its tile; each small map shows how "

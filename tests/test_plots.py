@@ -81,7 +81,8 @@ def test_training_figure_plots_loss_and_accuracy():
                for e in (1, 2, 3)]
     figure = plots.training_figure(history)
     assert len(figure.axes) == 2
-    assert figure.axes[1].get_title() == "validation error (%, log scale)\nright: last epoch 93.00 % (kept), best 93.00 %"
+    assert figure.axes[1].get_title() == ("validation error (%, log scale)\n"
+                                          "accuracy at the last epoch 93.00 % (kept), best 93.00 %")
     assert [line.get_label() for line in figure.axes[0].get_lines()] == ["training", "validation"]
     assert figure.axes[1].get_yscale() == "log"
     assert len(figure.axes[0].get_lines()) == 2

@@ -237,8 +237,8 @@ def training_figure(history: list[dict]) -> Figure:
         ax_error.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # 0.5, 1, 10: not 10^0
         last = history[-1].get(f"{held_out}_accuracy", 0) * 100
         best = max(record.get(f"{held_out}_accuracy", 0) for record in history) * 100
-        ax_error.set_title(f"{'validation' if held_out == 'val' else 'test'} error (%, log scale)\nright: last epoch "
-                           f"{last:.2f} % (kept), best {best:.2f} %", fontsize=LABEL)
+        ax_error.set_title(f"{'validation' if held_out == 'val' else 'test'} error (%, log scale)\naccuracy "
+                           f"at the last epoch {last:.2f} % (kept), best {best:.2f} %", fontsize=LABEL)
     for ax in (ax_loss, ax_error):
         ax.set_xlabel("epoch", fontsize=SMALL)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
