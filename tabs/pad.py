@@ -162,7 +162,10 @@ function show(data) {
   else if (data.kind === 'server') say(LEFT_TO_SERVER);
   else if (data.kind === 'keep') say(KEEP);
   else {
-    say(WHILE + data.top.map((a) => `${a.label} (${(100 * a.probability).toFixed(0)} %)`).join(' · '));
+    const percent = (a) => `${a.label} (${(100 * a.probability).toFixed(0)} %)`;
+    if (data.verdict === 'refused') say(WHILE + NOT_A + data.noun);  // in the server's words
+    else if (data.verdict === 'unsure') say(WHILE + UNSURE + percent(data.top[0]) + ' and ' + percent(data.top[1]));
+    else say(WHILE + data.top.map(percent).join(' · '));
     paintSeen(data);
   }
 }
@@ -223,6 +226,7 @@ SEEN = ("What the model sees, as this page reads the drawing: 28×28 pixels, the
 LIVE_WORDS = {"READY": "Draw: the page reads your drawing while the pen moves.",
               "WHILE": "In this page, while you draw: ",
               "KEEP": "In this page, while you draw: keep drawing…",
+              "NOT_A": "this does not look like a ", "UNSURE": "unsure between ",
               "LEFT_TO_SERVER": "In this page: this drawing is left to the server.",
               "FALLBACK": "This page could not run the model: the answers come from the server when you lift the pen."}
 

@@ -30,7 +30,8 @@ const inPage = (() => {
     }
     const meta = header.__metadata__;
     return {tensors, config: JSON.parse(meta.config), temperature: Number(meta.temperature),
-            framing: JSON.parse(meta.framing), classNames: JSON.parse(meta.class_names)};
+            framing: JSON.parse(meta.framing), classNames: JSON.parse(meta.class_names), noun: meta.noun || 'digit',
+            limits: meta.limits ? JSON.parse(meta.limits) : null, sure: Number(meta.sure || 0.5)};
   }
 
   // --- The drawing -> the model's input --------------------------------------------------------------------------
@@ -441,10 +442,23 @@ const inPage = (() => {
       .sort((a, b) => b.probability - a.probability).slice(0, count);
   }
 
+  // The server's verdict on an input (vit/novelty.py, vit/answer.py): 'refused' when no class fires strongly
+  // (evidence, the logsumexp of the raw logits, under its limit) or too much of it is ink (the mean pixel over its
+  // limit), each score rounded to 4 places as the server rounds it; else 'unsure' when the top calibrated
+  // confidence is under `sure`; else 'sure'.
+  function verdict(model, input, logits, top) {
+    const round4 = (x) => roundHalfEven(x * 1e4) / 1e4, most = Math.max(...logits);
+    const evidence = round4(most + Math.log(logits.reduce((sum, v) => sum + Math.exp(v - most), 0)));
+    const inkCover = round4(input.reduce((sum, v) => sum + v, 0) / input.length);
+    const limits = model.limits;
+    if (limits && (evidence < limits.min_evidence || inkCover > limits.max_ink_cover)) return 'refused';
+    return top[0].probability < model.sure ? 'unsure' : 'sure';
+  }
+
   // In a Web Worker, so that the page's main thread keeps painting the strokes while the model reads them.
   // In: {load, weights: ArrayBuffer} or {load, pixels, width, height}; out: {load, ready}, {load, failed: why},
   // {load, kind: 'keep'} (no digit yet), {load, kind: 'server'} (left to the server), or {load, kind: 'answers', top,
-  // input: the 28x28 input, attention: the last block's CLS attention over the pieces, grid: [rows, columns]}.
+  // verdict (above), noun, input: the 28x28 input, attention: the last block's CLS attention over the pieces, grid: [rows, columns]}.
   function serve(scope) {
     let model = null;
     scope.onmessage = ({data}) => {
@@ -457,14 +471,14 @@ const inPage = (() => {
         const read = frame(data.pixels, data.width, data.height, model.framing);
         const kind = !read || read.blank ? 'server' : read.keep ? 'keep' : 'answers';
         if (kind !== 'answers') { scope.postMessage({load: data.load, kind}); return; }
-        const out = forward(model, read.input);
-        scope.postMessage({load: data.load, kind, top: answers(model, out.logits), input: read.input,
-                           attention: out.attention, grid: out.grid});
+        const out = forward(model, read.input), top = answers(model, out.logits);
+        scope.postMessage({load: data.load, kind, top, verdict: verdict(model, read.input, out.logits, top),
+                           noun: model.noun, input: read.input, attention: out.attention, grid: out.grid});
       } catch (error) {
         scope.postMessage({load: data.load, failed: String(error)});
       }
     };
   }
 
-  return {readWeights, frame, forward, answers, serve};
+  return {readWeights, frame, forward, answers, verdict, serve};
 })();

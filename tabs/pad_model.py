@@ -4,7 +4,8 @@ The page runs the same weights as the server, sent as a safetensors file: its he
 raw little-endian float32, which a page reads with a DataView and a Float32Array, so no runtime has to be
 downloaded (onnxruntime-web's smallest WebAssembly file is 14.8 MB; the default model's weights are 0.8 MB). The
 metadata carries what the page needs besides the tensors: the config, the calibration temperature, the framing of
-the model's dataset and the class names. Fixed position codes (sinusoidal, none) travel as a tensor too, so the
+the model's dataset, the class names, and the "not a digit" limits and the confidence under which an answer is
+unsure, so that the page's verdict is the server's. Fixed position codes (sinusoidal, none) travel as a tensor too, so the
 page adds positions one way for every model.
 
 The page gets them from the app itself at `pad/model/NAME` (WEIGHTS_PATH), for a served model or a visitor's own
@@ -25,6 +26,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from vit import novelty
+from vit.answer import SURE
 from vit.bundle import ModelBundle
 from vit.registry import bundle, is_known
 
@@ -51,9 +54,12 @@ def _encode(chosen: ModelBundle) -> bytes:
     model, name = chosen.model, chosen.name
     tensors = {key: value.detach().float().reshape(-1).clone() for key, value in model.state_dict().items()}
     tensors["pos_embedding"] = model.pos_embedding.detach().float().reshape(-1).clone()  # fixed codes too
+    limits = chosen.limits
     metadata = {"config": json.dumps(model.config),  # config.json's: what rebuilds the model's shape
                 "temperature": repr(chosen.temperature), "framing": json.dumps(dataclasses.asdict(chosen.framing)),
-                "class_names": json.dumps(chosen.class_names), "name": name}
+                "class_names": json.dumps(chosen.class_names), "name": name, "noun": chosen.noun,
+                # the server's verdict (vit.novelty, vit.answer), so that the page says what the server will say
+                "limits": json.dumps(novelty.as_json(limits) if limits else None), "sure": repr(SURE)}
     return save(tensors, metadata=metadata)
 
 

@@ -91,6 +91,41 @@ def test_the_page_gives_pytorchs_logits_for_every_shipped_model(blank, name):
         assert math.isclose(one["top"]["probability"], float(probabilities.max()), abs_tol=1e-5)
 
 
+def verdict_inputs(chosen, rng) -> torch.Tensor:
+    """Inputs of every kind of answer: the model's stored examples (mostly sure), blends of two of them (often
+    unsure), and pictures that are no digit (noise, photo-like, nearly blank: often refused), as the server frames
+    them."""
+    from vit.probes import NOT_DIGITS
+    images, _ = chosen.examples()
+    examples = images[:8].float().reshape(-1, 28, 28)
+    examples = examples / 255 if examples.max() > 1 else examples
+    blends = [(examples[i] + examples[(i + 3) % len(examples)]) / 2 for i in range(len(examples))]
+    others = []
+    for make in NOT_DIGITS.values():
+        for _ in range(3):
+            try:
+                others.append(to_model_input(make(rng), chosen.framing))
+            except ImageError:  # refused before any model sees it: nothing for the page to judge
+                pass
+    return torch.cat([examples, torch.stack(blends), torch.stack(others)])
+
+
+def test_the_page_says_what_the_server_says_refused_unsure_or_sure_for_every_shipped_model(blank):
+    kinds = set()
+    for name, folder in sorted(shipped().items()):
+        chosen = load_folder(folder)
+        send_model(blank, chosen)
+        inputs = verdict_inputs(chosen, np.random.default_rng(5))
+        server = [chosen.read(one).answer(chosen.class_names).kind for one in inputs]
+        page = blank.evaluate("""inputs => inputs.map((input) => {
+            const pixels = Float32Array.from(input), out = inPage.forward(window.model, pixels);
+            return inPage.verdict(window.model, pixels, out.logits, inPage.answers(window.model, out.logits));
+        })""", inputs.reshape(len(inputs), -1).tolist())
+        assert page == server, name
+        kinds |= set(server)
+    assert kinds == {"refused", "unsure", "sure"}  # every verdict was compared
+
+
 def stored_drawings(data_dir) -> dict:
     """The test drawings, as the pad paints them on its canvas: strokes of digits and symbols, a stroke that is no
     digit yet, and MNIST test digits blown up onto the canvas (grey edges, thick and thin)."""
