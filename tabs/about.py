@@ -132,7 +132,7 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
                     "class.\n```python\nfrom gradio_client import Client, handle_file\n"
                     "Client(\"http://127.0.0.1:7860/\").predict(handle_file(\"digit.png\"), api_name=\"/predict\")"
                     "\n```\nAn optional second argument names the model; `/explain` takes the same and returns every number "
-                    "behind the pictures (attention of every layer and head, the logit lens, rollout, saliency, "
+                    "behind the pictures (attention of every block and head, the logit lens, rollout, saliency, "
                     f"occlusion). The app is an {term('MCP')} server too: "
                     "`http://127.0.0.1:7860/gradio_api/mcp/`.")
     shown = [curve, diagram, text, selective]

@@ -71,7 +71,7 @@ def label_choices(model_name: str) -> tuple:
 
 def build(context: Context, first: ModelBundle) -> TabWiring:
     with gr.Tab("8 · Attention by label", id="labels") as tab:
-        gr.Markdown("The median attention of every layer and head over the test images of each label stored with "
+        gr.Markdown("The median attention of every block and head over the test images of each label stored with "
                     "the model (20 correctly read ones per label); in a full matrix, row = the token that looks and "
                     "column = the token it looks at, CLS first. The notebook's author saw few differences between "
                     "labels: tick *difference* to subtract their average and keep only what is specific to each "

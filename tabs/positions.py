@@ -43,7 +43,7 @@ def distance_words(measured: torch.Tensor, uniform: float, count: int, noun: str
             f"({float(measured.min()):.1f} px); the average distance {trend} ({first:.1f} px in block 1, {last:.1f} px "
             f"in the last). {local} of {measured.numel()} {'head looks' if local == 1 else 'heads look'} clearly nearer "
             f"than uniform (under 75 % of it). "
-            f"In the ViT paper some heads of the first layers look locally, like a convolution, and all look far "
+            f"In the ViT paper some heads of the first blocks look locally, like a convolution, and all look far "
             f"by the end.")
 
 

@@ -78,7 +78,7 @@ def prompt(message: str, noun: str = "digit", label: str | None = None) -> tuple
 def mattered_words(model: ModelBundle) -> str:
     """What the three maps under the answer show, with an example from the model's own dataset."""
     return (f"**Which parts mattered?** *{term('attention rollout', 'Rollout')}* follows CLS's "
-            f"{term('attention')} back through all the layers; *{term('saliency')}* "
+            f"{term('attention')} back through all the blocks; *{term('saliency')}* "
             f"shows where a little more ink would change the answer most; *{term('occlusion')}* blanks one tile at a "
             f"time and measures the answer's {term('log-odds')} (red: the tile supports the answer, blue: it argues "
             "against it). "
@@ -141,8 +141,8 @@ def attention_alt(source: str, cls_attention: np.ndarray) -> str:
     layer, head, *place = np.unravel_index(cls_attention.argmax(), cls_attention.shape)
     noun, _ = piece_names(cls_attention[0, 0])
     tile = int(np.ravel_multi_index(place, cls_attention.shape[2:])) + 1
-    return (f"Where CLS looks in {source}, {plural(layers, 'layer')} × {plural(heads, 'head')}: its strongest is "
-            f"layer {layer + 1}, head {head + 1} on {noun} {tile} ({float(cls_attention.max()) * 100:.0f} % of its "
+    return (f"Where CLS looks in {source}, {plural(layers, 'block')} × {plural(heads, 'head')}: its strongest is "
+            f"block {layer + 1}, head {head + 1} on {noun} {tile} ({float(cls_attention.max()) * 100:.0f} % of its "
             f"attention).")
 
 
@@ -228,9 +228,9 @@ def occlusion_words(single: np.ndarray, blocks: np.ndarray, class_name: str) -> 
 
 
 def attention_picture(image: np.ndarray, cls_attention: np.ndarray) -> np.ndarray:
-    """CLS's attention to the tiles: a row per head, a column per layer, all on one scale with its colour bar."""
+    """CLS's attention to the tiles: a row per head, a column per block, all on one scale with its colour bar."""
     cells = pictures.heatmaps(cls_attention, image, "inferno", factor=4)  # (layers, heads, h, w, 3)
-    grid = pictures.labelled_grid(cells.swapaxes(0, 1), "layer", "head")
+    grid = pictures.labelled_grid(cells.swapaxes(0, 1), "block", "head")
     high = max(float(cls_attention.max()), 1e-9)
     return pictures.stack([grid, pictures.colour_bar("inferno", 0, high, min(grid.shape[1], 420),
                                                      "share of CLS's attention (one scale for every map)")])
@@ -374,7 +374,7 @@ def build(context: Context, first: ModelBundle) -> tuple[TabWiring, Display]:
             rollout, saliency, occlusion = (images.output_image(name, name, maps_start[i]) for i, name in
                                             ((2, "rollout"), (3, "saliency"), (4, "occlusion")))
         words = gr.Markdown(maps_start[5], elem_id="occlusion-words")
-        gr.Markdown("**Where does CLS look?** In every layer each head lets the CLS token gather from the tiles; "
+        gr.Markdown("**Where does CLS look?** In every block each head lets the CLS token gather from the tiles; "
                     "brighter means more attention, every map on the same scale (the bar below). Which tiles does CLS "
                     "read before it decides?")
         attention = images.output_image("CLS attention", "attention", maps_start[1],

@@ -127,7 +127,7 @@ def model_summary(bundle: ModelBundle) -> str:
     return (f"**{bundle.name}**: {cut_words(model.cut, model.tile_size)} → {model.num_tiles} words + "
             f"{term('CLS token', 'CLS')} = "
             f"{term('token', plural(model.num_tiles + 1, 'token'))} · "
-            f"{term('block', plural(model.num_layers, 'layer'))} × {term('head', plural(model.num_heads, 'head'))} · "
+            f"{term('block', plural(model.num_layers, 'block'))} × {term('head', plural(model.num_heads, 'head'))} · "
             f"{term('parameters', f'{parameters:,} parameters')}"
             f"{accuracy}  \nsource: `{shown_source(bundle.source)}`")
 

@@ -42,7 +42,7 @@ def test_the_predict_maps_name_the_tiles_their_numbers_point_to():
     assert "blanking tile 10 (0.80) lowers its log-odds most" in said and "by at most 0.02" in said
     attention = np.zeros((3, 2, 4, 4))
     attention[2, 1, 0, 3] = 0.5
-    assert "layer 3, head 2 on tile 4 (50 % of its attention)" in predict.attention_alt("x", attention)
+    assert "block 3, head 2 on tile 4 (50 % of its attention)" in predict.attention_alt("x", attention)
 
 
 def test_figure_seven_and_the_trust_curves_say_their_numbers():

@@ -420,7 +420,7 @@ def attention_by_label_figure(maps: dict, class_names: list[str], view: str = "m
     axes = grid_axes[:count]
     for ax, label, cells in zip(axes, labels, stacked):
         image = ax.imshow(mosaic(cells, gap), cmap=cmap, norm=norm, interpolation="nearest")
-        _cell_ticks(ax, heads, layers, size, size, gap, "head", "layer")
+        _cell_ticks(ax, heads, layers, size, size, gap, "head", "block")
         ax.xaxis.set_ticks_position("top")
         ax.set_xlabel(f"label {class_names[label]}", fontsize=TITLE)
     colorbar = figure.colorbar(image, ax=list(axes), shrink=0.8)
@@ -471,7 +471,7 @@ def attention_distance_figure(distances, uniform: float, pieces: str) -> Figure:
     for head in range(heads):
         ax.scatter(depth, distances[:, head], s=28, label=f"head {head + 1}", zorder=3)
     ax.axhline(uniform, color="grey", linestyle="--", linewidth=1, label="uniform attention")
-    ax.set_xlabel("layer (depth)", fontsize=LABEL)
+    ax.set_xlabel("block (depth)", fontsize=LABEL)
     ax.set_ylabel("mean attention distance (pixels)", fontsize=LABEL)
     ax.set_xticks(depth)
     ax.set_ylim(0, max(float(distances.max()), uniform) * 1.15)
@@ -581,7 +581,7 @@ def zoo_figure(names: list[str], similarities: list, distances: list, uniforms: 
         below.set_xticks(depth)
         below.tick_params(labelsize=SMALL)
         below.grid(alpha=0.3)
-        below.set_xlabel("layer", fontsize=SMALL)
+        below.set_xlabel("block", fontsize=SMALL)
         if column == 0:
             above.set_ylabel("position similarity", fontsize=SMALL)
             below.set_ylabel("attention distance (px)", fontsize=SMALL)
