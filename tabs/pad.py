@@ -126,9 +126,9 @@ paint();
 # the pen moves: a pointer event reads the drawing at once if the worker is free, else the next read starts as soon as
 # it is (measured: answers follow the pen more closely than with reads every 20 or 50 ms). Each load
 # is numbered, so that an answer of the model chosen before is dropped; once loaded, a model chosen in the menu reads
-# what is on the pad at once, so the line under it never shows the model before's answer. `element.inPage` keeps, for the tests and
-# the benchmark, each read's delay from the pointer event it answers, when it was shown and when the pen moved (ms),
-# and why the page cannot read, if so.
+# what is on the pad at once, so the line under it never shows the model before's answer. `element.inPage` keeps,
+# for the tests and the benchmark, each read's delay from the pointer event it answers, when it was shown and when
+# the pen moved (ms), and why the page cannot read, if so.
 LIVE = """
 const line = element.querySelector('.pad-live');
 const say = (text) => { line.textContent = text; };

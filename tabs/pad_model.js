@@ -458,7 +458,8 @@ const inPage = (() => {
   // In a Web Worker, so that the page's main thread keeps painting the strokes while the model reads them.
   // In: {load, weights: ArrayBuffer} or {load, pixels, width, height}; out: {load, ready}, {load, failed: why},
   // {load, kind: 'keep'} (no digit yet), {load, kind: 'server'} (left to the server), or {load, kind: 'answers', top,
-  // verdict (above), noun, input: the 28x28 input, attention: the last block's CLS attention over the pieces, grid: [rows, columns]}.
+  // verdict (above), noun, input: the 28x28 input, attention: the last block's CLS attention over the pieces,
+  // grid: [rows, columns]}.
   function serve(scope) {
     let model = null;
     scope.onmessage = ({data}) => {

@@ -5,8 +5,8 @@ raw little-endian float32, which a page reads with a DataView and a Float32Array
 downloaded (onnxruntime-web's smallest WebAssembly file is 14.8 MB; the default model's weights are 0.8 MB). The
 metadata carries what the page needs besides the tensors: the config, the calibration temperature, the framing of
 the model's dataset, the class names, and the "not a digit" limits and the confidence under which an answer is
-unsure, so that the page's verdict is the server's. Fixed position codes (sinusoidal, none) travel as a tensor too, so the
-page adds positions one way for every model.
+unsure, so that the page's verdict is the server's. Fixed position codes (sinusoidal, none) travel as a tensor too,
+so the page adds positions one way for every model.
 
 The page gets them from the app itself at `pad/model/NAME` (WEIGHTS_PATH), for a served model or a visitor's own
 (whose name only that visitor knows); the script is tabs/pad_model.js, which the pad's own (tabs/pad.py) runs in a

@@ -41,8 +41,8 @@ def distance_words(measured: torch.Tensor, uniform: float, count: int, noun: str
     return (f"**How far each head looks**, averaged over {count} stored test {noun}s: uniform attention over the tiles "
             f"would reach {uniform:.1f} px. The nearest-looking head is block {nearest[0] + 1}, head {nearest[1] + 1} "
             f"({float(measured.min()):.1f} px); the average distance {trend} ({first:.1f} px in block 1, {last:.1f} px "
-            f"in the last). {local} of {measured.numel()} {'head looks' if local == 1 else 'heads look'} clearly nearer "
-            f"than uniform (under 75 % of it). "
+            f"in the last). {local} of {measured.numel()} {'head looks' if local == 1 else 'heads look'} clearly "
+            f"nearer than uniform (under 75 % of it). "
             f"In the ViT paper some heads of the first blocks look locally, like a convolution, and all look far "
             f"by the end.")
 
