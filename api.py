@@ -141,8 +141,9 @@ def build(default_model: str) -> None:
     runs only when a program calls it (gradio checks and stores the uploaded file as for any File input)."""
     with gr.Group(visible=False):
         image = gr.File(file_types=["image"], type="filepath", label="image")
-        # a name outside the menu is let through to read_input: a model one caller trained is theirs alone
-        model = gr.Dropdown(model_names(), value=default_model, label="model", allow_custom_value=True)
+        # free text, not the menu's names: a model one caller trained (/train) is theirs alone, and a dropdown's
+        # choices become the MCP schema's enum, which would refuse that name before read_input sees it
+        model = gr.Textbox(default_model, label="model")
         result = gr.JSON(label="confidences")
         call, call_explain, call_train = gr.Button("predict"), gr.Button("explain"), gr.Button("train")
         training = training_inputs()

@@ -12,7 +12,7 @@ from dataclasses import asdict
 import torch
 
 from .draw import DRAWS
-from vit.bundle import add_to_evaluation
+from vit.bundle import add_to_evaluation, load_folder
 
 from .measure import ModelReport, OtherThingsReport, as_record, measure_folders
 from .store import STORE
@@ -94,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.write and (args.draw != "report" or args.limit):
         parser.error("--write stores the whole report draw: leave out --draw choose and --limit")
+    for folder in args.folders:  # a missing or damaged folder: a sentence now, not a traceback after the sets are built
+        try:
+            load_folder(folder)
+        except ValueError as error:
+            parser.error(str(error))
     torch.set_num_threads(1)
     start = time.perf_counter()
     measured = measure_folders(args.folders, args.draw, args.limit, store=None if args.fresh else STORE)

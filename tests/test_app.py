@@ -584,9 +584,12 @@ def test_an_mcp_client_lists_predict_and_explain_and_reads_a_label(server, test_
         answer = await session.call_tool("predict", {"image": data_url(digit)})
         refused = await session.call_tool("predict", {"image": data_url(blank), "model": "mnist-tiny"})
         explained = await session.call_tool("explain", {"image": data_url(digit), "model": "mnist-tiny"})
-        return tools, answer, refused, explained
+        # a name outside the menu reaches the app, as one /train returned would: no enum of the menu's names
+        unknown = await session.call_tool("predict", {"image": data_url(digit), "model": "no-such-model"})
+        return tools, answer, refused, explained, unknown
 
-    tools, answer, refused, explained = asyncio.run(mcp_session(server.url, work))
+    tools, answer, refused, explained, unknown = asyncio.run(mcp_session(server.url, work))
+    assert unknown.isError and "There is no model 'no-such-model'" in unknown.content[0].text
     assert [tool.name for tool in tools] == ["predict", "explain", "train"]
     assert "every class's confidence" in tools[0].description  # the function's docstring
     assert "the logit lens" in tools[1].description

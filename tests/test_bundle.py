@@ -13,13 +13,16 @@ import tokenize
 import pytest
 
 from conftest import MNIST_TINY, ROOT
-from model_files import broken_copy, config_with, truncated
+from model_files import broken_copy, config_with, truncated, weights_with
 
 BROKEN_FOLDERS = {  # case -> (the changes to the committed mnist-tiny, made when the test runs; words the error holds)
     "truncated weights": (lambda: {"model.safetensors": truncated(MNIST_TINY, "model.safetensors", 12000)},
                           "model.safetensors"),
     "empty weights": (lambda: {"model.safetensors": b""}, "model.safetensors"),
     "weights missing": (lambda: {"model.safetensors": None}, "model.safetensors is missing"),
+    "weights damaged into NaN": (lambda: {"model.safetensors": weights_with(MNIST_TINY, lambda tensors: tensors | {
+        "head.bias": tensors["head.bias"] * float("nan")})}, "head.bias holds values that are not numbers"),
+    "config missing": (lambda: {"config.json": None}, "config.json"),
     "config not JSON": (lambda: {"config.json": b"{'tile_size': 7"}, "config.json"),
     "config a list": (lambda: {"config.json": b"[7, 16]"}, "config.json"),
     "evaluation.json not JSON": (lambda: {"evaluation.json": b'{"accuracy": 0.98,'}, "evaluation.json"),
@@ -47,6 +50,17 @@ def test_a_config_the_model_refuses_is_named(tmp_path, case):
     with pytest.raises(ValueError, match="config.json"):
         load_folder(broken_copy(MNIST_TINY, tmp_path / "model",
                                 {"config.json": config_with(MNIST_TINY, **BAD_CONFIG_VALUES[case])}))
+
+
+@pytest.mark.parametrize("command", [["vit.evaluate"], ["proxies", "--limit", "5"]])
+def test_a_command_given_a_folder_without_a_model_says_so_in_one_line(tmp_path, command):
+    import sys
+    result = subprocess.run([sys.executable, "-m", *command, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1].endswith(f"error: {tmp_path / 'config.json'} "
+                                                           + ("cannot be read (No such file or directory)"
+                                                              if command[0] == "vit.evaluate" else "is missing"))
 
 
 # -- no pickles ------------------------------------------------------------------------------------------------

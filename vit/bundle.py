@@ -375,6 +375,8 @@ def _read_json(path: Path, what: str) -> dict:
         content = json.loads(path.read_text())
         if not isinstance(content, dict):
             raise ValueError("it is not a JSON object")
+    except OSError as error:  # missing, a folder, unreadable: a sentence, not a traceback
+        raise ValueError(f"{path} cannot be read ({error.strerror or error})") from error
     except ValueError as error:
         raise ValueError(f"{path} is not {what} ({error})") from error
     return content

@@ -216,7 +216,9 @@ class ViT(nn.Module, PyTorchModelHubMixin, library_name="vit-explainer", pipelin
                         *(f"{k} has shape {tuple(v.shape)}, config.json implies {tuple(expected[k].shape)}"
                           for k, v in tensors.items() if k in expected and v.shape != expected[k].shape),
                         *(f"{k} is {v.dtype}, expected {expected[k].dtype}"  # load_state_dict would cast silently
-                          for k, v in tensors.items() if k in expected and v.dtype != expected[k].dtype)]
+                          for k, v in tensors.items() if k in expected and v.dtype != expected[k].dtype),
+                        *(f"{k} holds values that are not numbers (NaN or infinite)"  # damaged bytes read as floats
+                          for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all())]
             if any(problems):
                 raise ValueError("; ".join(p for p in problems if p)[:400])
             model.load_state_dict(tensors, strict=strict)
