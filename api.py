@@ -83,7 +83,7 @@ def explain(image: str | None, model: str | None = None) -> dict:
 
 
 def train(dataset: str = "mnist", cut: str = "tiles", tile_size: int = 7, positions: str = "learned", blocks: int = 2,
-          heads: int = 4, width: int = 64, seconds: float = 30) -> dict:
+          heads: int = 4, width: int = 64, seconds: float = 60) -> dict:
     """Train a small Vision Transformer for a time budget and keep it for you: pass the returned model name to /predict
     and /explain. One training runs at a time (others wait their turn), on one CPU thread.
 

@@ -19,6 +19,7 @@ SMALL = dict(blocks=1, heads=2, width=32)  # a model that learns something in se
 
 @pytest.mark.parametrize("changes, words", [
     (dict(tile_size=5), "does not divide the 28-pixel picture"),
+    (dict(tile_size=1), "Pieces of 1 pixel make 784 words"),  # 1 divides 28: not the reason it is refused
     (dict(width=64, heads=3), "does not split into 3 heads"),
     (dict(seconds=600), "between 10 and 120 seconds"),
     (dict(blocks=0), "between 1 and 6 blocks"),
@@ -28,6 +29,15 @@ SMALL = dict(blocks=1, heads=2, width=32)  # a model that learns something in se
 ])
 def test_a_choice_that_cannot_train_gets_a_sentence(changes, words):
     assert words in live.Choices(**changes).problem()
+
+
+def test_the_train_endpoints_defaults_are_the_tabs():
+    # /train's signature is what the API page and the MCP schema show: its defaults must be the Train tab's choices
+    import dataclasses
+    import inspect
+    import api
+    defaults = {name: p.default for name, p in inspect.signature(api.train).parameters.items()}
+    assert defaults == dataclasses.asdict(live.Choices())
 
 
 def test_the_default_choices_and_every_cut_of_every_offered_size_can_train():

@@ -68,9 +68,11 @@ class Choices:
             return f"Choose the data among {', '.join(DATASETS)}."
         if self.cut not in CUTS:
             return f"Choose the cut among {', '.join(CUTS)}."
-        if self.tile_size not in divisors(IMAGE) or self.tile_size == 1:
-            sizes = ", ".join(str(d) for d in divisors(IMAGE) if 1 < d < IMAGE)
+        sizes = ", ".join(str(d) for d in divisors(IMAGE) if 1 < d < IMAGE)
+        if self.tile_size not in divisors(IMAGE):
             return f"A piece of {self.tile_size} pixels does not divide the 28-pixel picture: choose {sizes}."
+        if self.tile_size == 1:  # it divides, but a word per pixel is a sequence of 784: far too slow to watch
+            return f"Pieces of 1 pixel make {IMAGE * IMAGE} words, too long a sequence to train here: choose {sizes}."
         if self.positions not in POS_EMBEDDINGS:
             return f"Choose positions among {', '.join(POS_EMBEDDINGS)}."
         checks = (("blocks", self.blocks, BLOCKS), ("heads", self.heads, HEADS), ("width", self.width, WIDTHS),
