@@ -130,8 +130,10 @@ def load_models(weights_dir: str | Path | None = None) -> list[ModelBundle]:
     weights_dir = Path(weights_dir or os.environ.get(WEIGHTS_DIR_VARIABLE) or ROOT / "weights")
     bundles = hub.load_models(weights_dir=weights_dir)
     if not bundles:
-        raise SystemExit(f"no model to show: VIT_MODELS names none that loads and {weights_dir} holds no model "
-                         f"folder; train one with `python train.py` or point --weights-dir at a folder of them")
+        named = f"{hub.MODELS_VARIABLE} names none that loads and " if os.environ.get(hub.MODELS_VARIABLE) else ""
+        raise SystemExit(f"no model to show: {named}{weights_dir} holds no model folder that loads (the log above says "
+                         f"why each was left out); train one with `python train.py` or point --weights-dir at a "
+                         f"folder of them")
     bundles.sort(key=lambda loaded: (loaded.name != DEFAULT_MODEL, loaded.name))
     for loaded in bundles:
         loaded.model.eval().requires_grad_(False)  # read-only and shared by every visitor

@@ -167,8 +167,9 @@ def test_load_models_with_only_broken_folders_exits_with_a_message(tmp_path, mon
     import app
     broken_copy(MNIST_TINY, tmp_path / "weights" / "mnist-tiny", {"model.safetensors": b"not safetensors"})
     monkeypatch.setenv("VIT_MODELS", "")
-    with pytest.raises(SystemExit, match="no model to show"):
+    with pytest.raises(SystemExit, match="no model to show") as stopped:
         app.load_models(tmp_path / "weights")
+    assert "VIT_MODELS" not in str(stopped.value) and "no model folder that loads" in str(stopped.value)
 
 
 # -- the running app -------------------------------------------------------------------------------------------
