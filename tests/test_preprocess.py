@@ -351,6 +351,19 @@ def test_a_single_stroke_is_not_taken_for_a_ruled_line():
     assert np.array_equal(remove_ruled_lines(ink), ink)
 
 
+def test_noise_is_never_called_empty():
+    # a picture full of grain has no strokes, but it is not empty: a visitor who uploads one is told what it holds
+    rng = np.random.default_rng(0)
+    said = set()
+    for size in (64, 100, 200):
+        for channels in ((), (3,)):
+            try:
+                to_model_input(Image.fromarray(rng.integers(0, 256, (size, size, *channels), dtype=np.uint8)))
+            except ImageError as error:
+                said.add(str(error))
+    assert said and not any("looks empty" in words for words in said), said
+
+
 def test_a_photo_of_ruled_paper_with_nothing_written_asks_for_a_digit():
     empty = photographed(np.zeros((28, 28), np.uint8), "ruled paper", np.random.default_rng(0))
     with pytest.raises(ImageError, match="Draw a digit"):

@@ -69,6 +69,7 @@ UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4:
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601 weights of R, G, B, as Pillow's "L"
 
 BLANK = "Draw a digit first: the picture looks empty."
+NO_STROKES = "Draw a digit first: this picture holds no strokes, only grain, specks or lines."
 KEEP_DRAWING = "Keep drawing: what is there so far is too small to be a digit."
 DAMAGED = "This picture is damaged or incomplete. Please try another file."
 DATA_URL = "data:image/png;base64,"  # how the drawing pad sends its canvas
@@ -148,8 +149,11 @@ def read_page(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -> Pag
         flat = 1 - ink
     if framing.pen and not canvas:  # a photo or a scan: its ruled lines go, and specks (a shadow's edge, JPEG blocks)
         share = page.LINE_SHARE if flattened else page.EVEN_LINE_SHARE
+        marked = (ink >= INK_THRESHOLD).any()
         ink = page.drop_specks(page.remove_ruled_lines(ink, share), INK_THRESHOLD)
-    if not (ink >= INK_THRESHOLD).any():  # all there was were ruled lines and specks
+        if marked and not (ink >= INK_THRESHOLD).any():  # all there was were ruled lines and specks: not empty
+            raise ImageError(NO_STROKES)
+    if not (ink >= INK_THRESHOLD).any():
         raise ImageError(BLANK)
     return Page(flat=flat, ink=ink, flattened=flattened, canvas=canvas)
 
