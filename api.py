@@ -10,6 +10,8 @@ and the reason, not with a digit. `/train` trains a model for the caller alone (
 then accept.
 """
 
+import inspect
+
 import gradio as gr
 import torch
 
@@ -33,7 +35,7 @@ def predict(image: str | None, model: str | None = None) -> dict:
     validation split): 90 % means right about 9 times in 10.
 
     Args:
-        image: the picture of one digit (PNG or JPEG), as a file or an http(s) URL.
+        image: the picture of one digit (PNG or JPEG): a file, an http(s) URL or a data:image/png;base64,... URL.
         model: which model answers, e.g. "mnist" or "mnist-tiny"; the app's default model when left out.
     Returns:
         {"answer": "sure" (a class is claimed), "unsure" (its top confidence is under 50 %: it names the two classes
@@ -56,7 +58,7 @@ def predict(image: str | None, model: str | None = None) -> dict:
 
 
 def explain(image: str | None, model: str | None = None) -> dict:
-    """Every number behind the app's pictures for one picture of a digit: the answer, the attention of every layer
+    """Every number behind the app's pictures for one picture of a digit: the answer, the attention of every block
     and head, the logit lens, attention rollout, saliency, occlusion, class-specific relevance and integrated
     gradients, as JSON arrays for programs and papers.
 
@@ -64,7 +66,7 @@ def explain(image: str | None, model: str | None = None) -> dict:
     then the tiles in reading order; each array comes with a "shape" string naming its axes.
 
     Args:
-        image: the picture of one digit (PNG or JPEG), as a file or an http(s) URL.
+        image: the picture of one digit (PNG or JPEG): a file, an http(s) URL or a data:image/png;base64,... URL.
         model: which model answers, e.g. "mnist" or "mnist-tiny"; the app's default model when left out.
     Returns:
         {"model", "class_names", "label" (null when it does not look like a digit), "not_a_digit", "scores",
@@ -123,6 +125,16 @@ def train(dataset: str = "mnist", cut: str = "tiles", tile_size: int = 7, positi
                       for report in reports.progress]}
 
 
+def described(fn) -> str:
+    """An endpoint's description for the API page and MCP clients: its docstring's opening and its Returns section,
+    lines joined by spaces. Left to gradio, the Returns lines are joined by commas: a sentence wrapped in the middle
+    reads "known, only to"."""
+    text = inspect.getdoc(fn)
+    opening, _, rest = text.partition("\nArgs:")
+    returns = rest.partition("Returns:")[2]
+    return " ".join(opening.split()) + " Returns: " + " ".join(returns.split())
+
+
 def read_input(image: str | None, model: str | None) -> tuple[ModelBundle, torch.Tensor]:
     """The model asked for and the picture as its 28×28 input, or gr.Error saying what to send instead."""
     if not image:
@@ -148,11 +160,11 @@ def build(default_model: str) -> None:
         call, call_explain, call_train = gr.Button("predict"), gr.Button("explain"), gr.Button("train")
         training = training_inputs()
     call.click(predict, [image, model], result, api_name="predict", api_visibility="public", show_progress="hidden",
-               concurrency_limit=PREDICTS_AT_ONCE, concurrency_id="predict")
+               concurrency_limit=PREDICTS_AT_ONCE, concurrency_id="predict", api_description=described(predict))
     call_explain.click(explain, [image, model], result, api_name="explain", api_visibility="public",
-                       show_progress="hidden")
+                       show_progress="hidden", api_description=described(explain))
     call_train.click(train, training, result, api_name="train", api_visibility="public", show_progress="hidden",
-                     concurrency_limit=live.RUNS_AT_ONCE, concurrency_id="training")
+                     concurrency_limit=live.RUNS_AT_ONCE, concurrency_id="training", api_description=described(train))
 
 
 def training_inputs() -> list:

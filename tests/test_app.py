@@ -596,6 +596,8 @@ def test_an_mcp_client_lists_predict_and_explain_and_reads_a_label(server, test_
     assert "the logit lens" in tools[1].description
     assert all(set(tool.inputSchema["properties"]) == {"image", "model"} for tool in tools[:2])
     assert "keep it for you" in tools[2].description
+    # the Returns sections read as sentences (gradio alone joins their lines with commas)
+    assert "known only to whoever holds it" in tools[2].description and ", only" not in tools[2].description
     assert {"cut", "tile_size", "seconds"} <= set(tools[2].inputSchema["properties"])
     assert not explained.isError and "'logit_lens'" in explained.content[0].text
     assert not answer.isError
