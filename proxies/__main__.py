@@ -14,7 +14,7 @@ import torch
 from .draw import DRAWS
 from vit.bundle import add_to_evaluation, load_folder
 
-from .measure import ModelReport, OtherThingsReport, as_record, measure_folders
+from .measure import ModelReport, OtherThingsReport, as_record, measure_models
 from .store import STORE
 
 
@@ -94,14 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.write and (args.draw != "report" or args.limit):
         parser.error("--write stores the whole report draw: leave out --draw choose and --limit")
-    for folder in args.folders:  # a missing or damaged folder: a sentence now, not a traceback after the sets are built
-        try:
-            load_folder(folder)
-        except ValueError as error:
-            parser.error(str(error))
+    try:  # a missing or damaged folder: a sentence, not a traceback
+        models = {str(folder): load_folder(folder) for folder in args.folders}
+    except ValueError as error:
+        parser.error(str(error))
     torch.set_num_threads(1)
     start = time.perf_counter()
-    measured = measure_folders(args.folders, args.draw, args.limit, store=None if args.fresh else STORE)
+    measured = measure_models(models, args.draw, args.limit, store=None if args.fresh else STORE)
     draws, reports = measured.draws, measured.reports
     print(f"Proxy sets built here, draw {args.draw!r} "
           f"({', '.join(f'{name} {len(d.pictures)}' for name, d in draws.items())}):\n")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vit.bundle import ModelBundle, load_folder
+from vit.bundle import ModelBundle
 from vit.preprocess import Framing, ImageError, open_image, to_model_input
 
 from . import nondigits, photos, writers
@@ -222,17 +222,17 @@ def measure_other_things(bundle: ModelBundle, folder: str, draws: dict[str, Draw
 
 @dataclass(frozen=True)
 class Measured:
-    """What `measure_folders` found: the draws, the digit models' reports, the other models' (garments)."""
+    """What `measure_models` found: the draws, the digit models' reports, the other models' (garments)."""
     draws: dict[str, Draw]
     reports: list[ModelReport]
     others: list[OtherThingsReport]
 
 
-def measure_folders(folders: list[str | Path], draw: str, limit: int | None = None,
-                    store: Path | None = STORE) -> Measured:
-    """Build the draws once and measure every model among `folders`: a digit model on what it reads and turns
-    away, a model of other things on how much of it all it turns away (none of it is one of its classes)."""
-    bundles = [(str(folder), load_folder(folder)) for folder in folders]
+def measure_models(models: dict[str, ModelBundle], draw: str, limit: int | None = None,
+                   store: Path | None = STORE) -> Measured:
+    """Build the draws once and measure every model (folder -> its loaded bundle): a digit model on what it reads
+    and turns away, a model of other things on how much of it all it turns away (none of it is one of its classes)."""
+    bundles = list(models.items())
     draws = build_draws(draw, limit, store)
     prepared: dict[Framing, dict[str, list]] = {}  # pictures made inputs once per framing, shared by the models
     for _, bundle in bundles:
