@@ -147,14 +147,12 @@ def read_page(image: Image.Image | np.ndarray, framing: Framing = DIGITS) -> Pag
     if not flattened:  # one page tone, or nothing stands out of an uneven page's grain (noise): the border's tone
         ink = _ink(grey)
         flat = 1 - ink
+    marked = (ink >= INK_THRESHOLD).any()  # before a photo's ruled lines and specks go
     if framing.pen and not canvas:  # a photo or a scan: its ruled lines go, and specks (a shadow's edge, JPEG blocks)
         share = page.LINE_SHARE if flattened else page.EVEN_LINE_SHARE
-        marked = (ink >= INK_THRESHOLD).any()
         ink = page.drop_specks(page.remove_ruled_lines(ink, share), INK_THRESHOLD)
-        if marked and not (ink >= INK_THRESHOLD).any():  # all there was were ruled lines and specks: not empty
-            raise ImageError(NO_STROKES)
-    if not (ink >= INK_THRESHOLD).any():
-        raise ImageError(BLANK)
+    if not (ink >= INK_THRESHOLD).any():  # nothing at all, or only ruled lines and specks: not empty, but no strokes
+        raise ImageError(NO_STROKES if marked else BLANK)
     return Page(flat=flat, ink=ink, flattened=flattened, canvas=canvas)
 
 
