@@ -30,8 +30,8 @@ const inPage = (() => {
     }
     const meta = header.__metadata__;
     return {tensors, config: JSON.parse(meta.config), temperature: Number(meta.temperature),
-            framing: JSON.parse(meta.framing), classNames: JSON.parse(meta.class_names), noun: meta.noun || 'digit',
-            limits: meta.limits ? JSON.parse(meta.limits) : null, sure: Number(meta.sure || 0.5)};
+            framing: JSON.parse(meta.framing), classNames: JSON.parse(meta.class_names), noun: meta.noun,
+            limits: JSON.parse(meta.limits), sure: Number(meta.sure)};
   }
 
   // --- The drawing -> the model's input --------------------------------------------------------------------------
