@@ -84,8 +84,12 @@ def explain(image: str | None, model: str | None = None) -> dict:
     return explanation_numbers(chosen, model_input.numpy(), "your picture")
 
 
-def train(dataset: str = "mnist", cut: str = "tiles", tile_size: int = 7, positions: str = "learned", blocks: int = 2,
-          heads: int = 4, width: int = 64, seconds: float = 60) -> dict:
+DEFAULTS = live.Choices()  # the Train tab's choices are /train's defaults, as its signature shows them to callers
+
+
+def train(dataset: str = DEFAULTS.dataset, cut: str = DEFAULTS.cut, tile_size: int = DEFAULTS.tile_size,
+          positions: str = DEFAULTS.positions, blocks: int = DEFAULTS.blocks, heads: int = DEFAULTS.heads,
+          width: int = DEFAULTS.width, seconds: float = DEFAULTS.seconds) -> dict:
     """Train a small Vision Transformer for a time budget and keep it for you: pass the returned model name to /predict
     and /explain. One training runs at a time (others wait their turn), on one CPU thread.
 
@@ -169,11 +173,10 @@ def build(default_model: str) -> None:
 
 def training_inputs() -> list:
     """/train's parameters, with vit.live's default choices."""
-    choices = live.Choices()
-    return [gr.Textbox(choices.dataset, label="dataset"), gr.Textbox(choices.cut, label="cut"),
-            gr.Number(choices.tile_size, label="tile_size", precision=0),
-            gr.Textbox(choices.positions, label="positions"),
-            gr.Number(choices.blocks, label="blocks", precision=0),
-            gr.Number(choices.heads, label="heads", precision=0),
-            gr.Number(choices.width, label="width", precision=0),
-            gr.Number(choices.seconds, label="seconds")]
+    return [gr.Textbox(DEFAULTS.dataset, label="dataset"), gr.Textbox(DEFAULTS.cut, label="cut"),
+            gr.Number(DEFAULTS.tile_size, label="tile_size", precision=0),
+            gr.Textbox(DEFAULTS.positions, label="positions"),
+            gr.Number(DEFAULTS.blocks, label="blocks", precision=0),
+            gr.Number(DEFAULTS.heads, label="heads", precision=0),
+            gr.Number(DEFAULTS.width, label="width", precision=0),
+            gr.Number(DEFAULTS.seconds, label="seconds")]
