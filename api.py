@@ -26,6 +26,12 @@ from vit.preprocess import ImageError, open_image, to_model_input
 PREDICTS_AT_ONCE = 16
 
 
+def refusal(message: str) -> gr.Error:
+    """The error a caller receives for a request the app refuses. A refusal is an answer, not a fault of the server:
+    its log keeps tracebacks for faults, so a class sending blank pictures does not fill it with them."""
+    return gr.Error(message, print_exception=False)
+
+
 def predict(image: str | None, model: str | None = None) -> dict:
     """Read one handwritten digit from a picture with a Vision Transformer and give every class's confidence.
 
@@ -112,15 +118,15 @@ def train(dataset: str = DEFAULTS.dataset, cut: str = DEFAULTS.cut, tile_size: i
     choices = live.Choices(dataset=dataset, cut=cut, tile_size=int(tile_size), positions=positions, blocks=int(blocks),
                            heads=int(heads), width=int(width), seconds=float(seconds))
     if problem := choices.problem():
-        raise gr.Error(problem)
+        raise refusal(problem)
     run = live.start(choices)
     reports = run.ended()
     if reports.failed:
-        raise gr.Error(reports.last["message"])
+        raise gr.Error(reports.last["message"])  # a run that failed: a fault, its traceback kept
     try:
         model = live.keep(run)
     except ValueError as error:
-        raise gr.Error(str(error)) from None
+        raise refusal(str(error)) from None
     done = reports.last
     return {"model": model.name, "test_accuracy": done["test_accuracy"], "val_accuracy": done["val_accuracy"],
             "seconds": done["seconds"], "pictures": done["pictures"], "epochs": done["epoch"],
@@ -142,14 +148,14 @@ def described(fn) -> str:
 def read_input(image: str | None, model: str | None) -> tuple[ModelBundle, torch.Tensor]:
     """The model asked for and the picture as its 28×28 input, or gr.Error saying what to send instead."""
     if not image:
-        raise gr.Error("Send a picture file (PNG or JPEG) of a digit.")
+        raise refusal("Send a picture file (PNG or JPEG) of a digit.")
     if model and not is_known(model):
-        raise gr.Error(f"There is no model {model!r}; choose one of {', '.join(model_names())}.")
+        raise refusal(f"There is no model {model!r}; choose one of {', '.join(model_names())}.")
     try:
         chosen = bundle(model)
         return chosen, to_model_input(open_image(image), chosen.framing)
     except ImageError as error:
-        raise gr.Error(str(error)) from None
+        raise refusal(str(error)) from None
 
 
 def build(default_model: str) -> None:

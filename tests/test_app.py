@@ -299,6 +299,19 @@ def test_a_bad_picture_gets_the_documented_error_and_the_server_keeps_serving(cl
 
 
 @pytest.mark.slow
+def test_a_refused_picture_leaves_no_traceback_in_the_server_log(server, client, tmp_path):
+    # A refusal is an answer: a log that a class's blank drawings fill with tracebacks hides the server's faults.
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+    path = tmp_path / "nothing-drawn.png"
+    Image.new("L", (200, 120), 255).save(path)
+    for _ in range(3):
+        with pytest.raises(AppError, match="Draw a digit first"):
+            client.predict(handle_file(str(path)), api_name="/predict")
+    assert "Draw a digit first" not in server.log.read_text()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["noise", "photo-like", "nearly blank"])
 def test_a_picture_that_is_not_a_digit_is_answered_as_such(client, tmp_path, kind):
     from gradio_client import handle_file
