@@ -113,7 +113,7 @@ def train(dataset: str = DEFAULTS.dataset, cut: str = DEFAULTS.cut, tile_size: i
          only to whoever holds it, "test_accuracy": on the 10,000 test pictures, "val_accuracy": on the 5,000
          validation pictures kept out of training, "seconds", "pictures": pictures seen, "epochs", "parameters",
          "stopped": false, "curve": [{"seconds", "pictures", "epoch", "train_loss", "val_accuracy"}, ...] every few
-         seconds}. A choice that cannot train is refused with an error saying why.
+         seconds, the last at the end}. A choice that cannot train is refused with an error saying why.
     """
     choices = live.Choices(dataset=dataset, cut=cut, tile_size=int(tile_size), positions=positions, blocks=int(blocks),
                            heads=int(heads), width=int(width), seconds=float(seconds))
@@ -132,7 +132,7 @@ def train(dataset: str = DEFAULTS.dataset, cut: str = DEFAULTS.cut, tile_size: i
             "seconds": done["seconds"], "pictures": done["pictures"], "epochs": done["epoch"],
             "parameters": reports.started.get("parameters"), "stopped": done["stopped"],
             "curve": [{k: report[k] for k in ("seconds", "pictures", "epoch", "train_loss", "val_accuracy")}
-                      for report in reports.progress]}
+                      for report in reports.curve()]}
 
 
 def described(fn) -> str:

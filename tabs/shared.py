@@ -89,6 +89,15 @@ def zipped(folder: Path) -> str:
     return shutil.make_archive(str(folder), "zip", root_dir=folder.parent, base_dir=folder.name)
 
 
+def unused_label(label: str, own: list[tuple[str, str]] | None) -> str:
+    """How the menu names a model the visitor made: `label`, numbered when one of theirs already has it, so that
+    two runs or two lessons can be told apart."""
+    taken, count, shown = {shown_label for shown_label, _ in own or []}, 2, label
+    while shown in taken:
+        shown, count = f"{label} ({count})", count + 1
+    return shown
+
+
 def menu_with(own: list[tuple[str, str]] | None, label: str, name: str) -> tuple[list, object]:
     """A model the visitor made joins their menu, chosen (so every tab explains it): (their own models with it, the
     menu's update). The menu lists the served models and then theirs; nobody else's menu changes."""

@@ -19,7 +19,7 @@ from vit.registry import bundle, is_known
 from . import images, pad
 from .glossary import term
 from .picture import Picture, picture_from_drawing, picture_from_file, reread
-from .shared import Context, TabWiring, captioned, menu_with, plural, zipped
+from .shared import Context, TabWiring, captioned, menu_with, plural, unused_label, zipped
 
 DEFAULT_NAMES = "star, heart, arrow"
 MAX_KEPT = teach.MAX_SYMBOLS * teach.MAX_DRAWINGS  # drawings a session keeps, those of renamed symbols included
@@ -116,16 +116,6 @@ def framed_for(model: ModelBundle, picture: Picture) -> np.ndarray:
         return picture.input
     again = reread(picture, model)
     return again.input if isinstance(again, Picture) else picture.input
-
-
-def menu_label(names: list[str], own: list | None) -> str:
-    """How the menu names a taught model: its symbols, numbered when the visitor already has one of that name."""
-    label = f"taught: {', '.join(names)}"
-    taken = {shown_label for shown_label, _ in own or []}
-    count = 2
-    while label in taken:
-        label, count = f"taught: {', '.join(names)} ({count})", count + 1
-    return label
 
 
 # --- Handlers -----------------------------------------------------------------------------------------------
@@ -229,7 +219,7 @@ def teach_symbols(model_name: str, names_text: str, collected: list[Collected], 
         hidden = gr.Button(visible=False), gr.DownloadButton(visible=False)
         return Taught(f"⚠️ {error}", gr.skip(), gr.skip(), *hidden)
     kept = teach.taught_model(base, lesson)
-    label = menu_label(list(lesson.names), own)
+    label = unused_label(f"taught: {', '.join(lesson.names)}", own)
     own, menu = menu_with(own, label, kept.model.name)
     said = (f"### Taught: {', '.join(lesson.names)}\n{taught_sentence(kept.model.evaluation)}\n\nThe model menu now "
             f"reads *{label}*. Draw one of your symbols in the Predict tab: it answers with the maps.")

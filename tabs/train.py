@@ -15,7 +15,7 @@ from vit import live, pictures
 
 from . import images
 from .glossary import term
-from .shared import Context, TabWiring, menu_with, zipped
+from .shared import Context, TabWiring, menu_with, unused_label, zipped
 
 CUT_NAMES = {"tiles": "tiles", "horizontal strips": "horizontal-strips", "vertical strips": "vertical-strips"}
 DATA_NAMES = {"MNIST digits": "mnist", "Fashion-MNIST garments": "fashion-mnist"}
@@ -108,7 +108,7 @@ def shown_for(reports: live.Reports, run: live.Run, own: list) -> tuple:
     if reports.failed:
         return status(reports.last["message"]), *skip
     if reports.done:
-        return done(reports.last, run, own)
+        return done(reports, run, own)
     if not reports.progress:
         return status(f"Training a model of {reports.started['parameters']:,} parameters…", 0.0), *skip
     newest, started = reports.progress[-1], reports.started
@@ -122,15 +122,19 @@ def progress_words(event: dict, budget: float) -> str:
             f"({event['epoch']:.1f} epochs) · validation accuracy {100 * event['val_accuracy']:.1f} %")
 
 
-def done(event: dict, run: live.Run, own: list) -> tuple:
-    """The run's model joins the visitor's menu (chosen), and its folder is offered as a zip."""
+def done(reports: live.Reports, run: live.Run, own: list) -> tuple:
+    """The run's model joins the visitor's menu (chosen), its folder is offered as a zip, and the curve and the maps
+    are drawn once more for the model as kept, so they agree with the sentence above them."""
     try:
         model = live.keep(run)
     except ValueError as error:
         return status(str(error)), *[gr.skip()] * 6
-    label = run.choices.label()
+    event, started = reports.last, reports.started
+    label = unused_label(f"{run.choices.label()} · {100 * event['test_accuracy']:.1f} %", own)
     own, menu = menu_with(own, label, model.name)
-    return (status(finished(event, label)), gr.skip(), gr.skip(), gr.skip(),
+    return (status(finished(event, label)), curve(reports.curve(), run.choices.seconds),
+            similarity(event["similarity"], tuple(started["grid"])),
+            attention(event["attention"], np.asarray(started["picture"]), started["label"]),
             gr.DownloadButton(value=zipped(run.folder), visible=True), own, menu)
 
 

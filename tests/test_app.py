@@ -559,6 +559,7 @@ def test_train_returns_a_curve_and_an_accuracy_and_its_model_answers_that_caller
     from gradio_client.exceptions import AppError
     trained = client.predict("mnist", "tiles", 7, "learned", 1, 2, 32, 10, api_name="/train")
     assert len(trained["curve"]) >= 3 and trained["curve"][-1]["val_accuracy"] > trained["curve"][0]["val_accuracy"]
+    assert trained["curve"][-1]["val_accuracy"] == trained["val_accuracy"]  # the last point is the end
     assert trained["test_accuracy"] > 0.3 and trained["seconds"] >= 10 and not trained["stopped"]  # chance: 0.1
     assert trained["model"].startswith("tile-7-1-block-")
     drawing, _ = test_digits["mnist"][0]

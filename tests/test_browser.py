@@ -437,7 +437,9 @@ def test_train_a_model_watch_it_learn_and_only_this_visitor_sees_it(browser, ser
     status = wait_for_text(page, "#train-status", r"Done after 3\d s: .* reads [\d.]+ % of the 10,000 test pictures")
     assert len(curves) >= 3 and len(attention) >= 3, (curves, attention)  # redrawn while it trained
     assert answered  # the other visitor's stroke was read while the first one trained
-    assert page.input_value("#model-choice input") == "yours: tiles of 7, 2 blocks", status
+    # the menu names the run with the accuracy the sentence gives, so two runs can be told apart
+    accuracy = re.search(r"reads ([\d.]+) %", status).group(1)
+    assert page.input_value("#model-choice input") == f"yours: tiles of 7, 2 blocks · {float(accuracy):.1f} %", status
     info = wait_for_text(page, "#model-info", r"tile-7-2-blocks-[0-9a-f]+:")
     name = re.search(r"tile-7-2-blocks-[0-9a-f]+", info).group(0)  # the text may still carry a progress line
     page.evaluate("() => scrollTo(0, 0)")

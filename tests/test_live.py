@@ -46,6 +46,14 @@ def test_the_default_choices_and_every_cut_of_every_offered_size_can_train():
                for cut in ("tiles", "horizontal-strips", "vertical-strips") for size in (2, 4, 7, 14))
 
 
+def test_the_menu_names_a_run_by_what_sets_it_apart():
+    assert live.Choices().label() == "yours: tiles of 7, 2 blocks"
+    assert live.Choices(positions="none").label() == "yours: tiles of 7, 2 blocks, no positions"
+    assert (live.Choices(dataset="fashion-mnist", cut="vertical-strips", tile_size=4, blocks=1,
+                         positions="sinusoidal").label()
+            == "yours: garments, vertical strips of 4, 1 block, sinusoidal positions")
+
+
 def test_the_command_line_refuses_a_bad_choice_with_the_same_sentence(tmp_path):
     run = subprocess.run([sys.executable, "-m", "vit.live", "--tile-size", "5", "--output", str(tmp_path / "x")],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -75,6 +83,11 @@ def test_a_run_reports_as_it_learns_and_leaves_a_model_folder_the_app_reads(data
     assert len(progress[-1]["similarity"]) == 16 and len(progress[-1]["attention"]) == 4  # 4 × 4 tiles of 7
     done = events[-1]
     assert not done["stopped"] and done["seconds"] >= 10 and done["test_accuracy"] > 0.3  # chance: 0.1
+    # the end carries the curve's last point and the maps of the model as kept, for the tab's last drawing
+    assert done["train_loss"] > 0 and len(done["similarity"]) == 16 and len(done["attention"]) == 4
+    ended = live.Reports()
+    ended.add(events)
+    assert ended.curve() == [*progress, done] and ended.curve()[-1]["seconds"] >= progress[-1]["seconds"]
     model = load_folder(tmp_path / "mine")
     assert model.accuracy == done["test_accuracy"] and model.model.num_layers == 1
     assert "python -m vit.live" in (tmp_path / "mine" / "README.md").read_text()

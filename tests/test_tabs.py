@@ -13,7 +13,7 @@ from vit import registry
 from picture_files import (CANVAS, PICTURES, assert_friendly, dot_on, exif_rotated, pixels, sixteen_bit,
                            write_picture)
 from vit.preprocess import data_url
-from tabs import glossary, images, picture as current
+from tabs import glossary, images, picture as current, shared
 
 
 def rgb(picture) -> bool:
@@ -809,6 +809,6 @@ def test_teach_takes_an_uploaded_drawing_and_numbers_a_second_model_of_the_same_
     assert teach.add("heart", sketch, [], "star, heart").collected[0].picture.original is None  # kept small
     sketch, _, note, _ = teach.uploaded(str(write_picture("not-an-image", None, tmp_path)), "mnist-tiny")
     assert sketch is None and "not a picture" in note
-    own = [("taught: star, heart", "taught-star-heart-1")]
-    assert teach.menu_label(["star", "heart"], own) == "taught: star, heart (2)"
-    assert teach.menu_label(["star", "moon"], own) == "taught: star, moon"
+    own = [("taught: star, heart", "taught-star-heart-1"), ("taught: star, heart (2)", "taught-star-heart-2")]
+    assert shared.unused_label("taught: star, heart", own) == "taught: star, heart (3)"
+    assert shared.unused_label("taught: star, moon", own) == "taught: star, moon"

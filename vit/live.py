@@ -97,9 +97,14 @@ class Choices:
         return f"{self.cut.removesuffix('s')}-{self.tile_size}-{self.blocks}-block{'s' * (self.blocks != 1)}"
 
     def label(self) -> str:
-        """How the menu names the model: "yours: tiles of 7, 2 blocks"."""
-        cut = f"{self.cut.replace('-', ' ')} of {self.tile_size}"
-        return f"yours: {cut}, {self.blocks} block{'s' * (self.blocks != 1)}"
+        """How the menu names the model: "yours: tiles of 7, 2 blocks", with the data and the positions when they are
+        not the defaults ("yours: garments, tiles of 7, 2 blocks, no positions")."""
+        parts = [f"{self.cut.replace('-', ' ')} of {self.tile_size}", f"{self.blocks} block{'s' * (self.blocks != 1)}"]
+        if self.dataset != "mnist":
+            parts.insert(0, "garments")
+        if self.positions != "learned":
+            parts.append("no positions" if self.positions == "none" else f"{self.positions} positions")
+        return "yours: " + ", ".join(parts)
 
     def arguments(self) -> list[str]:
         """The command-line arguments of `python -m vit.live` that ask for these choices."""
@@ -157,6 +162,11 @@ class Reports:
             elif report["kind"] == "progress":
                 self.progress.append(report)
         self.last = batch[-1]
+
+    def curve(self) -> list[dict]:
+        """The points of the training curve: each progress report, then the end (its validation accuracy on the
+        whole validation split) once the run is done."""
+        return self.progress + ([self.last] if self.done else [])
 
     @property
     def failed(self) -> bool:
@@ -265,15 +275,19 @@ def _rounded(values: torch.Tensor, digits: int = 3) -> list:
 
 @torch.no_grad()
 def _report(ema: ViT, peek, watched: torch.Tensor) -> dict:
-    """What the tab draws at a report: validation accuracy on a peek, the position similarity and the watched
-    picture's CLS attention in the last block (mean over heads), in the pieces' layout."""
+    """What the tab draws at a report: validation accuracy on a peek, and the maps (_maps)."""
+    return {"val_accuracy": _accuracy(ema, peek), **_maps(ema, watched)}  # _accuracy: in eval mode
+
+
+def _maps(ema: ViT, watched: torch.Tensor) -> dict:
+    """The position similarity and the watched picture's CLS attention in the last block (mean over heads), in the
+    pieces' layout."""
     from .analysis import positional_similarity
-    accuracy = _accuracy(ema, peek)  # in eval mode
-    _, attention = ema(watched[None, None], return_attention=True)
+    with torch.no_grad():
+        _, attention = ema.eval()(watched[None, None], return_attention=True)
     cls = attention[0, -1, :, 0, 1:].mean(0).reshape(ema.grid)
     similarity = positional_similarity(ema) if ema.pos_embedding_kind != "none" else None
-    return {"val_accuracy": accuracy,
-            "similarity": _rounded(similarity) if similarity is not None else None,
+    return {"similarity": _rounded(similarity) if similarity is not None else None,
             "attention": _rounded(cls / cls.max())}
 
 
@@ -311,7 +325,7 @@ def train_watched(choices: Choices, output: Path, data_dir: str | None) -> None:
           label=describe(choices.dataset).class_names[int(test_split.labels[0])])
     history, seconds = _train(run, choices, train_split, val_split.subset(torch.arange(VALIDATION_PEEK)), watched)
     if history is not None:
-        _write(run, choices, history, seconds, output, (len(train_split), val_split, test_split))
+        _write(run, choices, history, seconds, output, (len(train_split), val_split, test_split), watched)
 
 
 def _train(run: _Training, choices: Choices, train_split, peek, watched: torch.Tensor) -> tuple[list | None, float]:
@@ -345,8 +359,10 @@ def _train(run: _Training, choices: Choices, train_split, peek, watched: torch.T
     return history, seconds
 
 
-def _write(run: _Training, choices: Choices, history: list, seconds: float, output: Path, splits: tuple) -> None:
-    """Measure the weight average on the whole validation and test splits, write the folder, report "done"."""
+def _write(run: _Training, choices: Choices, history: list, seconds: float, output: Path, splits: tuple,
+           watched: torch.Tensor) -> None:
+    """Measure the weight average on the whole validation and test splits, write the folder, report "done" with the
+    curve's last point and the maps of the model as kept."""
     from .evaluate import TrainingFacts, write_model_folder
     train_size, val_split, test_split = splits
     epochs = run.seen / train_size
@@ -358,7 +374,7 @@ def _write(run: _Training, choices: Choices, history: list, seconds: float, outp
     evaluation = write_model_folder(output, run.ema.eval(), test_split, facts, val_split=val_split, quick=True)
     _emit("done", folder=str(output), test_accuracy=round(evaluation.accuracy, 4), stopped=_Stop.requested,
           seconds=round(seconds, 1), steps=run.step, pictures=run.seen,
-          **{k: final[k] for k in ("val_accuracy", "epoch")})
+          **{k: final[k] for k in ("val_accuracy", "epoch", "train_loss")}, **_maps(run.ema, watched))
 
 
 def _progress(run: _Training, peek, watched: torch.Tensor, seconds: float, train_size: int) -> dict:
