@@ -38,6 +38,8 @@ MAX_VALUE_TEXT = 100                 # characters of any other parameter
 PARAMETERS = ("model", "tab", "step", "example", "picture", "dataset")  # in the order a link writes them
 EXAMPLE = re.compile(r"(\d{1,3})(?:\.(\d{1,4}))?")  # class index, then which stored example of it (0 if left out)
 LINKED = "the linked picture"        # a linked drawing or upload is called this where the tabs name the picture
+COPIED = "(copied where the browser allows)"
+LINK_LABEL = f"the link to this view as you copied it {COPIED}"  # drawn on since? the label warns
 # Runs in the page as the copy button is pressed: what the page shows, as the ids and names of the selected tab
 # buttons (the tabs' and the walk's steps'), read where they are on screen rather than from events that set a state
 # (a tab's select event can come late, or twice).
@@ -149,9 +151,20 @@ def seen_view(seen: str | None, tabs: Mapping[str, str], steps: Mapping[str, int
 def share(tabs: Mapping[str, str], steps: Mapping[str, int], model_name: str, seen: str | None,
           current: Picture | None):
     """The copy-link button: the link box, shown, holding this view's query string (COPY_JS makes it a link).
-    `seen`: SEEN_JS's report of the open tab and step (seen_view)."""
+    `seen`: SEEN_JS's report of the open tab and step (seen_view). A visitor's own model is theirs alone, so its
+    link names a served model of the same data instead, and the box says so."""
     tab, step = seen_view(seen, tabs, steps)
-    return gr.Textbox(link_for(state_of(model_name, tab, current, step)), visible=True)
+    shared_model, label = model_name, LINK_LABEL
+    if model_name not in model_names():
+        shared_model = served_for(bundle(model_name).dataset)
+        label = f"the link to this view on {shared_model}: your own model is yours alone {COPIED}"
+    return gr.Textbox(link_for(state_of(shared_model, tab, current, step)), label=label, visible=True)
+
+
+def served_for(dataset: str) -> str:
+    """The first served model of a dataset: the one a link to a visitor's own model opens on (the default when
+    none reads that dataset)."""
+    return next((name for name in model_names() if bundle(name).dataset == dataset), model_names()[0])
 
 
 # --- Reading ------------------------------------------------------------------------------------------------
@@ -278,7 +291,7 @@ class Shared:
 
 def share_boxes() -> Shared:
     """The link box (shown once the button is pressed) and the notice for a link that cannot be opened."""
-    return Shared(gr.Textbox(label="the link to this view (copied where the browser allows)", visible=False,
+    return Shared(gr.Textbox(label=LINK_LABEL, visible=False,
                              interactive=False, buttons=["copy"], elem_id="link"),
                   gr.Markdown(visible=False, elem_classes="notice", elem_id="link-notice"),
                   gr.Textbox(visible=False), gr.State(), gr.State(), gr.State())
@@ -342,6 +355,9 @@ def wire(page: Page, copy_link: gr.Button, shared: Shared) -> None:
     # through a state's change: the tabs and the walk are touched only when a link names them
     shared.tab.change(select_tab, shared.tab, page.layout, queue=False, **private)
     shared.step.change(select_step, shared.step, walk.walkthrough, queue=False, **private)
+    # another tab or model is another view: the box would name the old one (a picture drawn since, the label says)
+    for changed in (page.layout.change, page.model_choice.change):
+        changed(lambda: gr.Textbox(visible=False), None, shared.box, queue=False, show_progress="hidden", **private)
 
 
 def select_tab(tab: str | None):

@@ -899,6 +899,8 @@ def test_a_link_reopens_the_tab(page, reopen):
     image_ready(shared, "#reliability img")  # the lazy tab draws itself when the link selects it
     assert open_tab_name(shared) == "About the model"
     no_error_shown(shared)
+    open_tab(page, "2 · Predict")  # another view: the box naming the old one goes
+    page.wait_for_selector("#link textarea, #link input", state="hidden", timeout=10_000)
 
 
 def test_a_link_reopens_the_picture_drawn_or_picked(page, reopen):

@@ -151,6 +151,19 @@ def test_the_copy_button_writes_the_views_query_string(models):
     assert box.value == "?model=mnist&tab=walk&step=5&example=7.0" and box.visible
 
 
+def test_a_link_to_a_visitors_own_model_opens_on_a_served_model_of_its_data_and_says_so(models, tmp_path):
+    from vit import registry
+    from vit.bundle import load_folder
+    from conftest import ROOT
+    own = registry.own_name("tiles-7")
+    registry.keep_own_model(load_folder(ROOT / "weights" / "fashion" / "fashion-mnist-tiny", name=own), tmp_path)
+    garment = Picture(input=drawing().input, source="your drawing", dataset="fashion-mnist")
+    box = link.share(SEEN_TABS, SEEN_STEPS, own, '{"ids": [], "names": ["2 · Predict"]}', garment)
+    assert own not in box.value and box.value.startswith("?model=fashion-mnist&tab=predict&picture=")
+    assert "on fashion-mnist: your own model is yours alone" in box.label
+    assert isinstance(link.open_link(query(box.value), tabs=TABS, steps=STEPS, default_model="mnist"), link.Opening)
+
+
 # --- the page load ------------------------------------------------------------------------------------------
 
 def page(switched: list) -> tuple[link.Page, link.Shared]:
