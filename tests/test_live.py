@@ -115,6 +115,14 @@ def test_a_model_too_big_for_its_budget_is_refused_with_a_sentence(data, tmp_pat
     assert not (tmp_path / "big").exists()
 
 
+def test_a_run_too_slow_for_its_budget_is_told_only_the_changes_its_choices_leave_open():
+    assert live._lighter(live.Choices(tile_size=2, blocks=2, width=64, seconds=10)) == \
+        "larger pieces, fewer blocks, a smaller width or more seconds"
+    assert live._lighter(live.Choices(tile_size=2, heads=8, width=16, seconds=10)) == \
+        "larger pieces, fewer blocks or more seconds"  # the width is already the smallest
+    assert live._lighter(live.Choices(tile_size=14, blocks=1, heads=1, width=16, seconds=60)) == "more seconds"
+
+
 def test_a_run_without_its_data_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("VIT_DATA_DIR", str(tmp_path / "nothing"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

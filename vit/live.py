@@ -399,9 +399,17 @@ def _too_slow(step_seconds: float, batch: int, choices: Choices) -> bool:
         return False
     _emit("failed", message=f"This model takes {step_seconds:.2f} s for each batch of {batch} pictures, so "
                             f"{choices.seconds:g} s would show it only {pictures:,.0f} pictures: too few to learn from "
-                            f"(at least {MIN_PICTURES:,}). Choose larger pieces, fewer blocks, a smaller width or "
-                            f"more seconds.")
+                            f"(at least {MIN_PICTURES:,}). Choose {_lighter(choices)}.")
     return True
+
+
+def _lighter(choices: Choices) -> str:
+    """The changes that would make a run too slow for its budget lighter, among those these choices leave open:
+    "larger pieces, fewer blocks, a smaller width or more seconds"."""
+    changes = {"larger pieces": choices.tile_size < IMAGE // 2, "fewer blocks": choices.blocks > BLOCKS[0],
+               "a smaller width": choices.width > WIDTHS[0], "more seconds": choices.seconds < SECONDS[1]}
+    left = [words for words, possible in changes.items() if possible] or ["other choices"]
+    return ", ".join(left[:-1]) + " or " + left[-1] if len(left) > 1 else left[0]
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[Choices, Path, str | None]:
