@@ -114,6 +114,29 @@ def show_about(model_name: str):
             images.described(selective, risk_coverage_alt(sets) if sets else None))
 
 
+LOCAL = "http://127.0.0.1:7860/"  # what `python app.py` serves, until the page says where it was opened
+
+
+def program_words(address: str) -> str:
+    """How a program calls this app at `address` (the server's root, ending in /): gradio_client and MCP."""
+    return ("**From a program**: `/predict` takes one picture file and returns the confidence of every class.\n"
+            f"```python\nfrom gradio_client import Client, handle_file\nClient(\"{address}\").predict("
+            "handle_file(\"digit.png\"), api_name=\"/predict\")\n```\nAn optional second argument names the model; "
+            "`/explain` takes the same and returns every number behind the pictures (attention of every block and "
+            f"head, the logit lens, rollout, saliency, occlusion). The app is an {term('MCP')} server too: "
+            f"`{address}gradio_api/mcp/`.")
+
+
+def program_for(request: gr.Request) -> str:
+    """program_words for the address the visitor opened the page at (behind a proxy such as a Space's, the one it
+    forwards)."""
+    headers = request.headers
+    host = headers.get("x-forwarded-host") or headers.get("host")
+    if not host:
+        return program_words(LOCAL)
+    return program_words(f"{headers.get('x-forwarded-proto') or request.request.url.scheme}://{host}/")
+
+
 # --- Layout and wiring --------------------------------------------------------------------------------------
 
 def build(context: Context, first: ModelBundle) -> TabWiring:
@@ -128,13 +151,8 @@ def build(context: Context, first: ModelBundle) -> TabWiring:
         text = gr.Markdown()
         diagram = images.output_image("reliability", "reliability", wide=True, chart=True)
         selective = images.output_image("risk and coverage", "risk-coverage", wide=True, chart=True)
-        gr.Markdown("**From a program**: `/predict` takes one picture file and returns the confidence of every "
-                    "class.\n```python\nfrom gradio_client import Client, handle_file\n"
-                    "Client(\"http://127.0.0.1:7860/\").predict(handle_file(\"digit.png\"), api_name=\"/predict\")"
-                    "\n```\nAn optional second argument names the model; `/explain` takes the same and returns every number "
-                    "behind the pictures (attention of every block and head, the logit lens, rollout, saliency, "
-                    f"occlusion). The app is an {term('MCP')} server too: "
-                    "`http://127.0.0.1:7860/gradio_api/mcp/`.")
+        program = gr.Markdown(program_words(LOCAL))
     shown = [curve, diagram, text, selective]
     tab.select(show_about, context.model_choice, shown, api_visibility="private")
+    tab.select(program_for, None, program, queue=False, show_progress="hidden", api_visibility="private")
     return TabWiring("about", tab, show_about, [], shown, lazy=True)

@@ -890,9 +890,10 @@ def test_a_link_reopens_the_model(page, reopen):
     no_error_shown(shared)
 
 
-def test_a_link_reopens_the_tab(page, reopen):
+def test_a_link_reopens_the_tab(page, reopen, served):
     open_tab(page, "About the model")
     image_ready(page, "#reliability img")
+    page.get_by_text(f'Client("{served[0]}")').wait_for(timeout=10_000)  # the address it runs at, to copy
     link = copied_link(page)
     assert "tab=about" in link
     shared = reopen(link)

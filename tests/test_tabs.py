@@ -357,6 +357,18 @@ def test_positions_labels_and_about_draw(models):
     assert "a budget of 1080 s (`--budget`), evaluation included: 341 epochs fitted, and the whole run took 1049 s" in text
 
 
+def test_the_about_tab_shows_programs_the_address_the_page_was_opened_at():
+    from types import SimpleNamespace
+    from tabs import about
+    def opened(headers: dict, scheme: str = "http"):
+        return SimpleNamespace(headers=headers, request=SimpleNamespace(url=SimpleNamespace(scheme=scheme)))
+    assert 'Client("http://127.0.0.1:7871/")' in about.program_for(opened({"host": "127.0.0.1:7871"}))
+    behind_a_proxy = about.program_for(opened({"host": "10.0.0.2:7860", "x-forwarded-host": "me-vit.hf.space",
+                                               "x-forwarded-proto": "https"}))
+    assert 'Client("https://me-vit.hf.space/")' in behind_a_proxy
+    assert "`https://me-vit.hf.space/gradio_api/mcp/`" in behind_a_proxy
+
+
 def test_a_model_switch_sets_every_class_menu_to_the_new_models_classes(models):
     from tabs import confusion, labels, tiling
     fashion = models["fashion-mnist-tiny"]
