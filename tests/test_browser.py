@@ -349,7 +349,7 @@ def test_worst_loss_image_opens_in_predict(page):
 def test_switching_to_the_tiny_model_updates_every_tab(page, served):
     tiny = sorted(p.name for p in served[1].iterdir() if p.name.startswith("mnist-tiny"))[0]
     choose_model(page, tiny)
-    wait_for_text(page, "#model-info", rf"\*?\*?{re.escape(tiny)}\*?\*?: 7×7 tiles")
+    wait_for_text(page, "#model-info", rf"\*?\*?{re.escape(tiny)}\*?\*?: tiles of 7×7 pixels")
     for tab, _, picture in TABS:
         open_tab(page, tab)
         image_ready(page, picture)
@@ -881,11 +881,11 @@ def open_tab_name(page) -> str:
 
 def test_a_link_reopens_the_model(page, reopen):
     choose_model(page, "mnist-tiny")
-    wait_for_text(page, "#model-info", r"mnist-tiny\*?\*?: 7×7 tiles")
+    wait_for_text(page, "#model-info", r"mnist-tiny\*?\*?: tiles of 7×7 pixels")
     link = copied_link(page)
     assert "model=mnist-tiny" in link
     shared = reopen(link)
-    wait_for_text(shared, "#model-info", r"mnist-tiny\*?\*?: 7×7 tiles")
+    wait_for_text(shared, "#model-info", r"mnist-tiny\*?\*?: tiles of 7×7 pixels")
     wait_for_text(shared, "#tiling-text", r"16 words \+ 1 CLS token = 17 tokens")  # the open tab, for that model
     no_error_shown(shared)
 

@@ -254,7 +254,7 @@ def test_a_class_from_before_a_model_switch_falls_back_to_the_models_example(mod
 def test_tiling_view_agrees_by_hand_and_with_einops_for_every_cut(models):
     from tabs import tiling
     # strips are sized in pixels as tiles are, and as the zoo names them: vertical-strips-2 is 14 strips 2 px wide
-    for cut, size, strips, words, said in [("tiles", "4", "2", 49, "4×4 tiles"),
+    for cut, size, strips, words, said in [("tiles", "4", "2", 49, "tiles of 4×4 pixels"),
                                            ("horizontal strips", "7", "2", 14, "horizontal strips 2 rows high"),
                                            ("vertical strips", "28", "4", 7, "vertical strips 4 columns wide")]:
         _, _, picture, text, code = tiling.show_tiling("mnist", "7", cut, size, strips, None)
@@ -531,7 +531,7 @@ def test_compare_lists_the_zoo_and_reads_the_picture_with_every_model(models, zo
     for name, bundle in zoo.items():
         assert f"| **{name}** |" in table and f"{bundle.accuracy * 100:.2f} %" in table
         assert f"| {name} | **" in read
-    assert "horizontal strips 2 rows high: 14 + CLS" in table and "7×7 tiles: 16 + CLS" in table
+    assert "horizontal strips 2 rows high: 14 + CLS" in table and "tiles of 7×7 pixels: 16 + CLS" in table
     assert rgb(art) and "Taking the positions away costs" in words
     gap = (zoo["tiles-7"].accuracy - zoo["tiles-7-no-positions"].accuracy) * 100
     assert f"costs {gap:.2f} points" in words

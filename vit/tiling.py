@@ -146,9 +146,10 @@ def piece_noun(cut: str) -> str:
 
 
 def cut_words(cut: str, size: int, image_size: int = 28) -> str:
-    """The pieces in words: "4×4 tiles", "horizontal strips 2 rows high", "vertical strips 2 columns wide"."""
+    """The pieces in words: "tiles of 4×4 pixels", "horizontal strips 2 rows high", "vertical strips 2 columns
+    wide"."""
     piece_shape(cut, size, image_size)  # raises on a bad cut
     unit = "row" if cut == "horizontal-strips" else "column"
-    return {"tiles": f"{size}×{size} tiles",
+    return {"tiles": f"tiles of {size}×{size} pixel{'s' * (size > 1)}",
             "horizontal-strips": f"horizontal strips {size} {unit}{'s' * (size > 1)} high",
             "vertical-strips": f"vertical strips {size} {unit}{'s' * (size > 1)} wide"}[cut]
