@@ -166,14 +166,15 @@ def build(default_model: str) -> None:
         # free text, not the menu's names: a model one caller trained (/train) is theirs alone, and a dropdown's
         # choices become the MCP schema's enum, which would refuse that name before read_input sees it
         model = gr.Textbox(default_model, label="model")
-        result = gr.JSON(label="confidences")
+        # each endpoint's result named for what it holds (the API page and view_api show these names)
+        answer, numbers, trained = gr.JSON(label="answer"), gr.JSON(label="numbers"), gr.JSON(label="trained model")
         call, call_explain, call_train = gr.Button("predict"), gr.Button("explain"), gr.Button("train")
         training = training_inputs()
-    call.click(predict, [image, model], result, api_name="predict", api_visibility="public", show_progress="hidden",
+    call.click(predict, [image, model], answer, api_name="predict", api_visibility="public", show_progress="hidden",
                concurrency_limit=PREDICTS_AT_ONCE, concurrency_id="predict", api_description=described(predict))
-    call_explain.click(explain, [image, model], result, api_name="explain", api_visibility="public",
+    call_explain.click(explain, [image, model], numbers, api_name="explain", api_visibility="public",
                        show_progress="hidden", api_description=described(explain))
-    call_train.click(train, training, result, api_name="train", api_visibility="public", show_progress="hidden",
+    call_train.click(train, training, trained, api_name="train", api_visibility="public", show_progress="hidden",
                      concurrency_limit=live.RUNS_AT_ONCE, concurrency_id="training", api_description=described(train))
 
 

@@ -201,6 +201,9 @@ def test_only_predict_explain_and_train_are_public(client):
         parameters = api["named_endpoints"][endpoint]["parameters"]
         assert parameters[0]["component"] == "File"
         assert parameters[1]["parameter_has_default"]  # the model: optional
+    returned = {endpoint: [r["label"] for r in described["returns"]]
+                for endpoint, described in api["named_endpoints"].items()}
+    assert returned == {"/predict": ["answer"], "/explain": ["numbers"], "/train": ["trained model"]}
 
 
 @pytest.mark.slow
