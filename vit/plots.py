@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm, PowerNorm, TwoSlopeNorm, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogFormatter, MaxNLocator
 
 from .pictures import plural
 
@@ -235,6 +235,8 @@ def training_figure(history: list[dict]) -> Figure:
     if any(f"{held_out}_accuracy" in record for record in history):
         ax_error.set_yscale("log")
         ax_error.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # 0.5, 1, 10: not 10^0
+        # within a decade the minor ticks are labelled too, as plain numbers (2, 3): not 2×10^0
+        ax_error.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
         last = history[-1].get(f"{held_out}_accuracy", 0) * 100
         best = max(record.get(f"{held_out}_accuracy", 0) for record in history) * 100
         ax_error.set_title(f"{'validation' if held_out == 'val' else 'test'} error (%, log scale)\naccuracy "
