@@ -138,11 +138,14 @@ def done(reports: live.Reports, run: live.Run, own: list) -> tuple:
             gr.DownloadButton(value=zipped(run.folder), visible=True), own, menu)
 
 
-def stop(request: gr.Request) -> None:
-    """Stop: the visitor's run ends now and keeps what it learned."""
+def stop(request: gr.Request):
+    """Stop: the visitor's run ends now and keeps what it learned; the sentence says so at once, since measuring
+    the model on the test pictures takes a few seconds more."""
     run = _running.get(request.session_hash)
-    if run is not None:
-        run.stop()
+    if run is None:
+        return gr.skip()
+    run.stop()
+    return status("Stopping: the model is measured on the test pictures, then it joins your menu…")
 
 
 def leave(request: gr.Request) -> None:
@@ -195,6 +198,6 @@ def build(context: Context, first) -> TabWiring:
     start.click(lambda: gr.DownloadButton(visible=False), None, download, queue=False, api_visibility="private")
     start.click(watch, inputs, outputs, concurrency_limit=live.RUNS_AT_ONCE, concurrency_id="training",
                 show_progress="minimal", show_progress_on=[state], api_visibility="private")
-    halt.click(stop, None, None, queue=False, api_visibility="private")
+    halt.click(stop, None, state, queue=False, api_visibility="private")
     context.demo.unload(leave)
     return TabWiring("train", tab, lambda model_name: (), [], [])

@@ -481,6 +481,22 @@ def test_leaving_the_page_ends_its_training(browser, served):
     assert not trainings(served[3])
 
 
+def test_stop_says_so_at_once_and_the_last_drawing_agrees_with_the_sentence(page):
+    open_tab(page, "10 · Train it yourself")
+    page.locator("#train-start").click()
+    wait_for_text(page, "#train-status", r"Training: \d+ s of 60 s", timeout=90)
+    page.locator("#train-stop").click()
+    wait_for_text(page, "#train-status", r"Stopping: the model is measured", timeout=15)
+    status = wait_for_text(page, "#train-status", r"Stopped after \d+ s: .* \(validation [\d.]+ %\)", timeout=90)
+    validation = re.search(r"\(validation ([\d.]+) %\)", status).group(1)
+    # the curve is drawn once more at the end: its last point is the sentence's validation accuracy
+    deadline = time.monotonic() + 20
+    while f"validation accuracy {validation} %" not in (page.locator("#train-curve img").first.get_attribute("alt")
+                                                         or ""):
+        assert time.monotonic() < deadline, (status, page.locator("#train-curve img").first.get_attribute("alt"))
+        time.sleep(0.2)
+
+
 def draw_symbol(page, strokes: list[list[tuple[float, float]]]) -> None:
     """Draw on the Teach tab's pad, each stroke waiting for its read: the picture of what the model will learn from
     changes with every stroke, so the drawing Add takes is the whole of it."""
