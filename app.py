@@ -174,7 +174,7 @@ def build_demo(models: list[ModelBundle]) -> gr.Blocks:
                     "shows one step, from cutting to the model's decision. Pick a model:", elem_classes="lead")
         with gr.Row(equal_height=True):
             model_choice = gr.Dropdown([bundle.name for bundle in models], value=first.name, label="model",
-                                       scale=1, min_width=180, elem_id="model-choice")
+                                       scale=2, min_width=180, elem_id="model-choice")
             with gr.Column(scale=0, min_width=150):  # beside the menu, also on a phone: no line of their own
                 copy_link = gr.Button("Copy a link", size="sm", elem_id="copy-link")
                 path = lesson.button()
