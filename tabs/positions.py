@@ -104,12 +104,12 @@ def show_positions(model_name: str):
 
 def build(context: Context, first: ModelBundle) -> TabWiring:
     with gr.Tab("7 · What it learned", id="positions") as tab:
-        gr.Markdown("The ViT paper's figure 7, for this model, and one panel more. **Filters** (the first panel): each tile "
-                    "is compared with a set of learned filters (step 2 of *How it decides*); these are the patterns "
-                    "those filters vary along most. **Positions** (the second): attention alone does not know where a "
-                    "word came from, so each position gets a vector added to its tile; each small map shows how "
-                    "similar one position's vector is to all the others — a bright patch around its own place means "
-                    "the model learned the 2-D layout by itself. "
+        gr.Markdown("The ViT paper's figure 7, for this model, and one panel more. **Filters** (the first panel): "
+                    "each tile is compared with a set of learned filters (step 2 of *How it decides*); these are the "
+                    "patterns those filters vary along most. **Positions** (the second): attention alone does not "
+                    "know where a word came from, so each position gets a vector added to its tile; each small map "
+                    "shows how similar one position's vector is to all the others — a bright patch around its own "
+                    "place means the model learned the 2-D layout by itself. "
                     f"**{term('mean attention distance', 'Distance')}** (the third): how far, in pixels, each head "
                     f"gathers from. The last: the raw position vectors, as {term('the notebook')} showed them.")
         text = gr.Markdown(elem_id="positions-text")
