@@ -111,10 +111,16 @@ def shown_for(reports: live.Reports, run: live.Run, own: list) -> tuple:
         return done(reports, run, own)
     if not reports.progress:
         return status(f"Training a model of {reports.started['parameters']:,} parameters…", 0.0), *skip
-    newest, started = reports.progress[-1], reports.started
-    return (status(progress_words(newest, budget), newest["seconds"] / budget), curve(reports.progress, budget),
-            similarity(newest["similarity"], tuple(started["grid"])),
-            attention(newest["attention"], np.asarray(started["picture"]), started["label"]), *skip[:3])
+    newest = reports.progress[-1]
+    return status(progress_words(newest, budget), newest["seconds"] / budget), *drawn(reports, budget), *skip[:3]
+
+
+def drawn(reports: live.Reports, budget: float) -> tuple:
+    """The curve so far and the maps of its newest point (a progress report, or the end once the run is done)."""
+    points, started = reports.curve(), reports.started
+    newest = points[-1]
+    return (curve(points, budget), similarity(newest["similarity"], tuple(started["grid"])),
+            attention(newest["attention"], np.asarray(started["picture"]), started["label"]))
 
 
 def progress_words(event: dict, budget: float) -> str:
@@ -129,12 +135,10 @@ def done(reports: live.Reports, run: live.Run, own: list) -> tuple:
         model = live.keep(run)
     except ValueError as error:
         return status(str(error)), *[gr.skip()] * 6
-    event, started = reports.last, reports.started
+    event = reports.last
     label = unused_label(f"{run.choices.label()} · {100 * event['test_accuracy']:.1f} %", own)
     own, menu = menu_with(own, label, model.name)
-    return (status(finished(event, label)), curve(reports.curve(), run.choices.seconds),
-            similarity(event["similarity"], tuple(started["grid"])),
-            attention(event["attention"], np.asarray(started["picture"]), started["label"]),
+    return (status(finished(event, label)), *drawn(reports, run.choices.seconds),
             gr.DownloadButton(value=zipped(run.folder), visible=True), own, menu)
 
 

@@ -279,12 +279,12 @@ def _report(ema: ViT, peek, watched: torch.Tensor) -> dict:
     return {"val_accuracy": _accuracy(ema, peek), **_maps(ema, watched)}  # _accuracy: in eval mode
 
 
+@torch.no_grad()
 def _maps(ema: ViT, watched: torch.Tensor) -> dict:
     """The position similarity and the watched picture's CLS attention in the last block (mean over heads), in the
     pieces' layout."""
     from .analysis import positional_similarity
-    with torch.no_grad():
-        _, attention = ema.eval()(watched[None, None], return_attention=True)
+    _, attention = ema.eval()(watched[None, None], return_attention=True)
     cls = attention[0, -1, :, 0, 1:].mean(0).reshape(ema.grid)
     similarity = positional_similarity(ema) if ema.pos_embedding_kind != "none" else None
     return {"similarity": _rounded(similarity) if similarity is not None else None,
